@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "convscope",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/tensor.cc",
+        "native/device.cc",
+        "native/ops.cc",
+        "native/optimizer.cc",
+        "native/checkpoint.cc",
+        "native/script_model.cc",
+        "native/trainer.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node scripts/find-libtorch.js include)"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "<!@(node scripts/find-libtorch.js defines)"
+      ],
+      "libraries": ["<!@(node scripts/find-libtorch.js libs)"],
+      "cflags!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+    }
+  ]
+}

@@ -1,0 +1,44 @@
+// The addon's entry point: only registers what the other files define.
+#include <napi.h>
+
+#include "checkpoint.h"
+#include "device.h"
+#include "instance_data.h"
+#include "ops.h"
+#include "optimizer.h"
+#include "script_model.h"
+#include "tensor.h"
+#include "trainer.h"
+
+namespace convscope {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new InstanceData();
+  env.SetInstanceData<InstanceData>(data);
+
+  Napi::Function tensor = TensorWrap::Define(env);
+  data->tensorConstructor = Napi::Persistent(tensor);
+  exports.Set("Tensor", tensor);
+
+  Napi::Function optimizer = OptimizerWrap::Define(env);
+  data->optimizerConstructor = Napi::Persistent(optimizer);
+  exports.Set("Optimizer", optimizer);
+
+  Napi::Function scriptModel = ScriptModelWrap::Define(env);
+  data->scriptModelConstructor = Napi::Persistent(scriptModel);
+  exports.Set("ScriptModel", scriptModel);
+
+  RegisterDevice(env, exports);
+  RegisterOps(env, exports);
+  RegisterCheckpoint(env, exports);
+  RegisterTrainer(env, exports);
+  return exports;
+}
+
+}  // namespace convscope
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return convscope::Init(env, exports);
+}
+
+NODE_API_MODULE(convscope, InitAddon)

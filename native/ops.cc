@@ -1,0 +1,278 @@
+#include "ops.h"
+
+#include <torch/torch.h>
+
+#include "device.h"
+#include "errors.h"
+#include "tensor.h"
+
+namespace convscope {
+namespace {
+
+using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+
+at::Tensor Arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  return TensorWrap::From(info[index], name);
+}
+
+// A bias is optional: null or undefined means none.
+c10::optional<at::Tensor> OptionalArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (info[index].IsNull() || info[index].IsUndefined()) return c10::nullopt;
+  return TensorWrap::From(info[index], name);
+}
+
+Napi::Value Wrapped(const Napi::CallbackInfo& info, at::Tensor t) {
+  return TensorWrap::Wrap(info.Env(), std::move(t));
+}
+
+Napi::Value Zeros(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    auto shape = ReadIntArray(info[0], "shape", 0, INT64_C(1) << 40);
+    auto dtype = ParseDtype(info[1].IsUndefined() ? "float32" : ReadString(info[1], "dtype"));
+    return Wrapped(info, torch::zeros(shape, torch::TensorOptions().dtype(dtype)));
+  });
+}
+
+// Uniform in [low, high) from libtorch's default generator: the same draw PyTorch's layer
+// initialisation makes, so a seed gives the same weights as in Python.
+Napi::Value Uniform(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    auto shape = ReadIntArray(info[0], "shape", 0, INT64_C(1) << 40);
+    double low = ReadNumber(info[1], "low");
+    double high = ReadNumber(info[2], "high");
+    return Wrapped(info, torch::empty(shape).uniform_(low, high));
+  });
+}
+
+// padding is [left, right, top, bottom]; symmetric padding goes to the convolution itself,
+// asymmetric ('same' with an even kernel) pads the input first, as TensorFlow does.
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "input");
+    at::Tensor w = Arg(info, 1, "weight");
+    auto bias = OptionalArg(info, 2, "bias");
+    auto stride = ReadIntArray(info[3], "stride", 1, 1 << 16);
+    auto pad = ReadIntArray(info[4], "padding", 0, 1 << 16);
+    if (stride.size() != 2) throw OutOfRange("Expected [strideH, strideW] for stride");
+    if (pad.size() != 4) throw OutOfRange("Expected [left, right, top, bottom] for padding");
+    if (pad[0] == pad[1] && pad[2] == pad[3]) {
+      const std::vector<int64_t> symmetric{pad[2], pad[0]};
+      return Wrapped(info, at::conv2d(x, w, bias, stride, at::IntArrayRef(symmetric)));
+    }
+    const std::vector<int64_t> none{0, 0};
+    at::Tensor padded = at::constant_pad_nd(x, pad, 0);
+    return Wrapped(info, at::conv2d(padded, w, bias, stride, at::IntArrayRef(none)));
+  });
+}
+
+Napi::Value Linear(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    return Wrapped(info, at::linear(Arg(info, 0, "input"), Arg(info, 1, "weight"), OptionalArg(info, 2, "bias")));
+  });
+}
+
+Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    int64_t kernel = ReadInt(info[1], "kernelSize", 1, 1 << 16);
+    int64_t stride = ReadInt(info[2], "stride", 1, 1 << 16);
+    return Wrapped(info, at::max_pool2d(Arg(info, 0, "input"), {kernel, kernel}, {stride, stride}));
+  });
+}
+
+Napi::Value Activation(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "input");
+    std::string name = ReadString(info[1], "activation");
+    if (name == "relu") return Wrapped(info, at::relu(x));
+    if (name == "elu") return Wrapped(info, at::elu(x));
+    if (name == "tanh") return Wrapped(info, at::tanh(x));
+    if (name == "sigmoid") return Wrapped(info, at::sigmoid(x));
+    if (name == "leaky_relu") return Wrapped(info, at::leaky_relu(x, 0.01));
+    throw OutOfRange("Expected one of relu, elu, tanh, sigmoid, leaky_relu for activation but received \"" + name + "\"");
+  });
+}
+
+Napi::Value Dropout(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    double p = ReadNumber(info[1], "rate");
+    if (p < 0 || p >= 1) throw OutOfRange("Expected a number in [0, 1) for rate");
+    return Wrapped(info, at::dropout(Arg(info, 0, "input"), p, ReadBool(info[2], "training")));
+  });
+}
+
+Napi::Value Flatten(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] { return Wrapped(info, at::flatten(Arg(info, 0, "input"), 1)); });
+}
+
+Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    std::string reduction = info[2].IsUndefined() ? "mean" : ReadString(info[2], "reduction");
+    int64_t mode = reduction == "sum" ? at::Reduction::Sum : reduction == "none" ? at::Reduction::None : at::Reduction::Mean;
+    if (reduction != "sum" && reduction != "mean" && reduction != "none") {
+      throw OutOfRange("Expected mean, sum or none for reduction but received \"" + reduction + "\"");
+    }
+    return Wrapped(info, at::cross_entropy_loss(Arg(info, 0, "logits"), Arg(info, 1, "labels"), {}, mode));
+  });
+}
+
+// sum over tensors of sum(|t|): the L1 penalty's raw value.
+Napi::Value SumAbs(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    if (!info[0].IsArray()) throw TypeMismatch("Expected an array of Tensors for tensors but received " + DescribeValue(info[0]));
+    auto list = info[0].As<Napi::Array>();
+    if (list.Length() == 0) throw OutOfRange("Expected at least one Tensor for tensors");
+    at::Tensor total;
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      at::Tensor term = TensorWrap::From(list.Get(i), "tensors[i]").abs().sum();
+      total = total.defined() ? total + term : term;
+    }
+    return Wrapped(info, total);
+  });
+}
+
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] { return Wrapped(info, Arg(info, 0, "a") + Arg(info, 1, "b")); });
+}
+
+Napi::Value MulScalar(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] { return Wrapped(info, Arg(info, 0, "input") * ReadNumber(info[1], "factor")); });
+}
+
+// x * scale + shift in one pass: pixel scaling and standardisation.
+Napi::Value Affine(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "input");
+    return Wrapped(info, at::add(x * ReadNumber(info[1], "scale"), ReadNumber(info[2], "shift")));
+  });
+}
+
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    return Wrapped(info, at::softmax(Arg(info, 0, "input"), ReadInt(info[1], "dim", -8, 8), at::kFloat));
+  });
+}
+
+Napi::Value Argmax(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] { return Wrapped(info, at::argmax(Arg(info, 0, "input"), ReadInt(info[1], "dim", -8, 8))); });
+}
+
+// A num_classes x num_classes matrix, rows = true class, columns = predicted class.
+Napi::Value Confusion(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor predicted = Arg(info, 0, "predicted").to(at::kLong);
+    at::Tensor labels = Arg(info, 1, "labels").to(at::kLong);
+    int64_t classes = ReadInt(info[2], "numClasses", 1, 4096);
+    at::Tensor flat = at::bincount(labels * classes + predicted, {}, classes * classes);
+    return Wrapped(info, flat.view({classes, classes}));
+  });
+}
+
+// How many rows of logits have their largest value at the label: a batch's correct predictions.
+Napi::Value CountCorrect(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    at::Tensor hits = Arg(info, 0, "logits").argmax(1).eq(Arg(info, 1, "labels")).sum();
+    return Napi::Number::New(info.Env(), static_cast<double>(hits.item<int64_t>()));
+  });
+}
+
+Napi::Value Detach(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] { return Wrapped(info, Arg(info, 0, "input").detach().clone()); });
+}
+
+Napi::Value To(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "input");
+    torch::Device device = info[1].IsUndefined() || info[1].IsNull() ? x.device() : ParseDevice(ReadString(info[1], "device"));
+    at::ScalarType dtype = info[2].IsUndefined() || info[2].IsNull() ? x.scalar_type() : ParseDtype(ReadString(info[2], "dtype"));
+    return Wrapped(info, x.to(device, dtype));
+  });
+}
+
+Napi::Value Reshape(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    return Wrapped(info, Arg(info, 0, "input").reshape(ReadIntArray(info[1], "shape", -1, INT64_C(1) << 40)));
+  });
+}
+
+Napi::Value Slice(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "input");
+    int64_t dim = ReadInt(info[1], "dim", 0, 7);
+    int64_t start = ReadInt(info[2], "start", 0, INT64_C(1) << 40);
+    int64_t end = ReadInt(info[3], "end", 0, INT64_C(1) << 40);
+    if (dim >= x.dim()) throw OutOfRange("Expected dim < " + std::to_string(x.dim()) + " for dim");
+    if (start > end || end > x.size(dim)) {
+      throw OutOfRange("Expected 0 <= start <= end <= " + std::to_string(x.size(dim)) + " for slice");
+    }
+    return Wrapped(info, x.slice(dim, start, end));
+  });
+}
+
+// A deterministic permutation for epoch shuffling, from its own generator so that it does not
+// disturb the default generator that dropout draws from.
+Napi::Value Randperm(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    int64_t n = ReadInt(info[0], "n", 0, INT64_C(1) << 40);
+    int64_t seed = ReadInt(info[1], "seed", 0, INT64_C(9007199254740991));
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
+    return Wrapped(info, at::randperm(n, generator, torch::TensorOptions().dtype(at::kLong)));
+  });
+}
+
+// Builds a float batch [B, 1, H, W] scaled to [0, 1] (then standardised) and int64 labels from
+// uint8 images [N, H, W] and labels [N], on the images' device, taking rows indices[start:end].
+Napi::Value GatherBatch(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor images = Arg(info, 0, "images");
+    at::Tensor labels = Arg(info, 1, "labels");
+    at::Tensor indices = Arg(info, 2, "indices");
+    int64_t start = ReadInt(info[3], "start", 0, INT64_C(1) << 40);
+    int64_t end = ReadInt(info[4], "end", 0, INT64_C(1) << 40);
+    double mean = ReadNumber(info[5], "mean");
+    double std = ReadNumber(info[6], "std");
+    if (std <= 0) throw OutOfRange("Expected a positive number for std");
+    if (start >= end || end > indices.size(0)) {
+      throw OutOfRange("Expected 0 <= start < end <= " + std::to_string(indices.size(0)) + " for the batch range");
+    }
+    at::Tensor rows = indices.slice(0, start, end).to(images.device());
+    at::Tensor x = images.index_select(0, rows).unsqueeze(1).to(at::kFloat).div_(255.0);
+    if (mean != 0.0 || std != 1.0) x.sub_(mean).div_(std);
+    at::Tensor y = labels.index_select(0, rows).to(at::kLong);
+    auto pair = Napi::Array::New(info.Env(), 2);
+    pair.Set(0u, Wrapped(info, x));
+    pair.Set(1u, Wrapped(info, y));
+    return pair;
+  });
+}
+
+Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    bool previous = at::GradMode::is_enabled();
+    at::GradMode::set_enabled(ReadBool(info[0], "enabled"));
+    return Napi::Boolean::New(info.Env(), previous);
+  });
+}
+
+Napi::Value AllFinite(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), at::isfinite(Arg(info, 0, "input")).all().item<bool>());
+  });
+}
+
+}  // namespace
+
+void RegisterOps(Napi::Env env, Napi::Object exports) {
+  const std::pair<const char*, Fn> ops[] = {
+      {"zeros", Zeros}, {"uniform", Uniform}, {"conv2d", Conv2d}, {"linear", Linear},
+      {"maxPool2d", MaxPool2d}, {"activation", Activation}, {"dropout", Dropout}, {"flatten", Flatten},
+      {"crossEntropy", CrossEntropy}, {"sumAbs", SumAbs}, {"add", Add}, {"mulScalar", MulScalar}, {"affine", Affine},
+      {"softmax", Softmax}, {"argmax", Argmax}, {"confusion", Confusion}, {"countCorrect", CountCorrect}, {"detach", Detach}, {"to", To},
+      {"reshape", Reshape}, {"slice", Slice}, {"randperm", Randperm}, {"gatherBatch", GatherBatch},
+      {"setGradEnabled", SetGradEnabled}, {"allFinite", AllFinite},
+  };
+  auto table = Napi::Object::New(env);
+  for (const auto& [name, fn] : ops) table.Set(name, Napi::Function::New(env, fn, name));
+  exports.Set("ops", table);
+}
+
+}  // namespace convscope

@@ -1,0 +1,136 @@
+#include "optimizer.h"
+
+#include <sstream>
+
+#include "errors.h"
+#include "instance_data.h"
+#include "tensor.h"
+
+namespace convscope {
+namespace {
+
+double OptionalNumber(const Napi::Object& options, const char* key, double fallback) {
+  Napi::Value value = options.Get(key);
+  return value.IsUndefined() ? fallback : ReadNumber(value, key);
+}
+
+bool OptionalBool(const Napi::Object& options, const char* key, bool fallback) {
+  Napi::Value value = options.Get(key);
+  return value.IsUndefined() ? fallback : ReadBool(value, key);
+}
+
+void SetLr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+}  // namespace
+
+Napi::Function OptimizerWrap::Define(Napi::Env env) {
+  return DefineClass(env, "Optimizer", {
+      InstanceMethod<&OptimizerWrap::ZeroGrad>("zeroGrad"),
+      InstanceMethod<&OptimizerWrap::Step>("step"),
+      InstanceMethod<&OptimizerWrap::SetLearningRate>("setLearningRate"),
+      InstanceMethod<&OptimizerWrap::SaveState>("saveState"),
+      InstanceMethod<&OptimizerWrap::LoadState>("loadState"),
+      InstanceMethod<&OptimizerWrap::Dispose>("dispose"),
+  });
+}
+
+std::shared_ptr<torch::optim::Optimizer> OptimizerWrap::From(const Napi::Value& value, const char* name) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(GetInstanceData(value.Env()).optimizerConstructor.Value())) {
+    throw TypeMismatch(std::string("Expected an Optimizer for ") + name + " but received " + DescribeValue(value));
+  }
+  auto* wrap = Unwrap(value.As<Napi::Object>());
+  if (!wrap->optimizer_) throw std::runtime_error(std::string("Optimizer for ") + name + " was used after dispose()");
+  return wrap->optimizer_;
+}
+
+// new Optimizer(params: Tensor[], { kind: 'sgd' | 'adam', learningRate, momentum, nesterov, weightDecay,
+// beta1, beta2, epsilon })
+OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OptimizerWrap>(info) {
+  Guarded(info.Env(), [&] {
+    if (!info[0].IsArray()) throw TypeMismatch("Expected an array of Tensors for params but received " + DescribeValue(info[0]));
+    if (!info[1].IsObject()) throw TypeMismatch("Expected an object for options but received " + DescribeValue(info[1]));
+    auto list = info[0].As<Napi::Array>();
+    std::vector<at::Tensor> params;
+    for (uint32_t i = 0; i < list.Length(); ++i) params.push_back(TensorWrap::From(list.Get(i), "params[i]"));
+    if (params.empty()) throw OutOfRange("Expected at least one parameter for params");
+    auto options = info[1].As<Napi::Object>();
+    std::string kind = ReadString(options.Get("kind"), "kind");
+    double lr = ReadNumber(options.Get("learningRate"), "learningRate");
+    double weightDecay = OptionalNumber(options, "weightDecay", 0.0);
+    if (kind == "sgd") {
+      auto opts = torch::optim::SGDOptions(lr)
+                      .momentum(OptionalNumber(options, "momentum", 0.0))
+                      .nesterov(OptionalBool(options, "nesterov", false))
+                      .weight_decay(weightDecay);
+      optimizer_ = std::make_shared<torch::optim::SGD>(params, opts);
+    } else if (kind == "adam") {
+      auto opts = torch::optim::AdamOptions(lr)
+                      .betas({OptionalNumber(options, "beta1", 0.9), OptionalNumber(options, "beta2", 0.999)})
+                      .eps(OptionalNumber(options, "epsilon", 1e-8))
+                      .weight_decay(weightDecay);
+      optimizer_ = std::make_shared<torch::optim::Adam>(params, opts);
+    } else {
+      throw OutOfRange("Expected \"sgd\" or \"adam\" for optimizer but received \"" + kind + "\"");
+    }
+  });
+}
+
+torch::optim::Optimizer& OptimizerWrap::Checked(const char* method) {
+  if (!optimizer_) throw std::runtime_error(std::string("Optimizer.") + method + ": used after dispose()");
+  return *optimizer_;
+}
+
+Napi::Value OptimizerWrap::ZeroGrad(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    Checked("zeroGrad").zero_grad();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value OptimizerWrap::Step(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    Checked("step").step();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value OptimizerWrap::SetLearningRate(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    SetLr(Checked("setLearningRate"), ReadNumber(info[0], "learningRate"));
+    return info.Env().Undefined();
+  });
+}
+
+// The optimizer's state (step counts, moments) in libtorch's archive format, as bytes for a checkpoint.
+Napi::Value OptimizerWrap::SaveState(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    torch::serialize::OutputArchive archive;
+    Checked("saveState").save(archive);
+    std::ostringstream stream;
+    archive.save_to(stream);
+    std::string bytes = stream.str();
+    // Copied into a JS-owned buffer: the string dies with this call.
+    return Napi::Buffer<char>::Copy(info.Env(), bytes.data(), bytes.size());
+  });
+}
+
+Napi::Value OptimizerWrap::LoadState(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsBuffer()) throw TypeMismatch("Expected a Buffer for state but received " + DescribeValue(info[0]));
+    auto buffer = info[0].As<Napi::Buffer<char>>();
+    std::istringstream stream(std::string(buffer.Data(), buffer.Length()));
+    torch::serialize::InputArchive archive;
+    archive.load_from(stream);
+    Checked("loadState").load(archive);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value OptimizerWrap::Dispose(const Napi::CallbackInfo& info) {
+  optimizer_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace convscope

@@ -1,0 +1,30 @@
+// Optimizer: torch::optim (SGD with momentum/Nesterov, Adam) over parameter tensors owned by either
+// path's model. The eager path calls step() from TS; the native epoch loop shares the same object.
+#pragma once
+
+#include <napi.h>
+#include <torch/torch.h>
+
+#include <memory>
+
+namespace convscope {
+
+class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static std::shared_ptr<torch::optim::Optimizer> From(const Napi::Value& value, const char* name);
+  explicit OptimizerWrap(const Napi::CallbackInfo& info);
+
+ private:
+  torch::optim::Optimizer& Checked(const char* method);
+  Napi::Value ZeroGrad(const Napi::CallbackInfo& info);
+  Napi::Value Step(const Napi::CallbackInfo& info);
+  Napi::Value SetLearningRate(const Napi::CallbackInfo& info);
+  Napi::Value SaveState(const Napi::CallbackInfo& info);
+  Napi::Value LoadState(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<torch::optim::Optimizer> optimizer_;
+};
+
+}  // namespace convscope

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+'use strict';
+// The one place that decides which libtorch every build uses (node-gyp's binding.gyp, the CMake
+// build and the runtime loader's error messages). Resolution order:
+//   1. $LIBTORCH: the root of an unpacked libtorch distribution (include/, lib/);
+//   2. a Python PyTorch ($TORCH_PYTHON, else python3, else /usr/bin/python3): torch/include, torch/lib;
+//   3. the system install (Debian's libtorch-dev: /usr/include, /usr/lib/<triplet>).
+// Usage: node scripts/find-libtorch.js [json|include|libs|defines|libdir|cmake-prefix|describe]
+// Diagnostics go to stderr so that gyp's command expansion only sees the requested field.
+
+const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
+
+const TORCH_LIB_NAMES = ['libtorch.so', 'libtorch_cpu.so', 'libc10.so'];
+const CUDA_LIB_NAMES = ['libtorch_cuda.so', 'libc10_cuda.so'];
+
+function hasAll(dir, names) {
+  return names.every((name) => fs.existsSync(path.join(dir, name)));
+}
+
+function fromDistribution(root, origin) {
+  const includeDir = path.join(root, 'include');
+  const libDir = path.join(root, 'lib');
+  const apiInclude = path.join(includeDir, 'torch', 'csrc', 'api', 'include');
+  if (!fs.existsSync(apiInclude)) return { ok: false, why: `${origin}: no ${apiInclude}` };
+  if (!hasAll(libDir, TORCH_LIB_NAMES)) return { ok: false, why: `${origin}: ${libDir} lacks ${TORCH_LIB_NAMES.join(', ')}` };
+  return { ok: true, origin, root, includeDirs: [includeDir, apiInclude], libDir };
+}
+
+function pythonCandidates() {
+  if (process.env.TORCH_PYTHON) return [process.env.TORCH_PYTHON];
+  return ['python3', '/usr/bin/python3'];
+}
+
+function fromPython(python) {
+  let out;
+  try {
+    out = execFileSync(python, ['-c',
+      'import torch, os; print(os.path.dirname(torch.__file__)); print(int(torch._C._GLIBCXX_USE_CXX11_ABI)); print(torch.utils.cmake_prefix_path)'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 });
+  } catch {
+    return { ok: false, why: `python (${python}): no importable torch` };
+  }
+  const [torchDir, abi, cmakePrefix] = out.trim().split('\n');
+  const found = fromDistribution(torchDir, `python (${python})`);
+  if (!found.ok) return found;
+  return { ...found, cxx11Abi: abi === '1', cmakePrefix };
+}
+
+function systemLibDirs() {
+  const dirs = [];
+  try {
+    const triplet = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (triplet) dirs.push(`/usr/lib/${triplet}`);
+  } catch { /* no gcc: fall back to the usual folders */ }
+  dirs.push('/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib');
+  return dirs;
+}
+
+function fromSystem() {
+  const apiInclude = '/usr/include/torch/csrc/api/include';
+  if (!fs.existsSync(apiInclude)) return { ok: false, why: `system: no ${apiInclude} (install libtorch-dev)` };
+  const libDir = systemLibDirs().find((dir) => hasAll(dir, TORCH_LIB_NAMES));
+  if (!libDir) return { ok: false, why: `system: no ${TORCH_LIB_NAMES.join(', ')} in ${systemLibDirs().join(', ')}` };
+  return { ok: true, origin: 'system', root: '/usr', includeDirs: ['/usr/include', apiInclude], libDir, cmakePrefix: path.join(libDir, 'cmake') };
+}
+
+// libc10 exports std::string in its signatures; the new ABI mangles it with __cxx11.
+function detectCxx11Abi(libDir) {
+  try {
+    const symbols = execFileSync('nm', ['-D', path.join(libDir, 'libc10.so')], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+    return symbols.includes('__cxx11');
+  } catch {
+    return true;
+  }
+}
+
+function findLibtorch() {
+  const tried = [];
+  const attempts = [];
+  if (process.env.LIBTORCH) attempts.push(() => fromDistribution(process.env.LIBTORCH, `LIBTORCH=${process.env.LIBTORCH}`));
+  else tried.push('LIBTORCH: not set');
+  for (const python of pythonCandidates()) attempts.push(() => fromPython(python));
+  attempts.push(fromSystem);
+  for (const attempt of attempts) {
+    const found = attempt();
+    if (found.ok) {
+      const cuda = hasAll(found.libDir, CUDA_LIB_NAMES);
+      const cxx11Abi = found.cxx11Abi ?? detectCxx11Abi(found.libDir);
+      return { ...found, cuda, cxx11Abi, tried };
+    }
+    tried.push(found.why);
+  }
+  const err = new Error(
+    'convscope: no libtorch found. Tried, in order:\n  - ' + tried.join('\n  - ') +
+    '\nFix one of: `sudo apt-get install libtorch-dev` (Debian/Ubuntu, CPU), ' +
+    '`export LIBTORCH=/path/to/libtorch` (an unpacked libtorch download, CPU or CUDA), ' +
+    'or `export TORCH_PYTHON=/path/to/python3` whose `import torch` works (e.g. a pip CUDA PyTorch).');
+  err.tried = tried;
+  throw err;
+}
+
+function linkFlags(lt) {
+  const flags = [`-L${lt.libDir}`, `-Wl,-rpath,${lt.libDir}`];
+  // Without --no-as-needed the linker drops libtorch_cuda (nothing references it directly) and
+  // CUDA then silently reads as unavailable at run time.
+  if (lt.cuda) flags.push('-Wl,--no-as-needed', '-ltorch_cuda', '-lc10_cuda', '-Wl,--as-needed');
+  flags.push('-ltorch', '-ltorch_cpu', '-lc10');
+  return flags;
+}
+
+function defines(lt) {
+  const list = [`_GLIBCXX_USE_CXX11_ABI=${lt.cxx11Abi ? 1 : 0}`];
+  if (lt.cuda) list.push('CONVSCOPE_WITH_CUDA=1');
+  return list;
+}
+
+function main() {
+  const what = process.argv[2] || 'describe';
+  let lt;
+  try {
+    lt = findLibtorch();
+  } catch (err) {
+    process.stderr.write(err.message + '\n');
+    process.exit(1);
+  }
+  if (what !== 'json' && what !== 'describe') {
+    process.stderr.write(`convscope: using libtorch from ${lt.origin}: ${lt.libDir}${lt.cuda ? ' (CUDA)' : ' (CPU only)'}\n`);
+  }
+  switch (what) {
+    case 'include': console.log(lt.includeDirs.join(' ')); break;
+    case 'libs': console.log(linkFlags(lt).join(' ')); break;
+    case 'defines': console.log(defines(lt).join(' ')); break;
+    case 'libdir': console.log(lt.libDir); break;
+    case 'cmake-prefix': console.log(lt.cmakePrefix || path.join(lt.root, 'share', 'cmake')); break;
+    case 'json': console.log(JSON.stringify(lt, null, 2)); break;
+    case 'describe':
+      console.log(`libtorch: ${lt.origin}\n  lib: ${lt.libDir}\n  include: ${lt.includeDirs.join(', ')}\n  cuda: ${lt.cuda}\n  cxx11 abi: ${lt.cxx11Abi}`);
+      break;
+    default:
+      process.stderr.write(`find-libtorch: unknown field "${what}"; expected json|include|libs|defines|libdir|cmake-prefix|describe\n`);
+      process.exit(2);
+  }
+}
+
+module.exports = { findLibtorch, linkFlags, defines };
+if (require.main === module) main();

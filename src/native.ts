@@ -1,0 +1,184 @@
+// The one loader of the native addon, and the addon's type. Everything else imports `native` from here.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export type Dtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'int16' | 'bool' | 'bfloat16' | 'float16';
+export type TypedArrayOf =
+  | Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array;
+
+/** A libtorch tensor owned by JS. Free it with `dispose()` (or inside a `tidy` scope); the GC is only a fallback. */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: Dtype;
+  readonly device: string;
+  readonly isDisposed: boolean;
+  requiresGrad: boolean;
+  /** Copies the values out into a new typed array (bfloat16/float16 widen to float32, bool to uint8). */
+  toTypedArray(): TypedArrayOf;
+  item(): number;
+  grad(): NativeTensor | null;
+  backward(): void;
+  dispose(): void;
+}
+
+export interface NativeOptimizer {
+  zeroGrad(): void;
+  step(): void;
+  setLearningRate(lr: number): void;
+  saveState(): Buffer;
+  loadState(state: Buffer): void;
+  dispose(): void;
+}
+
+export interface OptimizerSettings {
+  kind: 'sgd' | 'adam';
+  learningRate: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
+export interface NativeScriptModel {
+  forward(x: NativeTensor): NativeTensor;
+  train(on: boolean): void;
+  namedParameters(): [string, NativeTensor][];
+  save(): Buffer;
+  code(): string;
+  dispose(): void;
+}
+
+export interface EpochJob {
+  model: NativeScriptModel;
+  optimizer: NativeOptimizer;
+  images: NativeTensor;
+  labels: NativeTensor;
+  order: NativeTensor;
+  batchSize: number;
+  mean?: number;
+  std?: number;
+  l1?: number;
+  l1Params?: NativeTensor[];
+  progressEvery?: number;
+  dropLast?: boolean;
+}
+
+export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
+export interface EpochOutcome { steps: number; seen: number; lossSum: number; correct: number; cancelled: boolean; nonFiniteStep: number }
+
+export interface TorchInfo {
+  version: string;
+  cuda: boolean;
+  cudnn: boolean;
+  deviceCount: number;
+  threads: number;
+  libtorchPath: string;
+  builtWithCuda: boolean;
+}
+
+export interface NativeOps {
+  zeros(shape: number[], dtype?: Dtype): NativeTensor;
+  uniform(shape: number[], low: number, high: number): NativeTensor;
+  conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: [number, number], padding: [number, number, number, number]): NativeTensor;
+  linear(x: NativeTensor, w: NativeTensor, b: NativeTensor | null): NativeTensor;
+  maxPool2d(x: NativeTensor, kernel: number, stride: number): NativeTensor;
+  activation(x: NativeTensor, name: string): NativeTensor;
+  dropout(x: NativeTensor, rate: number, training: boolean): NativeTensor;
+  flatten(x: NativeTensor): NativeTensor;
+  crossEntropy(logits: NativeTensor, labels: NativeTensor, reduction?: 'mean' | 'sum' | 'none'): NativeTensor;
+  sumAbs(tensors: NativeTensor[]): NativeTensor;
+  add(a: NativeTensor, b: NativeTensor): NativeTensor;
+  mulScalar(x: NativeTensor, factor: number): NativeTensor;
+  affine(x: NativeTensor, scale: number, shift: number): NativeTensor;
+  softmax(x: NativeTensor, dim: number): NativeTensor;
+  argmax(x: NativeTensor, dim: number): NativeTensor;
+  confusion(predicted: NativeTensor, labels: NativeTensor, classes: number): NativeTensor;
+  countCorrect(logits: NativeTensor, labels: NativeTensor): number;
+  detach(x: NativeTensor): NativeTensor;
+  to(x: NativeTensor, device?: string | null, dtype?: Dtype | null): NativeTensor;
+  reshape(x: NativeTensor, shape: number[]): NativeTensor;
+  slice(x: NativeTensor, dim: number, start: number, end: number): NativeTensor;
+  randperm(n: number, seed: number): NativeTensor;
+  gatherBatch(images: NativeTensor, labels: NativeTensor, indices: NativeTensor, start: number, end: number, mean: number, std: number): [NativeTensor, NativeTensor];
+  setGradEnabled(enabled: boolean): boolean;
+  allFinite(x: NativeTensor): boolean;
+}
+
+export interface NativeAddon {
+  Tensor: new (data: TypedArrayOf, shape: number[]) => NativeTensor;
+  Optimizer: new (params: NativeTensor[], settings: OptimizerSettings) => NativeOptimizer;
+  ScriptModel: new (options: { source: string; parameters: [string, NativeTensor][] } | { bytes: Buffer }) => NativeScriptModel;
+  ops: NativeOps;
+  torchInfo(): TorchInfo;
+  setNumThreads(n: number): void;
+  manualSeed(seed: number): void;
+  liveTensors(): number;
+  encodeStateDict(entries: Record<string, NativeTensor | string>): Buffer;
+  decodeStateDict(bytes: Buffer): Record<string, NativeTensor | string>;
+  trainEpoch(job: EpochJob, onProgress?: (p: EpochProgress) => void): { promise: Promise<EpochOutcome>; cancel(): void };
+}
+
+/** The package root: the folder holding convscope's package.json, from src/ or dist/src/. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try {
+        if (JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'convscope') return dir;
+      } catch { /* an unreadable manifest is not ours */ }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`convscope: cannot find the package root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+/** Where the addon may be, in order: $CONVSCOPE_ADDON, node-gyp's build, cmake-js's build. */
+export function addonCandidates(): string[] {
+  const root = packageRoot();
+  const list = [
+    path.join(root, 'build', 'Release', 'convscope.node'),
+    path.join(root, 'build-cmake', 'Release', 'convscope.node'),
+    path.join(root, 'build-cmake', 'convscope.node'),
+  ];
+  return process.env.CONVSCOPE_ADDON ? [process.env.CONVSCOPE_ADDON, ...list] : list;
+}
+
+/** Loads an addon from one file; exported so tests can load each build explicitly. */
+export function loadAddonFrom(file: string): NativeAddon {
+  try {
+    return require(file) as NativeAddon;
+  } catch (err) {
+    const reason = (err as Error).message.split('\n')[0];
+    throw new Error(
+      `convscope: the native addon at ${file} could not be loaded: ${reason}\n` +
+      'If libtorch is missing or moved, run `scripts/setup.sh` (installs libtorch-dev and rebuilds), ' +
+      'or rebuild against your libtorch with `npm run build:addon` (see `node scripts/find-libtorch.js describe`).');
+  }
+}
+
+function loadAddon(): NativeAddon {
+  const candidates = addonCandidates();
+  const file = candidates.find((candidate) => fs.existsSync(candidate));
+  if (!file) {
+    throw new Error(
+      `convscope: no native addon found; looked for ${candidates.join(', ')}.\n` +
+      'Build it with `scripts/setup.sh` (or `npm run build:addon` / `npm run build:cmake`).');
+  }
+  const addon = loadAddonFrom(file);
+  // Debian's libtorch starts with one thread; use every core this process may run on.
+  addon.setNumThreads(os.availableParallelism());
+  return addon;
+}
+
+let loaded: NativeAddon | undefined;
+
+/** The addon, loaded on first use so that importing convscope for data or pictures never needs libtorch. */
+export function native(): NativeAddon {
+  if (!loaded) loaded = loadAddon();
+  return loaded;
+}

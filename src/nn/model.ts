@@ -1,0 +1,303 @@
+// CnnModel: one network, two execution paths. Both hold the same named parameter tensors; the
+// scripted kind also holds a TorchScript module compiled over exactly those tensors.
+import { writeFileAtomic } from '../fs-atomic';
+import { native, NativeScriptModel, NativeTensor } from '../native';
+import type { SaveOptions } from '../train/checkpoint';
+import { fromHost, noGrad, ops } from '../ops';
+import { keep, tidy, track } from '../tidy';
+import { checkOneOf, expected } from '../validate';
+import { buildLayers, Layer } from './layers';
+import { scriptSource } from './script-source';
+import { CnnSpec, ModelPlan, planModel } from './spec';
+
+export const MODES = ['eager', 'script'] as const;
+export type ExecutionMode = (typeof MODES)[number];
+
+/** How raw [0, 1] pixels are standardised before the network sees them. */
+export interface InputNorm { mean: number; std: number }
+export const NO_NORM: InputNorm = { mean: 0, std: 1 };
+
+/** A model evaluate() and predict() can run: logits for a batch [N, 1, H, W] of prepared images. */
+export interface Classifier {
+  readonly device: string;
+  readonly inputNorm: InputNorm;
+  readonly classes: number;
+  readonly inputSize: [number, number];
+  /** Logits in evaluation mode (dropout off). Call inside noGrad(). */
+  logits(x: NativeTensor): NativeTensor;
+  dispose(): void;
+}
+
+export interface ParameterInfo { name: string; shape: number[]; values: Float32Array }
+
+export interface CreateModelOptions {
+  mode?: ExecutionMode;
+  device?: string;
+  seed?: number;
+  inputNorm?: InputNorm;
+}
+
+export class ModelDisposedError extends Error {
+  constructor(what: string) {
+    super(`${what}: the model was used after dispose()`);
+    this.name = 'ModelDisposedError';
+  }
+}
+
+export class CnnModel implements Classifier {
+  readonly plan: ModelPlan;
+  readonly mode: ExecutionMode;
+  readonly device: string;
+  readonly inputNorm: InputNorm;
+  private readonly params: Map<string, NativeTensor>;
+  private readonly layers: Layer[];
+  private script: NativeScriptModel | undefined;
+  private disposed = false;
+  /** Set while an epoch runs on this model: a second training of the same model is refused. */
+  busy = false;
+
+  /** Use createModel() or loadModel(); this takes ownership of `params`. */
+  constructor(plan: ModelPlan, params: Map<string, NativeTensor>, mode: ExecutionMode, device: string, inputNorm: InputNorm) {
+    this.plan = plan;
+    this.mode = mode;
+    this.device = device;
+    this.inputNorm = inputNorm;
+    this.params = params;
+    for (const p of plan.parameters) {
+      const tensor = params.get(p.name);
+      if (!tensor) throw new Error(`model parameters lack ${p.name}`);
+      if (tensor.shape.join('x') !== p.shape.join('x')) {
+        throw new RangeError(`Expected shape [${p.shape}] for parameter ${p.name} but received [${tensor.shape}]`);
+      }
+    }
+    this.layers = buildLayers(plan.conv, plan.dense, (name) => this.param(name));
+    if (mode === 'script') {
+      this.script = new (native().ScriptModel)({ source: scriptSource(plan), parameters: plan.parameters.map((p) => [p.name, this.param(p.name)]) });
+    }
+  }
+
+  get spec(): Required<CnnSpec> { return this.plan.spec; }
+  get classes(): number { return this.plan.spec.classes; }
+  get inputSize(): [number, number] { return this.plan.spec.inputSize; }
+  get isDisposed(): boolean { return this.disposed; }
+
+  /** The TorchScript module behind a scripted model (undefined for an eager one). */
+  get scriptModule(): NativeScriptModel | undefined {
+    this.check('scriptModule');
+    return this.script;
+  }
+
+  /** The TorchScript source generated for this model's plan. */
+  get scriptSource(): string { return scriptSource(this.plan); }
+
+  check(what: string): void {
+    if (this.disposed) throw new ModelDisposedError(what);
+  }
+
+  private param(name: string): NativeTensor {
+    const tensor = this.params.get(name);
+    if (!tensor) throw new Error(`no parameter named ${name}`);
+    return tensor;
+  }
+
+  /** Parameter tensors in PyTorch's order (shared, not copies): what an optimizer updates. */
+  parameterTensors(): NativeTensor[] {
+    this.check('parameterTensors');
+    return this.plan.parameters.map((p) => this.param(p.name));
+  }
+
+  /** Weights only (no biases): what the L1 penalty covers. */
+  weightTensors(): NativeTensor[] {
+    this.check('weightTensors');
+    return this.plan.parameters.filter((p) => p.name.endsWith('.weight')).map((p) => this.param(p.name));
+  }
+
+  tensor(name: string): NativeTensor {
+    this.check('tensor');
+    return this.param(name);
+  }
+
+  /** Name, shape and a host copy of the values of every parameter. */
+  parameters(): ParameterInfo[] {
+    this.check('parameters');
+    return this.plan.parameters.map((p) => ({ name: p.name, shape: [...p.shape], values: this.param(p.name).toTypedArray() as Float32Array }));
+  }
+
+  /** Forward pass on a prepared batch [N, 1, H, W]; `training` turns dropout on. */
+  forward(x: NativeTensor, options: { training?: boolean } = {}): NativeTensor {
+    this.check('forward');
+    const training = options.training ?? false;
+    if (this.script) {
+      this.script.train(training);
+      return track(this.script.forward(x));
+    }
+    let h = x;
+    for (const layer of this.layers) h = layer.forward(h, training);
+    return h;
+  }
+
+  logits(x: NativeTensor): NativeTensor {
+    return this.forward(x, { training: false });
+  }
+
+  /**
+   * Runs the eager layers over this model's weights (either mode) and returns every intermediate
+   * output by layer name: what the activation maps show.
+   */
+  forwardWithActivations(x: NativeTensor): { name: string; output: NativeTensor }[] {
+    this.check('forwardWithActivations');
+    const outputs: { name: string; output: NativeTensor }[] = [];
+    let h = x;
+    for (const layer of this.layers) {
+      h = layer.forward(h, false);
+      outputs.push({ name: layer.name, output: h });
+    }
+    return outputs;
+  }
+
+  /** Names of the layers forwardWithActivations() reports. */
+  layerNames(): string[] { return this.layers.map((l) => l.name); }
+
+  /** A copy with the same weights on the other (or same) path. */
+  convert(mode: ExecutionMode): CnnModel {
+    this.check('convert');
+    checkOneOf(mode, 'mode', MODES);
+    const copies = new Map<string, NativeTensor>();
+    for (const p of this.plan.parameters) copies.set(p.name, leafCopy(this.param(p.name)));
+    return new CnnModel(this.plan, copies, mode, this.device, this.inputNorm);
+  }
+
+  /** The same weights as a scripted (TorchScript) model. */
+  toScript(): CnnModel { return this.convert('script'); }
+  /** The same weights as an eager model. */
+  toEager(): CnnModel { return this.convert('eager'); }
+
+  /** A copy of this model on another device ('cpu', 'cuda'). */
+  toDevice(device: string): CnnModel {
+    this.check('toDevice');
+    const copies = new Map<string, NativeTensor>();
+    for (const p of this.plan.parameters) copies.set(p.name, leafCopy(this.param(p.name), device));
+    return new CnnModel(this.plan, copies, this.mode, device, this.inputNorm);
+  }
+
+  /**
+   * Saves spec + weights (+ optimizer state) atomically in PyTorch's format; see train/checkpoint.ts.
+   * @example model.save('model.pt'); const again = loadModel('model.pt');
+   */
+  save(file: string, options: SaveOptions = {}): void {
+    // Required lazily: checkpoint.ts builds CnnModels, so a top-level import would be circular.
+    (require('../train/checkpoint') as typeof import('../train/checkpoint')).saveCheckpoint(file, this, options);
+  }
+
+  /** Class probabilities (count x classes) for uint8 (0..255) or float ([0, 1]) images of inputSize. */
+  predict(images: Uint8Array | Float32Array, options: { chunkSize?: number } = {}): Float32Array {
+    this.check('predict');
+    return predictProbabilities(this, images, options);
+  }
+
+  /**
+   * Writes a TorchScript file (atomically) that Python's torch.jit.load runs: same logits, same names.
+   * @example model.exportTorchScript('model.ts.pt'); // python: torch.jit.load('model.ts.pt')(x)
+   */
+  exportTorchScript(file: string): void {
+    this.check('exportTorchScript');
+    const scripted = this.script ? this : this.toScript();
+    try {
+      scripted.script!.train(false);
+      writeFileAtomic(file, scripted.script!.save());
+    } finally {
+      if (scripted !== this) scripted.dispose();
+    }
+  }
+
+  /** Frees every native tensor and the script module now; further use is a clear error. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.script?.dispose();
+    this.script = undefined;
+    for (const tensor of this.params.values()) tensor.dispose();
+    this.params.clear();
+  }
+}
+
+/** A detached copy that is a leaf requiring grad: a fresh parameter. */
+export function leafCopy(tensor: NativeTensor, device?: string): NativeTensor {
+  const moved = device ? native().ops.to(tensor, device) : tensor;
+  const copy = native().ops.detach(moved);
+  if (moved !== tensor) moved.dispose();
+  copy.requiresGrad = true;
+  return copy;
+}
+
+/**
+ * Builds a model from a spec with PyTorch's initialisation (Kaiming-uniform with a = sqrt(5), i.e.
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases), drawn from `seed` in PyTorch's order:
+ * the same seed gives the same weights as `torch.manual_seed(seed); Net()` in Python.
+ * @example const model = createModel(defaultSpec(), { mode: 'eager', seed: 1 });
+ */
+export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): CnnModel {
+  const plan = planModel(spec);
+  const mode = checkOneOf(options.mode ?? 'eager', 'mode', MODES);
+  const device = options.device ?? 'cpu';
+  const addon = native();
+  if (options.seed !== undefined) addon.manualSeed(options.seed);
+  const params = new Map<string, NativeTensor>();
+  for (const p of plan.parameters) {
+    const bound = 1 / Math.sqrt(p.fanIn);
+    const initial = addon.ops.uniform(p.shape, -bound, bound);
+    if (device === 'cpu') {
+      initial.requiresGrad = true;
+      params.set(p.name, initial);
+    } else {
+      params.set(p.name, leafCopy(initial, device));
+      initial.dispose();
+    }
+  }
+  return new CnnModel(plan, params, mode, device, options.inputNorm ?? NO_NORM);
+}
+
+/**
+ * Turns host images (uint8 0..255 or float already in [0, 1]) into a prepared batch [N, 1, H, W] on
+ * the model's device. The host array is copied into libtorch memory (the only copy).
+ */
+export function prepareImages(images: Uint8Array | Float32Array, count: number, model: Classifier): NativeTensor {
+  const [h, w] = model.inputSize;
+  if (images.length !== count * h * w) {
+    throw new RangeError(expected(`${count} images of ${h}x${w} (${count * h * w} values)`, 'images', images));
+  }
+  return tidy(() => {
+    const onDevice = ops().to(fromHost(images, [count, 1, h, w]), model.device, 'float32');
+    // Pixels to [0, 1], then standardised: x * (scale / std) - mean / std.
+    const scale = images instanceof Uint8Array ? 1 / 255 : 1;
+    const { mean, std } = model.inputNorm;
+    return keep(ops().affine(onDevice, scale / std, -mean / std));
+  });
+}
+
+/**
+ * Class probabilities for host images, evaluated in chunks so memory stays bounded.
+ * @returns a Float32Array of count x classes probabilities.
+ */
+export function predictProbabilities(model: Classifier, images: Uint8Array | Float32Array, options: { chunkSize?: number } = {}): Float32Array {
+  const [h, w] = model.inputSize;
+  const pixels = h * w;
+  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) {
+    throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
+  }
+  if (images.length === 0 || images.length % pixels !== 0) {
+    throw new RangeError(expected(`a multiple of ${pixels} values (${h}x${w} images)`, 'images', images));
+  }
+  const count = images.length / pixels;
+  const chunk = options.chunkSize ?? 1000;
+  const out = new Float32Array(count * model.classes);
+  for (let start = 0; start < count; start += chunk) {
+    const end = Math.min(count, start + chunk);
+    const probs = tidy(() => noGrad(() => {
+      const x = prepareImages(images.subarray(start * pixels, end * pixels), end - start, model);
+      return ops().softmax(model.logits(x), 1).toTypedArray() as Float32Array;
+    }));
+    out.set(probs, start * model.classes);
+  }
+  return out;
+}

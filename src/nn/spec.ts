@@ -1,0 +1,178 @@
+// CnnSpec: the one description of a network. The eager layers (layers.ts) and the TorchScript source
+// (script-source.ts) are both built from the plan computed here, so the two paths cannot drift apart.
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../validate';
+
+export const ACTIVATIONS = ['relu', 'elu', 'tanh', 'sigmoid', 'leaky_relu'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
+export const PADDINGS = ['same', 'valid'] as const;
+export type Padding = (typeof PADDINGS)[number];
+
+/** One convolution, followed by its activation and, if `pool`, 2x2 max pooling with stride 2. */
+export interface ConvLayerSpec {
+  filters: number;
+  kernelSize: number;
+  stride?: number;
+  padding?: Padding;
+  activation?: Activation;
+  pool?: boolean;
+}
+
+/**
+ * A CNN for 1-channel images and `classes` outputs.
+ * @example const spec: CnnSpec = { conv: [{ filters: 8, kernelSize: 3, padding: 'same', pool: true }], dense: [64], dropout: 0 };
+ */
+export interface CnnSpec {
+  conv: ConvLayerSpec[];
+  /** Hidden dense layers' units; the output layer (`classes` units) is added after them. */
+  dense: number[];
+  /** Dropout rate after each hidden dense layer (0 = none). */
+  dropout: number;
+  denseActivation?: Activation;
+  inputSize?: [number, number];
+  classes?: number;
+}
+
+/** The TensorFlow layers-tutorial network: conv 5x5x32 + pool, conv 5x5x64 + pool, dense 1024, dropout 0.4. */
+export function defaultSpec(): CnnSpec {
+  return {
+    conv: [
+      { filters: 32, kernelSize: 5, padding: 'same', activation: 'relu', pool: true },
+      { filters: 64, kernelSize: 5, padding: 'same', activation: 'relu', pool: true },
+    ],
+    dense: [1024],
+    dropout: 0.4,
+    denseActivation: 'relu',
+    inputSize: [28, 28],
+    classes: 10,
+  };
+}
+
+export interface ConvPlan {
+  kind: 'conv';
+  name: string;
+  inChannels: number;
+  outChannels: number;
+  kernelSize: number;
+  stride: number;
+  /** [left, right, top, bottom], TensorFlow's 'same' rule (the extra pixel goes right/bottom). */
+  padding: [number, number, number, number];
+  activation: Activation;
+  pool: boolean;
+  inputSize: [number, number];
+  outputSize: [number, number];
+}
+
+export interface DensePlan {
+  kind: 'dense';
+  name: string;
+  inFeatures: number;
+  outFeatures: number;
+  activation: Activation | null;
+  dropout: number;
+}
+
+export interface ParameterShape { name: string; shape: number[]; fanIn: number }
+
+export interface ModelPlan {
+  spec: Required<CnnSpec>;
+  conv: ConvPlan[];
+  dense: DensePlan[];
+  flatFeatures: number;
+  parameters: ParameterShape[];
+}
+
+const SPEC_KEYS = ['conv', 'dense', 'dropout', 'denseActivation', 'inputSize', 'classes'];
+const CONV_KEYS = ['filters', 'kernelSize', 'stride', 'padding', 'activation', 'pool'];
+
+function samePadding(size: number, kernel: number, stride: number): [number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/** Checks a spec and derives every layer's shapes; errors name the offending field. */
+export function planModel(input: unknown): ModelPlan {
+  const raw = checkObject(input, 'spec');
+  checkKnownKeys(raw, 'spec', SPEC_KEYS);
+  if (!Array.isArray(raw.conv)) throw new TypeError(expected('an array of conv layers', 'spec.conv', raw.conv));
+  if (!Array.isArray(raw.dense)) throw new TypeError(expected('an array of unit counts', 'spec.dense', raw.dense));
+  if (raw.conv.length === 0 && raw.dense.length === 0) {
+    throw new RangeError('Expected at least one conv or dense layer for spec but received an empty spec');
+  }
+  const inputSize = (raw.inputSize ?? [28, 28]) as [number, number];
+  if (!Array.isArray(inputSize) || inputSize.length !== 2) throw new TypeError(expected('[height, width]', 'spec.inputSize', raw.inputSize));
+  checkInteger(inputSize[0], 'spec.inputSize[0]', 1, 4096);
+  checkInteger(inputSize[1], 'spec.inputSize[1]', 1, 4096);
+  const classes = checkInteger(raw.classes ?? 10, 'spec.classes', 2, 100000);
+  const dropout = checkNumber(raw.dropout ?? 0, 'spec.dropout', 0, 1, { exclusiveMax: true });
+  const denseActivation = checkOneOf(raw.denseActivation ?? 'relu', 'spec.denseActivation', ACTIVATIONS);
+
+  const conv: ConvPlan[] = [];
+  let channels = 1;
+  let size: [number, number] = [inputSize[0], inputSize[1]];
+  raw.conv.forEach((layerInput: unknown, i: number) => {
+    const where = `spec.conv[${i}]`;
+    const layer = checkObject(layerInput, where);
+    checkKnownKeys(layer, where, CONV_KEYS);
+    const filters = checkInteger(layer.filters, `${where}.filters`, 1, 4096);
+    const kernelSize = checkInteger(layer.kernelSize, `${where}.kernelSize`, 1, 1024);
+    const stride = checkInteger(layer.stride ?? 1, `${where}.stride`, 1, 1024);
+    const padding = checkOneOf(layer.padding ?? 'same', `${where}.padding`, PADDINGS);
+    const activation = checkOneOf(layer.activation ?? 'relu', `${where}.activation`, ACTIVATIONS);
+    const pool = layer.pool === undefined ? false : layer.pool;
+    if (typeof pool !== 'boolean') throw new TypeError(expected('a boolean', `${where}.pool`, layer.pool));
+    let pad: [number, number, number, number] = [0, 0, 0, 0];
+    if (padding === 'same') {
+      const [top, bottom] = samePadding(size[0], kernelSize, stride);
+      const [left, right] = samePadding(size[1], kernelSize, stride);
+      pad = [left, right, top, bottom];
+    } else if (kernelSize > size[0] || kernelSize > size[1]) {
+      throw new RangeError(`Expected ${where}.kernelSize <= its input size ${size[0]}x${size[1]} with 'valid' padding but received ${kernelSize} (the kernel is larger than the input)`);
+    }
+    if (padding === 'same' && (kernelSize > size[0] * 2 || kernelSize > size[1] * 2)) {
+      throw new RangeError(`Expected ${where}.kernelSize <= ${Math.min(size[0], size[1]) * 2} for its ${size[0]}x${size[1]} input but received ${kernelSize} (the kernel is larger than the input)`);
+    }
+    const outH = Math.floor((size[0] + pad[2] + pad[3] - kernelSize) / stride) + 1;
+    const outW = Math.floor((size[1] + pad[0] + pad[1] - kernelSize) / stride) + 1;
+    let output: [number, number] = [outH, outW];
+    if (pool) {
+      if (outH < 2 || outW < 2) throw new RangeError(`Expected ${where} to leave at least 2x2 pixels to pool but it leaves ${outH}x${outW}`);
+      output = [Math.floor(outH / 2), Math.floor(outW / 2)];
+    }
+    conv.push({ kind: 'conv', name: `conv${i + 1}`, inChannels: channels, outChannels: filters, kernelSize, stride, padding: pad, activation, pool, inputSize: size, outputSize: output });
+    channels = filters;
+    size = output;
+  });
+
+  const flatFeatures = channels * size[0] * size[1];
+  const dense: DensePlan[] = [];
+  let features = flatFeatures;
+  const units = [...raw.dense.map((u: unknown, i: number) => checkInteger(u, `spec.dense[${i}]`, 1, 1 << 20)), classes];
+  units.forEach((out, i) => {
+    const hidden = i < units.length - 1;
+    dense.push({ kind: 'dense', name: `fc${i + 1}`, inFeatures: features, outFeatures: out, activation: hidden ? denseActivation : null, dropout: hidden ? dropout : 0 });
+    features = out;
+  });
+
+  // PyTorch's construction order: each layer's weight, then its bias.
+  const parameters: ParameterShape[] = [];
+  for (const c of conv) {
+    const fanIn = c.inChannels * c.kernelSize * c.kernelSize;
+    parameters.push({ name: `${c.name}.weight`, shape: [c.outChannels, c.inChannels, c.kernelSize, c.kernelSize], fanIn });
+    parameters.push({ name: `${c.name}.bias`, shape: [c.outChannels], fanIn });
+  }
+  for (const d of dense) {
+    parameters.push({ name: `${d.name}.weight`, shape: [d.outFeatures, d.inFeatures], fanIn: d.inFeatures });
+    parameters.push({ name: `${d.name}.bias`, shape: [d.outFeatures], fanIn: d.inFeatures });
+  }
+  const spec: Required<CnnSpec> = {
+    conv: conv.map((c) => ({ filters: c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: (raw.conv as ConvLayerSpec[])[conv.indexOf(c)].padding ?? 'same', activation: c.activation, pool: c.pool })),
+    dense: units.slice(0, -1), dropout, denseActivation, inputSize: [inputSize[0], inputSize[1]], classes,
+  };
+  return { spec, conv, dense, flatFeatures, parameters };
+}
+
+/** Number of trainable values in a plan. */
+export function countParameters(plan: ModelPlan): number {
+  return plan.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+}

@@ -1,0 +1,191 @@
+// Checkpoints in PyTorch's own format: torch.load(path) in Python returns a dict whose tensor entries
+// are the model's state dict under PyTorch's names (conv1.weight, ...). convscope's own entries are
+// prefixed "convscope." (the spec as JSON, the optimizer state as bytes); in Python drop them with
+// {k: v for k, v in sd.items() if not k.startswith('convscope.')}.
+import * as fs from 'fs';
+import { writeFileAtomic } from '../fs-atomic';
+import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
+import { CnnModel, ExecutionMode, InputNorm, MODES, NO_NORM } from '../nn/model';
+import { CnnSpec, planModel } from '../nn/spec';
+import { checkObject, checkOneOf, checkString } from '../validate';
+
+export const CHECKPOINT_FORMAT = 'convscope-checkpoint/1';
+const META_KEY = 'convscope.meta';
+const OPTIMIZER_KEY = 'convscope.optimizer';
+const PREFIX = 'convscope.';
+/** A checkpoint larger than this is refused before it is read (the default network's is ~13 MB). */
+const MAX_CHECKPOINT_BYTES = 4 * 1024 ** 3;
+
+/** Where training stood when a checkpoint was written; enough to resume. */
+export interface TrainingState {
+  epoch: number;
+  seed: number;
+  history: unknown[];
+  options: Record<string, unknown>;
+}
+
+export interface CheckpointMeta {
+  format: string;
+  spec: CnnSpec;
+  mode: ExecutionMode;
+  inputNorm: InputNorm;
+  optimizer?: OptimizerSettings;
+  training?: TrainingState;
+}
+
+export interface SaveOptions {
+  /** Also store this optimizer's state (moments, step counts) so training can resume exactly. */
+  optimizer?: { native: NativeOptimizer; settings: OptimizerSettings };
+  training?: TrainingState;
+}
+
+export class CheckpointError extends Error {
+  constructor(readonly file: string, message: string) {
+    super(`${file}: ${message}`);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** Encodes a model (and optionally its optimizer) as torch.save-format bytes. */
+export function encodeCheckpoint(model: CnnModel, options: SaveOptions = {}): Buffer {
+  model.check('save');
+  const entries: Record<string, NativeTensor | string> = {};
+  model.plan.parameters.forEach((p) => { entries[p.name] = model.tensor(p.name); });
+  const meta: CheckpointMeta = { format: CHECKPOINT_FORMAT, spec: model.spec, mode: model.mode, inputNorm: model.inputNorm };
+  const temporaries: NativeTensor[] = [];
+  if (options.optimizer) {
+    meta.optimizer = options.optimizer.settings;
+    const state = options.optimizer.native.saveState();
+    // The optimizer's archive travels as a uint8 tensor so the whole checkpoint stays one torch.save file.
+    const stateTensor = new (native().Tensor)(new Uint8Array(state.buffer, state.byteOffset, state.length), [state.length]);
+    temporaries.push(stateTensor);
+    entries[OPTIMIZER_KEY] = stateTensor;
+  }
+  if (options.training) meta.training = options.training;
+  entries[META_KEY] = JSON.stringify(meta);
+  try {
+    return native().encodeStateDict(entries);
+  } finally {
+    for (const t of temporaries) t.dispose();
+  }
+}
+
+/** Writes a checkpoint atomically: a crash mid-write leaves the previous checkpoint intact. */
+export function saveCheckpoint(file: string, model: CnnModel, options: SaveOptions = {}): void {
+  checkString(file, 'path');
+  writeFileAtomic(file, encodeCheckpoint(model, options));
+}
+
+export interface LoadedCheckpoint {
+  model: CnnModel;
+  meta: CheckpointMeta;
+  /** The optimizer's saved state, when the checkpoint has one. */
+  optimizerState?: Buffer;
+}
+
+export interface LoadOptions {
+  /** Execution path of the loaded model (default: the one it was saved from). */
+  mode?: ExecutionMode;
+  device?: string;
+  /** The spec of a plain PyTorch state dict that carries no convscope metadata. */
+  spec?: CnnSpec;
+}
+
+function readCheckpointBytes(file: string): Buffer {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new CheckpointError(file, 'no such checkpoint file');
+  }
+  if (!stat.isFile()) throw new CheckpointError(file, 'not a file');
+  if (stat.size > MAX_CHECKPOINT_BYTES) throw new CheckpointError(file, `is ${stat.size} bytes, more than the ${MAX_CHECKPOINT_BYTES} a checkpoint may have`);
+  return fs.readFileSync(file);
+}
+
+function parseMeta(file: string, raw: NativeTensor | string | undefined, spec: CnnSpec | undefined): CheckpointMeta {
+  if (raw === undefined) {
+    if (!spec) throw new CheckpointError(file, 'is a state dict without convscope metadata; pass { spec } to say which network it holds');
+    return { format: CHECKPOINT_FORMAT, spec, mode: 'eager', inputNorm: NO_NORM };
+  }
+  if (typeof raw !== 'string') throw new CheckpointError(file, `entry ${META_KEY} is not a string`);
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(raw) as CheckpointMeta;
+  } catch (err) {
+    throw new CheckpointError(file, `entry ${META_KEY} is not valid JSON (${(err as Error).message})`);
+  }
+  if (!meta || typeof meta !== 'object' || meta.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(file, `has format ${JSON.stringify(meta?.format)}, expected ${CHECKPOINT_FORMAT}`);
+  }
+  const norm = meta.inputNorm ?? NO_NORM;
+  if (typeof norm.mean !== 'number' || typeof norm.std !== 'number' || !(norm.std > 0)) {
+    throw new CheckpointError(file, 'has an invalid inputNorm');
+  }
+  return meta;
+}
+
+/** Reads a checkpoint written by saveCheckpoint (or a plain PyTorch state dict, given its spec). */
+export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedCheckpoint {
+  checkString(file, 'path');
+  checkObject(options, 'options');
+  const bytes = readCheckpointBytes(file);
+  let entries: Record<string, NativeTensor | string>;
+  try {
+    entries = native().decodeStateDict(bytes);
+  } catch (err) {
+    throw new CheckpointError(file, `is not a readable PyTorch checkpoint (${(err as Error).message})`);
+  }
+  const owned = Object.values(entries).filter((v): v is NativeTensor => typeof v !== 'string');
+  const params = new Map<string, NativeTensor>();
+  try {
+    const meta = parseMeta(file, entries[META_KEY], options.spec);
+    let plan;
+    try {
+      plan = planModel(meta.spec);
+    } catch (err) {
+      throw new CheckpointError(file, `holds an invalid spec (${(err as Error).message})`);
+    }
+    const mode = options.mode === undefined ? checkOneOf(meta.mode, 'mode', MODES) : checkOneOf(options.mode, 'mode', MODES);
+    for (const p of plan.parameters) {
+      const tensor = entries[p.name];
+      if (tensor === undefined || typeof tensor === 'string') throw new CheckpointError(file, `lacks the tensor ${p.name}`);
+      if (tensor.dtype !== 'float32') throw new CheckpointError(file, `has ${p.name} of dtype ${tensor.dtype}, expected float32`);
+      if (tensor.shape.join('x') !== p.shape.join('x')) {
+        throw new CheckpointError(file, `has ${p.name} of shape [${tensor.shape}], expected [${p.shape}] for its spec`);
+      }
+      const device = options.device ?? 'cpu';
+      const param = native().ops.to(tensor, device);
+      const leaf = native().ops.detach(param);
+      param.dispose();
+      leaf.requiresGrad = true;
+      params.set(p.name, leaf);
+    }
+    const stateTensor = entries[OPTIMIZER_KEY];
+    let optimizerState: Buffer | undefined;
+    if (stateTensor !== undefined) {
+      if (typeof stateTensor === 'string' || stateTensor.dtype !== 'uint8') throw new CheckpointError(file, `entry ${OPTIMIZER_KEY} is not a uint8 tensor`);
+      optimizerState = Buffer.from((stateTensor.toTypedArray() as Uint8Array).buffer);
+    }
+    const model = new CnnModel(plan, params, mode, options.device ?? 'cpu', meta.inputNorm ?? NO_NORM);
+    return { model, meta, optimizerState };
+  } catch (err) {
+    for (const t of params.values()) t.dispose();
+    throw err;
+  } finally {
+    for (const t of owned) t.dispose();
+  }
+}
+
+/**
+ * Loads a model saved with `model.save(path)`.
+ * @example const model = loadModel('runs/x/model.pt'); const probs = model.predict(images);
+ */
+export function loadModel(file: string, options: LoadOptions = {}): CnnModel {
+  return loadCheckpoint(file, options).model;
+}
+
+export function isCheckpointKey(name: string): boolean {
+  return name.startsWith(PREFIX);
+}
+

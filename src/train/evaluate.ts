@@ -1,0 +1,84 @@
+// Chunked evaluation: the split is visited chunkSize images at a time, so peak memory grows with the
+// chunk, not with the split. Loss and accuracy are weighted by each chunk's size.
+import type { NativeTensor } from '../native';
+import { fromHost, noGrad, ops } from '../ops';
+import { Classifier, prepareImages } from '../nn/model';
+import { tidy } from '../tidy';
+import { checkInteger, checkObject, expected } from '../validate';
+
+/** Images and labels on the host: N x H x W uint8 images and N labels. */
+export interface LabelledImages {
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+export interface EvaluateOptions {
+  /** Images per chunk (default 1000). */
+  chunkSize?: number;
+}
+
+export interface EvaluationResult {
+  accuracy: number;
+  /** Mean cross-entropy over the split. */
+  loss: number;
+  count: number;
+  chunkSize: number;
+  /** confusion[true][predicted] counts. */
+  confusion: number[][];
+}
+
+export const DEFAULT_EVAL_CHUNK = 1000;
+
+export function checkSplit(split: unknown, name: string): LabelledImages {
+  const s = checkObject(split, name);
+  if (!(s.images instanceof Uint8Array)) throw new TypeError(expected('a Uint8Array', `${name}.images`, s.images));
+  if (!(s.labels instanceof Uint8Array)) throw new TypeError(expected('a Uint8Array', `${name}.labels`, s.labels));
+  const count = checkInteger(s.count, `${name}.count`, 1);
+  if (s.labels.length !== count) throw new RangeError(expected(`${count} labels`, `${name}.labels`, s.labels));
+  return s as unknown as LabelledImages;
+}
+
+const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Accuracy, mean loss and confusion matrix of a model on a split, chunk by chunk; the event loop
+ * runs between chunks.
+ * @example const { accuracy, confusion } = await evaluate(model, dataset.test, { chunkSize: 500 });
+ */
+export async function evaluate(model: Classifier, split: LabelledImages, options: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const data = checkSplit(split, 'split');
+  const chunkSize = checkInteger(options.chunkSize ?? DEFAULT_EVAL_CHUNK, 'chunkSize', 1, 1 << 24);
+  const [h, w] = model.inputSize;
+  const pixels = h * w;
+  if (data.images.length !== data.count * pixels) {
+    throw new RangeError(expected(`${data.count} images of ${h}x${w}`, 'split.images', data.images));
+  }
+  const classes = model.classes;
+  const confusion = new Float64Array(classes * classes);
+  let lossSum = 0;
+  for (let start = 0; start < data.count; start += chunkSize) {
+    const end = Math.min(data.count, start + chunkSize);
+    const [chunkLoss, chunkConfusion] = tidy(() => noGrad(() => {
+      const x = prepareImages(data.images.subarray(start * pixels, end * pixels), end - start, model);
+      // The chunk's labels are copied into libtorch memory next to its images.
+      const y = ops().to(fromHost(data.labels.subarray(start, end), [end - start]), model.device, 'int64');
+      const logits = model.logits(x);
+      const loss = ops().crossEntropy(logits, y, 'sum').item();
+      const matrix = ops().confusion(ops().argmax(logits, 1), y, classes).toTypedArray() as BigInt64Array;
+      return [loss, matrix] as const;
+    }));
+    lossSum += chunkLoss;
+    for (let i = 0; i < chunkConfusion.length; ++i) confusion[i] += Number(chunkConfusion[i]);
+    if (end < data.count) await nextTick();
+  }
+  let correct = 0;
+  const rows: number[][] = [];
+  for (let t = 0; t < classes; ++t) {
+    rows.push(Array.from(confusion.subarray(t * classes, (t + 1) * classes)));
+    correct += confusion[t * classes + t];
+  }
+  return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count, chunkSize, confusion: rows };
+}
+
+export type { NativeTensor };

@@ -1,0 +1,192 @@
+// trainCnn's options: their defaults and the up-front validation that keeps bad values away from the
+// addon. Each error names the option and the value received.
+import type { CnnSpec } from '../nn/spec';
+import { defaultSpec, planModel } from '../nn/spec';
+import { ExecutionMode, MODES } from '../nn/model';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../validate';
+import type { LabelledImages } from './evaluate';
+
+export const DATASETS = ['mnist', 'fashion-mnist'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+export const OPTIMIZERS = ['adam', 'sgd'] as const;
+export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
+
+/** A dataset already in memory (what loadDataset returns), accepted instead of a name. */
+export interface InMemoryDataset {
+  name: string;
+  train: LabelledImages;
+  test: LabelledImages;
+  validation?: LabelledImages;
+  classNames: string[];
+}
+
+export interface StepProgress {
+  type: 'step';
+  epoch: number;
+  step: number;
+  steps: number;
+  /** Mean training loss over the epoch so far. */
+  loss: number;
+  /** Training accuracy over the epoch so far. */
+  accuracy: number;
+  imagesPerSecond: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testLoss: number;
+  testAccuracy: number;
+  validationLoss?: number;
+  validationAccuracy?: number;
+  seconds: number;
+  imagesPerSecond: number;
+  learningRate: number;
+}
+
+export interface EpochProgress {
+  type: 'epoch';
+  epoch: number;
+  epochs: number;
+  record: EpochRecord;
+}
+
+export type TrainProgress = StepProgress | EpochProgress;
+
+/**
+ * Options of trainCnn. Every option is optional; the defaults train the TensorFlow-tutorial network
+ * on Fashion-MNIST for one epoch with Adam (1e-3), batch 128, on the CPU, eagerly.
+ */
+export interface TrainOptions {
+  /** 'fashion-mnist' (default), 'mnist', or a dataset already loaded with loadDataset(). */
+  dataset?: DatasetName | InMemoryDataset;
+  /** Folder holding the dataset's IDX files (else CONVSCOPE_DATA, the cache, installed copies). */
+  dataDir?: string;
+  spec?: CnnSpec;
+  /** 'eager': ops run one by one from TS; 'script': a TorchScript graph, a whole epoch natively. */
+  mode?: ExecutionMode;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  optimizer?: (typeof OPTIMIZERS)[number];
+  /** SGD momentum (default 0). */
+  momentum?: number;
+  nesterov?: boolean;
+  /** L2 penalty, applied by the optimizer as weight decay. */
+  weightDecay?: number;
+  /** L1 penalty: l1 * sum|w| over all weights (not biases) is added to the loss. */
+  l1?: number;
+  device?: (typeof DEVICES)[number];
+  seed?: number;
+  /** Images per evaluation chunk (default 1000). */
+  evalChunkSize?: number;
+  /** Train on the first `limit` training images only (quick runs). */
+  limit?: number;
+  /** Evaluate on the first `testLimit` test images only. */
+  testLimit?: number;
+  /** Hold out the last n training images as a validation split. */
+  validation?: number;
+  /** Standardise inputs with the training set's mean and std (else pixels in [0, 1]). */
+  standardize?: boolean;
+  /** Drop the last, smaller batch of each epoch. */
+  dropLast?: boolean;
+  onProgress?: (event: TrainProgress) => void;
+  signal?: AbortSignal;
+  /** Folder for config.json, history.json, model.pt and pictures; none when omitted. */
+  runDir?: string;
+  /** Record first-layer filters every n steps (default: once per epoch). */
+  snapshotEvery?: number;
+  /** Continue from a checkpoint written by a run (weights, optimizer state, epoch, history). */
+  resumeFrom?: string;
+  /** Write pictures (mosaics, GIF, curves) into runDir (default true when runDir is set). */
+  pictures?: boolean;
+}
+
+export interface ResolvedTrainOptions {
+  dataset: DatasetName | InMemoryDataset;
+  dataDir?: string;
+  spec: CnnSpec;
+  mode: ExecutionMode;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: (typeof OPTIMIZERS)[number];
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  l1: number;
+  device: (typeof DEVICES)[number];
+  seed: number;
+  evalChunkSize: number;
+  limit?: number;
+  testLimit?: number;
+  validation?: number;
+  standardize: boolean;
+  dropLast: boolean;
+  onProgress?: (event: TrainProgress) => void;
+  signal?: AbortSignal;
+  runDir?: string;
+  snapshotEvery?: number;
+  resumeFrom?: string;
+  pictures: boolean;
+}
+
+const KNOWN = [
+  'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
+  'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
+  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'pictures',
+];
+
+function optional<T>(value: unknown, check: (v: unknown) => T): T | undefined {
+  return value === undefined ? undefined : check(value);
+}
+
+/** Validates every option before any work starts; throws TypeError/RangeError naming the option. */
+export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
+  const o = checkObject(input, 'options');
+  checkKnownKeys(o, 'trainCnn options', KNOWN);
+  let dataset: DatasetName | InMemoryDataset;
+  if (o.dataset === undefined) dataset = 'fashion-mnist';
+  else if (typeof o.dataset === 'object' && o.dataset !== null) dataset = o.dataset as InMemoryDataset;
+  else dataset = checkOneOf(o.dataset, 'dataset', DATASETS);
+  const spec = (o.spec ?? defaultSpec()) as CnnSpec;
+  planModel(spec);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(expected('a function', 'onProgress', o.onProgress));
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'signal', o.signal));
+  return {
+    dataset,
+    dataDir: optional(o.dataDir, (v) => checkString(v, 'dataDir')),
+    spec,
+    mode: checkOneOf(o.mode ?? 'eager', 'mode', MODES),
+    epochs: checkInteger(o.epochs ?? 1, 'epochs', 1, 100000),
+    batchSize: checkInteger(o.batchSize ?? 128, 'batchSize', 1, 1 << 24),
+    learningRate: checkNumber(o.learningRate ?? 1e-3, 'learningRate', 0, Infinity, { exclusiveMin: true }),
+    optimizer: checkOneOf(o.optimizer ?? 'adam', 'optimizer', OPTIMIZERS),
+    momentum: checkNumber(o.momentum ?? 0, 'momentum', 0, 1, { exclusiveMax: true }),
+    nesterov: checkBoolean(o.nesterov ?? false, 'nesterov'),
+    weightDecay: checkNumber(o.weightDecay ?? 0, 'weightDecay', 0),
+    l1: checkNumber(o.l1 ?? 0, 'l1', 0),
+    device: checkOneOf(o.device ?? 'cpu', 'device', DEVICES),
+    seed: checkInteger(o.seed ?? 42, 'seed', 0, Number.MAX_SAFE_INTEGER),
+    evalChunkSize: checkInteger(o.evalChunkSize ?? 1000, 'evalChunkSize', 1, 1 << 24),
+    limit: optional(o.limit, (v) => checkInteger(v, 'limit', 1)),
+    testLimit: optional(o.testLimit, (v) => checkInteger(v, 'testLimit', 1)),
+    validation: optional(o.validation, (v) => checkInteger(v, 'validation', 1)),
+    standardize: checkBoolean(o.standardize ?? false, 'standardize'),
+    dropLast: checkBoolean(o.dropLast ?? false, 'dropLast'),
+    onProgress: o.onProgress as ResolvedTrainOptions['onProgress'],
+    signal: o.signal as AbortSignal | undefined,
+    runDir: optional(o.runDir, (v) => checkString(v, 'runDir')),
+    snapshotEvery: optional(o.snapshotEvery, (v) => checkInteger(v, 'snapshotEvery', 1)),
+    resumeFrom: optional(o.resumeFrom, (v) => checkString(v, 'resumeFrom')),
+    pictures: checkBoolean(o.pictures ?? true, 'pictures'),
+  };
+}
+
+/** The options as they go into config.json: everything but callbacks and signals. */
+export function recordableOptions(options: ResolvedTrainOptions): Record<string, unknown> {
+  const { onProgress: _p, signal: _s, ...rest } = options;
+  const dataset = typeof rest.dataset === 'string' ? rest.dataset : rest.dataset.name;
+  return { ...rest, dataset };
+}

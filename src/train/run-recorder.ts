@@ -1,0 +1,123 @@
+// Everything a run leaves in its folder: config.json, history.json, the checkpoint (model.pt), the
+// first-layer filters as PNG frames and a GIF, the training curves, the confusion matrix and a
+// TensorBoard event file. Every file is written atomically. Pictures need node-canvas; where it
+// cannot load, the run still trains and says once that it skipped them.
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeFileAtomic } from '../fs-atomic';
+import type { CnnModel } from '../nn/model';
+import type { SaveOptions } from './checkpoint';
+import { saveCheckpoint } from './checkpoint';
+import type { EvaluationResult } from './evaluate';
+import type { EpochRecord } from './options';
+import type { SummaryWriter } from '../summary/writer';
+
+export const RUN_FILES = {
+  config: 'config.json',
+  history: 'history.json',
+  checkpoint: 'model.pt',
+  filtersDir: 'filters',
+  filtersGif: 'filters.gif',
+  mosaic: 'conv1-filters.png',
+  curves: 'curves.png',
+  confusion: 'confusion.json',
+  confusionPng: 'confusion.png',
+} as const;
+
+/** A folder name for a run: `2026-11-27T10-08-26-fashion-mnist-eager`. */
+export function runFolderName(name: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-');
+  return `${stamp}-${name.replace(/[^A-Za-z0-9_.-]+/g, '-')}`;
+}
+
+interface Frame { step: number; png: Buffer }
+
+export class RunRecorder {
+  private frames: Frame[] = [];
+  private writer: SummaryWriter | undefined;
+  private picturesEnabled: boolean;
+  private warned = false;
+
+  constructor(readonly dir: string, options: { pictures: boolean }) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.picturesEnabled = options.pictures;
+  }
+
+  private warnOnce(err: unknown): void {
+    if (!this.warned) {
+      this.warned = true;
+      process.emitWarning(`convscope: pictures skipped for ${this.dir}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    this.picturesEnabled = false;
+  }
+
+  private summaries(): SummaryWriter {
+    if (!this.writer) {
+      const { SummaryWriter } = require('../summary/writer') as typeof import('../summary/writer');
+      this.writer = new SummaryWriter(this.dir);
+    }
+    return this.writer;
+  }
+
+  start(config: Record<string, unknown>): void {
+    writeFileAtomic(path.join(this.dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+  }
+
+  /** Records the first-layer filters at a global step: a PNG frame and a TensorBoard image. */
+  async snapshot(model: CnnModel, step: number): Promise<void> {
+    if (!this.picturesEnabled || model.plan.conv.length === 0) return;
+    try {
+      const { renderFilterMosaic } = require('../viz/mosaic') as typeof import('../viz/mosaic');
+      const weights = model.parameters().find((p) => p.name === 'conv1.weight')!;
+      const png = renderFilterMosaic({ data: weights.values, shape: weights.shape }, { colormap: 'RdBu', normalize: 'global', title: `conv1, step ${step}` });
+      writeFileAtomic(path.join(this.dir, RUN_FILES.filtersDir, `step-${String(step).padStart(7, '0')}.png`), png);
+      this.frames.push({ step, png });
+      this.summaries().addImage('conv1/filters', png, step);
+    } catch (err) {
+      this.warnOnce(err);
+    }
+  }
+
+  /** After each epoch: scalars, history, and the checkpoint a resumed run starts from. */
+  epochEnd(model: CnnModel, history: EpochRecord[], evaluation: EvaluationResult, save: SaveOptions): void {
+    const record = history[history.length - 1];
+    const writer = this.summaries();
+    writer.addScalar('loss/train', record.trainLoss, record.epoch);
+    writer.addScalar('loss/test', record.testLoss, record.epoch);
+    writer.addScalar('accuracy/train', record.trainAccuracy, record.epoch);
+    writer.addScalar('accuracy/test', record.testAccuracy, record.epoch);
+    writer.addScalar('learning_rate', record.learningRate, record.epoch);
+    writer.addScalar('images_per_second', record.imagesPerSecond, record.epoch);
+    writer.flush();
+    writeFileAtomic(path.join(this.dir, RUN_FILES.history), JSON.stringify(history, null, 2) + '\n');
+    writeFileAtomic(path.join(this.dir, RUN_FILES.confusion), JSON.stringify(evaluation.confusion) + '\n');
+    saveCheckpoint(path.join(this.dir, RUN_FILES.checkpoint), model, save);
+  }
+
+  /** At the end: the final mosaic, the GIF of the filters developing, curves and confusion matrix. */
+  async finish(model: CnnModel, history: EpochRecord[], evaluation: EvaluationResult, classNames: string[]): Promise<void> {
+    try {
+      if (this.picturesEnabled && model.plan.conv.length > 0) {
+        const { renderFilterMosaic } = require('../viz/mosaic') as typeof import('../viz/mosaic');
+        const { encodeGif, pngToRgba } = require('../viz/gif') as typeof import('../viz/gif');
+        const { renderTrainingCurves, renderHeatmap } = require('../viz/charts') as typeof import('../viz/charts');
+        const weights = model.parameters().find((p) => p.name === 'conv1.weight')!;
+        writeFileAtomic(path.join(this.dir, RUN_FILES.mosaic), renderFilterMosaic({ data: weights.values, shape: weights.shape }, {
+          colormap: 'RdBu', normalize: 'global', labels: true, colorbar: true, title: 'conv1 filters',
+        }));
+        if (this.frames.length > 0) {
+          writeFileAtomic(path.join(this.dir, RUN_FILES.filtersGif), encodeGif(this.frames.map((f) => pngToRgba(f.png)), { delayMs: 400 }));
+        }
+        if (history.length > 0) writeFileAtomic(path.join(this.dir, RUN_FILES.curves), await renderTrainingCurves(history));
+        writeFileAtomic(path.join(this.dir, RUN_FILES.confusionPng), renderHeatmap(evaluation.confusion, {
+          labels: classNames, colormap: 'viridis', title: 'confusion (rows: true class, columns: predicted)',
+        }));
+      }
+    } catch (err) {
+      this.warnOnce(err);
+    } finally {
+      this.writer?.close();
+      this.writer = undefined;
+    }
+  }
+}
