@@ -131,7 +131,11 @@ Napi::Value SumAbs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Add(const Napi::CallbackInfo& info) {
-  return Guarded(info.Env(), [&] { return Wrapped(info, Arg(info, 0, "a") + Arg(info, 1, "b")); });
+  return Guarded(info.Env(), [&] {
+    at::Tensor a = Arg(info, 0, "a");
+    at::Tensor b = Arg(info, 1, "b");
+    return Wrapped(info, a + b);
+  });
 }
 
 Napi::Value MulScalar(const Napi::CallbackInfo& info) {

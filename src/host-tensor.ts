@@ -22,7 +22,7 @@ export function shapeSize(shape: readonly number[]): number {
 }
 
 /** `[2, 3]` → `"[2, 3]"`, for error messages. */
-export function formatShape(shape: readonly number[]): string {
+export function formatShape(shape: readonly (number | string)[]): string {
   return `[${shape.join(', ')}]`;
 }
 
@@ -46,7 +46,7 @@ export function checkHostTensor(value: unknown, name: string, dims?: readonly (s
     throw new TypeError(expected('an array of non-negative integers', `${name}.shape`, shape));
   }
   if (dims) {
-    const wanted = formatShape(dims.map(String));
+    const wanted = formatShape(dims);
     const fits = shape.length === dims.length && dims.every((d, i) => typeof d !== 'number' || shape[i] === d);
     if (!fits || shape.some((d) => d === 0)) {
       throw new RangeError(`Expected shape ${wanted} for ${name}.shape but received ${formatShape(shape)}`);

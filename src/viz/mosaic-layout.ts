@@ -73,6 +73,11 @@ const COLORBAR_MIN_HEIGHT = 48;
 // widened enough for a title longer than a small grid without measuring text (which needs canvas).
 const TITLE_CHAR_WIDTH = 8;
 
+/** Picture width needed so `title` fits (estimated, since measuring text needs canvas). */
+export function minWidthForTitle(title: string): number {
+  return title.length * TITLE_CHAR_WIDTH + 16;
+}
+
 /**
  * Rows and columns for `count` tiles. With neither given the grid is near-square with
  * `cols = ceil(sqrt(count))` (32 → 6 x 6, 64 → 8 x 8); with one given the other is derived; with
@@ -153,7 +158,7 @@ export function layoutMosaic(spec: MosaicLayoutSpec): MosaicLayout {
     width = bar.x + bar.w + COLORBAR_TEXT_GAP + COLORBAR_TEXT_WIDTH;
     height = Math.max(height, y + h + Math.max(gutter, 6)); // room below for the bottom tick text
   }
-  if (title) width = Math.max(width, title.length * TITLE_CHAR_WIDTH + 16);
+  if (title) width = Math.max(width, minWidthForTitle(title));
 
   return {
     width,

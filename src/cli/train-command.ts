@@ -1,0 +1,112 @@
+// `convscope train`: trainCnn with a progress bar per epoch, a summary table, and a run folder.
+import * as path from 'path';
+import { Command, InvalidArgumentError } from 'commander';
+import { runFolderName } from '../train/run-recorder';
+import type { TrainOptions, TrainProgress } from '../train/options';
+
+export function parseInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer but received "${value}"`);
+  return n;
+}
+
+export function parseNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number but received "${value}"`);
+  return n;
+}
+
+/** A progress bar per epoch on a TTY; one line per epoch otherwise (logs, CI). */
+export function progressPrinter(): { onProgress: (e: TrainProgress) => void; stop: () => void } {
+  const cliProgress = require('cli-progress') as typeof import('cli-progress');
+  const tty = Boolean(process.stderr.isTTY);
+  let bar: import('cli-progress').SingleBar | undefined;
+  let barEpoch = 0;
+  return {
+    onProgress: (e) => {
+      if (e.type === 'step') {
+        if (!tty) return;
+        if (!bar || barEpoch !== e.epoch) {
+          bar?.stop();
+          bar = new cliProgress.SingleBar({
+            format: `epoch ${e.epoch} [{bar}] {value}/{total} steps | loss {loss} | acc {acc} | {ips} img/s | eta {eta}s`,
+            stream: process.stderr,
+          }, cliProgress.Presets.shades_classic);
+          bar.start(e.steps, 0, { loss: '-', acc: '-', ips: '-' });
+          barEpoch = e.epoch;
+        }
+        bar.update(e.step, { loss: e.loss.toFixed(4), acc: (100 * e.accuracy).toFixed(2) + '%', ips: Math.round(e.imagesPerSecond) });
+      } else {
+        bar?.stop();
+        bar = undefined;
+        const r = e.record;
+        process.stderr.write(`epoch ${e.epoch}/${e.epochs}: train loss ${r.trainLoss.toFixed(4)} acc ${(100 * r.trainAccuracy).toFixed(2)}% | ` +
+          `test loss ${r.testLoss.toFixed(4)} acc ${(100 * r.testAccuracy).toFixed(2)}% | ${r.seconds.toFixed(1)} s, ${Math.round(r.imagesPerSecond)} img/s\n`);
+      }
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+export function addTrainCommand(program: Command): void {
+  program
+    .command('train')
+    .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)')
+    .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
+    .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
+    .option('--epochs <n>', 'epochs', parseInteger, 1)
+    .option('--batch-size <n>', 'batch size', parseInteger, 128)
+    .option('--lr <x>', 'learning rate', parseNumber, 1e-3)
+    .option('--optimizer <name>', 'adam or sgd', 'adam')
+    .option('--momentum <x>', 'SGD momentum', parseNumber)
+    .option('--nesterov', 'Nesterov momentum (SGD)')
+    .option('--weight-decay <x>', 'L2 penalty (weight decay)', parseNumber)
+    .option('--l1 <x>', 'L1 penalty on weights', parseNumber)
+    .option('--device <name>', 'cpu, cuda or auto', 'cpu')
+    .option('--mode <name>', 'eager or script', 'eager')
+    .option('--limit <n>', 'train on the first n images', parseInteger)
+    .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
+    .option('--validation <n>', 'hold out the last n training images', parseInteger)
+    .option('--seed <n>', 'random seed', parseInteger, 42)
+    .option('--eval-chunk <n>', 'images per evaluation chunk', parseInteger, 1000)
+    .option('--snapshot-every <n>', 'record first-layer filters every n steps', parseInteger)
+    .option('--kernel-size <n>', 'first-layer kernel size', parseInteger)
+    .option('--filters <n>', 'first-layer filter count', parseInteger)
+    .option('--standardize', 'standardise inputs with the training mean/std')
+    .option('--resume <checkpoint>', 'continue from a run\'s model.pt')
+    .option('--runs <dir>', 'parent folder of run folders', 'runs')
+    .option('--name <name>', 'run name (default: dataset-mode)')
+    .option('--no-pictures', 'skip mosaics, GIF and curves')
+    .action(async (flags) => {
+      const { trainCnn, defaultSpec } = require('../index') as typeof import('../index');
+      const { formatSummary } = require('./summary') as typeof import('./summary');
+      const spec = defaultSpec();
+      if (flags.kernelSize !== undefined) spec.conv[0].kernelSize = flags.kernelSize;
+      if (flags.filters !== undefined) spec.conv[0].filters = flags.filters;
+      const name = flags.name ?? `${flags.dataset}-${flags.mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
+      const runDir = path.join(flags.runs, runFolderName(name));
+      const printer = progressPrinter();
+      const controller = new AbortController();
+      const onSignal = (): void => {
+        process.stderr.write('\nstopping after the current step (Ctrl-C again to force)...\n');
+        controller.abort();
+        process.once('SIGINT', () => process.exit(130));
+      };
+      process.once('SIGINT', onSignal);
+      const options: TrainOptions = {
+        dataset: flags.dataset, dataDir: flags.dataDir, spec, mode: flags.mode, epochs: flags.epochs,
+        batchSize: flags.batchSize, learningRate: flags.lr, optimizer: flags.optimizer, momentum: flags.momentum,
+        nesterov: flags.nesterov, weightDecay: flags.weightDecay, l1: flags.l1, device: flags.device, seed: flags.seed,
+        evalChunkSize: flags.evalChunk, limit: flags.limit, testLimit: flags.testLimit, validation: flags.validation,
+        standardize: flags.standardize, snapshotEvery: flags.snapshotEvery, resumeFrom: flags.resume,
+        pictures: flags.pictures, runDir, onProgress: printer.onProgress, signal: controller.signal,
+      };
+      for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
+      const result = await trainCnn(options).finally(() => {
+        printer.stop();
+        process.removeListener('SIGINT', onSignal);
+      });
+      process.stdout.write(formatSummary(result) + '\n');
+      result.model.dispose();
+    });
+}

@@ -1,0 +1,52 @@
+// convscope's public API. Importing it loads no native code: the addon loads on first use, and
+// node-canvas only when a picture is drawn.
+import { native, NativeTensor, TorchInfo } from './native';
+
+export type { NativeTensor as Tensor, TorchInfo, Dtype, TypedArrayOf } from './native';
+
+/**
+ * Which libtorch is loaded and what it offers.
+ * @example torchInfo() // { version: '1.13.0', cuda: false, threads: 2, libtorchPath: '/usr/lib/...' }
+ */
+export function torchInfo(): TorchInfo {
+  return native().torchInfo();
+}
+
+/** Sets libtorch's intra-op thread count (default: the cores this process may use). */
+export function setNumThreads(threads: number): void {
+  native().setNumThreads(threads);
+}
+
+/** Seeds libtorch's default generator (weight initialisation, dropout). */
+export function manualSeed(seed: number): void {
+  native().manualSeed(seed);
+}
+
+/** Native tensors alive right now: a leak test compares it before and after. */
+export function liveTensors(): number {
+  return native().liveTensors();
+}
+
+/** The native Tensor class (advanced use): `new Tensor(new Float32Array([1, 2]), [2])` copies the values. */
+export const Tensor = new Proxy(function Tensor() { /* placeholder until the addon loads */ } as unknown as new (data: import('./native').TypedArrayOf, shape: number[]) => NativeTensor, {
+  construct: (_target, args) => new (native().Tensor)(args[0], args[1]),
+  get: (_target, key) => (key === Symbol.hasInstance ? (v: unknown) => v instanceof native().Tensor : Reflect.get(native().Tensor, key)),
+});
+
+export { tidy, keep } from './tidy';
+export { readIdx, writeIdx } from './data/idx';
+export { loadDataset } from './data/datasets';
+export { defaultSpec, planModel, countParameters } from './nn/spec';
+export type { CnnSpec, ConvLayerSpec, Activation, Padding } from './nn/spec';
+export { CnnModel, createModel } from './nn/model';
+export type { ExecutionMode, Classifier, ParameterInfo } from './nn/model';
+export { loadTorchScript, TorchScriptModel } from './nn/torchscript';
+export { trainCnn, TrainingAbortedError, TrainingDivergedError } from './train/train-cnn';
+export type { TrainResult } from './train/train-cnn';
+export type { TrainOptions, TrainProgress, EpochRecord } from './train/options';
+export { evaluate } from './train/evaluate';
+export type { EvaluationResult, EvaluateOptions } from './train/evaluate';
+export { loadModel, loadCheckpoint, saveCheckpoint } from './train/checkpoint';
+export { renderFilterMosaic } from './viz/mosaic';
+export { renderActivations } from './viz/activations';
+export { SummaryWriter } from './summary/writer';

@@ -1,0 +1,35 @@
+// Activation maps: what each filter of a layer responds to on one input image, shown beside it.
+import type { CnnModel } from '../nn/model';
+import { prepareImages } from '../nn/model';
+import { noGrad } from '../ops';
+import { tidy } from '../tidy';
+import { expected } from '../validate';
+
+export interface ActivationOptions {
+  colormap?: 'gray' | 'viridis' | 'magma' | 'RdBu';
+  title?: string;
+}
+
+/**
+ * Renders the feature maps of `layer` (a name from model.layerNames(), e.g. 'conv1' or 'conv1.act')
+ * for one image (28x28 uint8 or float in [0, 1]) as a PNG: the input on the left, one tile per filter.
+ * @example fs.writeFileSync('act.png', renderActivations(model, test.images.subarray(0, 784), 'conv1.act'));
+ */
+export function renderActivations(model: CnnModel, image: Uint8Array | Float32Array, layer: string, options: ActivationOptions = {}): Buffer {
+  const { renderFeatureMaps } = require('./mosaic') as typeof import('./mosaic');
+  const names = model.layerNames();
+  if (!names.includes(layer)) throw new RangeError(expected(`one of ${names.join(', ')}`, 'layer', layer));
+  const [h, w] = model.inputSize;
+  if (image.length !== h * w) throw new RangeError(expected(`one ${h}x${w} image (${h * w} values)`, 'image', image));
+  const { maps, shape } = tidy(() => noGrad(() => {
+    const x = prepareImages(image, 1, model);
+    const output = model.forwardWithActivations(x).find((o) => o.name === layer)!.output;
+    return { maps: output.toTypedArray() as Float32Array, shape: output.shape };
+  }));
+  if (shape.length !== 4) throw new RangeError(`layer ${layer} has output shape [${shape}]; activation maps need a convolutional layer`);
+  const input = Float32Array.from(image, (v) => (image instanceof Uint8Array ? v / 255 : v));
+  return renderFeatureMaps({ data: input, shape: [h, w] }, { data: maps, shape }, {
+    colormap: options.colormap ?? 'viridis',
+    title: options.title ?? `${layer}: ${shape[1]} feature maps`,
+  });
+}

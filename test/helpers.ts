@@ -1,0 +1,41 @@
+// Shared test helpers.
+
+/**
+ * The error fn throws (or rejects with). Checks go by `name`, not instanceof: errors made by the
+ * native addon come from Node's own realm, where jest's sandboxed TypeError is a different class.
+ */
+export function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the call to throw, but it returned');
+}
+
+export async function rejected(promise: Promise<unknown> | (() => Promise<unknown>)): Promise<Error> {
+  try {
+    await (typeof promise === 'function' ? promise() : promise);
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
+
+export function expectError(fn: () => unknown, name: string, message: RegExp): void {
+  const err = thrown(fn);
+  expect(err.name).toBe(name);
+  expect(err.message).toMatch(message);
+}
+
+/** Prints why a test group is skipped (never skip silently). */
+export function skipBecause(reason: string): void {
+  // eslint-disable-next-line no-console
+  console.warn(`SKIPPED: ${reason}`);
+}
+
+export const hasPythonTorch = (() => {
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  const run = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  return run.status === 0;
+})();

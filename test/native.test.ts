@@ -1,0 +1,198 @@
+// The addon itself: tensors across the boundary, disposal and counting, errors, info, both builds.
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { addonCandidates, loadAddonFrom, native, packageRoot } from '../src/native';
+import { expectError, thrown } from './helpers';
+
+const addon = native();
+
+describe('Tensor round trip', () => {
+  test('float32 values and shape survive the copy in and out', () => {
+    const data = new Float32Array([1.5, -2, 3.25, 0, 1e-8, -1e30]);
+    const t = new addon.Tensor(data, [2, 3]);
+    expect(t.shape).toEqual([2, 3]);
+    expect(t.dtype).toBe('float32');
+    expect(t.device).toBe('cpu');
+    expect(Array.from(t.toTypedArray() as Float32Array)).toEqual(Array.from(data));
+    t.dispose();
+  });
+
+  test('uint8 and int64 round-trip into the matching typed arrays', () => {
+    const bytes = new Uint8Array([0, 1, 128, 255]);
+    const u = new addon.Tensor(bytes, [4]);
+    expect(u.dtype).toBe('uint8');
+    const back = u.toTypedArray();
+    expect(back).toBeInstanceOf(Uint8Array);
+    expect(Array.from(back as Uint8Array)).toEqual([0, 1, 128, 255]);
+    const longs = new BigInt64Array([0n, -1n, 9007199254740993n]);
+    const l = new addon.Tensor(longs, [3, 1]);
+    expect(l.dtype).toBe('int64');
+    expect(l.shape).toEqual([3, 1]);
+    expect(Array.from(l.toTypedArray() as BigInt64Array)).toEqual([0n, -1n, 9007199254740993n]);
+    u.dispose();
+    l.dispose();
+  });
+
+  test('the tensor owns a copy: changing the source array later does not change it', () => {
+    const data = new Float32Array([1, 2, 3]);
+    const t = new addon.Tensor(data, [3]);
+    data[0] = 99;
+    expect((t.toTypedArray() as Float32Array)[0]).toBe(1);
+    t.dispose();
+  });
+
+  test('a view into a larger buffer copies only the view', () => {
+    const big = new Float32Array([9, 9, 1, 2, 3, 9]);
+    const t = new addon.Tensor(big.subarray(2, 5), [3]);
+    expect(Array.from(t.toTypedArray() as Float32Array)).toEqual([1, 2, 3]);
+    t.dispose();
+  });
+
+  test('empty and scalar shapes', () => {
+    const empty = new addon.Tensor(new Float32Array(0), [0, 5]);
+    expect(empty.shape).toEqual([0, 5]);
+    expect((empty.toTypedArray() as Float32Array).length).toBe(0);
+    const scalar = new addon.Tensor(new Float32Array([4]), []);
+    expect(scalar.shape).toEqual([]);
+    expect(scalar.item()).toBe(4);
+    empty.dispose();
+    scalar.dispose();
+  });
+});
+
+describe('dispose and live counts', () => {
+  test('liveTensors() goes back to its baseline after dispose', () => {
+    const baseline = addon.liveTensors();
+    const made = Array.from({ length: 25 }, (_, i) => new addon.Tensor(new Float32Array([i]), [1]));
+    const sum = addon.ops.add(made[0], made[1]);
+    expect(addon.liveTensors()).toBe(baseline + 26);
+    for (const t of made) t.dispose();
+    sum.dispose();
+    expect(addon.liveTensors()).toBe(baseline);
+  });
+
+  test('use after dispose is a clear error, and a second dispose is harmless', () => {
+    const t = new addon.Tensor(new Float32Array([1]), [1]);
+    t.dispose();
+    expect(t.isDisposed).toBe(true);
+    expect(() => t.toTypedArray()).toThrow(/used after dispose/);
+    expect(() => t.shape).toThrow(/used after dispose/);
+    expect(() => addon.ops.add(t, t)).toThrow(/used after dispose/);
+    expect(() => t.dispose()).not.toThrow();
+  });
+});
+
+describe('errors', () => {
+  test('wrong argument types are TypeErrors that name the argument', () => {
+    expect(thrown(() => new addon.Tensor('nope' as never, [1])).name).toBe('TypeError');
+    expect(() => new addon.Tensor(new Float32Array(1), 'x' as never)).toThrow(/Expected an array of integers for shape/);
+    expect(thrown(() => addon.ops.add({} as never, {} as never)).name).toBe('TypeError');
+    expect(() => addon.ops.add({} as never, {} as never)).toThrow(/Expected a Tensor for a/);
+    expect(thrown(() => addon.setNumThreads('two' as never)).name).toBe('TypeError');
+  });
+
+  test('out-of-range values are RangeErrors', () => {
+    expect(thrown(() => new addon.Tensor(new Float32Array(5), [2, 3])).name).toBe('RangeError');
+    expect(() => new addon.Tensor(new Float32Array(5), [2, 3])).toThrow(/6 elements to match shape but received 5/);
+    expect(thrown(() => addon.setNumThreads(0)).name).toBe('RangeError');
+    expect(thrown(() => new addon.Tensor(new Float32Array(1), [-1])).name).toBe('RangeError');
+  });
+
+  test('a libtorch failure is a JS Error without the C++ backtrace, and the process lives on', () => {
+    const a = new addon.Tensor(new Float32Array(6), [2, 3]);
+    const b = new addon.Tensor(new Float32Array(4), [4, 1]);
+    let message = '';
+    try {
+      addon.ops.linear(a, b, null);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^libtorch: /);
+    expect(message).not.toMatch(/frame #|Exception raised from/);
+    a.dispose();
+    b.dispose();
+  });
+
+  test('unsupported typed arrays and dtypes are refused', () => {
+    expect(() => new addon.Tensor(new Uint16Array(2) as never, [2])).toThrow(/unsupported typed array/);
+    expect(thrown(() => addon.ops.zeros([2], 'complex' as never)).name).toBe('RangeError');
+  });
+});
+
+describe('torchInfo and threads', () => {
+  test('reports the loaded libtorch', () => {
+    const info = addon.torchInfo();
+    expect(info.version).toMatch(/^\d+\.\d+/);
+    expect(typeof info.cuda).toBe('boolean');
+    expect(info.deviceCount).toBeGreaterThanOrEqual(0);
+    expect(fs.existsSync(info.libtorchPath)).toBe(true);
+    expect(info.threads).toBeGreaterThanOrEqual(1);
+  });
+
+  test('the loader sets one thread per usable core', () => {
+    expect(addon.torchInfo().threads).toBe(require('os').availableParallelism());
+    addon.setNumThreads(1);
+    expect(addon.torchInfo().threads).toBe(1);
+    addon.setNumThreads(require('os').availableParallelism());
+  });
+
+  test('manualSeed makes draws repeatable', () => {
+    addon.manualSeed(7);
+    const a = addon.ops.uniform([5], -1, 1);
+    addon.manualSeed(7);
+    const b = addon.ops.uniform([5], -1, 1);
+    expect(Array.from(a.toTypedArray() as Float32Array)).toEqual(Array.from(b.toTypedArray() as Float32Array));
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('both builds', () => {
+  const builds = [
+    ['node-gyp', path.join(packageRoot(), 'build', 'Release', 'convscope.node')],
+    ['cmake', path.join(packageRoot(), 'build-cmake', 'Release', 'convscope.node')],
+  ];
+  test.each(builds)('the %s build exists and the loader lists it', (_name, file) => {
+    expect(fs.existsSync(file)).toBe(true);
+    expect(addonCandidates()).toContain(file);
+  });
+  test.each(builds)('the %s build loads in a fresh process and computes', (_name, file) => {
+    // A fresh process: one process cannot load two copies of the same addon.
+    const script = `const a = require(${JSON.stringify(file)}); const t = new a.Tensor(new Float32Array([1,2]), [2]);` +
+      'const s = a.ops.add(t, t); process.stdout.write(JSON.stringify([a.torchInfo().version, Array.from(s.toTypedArray())]));';
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    const [version, values] = JSON.parse(run.stdout);
+    expect(version).toBe(addon.torchInfo().version);
+    expect(values).toEqual([2, 4]);
+  });
+  test('a missing addon file gives an error that says how to fix it', () => {
+    expect(() => loadAddonFrom('/nonexistent/convscope.node')).toThrow(/scripts\/setup.sh/);
+  });
+});
+
+describe('libtorch finder', () => {
+  test('describes the libtorch it found and the link flags it uses', () => {
+    const { findLibtorch, linkFlags } = require('../scripts/find-libtorch.js');
+    const found = findLibtorch();
+    expect(found.includeDirs.some((d: string) => d.endsWith(path.join('torch', 'csrc', 'api', 'include')))).toBe(true);
+    const flags = linkFlags(found).join(' ');
+    expect(flags).toContain(`-Wl,-rpath,${found.libDir}`);
+    expect(flags).toContain('-ltorch');
+    if (found.cuda) expect(flags).toMatch(/--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed/);
+  });
+  test('with nothing to find, one message lists what was tried and how to fix it', () => {
+    const run = spawnSync(process.execPath, [path.join(packageRoot(), 'scripts', 'find-libtorch.js'), 'include'], {
+      encoding: 'utf8',
+      env: { ...process.env, LIBTORCH: '/nonexistent', TORCH_PYTHON: '/nonexistent/python', PATH: '/nonexistent' },
+    });
+    // The system install may still be found; then LIBTORCH's failure must not be silent about the order.
+    if (run.status === 0) {
+      expect(run.stderr).toMatch(/using libtorch from system/);
+    } else {
+      expect(run.stderr).toMatch(/LIBTORCH=\/nonexistent/);
+      expect(run.stderr).toMatch(/apt-get install libtorch-dev/);
+    }
+  });
+});
