@@ -2,6 +2,7 @@
 
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <ATen/Parallel.h>
 
 #include <atomic>
 #include <chrono>
@@ -27,6 +28,9 @@ struct EpochJob {
   std::vector<at::Tensor> l1Params;
   int64_t progressEvery = 1;
   bool dropLast = false;
+  // OpenMP's thread count is per calling thread: the worker thread must be told the main thread's
+  // setting, or it starts as many threads as the host has cores and oversubscribes the CPU.
+  int threads = 1;
 };
 
 struct Progress {
@@ -98,6 +102,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
  private:
   void RunEpoch(const ExecutionProgress& progress) {
     auto& job = job_;
+    at::set_num_threads(job.threads);
     const int64_t total = job.order.size(0);
     const int64_t steps = job.dropLast ? total / job.batchSize : (total + job.batchSize - 1) / job.batchSize;
     at::Tensor order = job.order.to(job.images.device());
@@ -187,6 +192,7 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     job.l1 = OptionalNumber(o, "l1", 0.0);
     job.progressEvery = o.Get("progressEvery").IsUndefined() ? 1 : ReadInt(o.Get("progressEvery"), "progressEvery", 1, INT64_C(1) << 31);
     job.dropLast = o.Get("dropLast").IsUndefined() ? false : ReadBool(o.Get("dropLast"), "dropLast");
+    job.threads = at::get_num_threads();
     if (job.images.dim() != 3 || job.images.scalar_type() != at::kByte) throw OutOfRange("Expected uint8 images of shape [N, H, W] for images");
     if (job.labels.dim() != 1 || job.labels.size(0) != job.images.size(0)) throw OutOfRange("Expected one label per image for labels");
     if (job.order.dim() != 1 || job.order.scalar_type() != at::kLong) throw OutOfRange("Expected an int64 vector for order");

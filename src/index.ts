@@ -2,7 +2,7 @@
 // node-canvas only when a picture is drawn.
 import { native, NativeTensor, TorchInfo } from './native';
 
-export type { NativeTensor as Tensor, TorchInfo, Dtype, TypedArrayOf } from './native';
+export type { NativeTensor, TorchInfo, Dtype, TypedArrayOf } from './native';
 
 /**
  * Which libtorch is loaded and what it offers.

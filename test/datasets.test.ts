@@ -429,6 +429,11 @@ describe('download', () => {
     expect(cacheListing(cacheDir)).toEqual([]);
   });
 
+  test('a progress bar (on a non-terminal stderr here) does not disturb the download', async () => {
+    const data = await loadDatasetAsync('mnist', options(freshDir('cache'), { progress: true }));
+    expect(data.train.count).toBe(40);
+  });
+
   test('download: false never touches the network', async () => {
     const failure = await loadDatasetAsync('mnist', options(freshDir('cache'), { download: false })).catch((e: Error) => e);
     expect(failure).toBeInstanceOf(DatasetNotFoundError);

@@ -12,7 +12,7 @@
 import { mkdirSync, statSync } from 'fs';
 import { open, rename, rm } from 'fs/promises';
 import { homedir } from 'os';
-import { dirname, join } from 'path';
+import { dirname, isAbsolute, join } from 'path';
 import { SingleBar } from 'cli-progress';
 import {
   checkBoolean,
@@ -176,7 +176,18 @@ export interface SearchAttempt {
   reason: string;
 }
 
-/** No copy of the dataset was found (and none could be downloaded). `attempts` lists every place looked. */
+/**
+ * No copy of the dataset was found (and none could be downloaded). The message lists every place
+ * looked, with the reason each failed, and how to get the data; `attempts` holds the same list.
+ *
+ * @example
+ * try {
+ *   loadDataset('mnist');
+ * } catch (error) {
+ *   if (error instanceof DatasetNotFoundError) console.error(error.attempts.map((a) => a.dir));
+ *   throw error;
+ * }
+ */
 export class DatasetNotFoundError extends Error {
   readonly attempts: SearchAttempt[];
 
@@ -195,14 +206,15 @@ export class DatasetNotFoundError extends Error {
 }
 
 /**
- * The cache root: `$XDG_CACHE_HOME/convscope`, or `~/.cache/convscope`.
+ * The cache root: `$XDG_CACHE_HOME/convscope`, or `~/.cache/convscope` (also when XDG_CACHE_HOME
+ * is relative, which the XDG spec says to ignore).
  *
  * @example
  * defaultCacheRoot(); // '/home/me/.cache/convscope'
  */
 export function defaultCacheRoot(): string {
   const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg && xdg.length > 0 ? xdg : join(homedir(), '.cache'), 'convscope');
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'convscope');
 }
 
 function envFlagSet(name: string): boolean {

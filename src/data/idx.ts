@@ -87,7 +87,7 @@ const GZIP_OVERHEAD_BYTES = 18;
  * short of a pathological gzip header, and either prefix expands to at most ~66 MB.
  */
 const GZIP_HEADER_PEEK_BYTES = [4 * 1024, 64 * 1024] as const;
-/** Output chunk for gunzip: one chunk the size of the whole payload avoids a final concat copy. */
+/** Largest single output chunk for gunzip; bigger files are decompressed in chunks of this size. */
 const MAX_GUNZIP_CHUNK_BYTES = 64 * 1024 * 1024;
 /** The smallest chunk zlib accepts. */
 const MIN_GUNZIP_CHUNK_BYTES = 64;
@@ -116,7 +116,18 @@ export type IdxFormatProblem =
   | 'gzip-no-header'
   | 'gzip-cannot-hold';
 
-/** A malformed IDX input. `file` is the path, or `<buffer>` when decoding bytes from memory. */
+/**
+ * A malformed IDX input. `file` is the path, or `<buffer>` when decoding bytes from memory;
+ * `problem` says what is wrong in a form programs can test.
+ *
+ * @example
+ * try {
+ *   readIdx('labels.idx');
+ * } catch (error) {
+ *   if (error instanceof IdxFormatError && error.problem === 'gzip-truncated') redownload(error.file);
+ *   else throw error;
+ * }
+ */
 export class IdxFormatError extends Error {
   readonly file: string;
   readonly problem: IdxFormatProblem;
@@ -159,7 +170,12 @@ function formatDims(dims: readonly number[]): string {
   return `[${dims.join(', ')}]`;
 }
 
-/** True when the bytes start with the gzip magic. */
+/**
+ * True when the bytes start with the gzip magic (how gzip is detected: names are not trusted).
+ *
+ * @example
+ * isGzip(readFileSync('train-labels-idx1-ubyte.gz')); // true
+ */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
 }
@@ -249,12 +265,15 @@ function peekGzipHeader(compressed: Buffer, file: string): IdxHeader | undefined
   throw new IdxFormatError(file, 'gzip-no-header', `the first ${last} bytes of the gzip stream do not decompress to a complete IDX header (expected at most ${IDX_MAGIC_BYTES + IDX_MAX_NDIMS * IDX_DIM_BYTES} header bytes)`);
 }
 
-function gunzipBounded(compressed: Buffer, file: string, maxOutputLength: number): Buffer {
+/**
+ * Gunzips at most `maxOutputLength` bytes. With `exactSize` (the header said how big the output
+ * is) zlib gets one output chunk one byte bigger than that, and returns it without a concat copy.
+ */
+function gunzipBounded(compressed: Buffer, file: string, maxOutputLength: number, exactSize: boolean): Buffer {
   try {
     return gunzipSync(compressed, {
       maxOutputLength: Math.max(1, maxOutputLength),
-      // One output chunk one byte bigger than the expected size: zlib returns it without a concat copy.
-      chunkSize: Math.max(MIN_GUNZIP_CHUNK_BYTES, Math.min(MAX_GUNZIP_CHUNK_BYTES, maxOutputLength + 1)),
+      ...(exactSize && { chunkSize: Math.max(MIN_GUNZIP_CHUNK_BYTES, Math.min(MAX_GUNZIP_CHUNK_BYTES, maxOutputLength + 1)) }),
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
@@ -268,7 +287,7 @@ function decompressIdx(compressed: Buffer, file: string): IdxBytes {
   const header = peekGzipHeader(compressed, file);
   if (!header) {
     // At most 64 KiB of input, so at most ~66 MB of output: decompress it all and check it whole.
-    const bytes = gunzipBounded(compressed, file, Math.min(MAX_IDX_PAYLOAD_BYTES, compressed.length * MAX_DEFLATE_RATIO));
+    const bytes = gunzipBounded(compressed, file, Math.min(MAX_IDX_PAYLOAD_BYTES, compressed.length * MAX_DEFLATE_RATIO), false);
     const fullHeader = parseIdxHeader(bytes, file, true) as IdxHeader;
     checkPayloadLength(fullHeader, bytes.length, file);
     return { bytes, gzipped: true, file, header: fullHeader };
@@ -278,7 +297,7 @@ function decompressIdx(compressed: Buffer, file: string): IdxBytes {
   if (expectedTotal > mostPossible) {
     throw new IdxFormatError(file, 'gzip-cannot-hold', `dims ${formatDims(header.dims)} of ${header.dtype} claim ${expectedTotal} bytes but a ${compressed.length}-byte gzip file can decompress to at most ${mostPossible} (corrupt header?)`);
   }
-  const bytes = gunzipBounded(compressed, file, expectedTotal);
+  const bytes = gunzipBounded(compressed, file, expectedTotal, true);
   checkPayloadLength(header, bytes.length, file);
   return { bytes, gzipped: true, file, header };
 }
@@ -422,6 +441,10 @@ export function encodeIdx(array: IdxArray): Buffer {
 /**
  * A path next to `path` for writing before an atomic rename: same folder (so the rename cannot
  * cross file systems) and a hidden, unique name that no reader looks for.
+ *
+ * @example
+ * temporarySiblingPath('/cache/mnist/train-labels-idx1-ubyte.gz');
+ * // '/cache/mnist/.train-labels-idx1-ubyte.gz.4242.9f86d081884c.tmp'
  */
 export function temporarySiblingPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);

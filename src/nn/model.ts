@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../fs-atomic';
 import { native, NativeScriptModel, NativeTensor } from '../native';
 import type { SaveOptions } from '../train/checkpoint';
 import { fromHost, noGrad, ops } from '../ops';
-import { keep, tidy, track } from '../tidy';
+import { tidy, track } from '../tidy';
 import { checkOneOf, expected } from '../validate';
 import { buildLayers, Layer } from './layers';
 import { scriptSource } from './script-source';
@@ -271,7 +271,7 @@ export function prepareImages(images: Uint8Array | Float32Array, count: number, 
     // Pixels to [0, 1], then standardised: x * (scale / std) - mean / std.
     const scale = images instanceof Uint8Array ? 1 / 255 : 1;
     const { mean, std } = model.inputNorm;
-    return keep(ops().affine(onDevice, scale / std, -mean / std));
+    return ops().affine(onDevice, scale / std, -mean / std);
   });
 }
 

@@ -1,6 +1,6 @@
 // trainCnn: the main job. Loads the data, builds (or resumes) the model, trains it epoch by epoch on
 // the eager or the scripted path, evaluates in chunks, and records the run.
-import { loadDataset } from '../data/datasets';
+import { loadDatasetAsync } from '../data/datasets';
 import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
 import { CnnModel, createModel, InputNorm, NO_NORM } from '../nn/model';
 import { ops } from '../ops';
@@ -57,12 +57,10 @@ function resolveDevice(device: ResolvedTrainOptions['device']): string {
   return device;
 }
 
-function loadData(options: ResolvedTrainOptions): InMemoryDataset {
+async function loadData(options: ResolvedTrainOptions): Promise<InMemoryDataset> {
   if (typeof options.dataset !== 'string') return options.dataset;
-  return loadDataset(options.dataset, {
-    dataDir: options.dataDir,
-    validation: options.validation,
-  }) as unknown as InMemoryDataset;
+  // The async loader may download into the cache when no local copy exists (never in CI or tests).
+  return loadDatasetAsync(options.dataset, { dataDir: options.dataDir, validation: options.validation });
 }
 
 function take(split: LabelledImages, limit: number | undefined): LabelledImages {
@@ -212,7 +210,7 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
   const options = resolveTrainOptions(input);
   const started = Date.now();
   const device = resolveDevice(options.device);
-  const dataset = loadData(options);
+  const dataset = await loadData(options);
   const train = take(dataset.train, options.limit);
   const test = take(dataset.test, options.testLimit);
 

@@ -1,0 +1,94 @@
+"""PyTorch's own training loop for the benchmark: the same network, batch, optimizer and threads as
+convscope, on the same data (read from the IDX files convscope reads). Prints one JSON line.
+
+usage: python3 bench/pytorch_reference.py --images FILE --labels FILE --steps N --batch B --threads T
+       [--precision fp32|bf16] [--channels-last] [--device cpu|cuda] [--compile]
+"""
+import argparse, gzip, json, time
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    # The TensorFlow layers-tutorial network, as convscope's defaultSpec().
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 5, padding=2)
+        self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
+        self.fc1 = nn.Linear(7 * 7 * 64, 1024)
+        self.fc2 = nn.Linear(1024, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        x = F.dropout(F.relu(self.fc1(x)), 0.4, self.training)
+        return self.fc2(x)
+
+
+def read_idx(path):
+    raw = open(path, 'rb').read()
+    if raw[:2] == b'\x1f\x8b':
+        raw = gzip.decompress(raw)
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--images', required=True)
+    p.add_argument('--labels', required=True)
+    p.add_argument('--steps', type=int, default=50)
+    p.add_argument('--warmup', type=int, default=5)
+    p.add_argument('--batch', type=int, default=128)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--precision', default='fp32')
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--seed', type=int, default=42)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    device = torch.device(a.device)
+    images = torch.from_numpy(read_idx(a.images).copy()).to(device)
+    labels = torch.from_numpy(read_idx(a.labels).copy()).to(device)
+    model = Net().to(device)
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    perm = torch.randperm(images.shape[0], device=device)
+    model.train()
+
+    def step(i):
+        rows = perm[(i * a.batch) % (images.shape[0] - a.batch):][:a.batch]
+        x = images.index_select(0, rows).unsqueeze(1).float().div_(255)
+        if a.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = labels.index_select(0, rows).long()
+        opt.zero_grad()
+        with torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=a.precision == 'bf16'):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(a.warmup):
+        step(i)
+    if a.device == 'cuda':
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for i in range(a.steps):
+        loss = step(a.warmup + i)
+    float(loss)
+    if a.device == 'cuda':
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    print(json.dumps({'imagesPerSecond': a.steps * a.batch / seconds, 'seconds': seconds, 'steps': a.steps,
+                      'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+
+
+if __name__ == '__main__':
+    main()
