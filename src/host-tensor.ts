@@ -41,7 +41,7 @@ export function checkHostTensor(value: unknown, name: string, dims?: readonly (s
     throw new TypeError(expected('a HostTensor { data: Float32Array, shape: number[] }', name, value));
   }
   const { data, shape } = value as Partial<HostTensor>;
-  if (!(data instanceof Float32Array)) throw new TypeError(expected('a Float32Array', `${name}.data`, data));
+  if (!isTypedArray(data, 'Float32Array')) throw new TypeError(expected('a Float32Array', `${name}.data`, data));
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new TypeError(expected('an array of non-negative integers', `${name}.shape`, shape));
   }
@@ -108,4 +108,26 @@ export function checkFiniteValues(t: HostTensor, name: string): void {
       throw new RangeError(`Expected finite values for ${name}.data but received ${t.data[i]} at index ${i}`);
     }
   }
+}
+
+/** Typed-array kinds {@link isTypedArray} recognises. */
+export interface TypedArrayKinds {
+  Float32Array: Float32Array;
+  Float64Array: Float64Array;
+  Int32Array: Int32Array;
+  Uint8Array: Uint8Array;
+  Uint8ClampedArray: Uint8ClampedArray;
+  BigInt64Array: BigInt64Array;
+}
+
+/**
+ * Whether `value` is a typed array of the named kind. Compares the built-in type tag rather than
+ * using `instanceof`, which fails for arrays made in another realm (a native addon, a `vm` context
+ * such as Jest's, or a worker).
+ *
+ * @example
+ * isTypedArray(new Float32Array(2), 'Float32Array'); // true
+ */
+export function isTypedArray<K extends keyof TypedArrayKinds>(value: unknown, kind: K): value is TypedArrayKinds[K] {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${kind}]`;
 }

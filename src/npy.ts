@@ -38,11 +38,11 @@ const DTYPES: DtypeInfo[] = [
 ];
 
 function dtypeOf(data: unknown): DtypeInfo {
-  if (data instanceof Float32Array) return DTYPES[0];
-  if (data instanceof Float64Array) return DTYPES[1];
-  if (data instanceof Int32Array) return DTYPES[2];
-  if (data instanceof Uint8Array) return DTYPES[3];
-  if (data instanceof BigInt64Array) return DTYPES[4];
+  // Type tags rather than instanceof: arrays from a native addon or another realm must work too.
+  const tag = Object.prototype.toString.call(data);
+  const kinds = ['Float32Array', 'Float64Array', 'Int32Array', 'Uint8Array', 'BigInt64Array'];
+  const i = kinds.findIndex((k) => tag === `[object ${k}]`);
+  if (i >= 0) return DTYPES[i];
   throw new TypeError(expected('a Float32Array, Float64Array, Int32Array, Uint8Array or BigInt64Array', 'array.data', data));
 }
 

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { isTypedArray } from '../host-tensor';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkString, expected } from '../validate';
 import { encodeEvent, type EventMessage } from './event-schema';
 import { readPngInfo } from './png-size';
@@ -97,7 +98,7 @@ export class SummaryWriter {
    */
   addImage(tag: string, png: Buffer, step: number, size: ImageSize = {}, wallTime?: number): void {
     checkString(tag, 'tag');
-    if (!(png instanceof Uint8Array)) throw new TypeError(expected('a Buffer of PNG bytes', 'png', png));
+    if (!isTypedArray(png, 'Uint8Array')) throw new TypeError(expected('a Buffer of PNG bytes', 'png', png));
     checkInteger(step, 'step', 0);
     const s = checkObject(size, 'size');
     checkKnownKeys(s, 'size', ['width', 'height']);

@@ -3,6 +3,7 @@
 // not change flicker between frames, which reads as the filters changing when they did not.
 
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../validate';
+import { isTypedArray } from '../host-tensor';
 import { loadCanvas } from './canvas-loader';
 
 /** One frame: `rgba` holds `width * height * 4` bytes, row-major, as from `getImageData`. */
@@ -50,13 +51,13 @@ function checkFrames(frames: unknown): RgbaFrame[] {
     const width = checkInteger(frame.width, `frames[${i}].width`, 1, 65535);
     const height = checkInteger(frame.height, `frames[${i}].height`, 1, 65535);
     const rgba = frame.rgba;
-    if (!(rgba instanceof Uint8Array) && !(rgba instanceof Uint8ClampedArray)) {
+    if (!isTypedArray(rgba, 'Uint8Array') && !isTypedArray(rgba, 'Uint8ClampedArray')) {
       throw new TypeError(expected('a Uint8Array or Uint8ClampedArray', `frames[${i}].rgba`, rgba));
     }
     if (rgba.length !== width * height * 4) {
       throw new RangeError(`Expected ${width * height * 4} bytes (${width} x ${height} x 4) for frames[${i}].rgba but received ${rgba.length}`);
     }
-    return { width, height, rgba };
+    return { width, height, rgba: rgba as Uint8Array };
   });
 }
 
