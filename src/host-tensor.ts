@@ -16,12 +16,22 @@ export interface HostTensor {
   shape: number[];
 }
 
-/** Number of elements a shape holds (1 for the empty shape of a scalar). */
+/**
+ * Number of elements a shape holds (1 for the empty shape of a scalar).
+ *
+ * @example
+ * shapeSize([32, 1, 5, 5]); // 800
+ */
 export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** `[2, 3]` → `"[2, 3]"`, for error messages. */
+/**
+ * `[2, 3]` → `"[2, 3]"`, for error messages.
+ *
+ * @example
+ * formatShape([2, 3]); // '[2, 3]'
+ */
 export function formatShape(shape: readonly (number | string)[]): string {
   return `[${shape.join(', ')}]`;
 }

@@ -162,6 +162,18 @@ describe('renderFilterMosaic grid layout', () => {
     }
   });
 
+  test('1024 filters form a 32 x 32 grid; the last tile is where the layout says', () => {
+    const w = tensor([1024, 1, 3, 3], (i) => (Math.floor(i / 9) === 1023 ? 1 : 0));
+    const layout = layoutFilterMosaic(w.shape, { gutter: 1 });
+    expect([layout.rows, layout.cols]).toEqual([32, 32]);
+    const png = decodePng(renderFilterMosaic(w, { gutter: 1, colormap: 'gray' }));
+    expect([png.width, png.height]).toEqual([layout.width, layout.height]);
+    const last = layout.tiles[1023];
+    expect(last).toEqual({ x: 1 + 31 * 64, y: 1 + 31 * 64, w: 63, h: 63 }); // scale 21 for 3x3
+    expect(png.rgb(last.x + 30, last.y + 30)).toEqual([255, 255, 255]);
+    expect(png.rgb(layout.tiles[1022].x + 30, layout.tiles[1022].y + 30)).toEqual([0, 0, 0]);
+  });
+
   test('kernel size 1 and kernel size 28', () => {
     const k1 = tensor([4, 1, 1, 1], (i) => i);
     const l1 = layoutFilterMosaic(k1.shape);

@@ -72,7 +72,7 @@ export function addTrainCommand(program: Command): void {
     .option('--snapshot-every <n>', 'record first-layer filters every n steps', parseInteger)
     .option('--kernel-size <n>', 'first-layer kernel size', parseInteger)
     .option('--filters <n>', 'first-layer filter count', parseInteger)
-    .option('--standardize', 'standardise inputs with the training mean/std')
+    .option('--no-standardize', 'keep pixels in [0, 1] instead of standardising with the training mean/std')
     .option('--resume <checkpoint>', 'continue from a run\'s model.pt')
     .option('--runs <dir>', 'parent folder of run folders', 'runs')
     .option('--name <name>', 'run name (default: dataset-mode)')

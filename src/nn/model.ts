@@ -210,6 +210,14 @@ export class CnnModel implements Classifier {
     }
   }
 
+  /** This model if already on `device`, else a copy there with this one disposed. */
+  toDeviceOwned(device: string): CnnModel {
+    if (device === this.device) return this;
+    const moved = this.toDevice(device);
+    this.dispose();
+    return moved;
+  }
+
   /** Frees every native tensor and the script module now; further use is a clear error. */
   dispose(): void {
     if (this.disposed) return;
@@ -253,6 +261,35 @@ export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): Cn
       params.set(p.name, leafCopy(initial, device));
       initial.dispose();
     }
+  }
+  return new CnnModel(plan, params, mode, device, options.inputNorm ?? NO_NORM);
+}
+
+/**
+ * Builds a model from host weights (for example edited ones: pruned filters, a state dict from
+ * elsewhere). Every parameter of the spec must be given with its exact shape; values are copied.
+ * @example const pruned = modelFromParameters(spec, model.parameters().map(edit));
+ */
+export function modelFromParameters(spec: CnnSpec, parameters: ParameterInfo[], options: CreateModelOptions = {}): CnnModel {
+  const plan = planModel(spec);
+  const mode = checkOneOf(options.mode ?? 'eager', 'mode', MODES);
+  const device = options.device ?? 'cpu';
+  const byName = new Map(parameters.map((p) => [p.name, p]));
+  const params = new Map<string, NativeTensor>();
+  try {
+    for (const p of plan.parameters) {
+      const given = byName.get(p.name);
+      if (!given) throw new RangeError(`Expected a parameter named ${p.name} for parameters but it is missing`);
+      if (given.shape.join('x') !== p.shape.join('x') || given.values.length !== p.shape.reduce((a, b) => a * b, 1)) {
+        throw new RangeError(`Expected shape [${p.shape}] for parameter ${p.name} but received [${given.shape}] with ${given.values.length} values`);
+      }
+      const host = new (native().Tensor)(given.values, p.shape);
+      params.set(p.name, leafCopy(host, device));
+      host.dispose();
+    }
+  } catch (err) {
+    for (const t of params.values()) t.dispose();
+    throw err;
   }
   return new CnnModel(plan, params, mode, device, options.inputNorm ?? NO_NORM);
 }

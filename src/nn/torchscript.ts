@@ -2,6 +2,7 @@
 // for inference and evaluation.
 import * as fs from 'fs';
 import { native, NativeScriptModel, NativeTensor } from '../native';
+import { checkArchive } from '../train/archive-check';
 import { track } from '../tidy';
 import { checkString, expected } from '../validate';
 import { Classifier, InputNorm, NO_NORM, predictProbabilities } from './model';
@@ -66,7 +67,9 @@ export function loadTorchScript(file: string, options: LoadTorchScriptOptions = 
   if (!fs.existsSync(file)) throw new Error(`${file}: no such TorchScript file`);
   let module: NativeScriptModel;
   try {
-    module = new (native().ScriptModel)({ bytes: fs.readFileSync(file) });
+    const bytes = fs.readFileSync(file);
+    checkArchive(bytes);
+    module = new (native().ScriptModel)({ bytes });
   } catch (err) {
     throw new Error(`${file}: not a loadable TorchScript file (${(err as Error).message})`);
   }

@@ -33,6 +33,8 @@ export interface ReadEvent {
  * Parses already-loaded event-file bytes; see {@link readEvents}.
  *
  * @param source - name for error messages
+ * @example
+ * const events = parseEvents(await fs.promises.readFile(file), file);
  */
 export function parseEvents(bytes: Buffer, source = '<buffer>'): ReadEvent[] {
   return splitRecords(bytes, source).map(({ data, offset }, index) => {

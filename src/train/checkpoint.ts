@@ -4,6 +4,7 @@
 // {k: v for k, v in sd.items() if not k.startswith('convscope.')}.
 import * as fs from 'fs';
 import { writeFileAtomic } from '../fs-atomic';
+import { checkArchive } from './archive-check';
 import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
 import { CnnModel, ExecutionMode, InputNorm, MODES, NO_NORM } from '../nn/model';
 import { CnnSpec, planModel } from '../nn/spec';
@@ -132,6 +133,7 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
   const bytes = readCheckpointBytes(file);
   let entries: Record<string, NativeTensor | string>;
   try {
+    checkArchive(bytes);
     entries = native().decodeStateDict(bytes);
   } catch (err) {
     throw new CheckpointError(file, `is not a readable PyTorch checkpoint (${(err as Error).message})`);

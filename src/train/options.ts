@@ -2,7 +2,7 @@
 // addon. Each error names the option and the value received.
 import type { CnnSpec } from '../nn/spec';
 import { defaultSpec, planModel } from '../nn/spec';
-import { ExecutionMode, MODES } from '../nn/model';
+import { CnnModel, ExecutionMode, MODES } from '../nn/model';
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../validate';
 import type { LabelledImages } from './evaluate';
 
@@ -87,7 +87,7 @@ export interface TrainOptions {
   testLimit?: number;
   /** Hold out the last n training images as a validation split. */
   validation?: number;
-  /** Standardise inputs with the training set's mean and std (else pixels in [0, 1]). */
+  /** Standardise inputs with the training set's mean and std (default true; false keeps pixels in [0, 1]). */
   standardize?: boolean;
   /** Drop the last, smaller batch of each epoch. */
   dropLast?: boolean;
@@ -99,6 +99,8 @@ export interface TrainOptions {
   snapshotEvery?: number;
   /** Continue from a checkpoint written by a run (weights, optimizer state, epoch, history). */
   resumeFrom?: string;
+  /** Start from a copy of this model's weights and spec (fine-tuning); the given model is not changed. */
+  initialModel?: import('../nn/model').CnnModel;
   /** Write pictures (mosaics, GIF, curves) into runDir (default true when runDir is set). */
   pictures?: boolean;
 }
@@ -129,13 +131,14 @@ export interface ResolvedTrainOptions {
   runDir?: string;
   snapshotEvery?: number;
   resumeFrom?: string;
+  initialModel?: import('../nn/model').CnnModel;
   pictures: boolean;
 }
 
 const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
-  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'pictures',
+  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures',
 ];
 
 function optional<T>(value: unknown, check: (v: unknown) => T): T | undefined {
@@ -173,20 +176,25 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     limit: optional(o.limit, (v) => checkInteger(v, 'limit', 1)),
     testLimit: optional(o.testLimit, (v) => checkInteger(v, 'testLimit', 1)),
     validation: optional(o.validation, (v) => checkInteger(v, 'validation', 1)),
-    standardize: checkBoolean(o.standardize ?? false, 'standardize'),
+    standardize: checkBoolean(o.standardize ?? true, 'standardize'),
     dropLast: checkBoolean(o.dropLast ?? false, 'dropLast'),
     onProgress: o.onProgress as ResolvedTrainOptions['onProgress'],
     signal: o.signal as AbortSignal | undefined,
     runDir: optional(o.runDir, (v) => checkString(v, 'runDir')),
     snapshotEvery: optional(o.snapshotEvery, (v) => checkInteger(v, 'snapshotEvery', 1)),
     resumeFrom: optional(o.resumeFrom, (v) => checkString(v, 'resumeFrom')),
+    initialModel: optional(o.initialModel, (v) => {
+      if (!(v instanceof CnnModel)) throw new TypeError(expected('a CnnModel', 'initialModel', v));
+      v.check('initialModel');
+      return v;
+    }),
     pictures: checkBoolean(o.pictures ?? true, 'pictures'),
   };
 }
 
 /** The options as they go into config.json: everything but callbacks and signals. */
 export function recordableOptions(options: ResolvedTrainOptions): Record<string, unknown> {
-  const { onProgress: _p, signal: _s, ...rest } = options;
+  const { onProgress: _p, signal: _s, initialModel, ...rest } = options;
   const dataset = typeof rest.dataset === 'string' ? rest.dataset : rest.dataset.name;
-  return { ...rest, dataset };
+  return { ...rest, dataset, ...(initialModel ? { initialModel: 'given', spec: initialModel.spec } : {}) };
 }

@@ -227,6 +227,8 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
       firstEpoch = state.epoch + 1;
       history = state.history as EpochRecord[];
     }
+  } else if (options.initialModel) {
+    model = options.initialModel.convert(options.mode).toDeviceOwned(device);
   } else {
     const inputNorm = options.standardize ? datasetNorm(train) : NO_NORM;
     model = createModel(options.spec, { mode: options.mode, device, seed: options.seed, inputNorm });

@@ -63,7 +63,13 @@ export function colormapLut(name: ColormapName): Uint8Array {
   return lut;
 }
 
-/** Table index for t in [0, 1], as matplotlib computes it; NaN maps to the lowest entry. */
+/**
+ * Table index for t in [0, 1], as matplotlib computes it; NaN maps to the lowest entry.
+ *
+ * @example
+ * lutIndex(0.5); // 128
+ * lutIndex(1);   // 255
+ */
 export function lutIndex(t: number): number {
   if (!(t > 0)) return 0;
   return Math.min(LUT_SIZE - 1, Math.floor(t * LUT_SIZE));

@@ -22,6 +22,9 @@ const SENTINELS = ['#010203', '#040506'];
 /**
  * Creates a canvas filled with `background` (checked to be a CSS colour node-canvas understands).
  * Loads node-canvas lazily.
+ *
+ * @example
+ * const surface = createSurface(100, 50, '#ffffff');
  */
 export function createSurface(width: number, height: number, background: string, backgroundName = 'options.background'): Surface {
   if (width > MAX_SIDE || height > MAX_SIDE) {
@@ -42,6 +45,8 @@ export function createSurface(width: number, height: number, background: string,
  * Returns `value` normalised by the canvas colour parser (e.g. `'red'` → `'#ff0000'`).
  *
  * @throws TypeError for a non-string, RangeError for a string canvas cannot parse as a colour.
+ * @example
+ * checkCssColor(ctx, 'red', 'options.background'); // '#ff0000'
  */
 export function checkCssColor(ctx: CanvasRenderingContext2D, value: unknown, name: string): string {
   if (typeof value !== 'string' || value.length === 0) throw new TypeError(expected('a CSS colour string', name, value));
@@ -56,7 +61,12 @@ export function checkCssColor(ctx: CanvasRenderingContext2D, value: unknown, nam
   return parsed[0];
 }
 
-/** Red, green, blue (0..255) of a colour string as normalised by {@link checkCssColor}. */
+/**
+ * Red, green, blue (0..255) of a colour string as normalised by {@link checkCssColor}.
+ *
+ * @example
+ * parseNormalizedColor('#ff8800'); // [255, 136, 0]
+ */
 export function parseNormalizedColor(color: string): [number, number, number] {
   if (color.startsWith('#')) {
     return [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16)) as [number, number, number];
@@ -65,7 +75,12 @@ export function parseNormalizedColor(color: string): [number, number, number] {
   return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [255, 255, 255];
 }
 
-/** Dark text on light backgrounds and light text on dark ones. */
+/**
+ * Dark text on light backgrounds and light text on dark ones.
+ *
+ * @example
+ * textColorFor('#ffffff'); // '#222222'
+ */
 export function textColorFor(background: string): string {
   const [r, g, b] = parseNormalizedColor(background);
   return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? '#222222' : '#eeeeee';
@@ -74,6 +89,9 @@ export function textColorFor(background: string): string {
 /**
  * Paints an `rows x cols` block of values (row-major from `offset`) into `rect`, each value as a
  * `scale x scale` square (nearest neighbour), coloured through `lut` after mapping with `range`.
+ *
+ * @example
+ * paintValues(ctx, { x: 2, y: 2, w: 15, h: 15 }, weights.data, 0, 3, 3, 5, { lo: -1, hi: 1 }, colormapLut('RdBu'));
  */
 export function paintValues(
   ctx: CanvasRenderingContext2D,
@@ -103,7 +121,12 @@ export function paintValues(
   ctx.putImageData(image, rect.x, rect.y);
 }
 
-/** Paints a vertical colour gradient: the top row is the colormap's high end, the bottom its low end. */
+/**
+ * Paints a vertical colour gradient: the top row is the colormap's high end, the bottom its low end.
+ *
+ * @example
+ * paintColorbar(ctx, { x: 300, y: 10, w: 14, h: 200 }, colormapLut('viridis'));
+ */
 export function paintColorbar(ctx: CanvasRenderingContext2D, rect: Rect, lut: Uint8Array): void {
   const image = ctx.createImageData(rect.w, rect.h);
   for (let y = 0; y < rect.h; y++) {
@@ -128,7 +151,12 @@ export interface TextStyle {
   baseline?: 'top' | 'middle' | 'bottom' | 'alphabetic';
 }
 
-/** Draws one line of text. */
+/**
+ * Draws one line of text.
+ *
+ * @example
+ * drawText(ctx, '12', 10, 20, { color: '#222222', baseline: 'bottom' });
+ */
 export function drawText(ctx: CanvasRenderingContext2D, text: string, x: number, y: number, style: TextStyle): void {
   ctx.font = style.font ?? '10px sans-serif';
   ctx.fillStyle = style.color;
@@ -137,14 +165,22 @@ export function drawText(ctx: CanvasRenderingContext2D, text: string, x: number,
   ctx.fillText(text, x, y);
 }
 
-/** Draws a title centred in its band. */
+/**
+ * Draws a title centred in its band.
+ *
+ * @example
+ * drawTitle(ctx, { x: 0, y: 0, w: 400, h: 24 }, 'conv1 filters', '#222222');
+ */
 export function drawTitle(ctx: CanvasRenderingContext2D, band: Rect, title: string, color: string): void {
   drawText(ctx, title, band.x + band.w / 2, band.y + band.h / 2, { font: 'bold 14px sans-serif', color, align: 'center', baseline: 'middle' });
 }
 
 /**
- * Frames a tile with a solid band of `thickness` px. With room in the gutter the frame sits
+ * Frames a tile with a solid band 1..3 px thick (the gutter width, clamped). With room in the gutter the frame sits
  * outside the tile so no weight is covered; with no gutter it is drawn on the tile's edge.
+ *
+ * @example
+ * drawFrame(ctx, layout.tiles[3], '#ff8800', layout.gutter);
  */
 export function drawFrame(ctx: CanvasRenderingContext2D, tile: Rect, color: string, gutter: number): void {
   const thickness = Math.max(1, Math.min(3, gutter));
@@ -171,7 +207,12 @@ export function formatTick(v: number): string {
   return String(Number(v.toPrecision(3)));
 }
 
-/** Draws the colour bar gradient and its high (top) and low (bottom) tick text. */
+/**
+ * Draws the colour bar gradient and its high (top) and low (bottom) tick text.
+ *
+ * @example
+ * drawColorbar(ctx, layout.colorbar!, colormapLut('RdBu'), '0.31', '-0.31', '#222222');
+ */
 export function drawColorbar(ctx: CanvasRenderingContext2D, rect: Rect, lut: Uint8Array, hiText: string, loText: string, textColor: string): void {
   paintColorbar(ctx, rect, lut);
   const x = rect.x + rect.w + 4;
@@ -179,7 +220,12 @@ export function drawColorbar(ctx: CanvasRenderingContext2D, rect: Rect, lut: Uin
   drawText(ctx, loText, x, rect.y + rect.h, { color: textColor, baseline: 'bottom' });
 }
 
-/** Encodes the canvas as PNG. */
+/**
+ * Encodes the canvas as PNG.
+ *
+ * @example
+ * fs.writeFileSync('out.png', encodePng(surface));
+ */
 export function encodePng(surface: Surface): Buffer {
   return surface.canvas.toBuffer('image/png');
 }

@@ -60,20 +60,29 @@ export interface MosaicLayout {
 export const TITLE_BAND = 24;
 /** Height of the per-tile label band. */
 export const LABEL_BAND = 12;
-/** Width of the row-header margin and height of the column-header band. */
+/** Width of the row-header margin (layer grids: filter indices). */
 export const ROW_HEADER_WIDTH = 36;
+/** Height of the column-header band (layer grids: channel indices). */
 export const COL_HEADER_BAND = 14;
-/** Colour bar: gap from the grid, bar width, gap to the tick text, room for the tick text. */
+/** Gap between the grid and the colour bar. */
 export const COLORBAR_GAP = 8;
+/** Width of the colour bar's gradient. */
 export const COLORBAR_WIDTH = 14;
+/** Gap between the colour bar and its tick text. */
 export const COLORBAR_TEXT_GAP = 4;
+/** Room reserved for the colour bar's tick text. */
 export const COLORBAR_TEXT_WIDTH = 56;
 const COLORBAR_MIN_HEIGHT = 48;
 // Titles are drawn in a 14px font; ~8px per character is a safe over-estimate so the picture is
 // widened enough for a title longer than a small grid without measuring text (which needs canvas).
 const TITLE_CHAR_WIDTH = 8;
 
-/** Picture width needed so `title` fits (estimated, since measuring text needs canvas). */
+/**
+ * Picture width needed so `title` fits (estimated, since measuring text needs canvas).
+ *
+ * @example
+ * minWidthForTitle('conv1'); // 56
+ */
 export function minWidthForTitle(title: string): number {
   return title.length * TITLE_CHAR_WIDTH + 16;
 }
@@ -173,7 +182,12 @@ export function layoutMosaic(spec: MosaicLayoutSpec): MosaicLayout {
   };
 }
 
-/** Moves every rectangle of a layout by (dx, dy); for composing a mosaic beside another panel. */
+/**
+ * Moves every rectangle of a layout by (dx, dy); for composing a mosaic beside another panel.
+ *
+ * @example
+ * const beside = shiftLayout(layoutMosaic({ count: 8, tileWidth: 48, tileHeight: 48 }), 120, 0);
+ */
 export function shiftLayout(layout: MosaicLayout, dx: number, dy: number): MosaicLayout {
   const move = (r: Rect): Rect => ({ x: r.x + dx, y: r.y + dy, w: r.w, h: r.h });
   return {

@@ -82,6 +82,9 @@ export function defaultScale(height: number, width: number): number {
 /**
  * Checks mosaic options and fills defaults. `allowed` limits which keys this renderer takes; an
  * unknown key is a TypeError so a typo is not silently ignored.
+ *
+ * @example
+ * const o = resolveMosaicOptions(options, ['colormap', 'scale'], { colormap: 'RdBu', normalize: 'global' });
  */
 export function resolveMosaicOptions(
   options: unknown,
@@ -118,7 +121,12 @@ function checkHighlights(value: unknown): TileHighlight[] {
   });
 }
 
-/** Throws a RangeError when a highlight names a tile the picture does not have. */
+/**
+ * Throws a RangeError when a highlight names a tile the picture does not have.
+ *
+ * @example
+ * checkHighlightRange([{ tiles: [0, 40], color: 'red' }], 32); // RangeError: tile 40
+ */
 export function checkHighlightRange(highlight: readonly TileHighlight[], count: number): void {
   highlight.forEach((h, i) =>
     h.tiles.forEach((t, j) => {

@@ -33,7 +33,12 @@ export interface MosaicPaintJob {
   extra?: (surface: Surface) => void;
 }
 
-/** Paints the job onto a fresh canvas and returns the PNG bytes. */
+/**
+ * Paints the job onto a fresh canvas and returns the PNG bytes.
+ *
+ * @example
+ * const png = paintMosaic({ layout, data: w.data, tiles, scale: 12, options: resolved });
+ */
 export function paintMosaic(job: MosaicPaintJob): Buffer {
   const { layout, options } = job;
   const surface = createSurface(layout.width, layout.height, options.background);
@@ -77,6 +82,9 @@ export function paintMosaic(job: MosaicPaintJob): Buffer {
 /**
  * Text for the colour bar ends: the actual range under `'global'` normalisation; under
  * `'filter'` every tile has its own range, so the ends are named instead of numbered.
+ *
+ * @example
+ * colorbarText('global', { lo: -0.5, hi: 0.5 }, true); // { hi: '0.5', lo: '-0.5' }
  */
 export function colorbarText(mode: NormalizeMode, range: ValueRange, diverging: boolean): { hi: string; lo: string } {
   if (mode === 'global') return { hi: formatTick(range.hi), lo: formatTick(range.lo) };

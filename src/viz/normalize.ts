@@ -54,7 +54,12 @@ export function valueRange(values: ArrayLike<number>, diverging: boolean, start 
   return { lo, hi };
 }
 
-/** The union of several ranges (for `'global'` normalisation built from per-tile ranges). */
+/**
+ * The union of several ranges (for `'global'` normalisation built from per-tile ranges).
+ *
+ * @example
+ * unionRange([{ lo: 0, hi: 1 }, { lo: -2, hi: 0.5 }]); // { lo: -2, hi: 1 }
+ */
 export function unionRange(ranges: readonly ValueRange[]): ValueRange {
   if (ranges.length === 0) return { lo: 0, hi: 0 };
   let lo = Infinity;

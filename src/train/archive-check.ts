@@ -1,0 +1,70 @@
+// A structural check of a torch.save / torch.jit.save file (a zip archive of stored records) before
+// libtorch reads it. libtorch's reader trusts the archive: a flipped bit can make it read garbage or
+// crash. Here every record's CRC-32 is checked against the archive's own, and every offset and size
+// against the file, so a damaged file is refused with a clear message instead.
+import * as zlib from 'zlib';
+
+const EOCD_SIGNATURE = 0x06054b50;
+const CENTRAL_SIGNATURE = 0x02014b50;
+const LOCAL_SIGNATURE = 0x04034b50;
+const EOCD_SIZE = 22;
+const CENTRAL_HEADER_SIZE = 46;
+const LOCAL_HEADER_SIZE = 30;
+const MAX_COMMENT = 0xffff;
+const ZIP64_MARKER = 0xffffffff;
+const STORED = 0;
+
+export class ArchiveError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArchiveError';
+  }
+}
+
+function findEndOfCentralDirectory(bytes: Buffer): number {
+  const lowest = Math.max(0, bytes.length - EOCD_SIZE - MAX_COMMENT);
+  for (let at = bytes.length - EOCD_SIZE; at >= lowest; --at) {
+    if (bytes.readUInt32LE(at) === EOCD_SIGNATURE) return at;
+  }
+  throw new ArchiveError('not a zip archive (no end-of-central-directory record): the file is truncated or not a PyTorch file');
+}
+
+/** Throws ArchiveError unless `bytes` is an intact zip archive; returns the record names. */
+export function checkArchive(bytes: Buffer): string[] {
+  if (bytes.length < EOCD_SIZE) throw new ArchiveError(`too short to be a zip archive (${bytes.length} bytes)`);
+  const eocd = findEndOfCentralDirectory(bytes);
+  const entries = bytes.readUInt16LE(eocd + 10);
+  const directorySize = bytes.readUInt32LE(eocd + 12);
+  const directoryOffset = bytes.readUInt32LE(eocd + 16);
+  if (directoryOffset === ZIP64_MARKER || directorySize === ZIP64_MARKER) return []; // zip64 (> 4 GB): not checked here
+  if (directoryOffset + directorySize > eocd) throw new ArchiveError('the central directory lies outside the file');
+  const names: string[] = [];
+  let at = directoryOffset;
+  for (let i = 0; i < entries; ++i) {
+    if (at + CENTRAL_HEADER_SIZE > eocd || bytes.readUInt32LE(at) !== CENTRAL_SIGNATURE) {
+      throw new ArchiveError(`central directory entry ${i} is damaged`);
+    }
+    const method = bytes.readUInt16LE(at + 10);
+    const crc = bytes.readUInt32LE(at + 16);
+    const size = bytes.readUInt32LE(at + 20);
+    const nameLength = bytes.readUInt16LE(at + 28);
+    const extraLength = bytes.readUInt16LE(at + 30);
+    const commentLength = bytes.readUInt16LE(at + 32);
+    const localOffset = bytes.readUInt32LE(at + 42);
+    const name = bytes.toString('utf8', at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
+    if (size === ZIP64_MARKER || localOffset === ZIP64_MARKER) return names;
+    if (method !== STORED) throw new ArchiveError(`record ${name} is compressed (method ${method}); PyTorch archives store records uncompressed`);
+    if (localOffset + LOCAL_HEADER_SIZE > bytes.length || bytes.readUInt32LE(localOffset) !== LOCAL_SIGNATURE) {
+      throw new ArchiveError(`record ${name}: its local header is damaged`);
+    }
+    const dataStart = localOffset + LOCAL_HEADER_SIZE + bytes.readUInt16LE(localOffset + 26) + bytes.readUInt16LE(localOffset + 28);
+    if (dataStart + size > bytes.length) throw new ArchiveError(`record ${name} runs past the end of the file`);
+    const actual = zlib.crc32(bytes.subarray(dataStart, dataStart + size)) >>> 0;
+    if (actual !== crc) {
+      throw new ArchiveError(`record ${name} is damaged: CRC-32 ${actual.toString(16).padStart(8, '0')}, the archive says ${crc.toString(16).padStart(8, '0')}`);
+    }
+    names.push(name);
+    at += CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
+  }
+  return names;
+}

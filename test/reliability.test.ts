@@ -1,0 +1,159 @@
+// What must hold whatever users do: no leaks, abort, crash-safe checkpoints and resume, divergence,
+// concurrency, disposed models.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { createModel, defaultSpec, evaluate, loadModel, trainCnn } from '../src/index';
+import { native } from '../src/native';
+import { loadCheckpoint } from '../src/train/checkpoint';
+import type { CnnSpec } from '../src/nn/spec';
+import { fashion } from './fixtures';
+import { rejected } from './helpers';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-reliability-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tiny = (): CnnSpec => ({ conv: [{ filters: 4, kernelSize: 3, padding: 'same', pool: true }], dense: [16], dropout: 0.25 });
+const base = () => ({ dataset: fashion(), spec: tiny(), limit: 512, testLimit: 128, batchSize: 64, seed: 3 });
+const weightsOf = (m: { parameters(): { values: Float32Array }[] }) => m.parameters().map((p) => Array.from(p.values));
+
+describe('leaks', () => {
+  test('5 epochs then dispose: liveTensors back at baseline, RSS grows < 5% from epoch 2 to 5', async () => {
+    const baseline = native().liveTensors();
+    const rss: number[] = [];
+    const r = await trainCnn({ ...base(), limit: 2048, epochs: 5, onProgress: (e) => { if (e.type === 'epoch') rss.push(process.memoryUsage().rss); } });
+    r.model.dispose();
+    expect(native().liveTensors()).toBe(baseline);
+    expect(rss).toHaveLength(5);
+    expect(rss[4] / rss[1]).toBeLessThan(1.05);
+  });
+
+  test('1,000 evaluate calls: no native tensor left, RSS grows < 5% after warm-up', async () => {
+    const model = createModel(tiny(), { seed: 1 });
+    const t = fashion().test;
+    const split = { images: t.images.subarray(0, 50 * 784), labels: t.labels.subarray(0, 50), count: 50 };
+    const baseline = native().liveTensors();
+    let warm = 0;
+    for (let i = 0; i < 1000; ++i) {
+      await evaluate(model, split, { chunkSize: 20 });
+      if (i === 199) warm = process.memoryUsage().rss;
+    }
+    expect(native().liveTensors()).toBe(baseline);
+    expect(process.memoryUsage().rss / warm).toBeLessThan(1.05);
+    model.dispose();
+  });
+});
+
+describe('abort', () => {
+  test.each(['eager', 'script'] as const)('an abort mid-epoch rejects with AbortError within one step (%s), the model stays usable and the last checkpoint is intact', async (mode) => {
+    const runDir = path.join(tmp, `abort-${mode}`);
+    const controller = new AbortController();
+    let stepsAfterAbort = -1;
+    const promise = trainCnn({
+      ...base(), mode, epochs: 3, runDir, pictures: false, signal: controller.signal,
+      onProgress: (e) => {
+        if (stepsAfterAbort >= 0 && e.type === 'step') stepsAfterAbort += 1;
+        if (e.type === 'step' && e.epoch === 2 && e.step === 3) { controller.abort(); stepsAfterAbort = 0; }
+      },
+    });
+    const err = (await rejected(promise)) as Error & { model?: import('../src/index').CnnModel; epoch?: number };
+    expect(err.name).toBe('AbortError');
+    expect(err.message).toMatch(/aborted at epoch 2/);
+    expect(stepsAfterAbort).toBeLessThanOrEqual(1);
+    // The model is still usable.
+    expect(err.model!.predict(fashion().test.images.subarray(0, 784))).toHaveLength(10);
+    err.model!.dispose();
+    // The checkpoint of epoch 1 is intact.
+    const saved = loadCheckpoint(path.join(runDir, 'model.pt'));
+    expect(saved.meta.training!.epoch).toBe(1);
+    saved.model.dispose();
+  });
+});
+
+describe('crash safety and resume', () => {
+  test('resumeFrom a checkpoint ends with the same weights as an uninterrupted run (CPU, fixed seed)', async () => {
+    for (const mode of ['eager', 'script'] as const) {
+      const whole = await trainCnn({ ...base(), mode, epochs: 3 });
+      const runDir = path.join(tmp, `resume-${mode}`);
+      const first = await trainCnn({ ...base(), mode, epochs: 1, runDir, pictures: false });
+      first.model.dispose();
+      const resumed = await trainCnn({ ...base(), mode, epochs: 3, resumeFrom: path.join(runDir, 'model.pt') });
+      expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+      expect(weightsOf(resumed.model)).toEqual(weightsOf(whole.model));
+      whole.model.dispose();
+      resumed.model.dispose();
+    }
+  });
+
+  test('SIGKILL at random moments (10 times): the last checkpoint always loads and resumes', async () => {
+    const child = path.join(__dirname, 'fixtures', 'train-child.js');
+    const runDir = path.join(tmp, 'killed');
+    let seed = 12345;
+    const random = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+    let checkpointsSeen = 0;
+    for (let round = 0; round < 10; ++round) {
+      const proc = spawn(process.execPath, [child, runDir, '1000'], { stdio: 'ignore' });
+      await new Promise((resolve) => setTimeout(resolve, 600 + random() * 1500));
+      proc.kill('SIGKILL');
+      await new Promise((resolve) => proc.on('exit', resolve));
+      const file = path.join(runDir, 'model.pt');
+      if (!fs.existsSync(file)) continue;
+      checkpointsSeen += 1;
+      const loaded = loadCheckpoint(file);
+      expect(loaded.meta.training!.epoch).toBeGreaterThanOrEqual(1);
+      const epochs = loaded.meta.training!.epoch + 1;
+      loaded.model.dispose();
+      const resumed = await trainCnn({ ...base(), epochs, resumeFrom: file });
+      expect(resumed.history).toHaveLength(epochs);
+      resumed.model.dispose();
+      // No temporary file is ever mistaken for the checkpoint.
+      expect(fs.readdirSync(runDir).filter((f) => f === 'model.pt')).toHaveLength(1);
+    }
+    expect(checkpointsSeen).toBeGreaterThanOrEqual(5);
+  }, 180000);
+});
+
+describe('divergence', () => {
+  test.each(['eager', 'script'] as const)('a NaN loss stops training with an error naming the step and the learning rate (%s)', async (mode) => {
+    const err = await rejected(trainCnn({ ...base(), mode, spec: defaultSpec(), limit: 2048, learningRate: 1e4, optimizer: 'sgd', epochs: 3 }));
+    expect(err.name).toBe('TrainingDivergedError');
+    expect(err.message).toMatch(/epoch \d+, step \d+ \(learning rate 10000\)/);
+  });
+});
+
+describe('concurrency', () => {
+  test('two trainings side by side both finish with the results they get alone', async () => {
+    const spec: CnnSpec = { ...tiny(), dropout: 0 };
+    const alone = await trainCnn({ ...base(), spec, epochs: 2 });
+    const aloneScript = await trainCnn({ ...base(), spec, epochs: 2, mode: 'script', seed: 4 });
+    const [a, b] = await Promise.all([
+      trainCnn({ ...base(), spec, epochs: 2 }),
+      trainCnn({ ...base(), spec, epochs: 2, mode: 'script', seed: 4 }),
+    ]);
+    expect(weightsOf(a.model)).toEqual(weightsOf(alone.model));
+    expect(weightsOf(b.model)).toEqual(weightsOf(aloneScript.model));
+    for (const r of [alone, aloneScript, a, b]) r.model.dispose();
+  });
+
+  test('using a disposed model is a clear error', async () => {
+    const model = createModel(tiny(), { seed: 1 });
+    model.dispose();
+    expect(() => model.predict(new Uint8Array(784))).toThrow(/used after dispose/);
+    expect(() => model.parameters()).toThrow(/used after dispose/);
+    expect(() => model.save(path.join(tmp, 'x.pt'))).toThrow(/used after dispose/);
+    const err = await rejected(trainCnn({ ...base(), initialModel: model }));
+    expect(err.message).toMatch(/used after dispose/);
+    expect(() => model.dispose()).not.toThrow();
+  });
+
+  test('a model that is training cannot be fine-tuned from at the same time without copying', async () => {
+    const model = createModel(tiny(), { seed: 1 });
+    const copy = await trainCnn({ ...base(), initialModel: model });
+    // The given model is untouched: initialModel trains a copy.
+    expect(weightsOf(model)).not.toEqual(weightsOf(copy.model));
+    expect(weightsOf(model)).toEqual(weightsOf(createModel(tiny(), { seed: 1 })));
+    copy.model.dispose();
+    model.dispose();
+    expect(loadModel).toBeDefined();
+  });
+});
