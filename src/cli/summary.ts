@@ -3,7 +3,9 @@ import type { TrainResult } from '../train/train-cnn';
 
 export function formatSummary(result: TrainResult): string {
   const Table = require('cli-table3') as typeof import('cli-table3');
-  const table = new Table({ head: ['epoch', 'train loss', 'train acc', 'test loss', 'test acc', 'seconds', 'images/s'] });
+  // Colours only on a terminal: logs and CI get plain text.
+  const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
+  const table = new Table({ head: ['epoch', 'train loss', 'train acc', 'test loss', 'test acc', 'seconds', 'images/s'], ...style });
   for (const r of result.history) {
     table.push([r.epoch, r.trainLoss.toFixed(4), (100 * r.trainAccuracy).toFixed(2) + '%', r.testLoss.toFixed(4),
       (100 * r.testAccuracy).toFixed(2) + '%', r.seconds.toFixed(1), Math.round(r.imagesPerSecond)]);

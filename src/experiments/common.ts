@@ -210,6 +210,19 @@ export interface ResultsTable {
 export interface Figure {
   file: string;
   caption: string;
+  /** Consecutive figures with the same group are shown side by side in one table, titled by it. */
+  group?: string;
+}
+
+/** Figures in order, consecutive ones of the same group gathered (a lone figure is its own group). */
+export function groupFigures(figures: Figure[]): { title?: string; figures: Figure[] }[] {
+  const out: { title?: string; figures: Figure[] }[] = [];
+  for (const f of figures) {
+    const last = out[out.length - 1];
+    if (f.group !== undefined && last && last.title === f.group) last.figures.push(f);
+    else out.push({ title: f.group, figures: [f] });
+  }
+  return out;
 }
 
 /** The part of results.json the report reads for any experiment. */
@@ -254,8 +267,19 @@ function settingsMarkdown(settings: Record<string, unknown>): string {
 /** results.md: title, settings, the table, notes and the figures (relative links). */
 export function resultsMarkdown(results: ResultsFile): string {
   const parts = [`# ${results.title}`, '', settingsMarkdown(results.settings), '', markdownTable(results.table), ''];
-  if (results.notes.length > 0) parts.push(...results.notes.map((n) => `${n}`), '');
-  for (const f of results.figures) parts.push(`![${f.caption}](${f.file})`, '', `*${f.caption}*`, '');
+  for (const note of results.notes) parts.push(note, '');
+  for (const group of groupFigures(results.figures)) {
+    if (group.title === undefined) {
+      const f = group.figures[0];
+      parts.push(`![${f.caption}](${f.file})`, '', `*${f.caption}*`, '');
+    } else {
+      // Side by side: captions as the header row, pictures in the row below.
+      parts.push(`**${group.title}**`, '', markdownTable({
+        headers: group.figures.map((f) => f.caption),
+        rows: [group.figures.map((f) => `![${f.caption}](${f.file})`)],
+      }), '');
+    }
+  }
   return parts.join('\n');
 }
 

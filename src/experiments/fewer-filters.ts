@@ -296,7 +296,7 @@ export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<F
   const figures: Figure[] = [
     { file: CHART_FILE, caption: 'Test accuracy against the number of first-layer filters' },
     { file: BASE_MOSAIC, caption: `conv1 of the full network (${fullFilters} filters)` },
-    ...pruned.map((p) => ({ file: p.mosaic, caption: `The ${p.keep} filters kept when pruning to ${p.keep}` })),
+    ...pruned.map((p) => ({ file: p.mosaic, group: 'filters kept by pruning (framed)', caption: `keep ${p.keep}` })),
   ];
   const files = writeResults(base.outDir, {
     experiment: 'fewer-filters', title: 'How few first-layer filters are enough?', settings, table, figures, notes,

@@ -100,7 +100,7 @@ export async function sweepKernelSizes(options: KernelSweepOptions = {}): Promis
   const best = rows.reduce((a, b) => (b.testAccuracy > a.testAccuracy ? b : a));
   const figures: Figure[] = [
     { file: CHART_FILE, caption: 'Test accuracy against the first-layer kernel size' },
-    ...rows.map((r) => ({ file: r.mosaic, caption: `conv1 filters, ${r.kernelSize}x${r.kernelSize} (${percent(r.testAccuracy)})` })),
+    ...rows.map((r) => ({ file: r.mosaic, group: 'conv1 filters per kernel size', caption: `${r.kernelSize}x${r.kernelSize} (${percent(r.testAccuracy)})` })),
   ];
   const files = writeResults(base.outDir, {
     experiment: 'sweep-kernel', title: 'First-layer kernel size sweep', settings, table, figures,

@@ -71,7 +71,7 @@ function lineConfig(
   xLabel: string,
   yLabel: string,
   series: LineSeries[],
-  options: { logX?: boolean; yMin?: number; yMax?: number } = {},
+  options: { logX?: boolean; yMin?: number; yMax?: number; integerX?: boolean } = {},
 ): ChartConfiguration {
   return {
     type: 'line',
@@ -93,7 +93,12 @@ function lineConfig(
         legend: { display: true, position: 'top' },
       },
       scales: {
-        x: { type: options.logX ? 'logarithmic' : 'linear', title: { display: true, text: xLabel } },
+        x: {
+          type: options.logX ? 'logarithmic' : 'linear',
+          title: { display: true, text: xLabel },
+          // Epochs are whole numbers: no 1.10, 1.20 ticks between them.
+          ...(options.integerX ? { ticks: { stepSize: 1, precision: 0 } } : {}),
+        },
         y: {
           type: 'linear',
           title: { display: true, text: yLabel },
@@ -149,9 +154,9 @@ export async function renderTrainingCurves(history: EpochMetrics[], options: Tra
   // Accuracies given as fractions get a 0..1 axis hint so small changes are not blown up.
   const fraction = accuracies.every((a) => a >= 0 && a <= 1);
   const renderer = rendererFor(panelWidth, height);
-  const loss = await renderer.renderToBuffer(lineConfig('loss', 'epoch', 'loss', series('trainLoss', 'testLoss'), { yMin: 0 }));
+  const loss = await renderer.renderToBuffer(lineConfig('loss', 'epoch', 'loss', series('trainLoss', 'testLoss'), { yMin: 0, integerX: true }));
   const accuracy = await renderer.renderToBuffer(
-    lineConfig('accuracy', 'epoch', 'accuracy', series('trainAccuracy', 'testAccuracy'), fraction ? { yMax: 1 } : {}),
+    lineConfig('accuracy', 'epoch', 'accuracy', series('trainAccuracy', 'testAccuracy'), fraction ? { yMax: 1, integerX: true } : { integerX: true }),
   );
 
   const { createCanvas, Image } = loadCanvas();
