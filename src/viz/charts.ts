@@ -93,12 +93,14 @@ function lineConfig(
         legend: { display: true, position: 'top' },
       },
       scales: {
-        x: {
-          type: options.logX ? 'logarithmic' : 'linear',
-          title: { display: true, text: xLabel },
-          // Epochs are whole numbers: no 1.10, 1.20 ticks between them.
-          ...(options.integerX ? { ticks: { stepSize: 1, precision: 0 } } : {}),
-        },
+        x: options.logX
+          ? { type: 'logarithmic', title: { display: true, text: xLabel } }
+          : {
+            type: 'linear',
+            title: { display: true, text: xLabel },
+            // Epochs are whole numbers: no 1.10, 1.20 ticks between them.
+            ...(options.integerX ? { ticks: { stepSize: 1, precision: 0 } } : {}),
+          },
         y: {
           type: 'linear',
           title: { display: true, text: yLabel },
