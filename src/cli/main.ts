@@ -2,6 +2,7 @@
 // The convscope command line. Every failure ends with one clear line and a non-zero exit code.
 import { Command } from 'commander';
 import { addTrainCommand } from './train-command';
+import { addExperimentCommands } from './experiment-commands';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     process.stdout.write(JSON.stringify(torchInfo(), null, 2) + '\n');
   });
   addTrainCommand(program);
+  addExperimentCommands(program);
   return program;
 }
 

@@ -61,6 +61,8 @@ export interface FewerFiltersResult {
   scratch: ScratchRow[];
   /** Fewest filters within `tolerance` of the full network's accuracy (undefined: none reached it). */
   answer: { tolerance: number; scratch?: number; pruned?: number; fineTuned?: number };
+  /** The answer in words, as results.md states it. */
+  notes: string[];
   table: ResultsTable;
   files: { settings: string; results: string; markdown: string; chart: string };
 }
@@ -302,5 +304,5 @@ export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<F
     experiment: 'fewer-filters', title: 'How few first-layer filters are enough?', settings, table, figures, notes,
     data: { full: fullInfo, pruned, scratch, answer },
   });
-  return { outDir: base.outDir, settings, full: fullInfo, pruned, scratch, answer, table, files: { ...files, chart } };
+  return { outDir: base.outDir, settings, full: fullInfo, pruned, scratch, answer, notes, table, files: { ...files, chart } };
 }

@@ -13,6 +13,7 @@ const LOCAL_HEADER_SIZE = 30;
 const MAX_COMMENT = 0xffff;
 const ZIP64_MARKER = 0xffffffff;
 const STORED = 0;
+const DEFLATED = 8;
 
 export class ArchiveError extends Error {
   constructor(message: string) {
@@ -27,6 +28,18 @@ function findEndOfCentralDirectory(bytes: Buffer): number {
     if (bytes.readUInt32LE(at) === EOCD_SIGNATURE) return at;
   }
   throw new ArchiveError('not a zip archive (no end-of-central-directory record): the file is truncated or not a PyTorch file');
+}
+
+/** A record's bytes as stored, or inflated (bounded by the size the directory declares). */
+function recordContent(raw: Buffer, method: number, unpackedSize: number, name: string): Buffer {
+  if (method === STORED) return raw;
+  try {
+    const content = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(unpackedSize, 1) });
+    if (content.length !== unpackedSize) throw new Error(`${content.length} bytes, the directory says ${unpackedSize}`);
+    return content;
+  } catch (err) {
+    throw new ArchiveError(`record ${name} does not inflate: ${(err as Error).message}`);
+  }
 }
 
 /** Throws ArchiveError unless `bytes` is an intact zip archive; returns the record names. */
@@ -47,19 +60,20 @@ export function checkArchive(bytes: Buffer): string[] {
     const method = bytes.readUInt16LE(at + 10);
     const crc = bytes.readUInt32LE(at + 16);
     const size = bytes.readUInt32LE(at + 20);
+    const unpackedSize = bytes.readUInt32LE(at + 24);
     const nameLength = bytes.readUInt16LE(at + 28);
     const extraLength = bytes.readUInt16LE(at + 30);
     const commentLength = bytes.readUInt16LE(at + 32);
     const localOffset = bytes.readUInt32LE(at + 42);
     const name = bytes.toString('utf8', at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
     if (size === ZIP64_MARKER || localOffset === ZIP64_MARKER) return names;
-    if (method !== STORED) throw new ArchiveError(`record ${name} is compressed (method ${method}); PyTorch archives store records uncompressed`);
+    if (method !== STORED && method !== DEFLATED) throw new ArchiveError(`record ${name} uses compression method ${method}; expected stored (0) or deflated (8)`);
     if (localOffset + LOCAL_HEADER_SIZE > bytes.length || bytes.readUInt32LE(localOffset) !== LOCAL_SIGNATURE) {
       throw new ArchiveError(`record ${name}: its local header is damaged`);
     }
     const dataStart = localOffset + LOCAL_HEADER_SIZE + bytes.readUInt16LE(localOffset + 26) + bytes.readUInt16LE(localOffset + 28);
     if (dataStart + size > bytes.length) throw new ArchiveError(`record ${name} runs past the end of the file`);
-    const actual = zlib.crc32(bytes.subarray(dataStart, dataStart + size)) >>> 0;
+    const actual = zlib.crc32(recordContent(bytes.subarray(dataStart, dataStart + size), method, unpackedSize, name)) >>> 0;
     if (actual !== crc) {
       throw new ArchiveError(`record ${name} is damaged: CRC-32 ${actual.toString(16).padStart(8, '0')}, the archive says ${crc.toString(16).padStart(8, '0')}`);
     }
