@@ -11,7 +11,8 @@
         "native/optimizer.cc",
         "native/checkpoint.cc",
         "native/script_model.cc",
-        "native/trainer.cc"
+        "native/trainer.cc",
+        "native/precision.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

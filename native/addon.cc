@@ -6,6 +6,7 @@
 #include "instance_data.h"
 #include "ops.h"
 #include "optimizer.h"
+#include "precision.h"
 #include "script_model.h"
 #include "tensor.h"
 #include "trainer.h"
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOps(env, exports);
   RegisterCheckpoint(env, exports);
   RegisterTrainer(env, exports);
+  RegisterPrecision(env, exports);
   return exports;
 }
 

@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "optimizer.h"
+#include "precision.h"
 #include "script_model.h"
 #include "tensor.h"
 
@@ -31,6 +32,7 @@ struct EpochJob {
   // OpenMP's thread count is per calling thread: the worker thread must be told the main thread's
   // setting, or it starts as many threads as the host has cores and oversubscribes the CPU.
   int threads = 1;
+  bool bf16 = false;
 };
 
 struct Progress {
@@ -125,8 +127,12 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
       at::Tensor y = job.labels.index_select(0, rows).to(at::kLong);
 
       job.optimizer->zero_grad();
-      at::Tensor logits = job.module.forward({x}).toTensor();
-      at::Tensor loss = at::cross_entropy_loss(logits, y);
+      at::Tensor logits, loss;
+      {
+        AutocastScope autocast(job.bf16, job.images.device());
+        logits = job.module.forward({x}).toTensor();
+        loss = at::cross_entropy_loss(logits, y);
+      }
       at::Tensor objective = loss;
       if (job.l1 > 0) {
         at::Tensor penalty;
@@ -193,6 +199,11 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     job.progressEvery = o.Get("progressEvery").IsUndefined() ? 1 : ReadInt(o.Get("progressEvery"), "progressEvery", 1, INT64_C(1) << 31);
     job.dropLast = o.Get("dropLast").IsUndefined() ? false : ReadBool(o.Get("dropLast"), "dropLast");
     job.threads = at::get_num_threads();
+    if (!o.Get("precision").IsUndefined()) {
+      std::string precision = ReadString(o.Get("precision"), "precision");
+      if (precision != "fp32" && precision != "bf16") throw OutOfRange("Expected fp32 or bf16 for precision but received \"" + precision + "\"");
+      job.bf16 = precision == "bf16";
+    }
     if (job.images.dim() != 3 || job.images.scalar_type() != at::kByte) throw OutOfRange("Expected uint8 images of shape [N, H, W] for images");
     if (job.labels.dim() != 1 || job.labels.size(0) != job.images.size(0)) throw OutOfRange("Expected one label per image for labels");
     if (job.order.dim() != 1 || job.order.scalar_type() != at::kLong) throw OutOfRange("Expected an int64 vector for order");

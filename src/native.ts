@@ -64,6 +64,7 @@ export interface EpochJob {
   l1Params?: NativeTensor[];
   progressEvery?: number;
   dropLast?: boolean;
+  precision?: 'fp32' | 'bf16';
 }
 
 export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
@@ -116,6 +117,8 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   manualSeed(seed: number): void;
   liveTensors(): number;
+  /** Switches bfloat16 autocast for this thread on or off (clearing its cast cache when off); returns the previous state. */
+  setAutocast(enabled: boolean, device: string): boolean;
   encodeStateDict(entries: Record<string, NativeTensor | string>): Buffer;
   decodeStateDict(bytes: Buffer): Record<string, NativeTensor | string>;
   trainEpoch(job: EpochJob, onProgress?: (p: EpochProgress) => void): { promise: Promise<EpochOutcome>; cancel(): void };

@@ -90,7 +90,7 @@ export function addExperimentCommands(program: Command): void {
       });
       print([
         formatResultsTable({
-          headers: ['group', 'filters', 'closest pair similarity'],
+          headers: ['group', 'filters', 'highest pair similarity'],
           rows: r.groups.map((g, i) => [String(i + 1), g.join(', '),
             Math.max(...r.pairs.filter((p) => g.includes(p.a)).map((p) => p.similarity)).toFixed(4)]),
         }),

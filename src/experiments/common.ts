@@ -153,6 +153,17 @@ export function withFirstLayer(spec: CnnSpec, change: Partial<ConvLayerSpec>): C
   return copy;
 }
 
+/**
+ * One throw-away training on two batches. The first training of a process pays one-off costs
+ * (thread pools, the TorchScript executor's first compilations, page faults on the dataset) that
+ * would otherwise inflate the seconds per epoch of whichever configuration happens to run first.
+ */
+export async function warmUp(base: ResolvedExperiment): Promise<void> {
+  const { trainCnn } = require('../train/train-cnn') as typeof import('../train/train-cnn');
+  const result = await trainCnn(trainOptions(base, { limit: Math.min(2 * base.batchSize, base.dataset.train.count), testLimit: Math.min(100, base.dataset.test.count), epochs: 1 }));
+  result.model.dispose();
+}
+
 /** Mean seconds per epoch of a training. */
 export function secondsPerEpoch(result: TrainResult): number {
   return result.history.reduce((sum, r) => sum + r.seconds, 0) / Math.max(result.history.length, 1);

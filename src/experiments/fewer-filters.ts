@@ -11,7 +11,7 @@ import { trainCnn, TrainResult } from '../train/train-cnn';
 import { checkInteger, checkNumber, checkString, expected } from '../validate';
 import {
   checkCountList, ExperimentOptions, Figure, layerWeights, percent, ResultsTable, resolveExperiment, secondsPerEpoch,
-  settingsRecord, testImages, trainingLine, trainOptions, withFirstLayer, writeResults,
+  settingsRecord, testImages, trainingLine, trainOptions, warmUp, withFirstLayer, writeResults,
 } from './common';
 import { findRedundantFilters } from './redundancy';
 
@@ -202,6 +202,7 @@ export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<F
   const keepRequested = raw.keep === undefined ? undefined : checkCountList(raw.keep, 'keep', 4096);
   const test = testImages(base);
 
+  await warmUp(base);
   let full: CnnModel;
   let fullResult: TrainResult | undefined;
   if (checkpoint) {
@@ -276,7 +277,7 @@ export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<F
   };
   const chart = path.join(base.outDir, CHART_FILE);
   const { renderLineChart } = require('../viz/charts') as typeof import('../viz/charts');
-  const xs = [...counts, ...keep];
+  const xs = [...counts, ...keep, fullFilters];
   const series = [
     { label: 'from scratch', points: scratch.map((s) => ({ x: s.filters, y: s.testAccuracy })) },
     { label: 'pruned, no fine-tune', points: pruned.map((p) => ({ x: p.keep, y: p.prunedAccuracy })) },
@@ -289,7 +290,7 @@ export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<F
 
   const settings = settingsRecord(base, { counts, keep, fineTuneEpochs, checkpoint: checkpoint ?? null, tolerance, fullSpec: scratchSpec });
   const table = fewerFiltersTable({ pruned, scratch, full: fullInfo }, fineTuneEpochs);
-  const say = (n: number | undefined, how: string) => (n === undefined ? `no ${how} network came within ${100 * tolerance} point(s)` : `${how}: ${n} filter(s)`);
+  const say = (n: number | undefined, how: string) => `${how}: ${n === undefined ? 'none of those tried' : `${n}`}`;
   const notes = [
     `Full network: ${fullFilters} filters, ${percent(fullInfo.testAccuracy)} (${fullInfo.source}).`,
     `Fewest conv1 filters within ${100 * tolerance} percentage point(s) of it: ${say(answer.scratch, 'from scratch')}; ${say(answer.pruned, 'pruned without fine-tuning')}` +

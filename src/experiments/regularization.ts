@@ -8,7 +8,7 @@ import { trainCnn } from '../train/train-cnn';
 import { checkNumber } from '../validate';
 import {
   ExperimentOptions, Figure, layerWeights, percent, ResultsTable, resolveExperiment, secondsPerEpoch, settingsRecord,
-  trainingLine, trainOptions, writeResults,
+  trainingLine, trainOptions, warmUp, writeResults,
 } from './common';
 
 /** Options of {@link compareRegularization}. */
@@ -131,7 +131,7 @@ function histogram(values: Float32Array, range: number, bins: number): { x: numb
 /** The table shown in results.md, printed by the CLI and embedded in the report. */
 export function regularizationTable(rows: RegularizationRow[], zeroThreshold: number): ResultsTable {
   return {
-    headers: ['penalty', 'strength', 'test accuracy', 'test loss', 'conv1 max|w|', 'conv1 mean|w|', `conv1 near zero (<${zeroThreshold} max)`,
+    headers: ['penalty', 'strength', 'test accuracy', 'test loss', 'conv1 max abs(w)', 'conv1 mean abs(w)', `conv1 near zero (<${zeroThreshold} max)`,
       'all weights near zero', 'conv1 TV / L1 (smoothness, lower = smoother)', 'seconds/epoch'],
     rows: rows.map((r) => [r.penalty, String(r.strength), percent(r.testAccuracy), r.testLoss.toFixed(4), r.stats.conv1MaxAbs.toFixed(4),
       r.stats.conv1MeanAbs.toFixed(4), percent(r.stats.conv1NearZero), percent(r.stats.allNearZero), r.stats.conv1TotalVariation.toFixed(3),
@@ -162,6 +162,7 @@ export async function compareRegularization(options: RegularizationOptions = {})
   ];
   const rows: RegularizationRow[] = [];
   const conv1Values: Float32Array[] = [];
+  await warmUp(base);
   for (const run of runs) {
     const result = await trainCnn(trainOptions(base, run.overrides));
     try {

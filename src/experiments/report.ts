@@ -47,8 +47,8 @@ type Block =
   | { kind: 'heading'; level: number; text: string }
   | { kind: 'text'; text: string }
   | { kind: 'table'; headers: string[]; rows: Cell[][]; caption?: string }
-  /** Pictures side by side ('row': captions above) or one per row beside its caption ('column'). */
-  | { kind: 'figures'; title?: string; layout: 'row' | 'column'; figures: FigureRef[] };
+  /** Pictures in a table, `perRow` to a row (default: all in one row), each caption above its picture. */
+  | { kind: 'figures'; title?: string; perRow?: number; figures: FigureRef[] };
 
 const MIME: Record<string, string> = { '.png': 'image/png', '.gif': 'image/gif', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.svg': 'image/svg+xml' };
 
@@ -164,7 +164,7 @@ function runBlocks(runDir: string, index: number, assets: AssetStore, o: Resolve
   add(RUN_FILES.mosaic, 'conv1 filters after training');
   add(RUN_FILES.filtersGif, 'conv1 filters during training (animated)');
   add(RUN_FILES.curves, 'loss and accuracy per epoch');
-  if (pictures.length > 0) blocks.push({ kind: 'figures', title: 'Filters and curves', layout: 'row', figures: pictures });
+  if (pictures.length > 0) blocks.push({ kind: 'figures', title: 'Filters and curves', figures: pictures });
 
   if (fs.existsSync(file(RUN_FILES.confusion))) {
     blocks.push(confusionTable(readJson(file(RUN_FILES.confusion)) as number[][], classNames));
@@ -174,7 +174,7 @@ function runBlocks(runDir: string, index: number, assets: AssetStore, o: Resolve
 
   const activations = activationFigures(runDir, folder, classNames, datasetName, assets, o, datasets);
   if (activations.length > 0) {
-    blocks.push({ kind: 'figures', title: `Activation maps (${o.layer}) for one test image of every class`, layout: 'column', figures: activations });
+    blocks.push({ kind: 'figures', title: `Activation maps (${o.layer}) for one test image of every class`, perRow: 3, figures: activations });
   }
   return blocks;
 }
@@ -235,14 +235,15 @@ function experimentBlocks(dir: string, assets: AssetStore): Block[] {
       const rel = assets.copy(path.join(dir, f.file), folder);
       return rel ? [{ file: rel, caption: f.caption }] : [];
     });
-    if (figures.length > 0) blocks.push({ kind: 'figures', title: group.title, layout: 'row', figures });
+    // Long series (e.g. seven kernel sizes) wrap so the page stays readable.
+    if (figures.length > 0) blocks.push({ kind: 'figures', title: group.title, perRow: 4, figures });
   }
   return blocks;
 }
 
 const STYLE = `body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}
-th{background:#f3f3f3}td.label{text-align:left;font-weight:bold}table.figures td{text-align:center}
+th{background:#f3f3f3}td.label{text-align:left;font-weight:bold}table.figures td,table.figures th{text-align:center}
 table.figures img{max-width:100%}caption{caption-side:top;text-align:left;font-weight:bold;padding:4px 0}`;
 
 function htmlCell(c: Cell, tag = 'td'): string {
@@ -250,6 +251,13 @@ function htmlCell(c: Cell, tag = 'td'): string {
   if (c.header) return `<th>${escapeHtml(c.text)}</th>`;
   const style = c.shade !== undefined ? ` style="background:rgba(31,119,180,${(0.85 * c.shade).toFixed(3)})"` : '';
   return `<${tag}${style}>${escapeHtml(c.text)}</${tag}>`;
+}
+
+function chunk<T>(items: T[], size: number | undefined): T[][] {
+  const n = size ?? items.length;
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
+  return out;
 }
 
 function dataUri(out: string, relative: string): string {
@@ -269,9 +277,8 @@ function toHtml(title: string, blocks: Block[], out: string): string {
         `<tbody>${b.rows.map((r) => `<tr>${r.map((c) => htmlCell(c)).join('')}</tr>`).join('')}</tbody></table>`;
       case 'figures': {
         const caption = b.title ? `<caption>${escapeHtml(b.title)}</caption>` : '';
-        const rows = b.layout === 'row'
-          ? `<tr>${b.figures.map((f) => `<th>${escapeHtml(f.caption)}</th>`).join('')}</tr><tr>${b.figures.map((f) => `<td>${img(f)}</td>`).join('')}</tr>`
-          : b.figures.map((f) => `<tr><td class="label">${escapeHtml(f.caption)}</td><td>${img(f)}</td></tr>`).join('');
+        const rows = chunk(b.figures, b.perRow).map((line) =>
+          `<tr>${line.map((f) => `<th>${escapeHtml(f.caption)}</th>`).join('')}</tr><tr>${line.map((f) => `<td>${img(f)}</td>`).join('')}</tr>`).join('');
         return `<table class="figures">${caption}<tbody>${rows}</tbody></table>`;
       }
     }
@@ -290,11 +297,17 @@ function toMarkdown(title: string, blocks: Block[]): string {
       case 'heading': parts.push(`${'#'.repeat(b.level)} ${b.text}`); break;
       case 'text': parts.push(b.text); break;
       case 'table': parts.push((b.caption ? `**${b.caption}**\n\n` : '') + table(b.headers, b.rows.map((r) => r.map(cellText)))); break;
-      case 'figures':
-        parts.push((b.title ? `**${b.title}**\n\n` : '') + (b.layout === 'row'
+      case 'figures': {
+        // Markdown tables have one header row: the captions go into the cells under the pictures.
+        const lines = chunk(b.figures, b.perRow);
+        const width = lines[0].length;
+        const pad = (cells: string[]) => [...cells, ...new Array<string>(width - cells.length).fill('')];
+        const body = lines.length === 1
           ? table(b.figures.map((f) => f.caption), [b.figures.map(img)])
-          : table(['', 'picture'], b.figures.map((f) => [f.caption, img(f)]))));
+          : table(new Array<string>(width).fill(''), lines.map((line) => pad(line.map((f) => `${img(f)}<br>${f.caption}`))));
+        parts.push((b.title ? `**${b.title}**\n\n` : '') + body);
         break;
+      }
     }
   }
   return parts.join('\n\n') + '\n';

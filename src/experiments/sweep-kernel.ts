@@ -7,7 +7,7 @@ import { countParameters, planModel } from '../nn/spec';
 import { trainCnn } from '../train/train-cnn';
 import {
   checkCountList, ExperimentOptions, Figure, layerWeights, percent, ResultsTable, resolveExperiment, secondsPerEpoch,
-  settingsRecord, trainingLine, trainOptions, withFirstLayer, writeResults,
+  settingsRecord, trainingLine, trainOptions, warmUp, withFirstLayer, writeResults,
 } from './common';
 
 /** Options of {@link sweepKernelSizes}. */
@@ -68,6 +68,7 @@ export async function sweepKernelSizes(options: KernelSweepOptions = {}): Promis
   const rows: KernelSweepRow[] = [];
   const mosaics: string[] = [];
   const { renderFilterMosaic } = require('../viz/mosaic') as typeof import('../viz/mosaic');
+  await warmUp(base);
   for (const size of sizes) {
     const spec = withFirstLayer(base.spec, { kernelSize: size, padding: 'same' });
     const plan = planModel(spec);

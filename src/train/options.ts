@@ -103,6 +103,8 @@ export interface TrainOptions {
   initialModel?: import('../nn/model').CnnModel;
   /** Write pictures (mosaics, GIF, curves) into runDir (default true when runDir is set). */
   pictures?: boolean;
+  /** 'bf16': forward pass and loss under bfloat16 autocast (weights and optimizer stay fp32). */
+  precision?: 'fp32' | 'bf16';
 }
 
 export interface ResolvedTrainOptions {
@@ -133,12 +135,13 @@ export interface ResolvedTrainOptions {
   resumeFrom?: string;
   initialModel?: import('../nn/model').CnnModel;
   pictures: boolean;
+  precision: 'fp32' | 'bf16';
 }
 
 const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
-  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures',
+  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision',
 ];
 
 function optional<T>(value: unknown, check: (v: unknown) => T): T | undefined {
@@ -189,6 +192,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
       return v;
     }),
     pictures: checkBoolean(o.pictures ?? true, 'pictures'),
+    precision: checkOneOf(o.precision ?? 'fp32', 'precision', ['fp32', 'bf16'] as const),
   };
 }
 

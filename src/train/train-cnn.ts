@@ -130,6 +130,17 @@ function stepCount(count: number, batchSize: number, dropLast: boolean): number 
   return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
 }
 
+/** Runs fn under bfloat16 autocast when asked (this thread only), as `with torch.autocast(...)` does. */
+function withPrecision<T>(precision: 'fp32' | 'bf16', device: string, fn: () => T): T {
+  if (precision === 'fp32') return fn();
+  native().setAutocast(true, device);
+  try {
+    return fn();
+  } finally {
+    native().setAutocast(false, device);
+  }
+}
+
 /** The eager path: every op of every step is issued from here. */
 async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
   const { model, optimizer, data, order, options, epoch, steps } = ctx;
@@ -142,8 +153,10 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
     const end = Math.min(data.count, start + options.batchSize);
     const outcome = tidy(() => {
       const [x, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
-      const logits = model.forward(x, { training: true });
-      const loss = ops().crossEntropy(logits, y);
+      const { logits, loss } = withPrecision(options.precision, model.device, () => {
+        const out = model.forward(x, { training: true });
+        return { logits: out, loss: ops().crossEntropy(out, y) };
+      });
       const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
       optimizer.zeroGrad();
       objective.backward();
@@ -179,7 +192,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
     const job = native().trainEpoch({
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
       batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
-      progressEvery, dropLast: options.dropLast,
+      progressEvery, dropLast: options.dropLast, precision: options.precision,
     }, (p) => ctx.report(first + p.step, { lossSum: base.lossSum + p.loss, correct: base.correct + p.correct, seen: base.seen + p.seen }));
     const abort = (): void => job.cancel();
     options.signal?.addEventListener('abort', abort);

@@ -1,0 +1,59 @@
+#include "precision.h"
+
+#include <ATen/autocast_mode.h>
+
+#include "errors.h"
+
+namespace convscope {
+
+AutocastScope::AutocastScope(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()), previous_(false) {
+  if (!enabled_) return;
+  if (cuda_) {
+    previous_ = at::autocast::is_enabled();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    previous_ = at::autocast::is_cpu_enabled();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!enabled_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  if (cuda_) at::autocast::set_enabled(previous_);
+  else at::autocast::set_cpu_enabled(previous_);
+}
+
+namespace {
+
+// setAutocast(enabled, device) -> previous: for the eager path, which runs its forward from JS.
+Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    bool enabled = ReadBool(info[0], "enabled");
+    bool cuda = ReadString(info[1], "device").rfind("cuda", 0) == 0;
+    bool previous;
+    if (cuda) {
+      previous = at::autocast::is_enabled();
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(enabled);
+    } else {
+      previous = at::autocast::is_cpu_enabled();
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(enabled);
+    }
+    // Cached bf16 copies of the weights are only valid for one step.
+    if (!enabled) at::autocast::clear_cache();
+    return Napi::Boolean::New(info.Env(), previous);
+  });
+}
+
+}  // namespace
+
+void RegisterPrecision(Napi::Env env, Napi::Object exports) {
+  exports.Set("setAutocast", Napi::Function::New(env, SetAutocast, "setAutocast"));
+}
+
+}  // namespace convscope
