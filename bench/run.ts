@@ -1,0 +1,60 @@
+// npm run bench: every speed and memory goal of the project, measured side by side in one run on
+// this machine, printed as one table with ratios (and written to bench/results/latest.json).
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadDataset } from '../src/data/datasets';
+import { torchInfo } from '../src/index';
+import type { InMemoryDataset } from '../src/train/options';
+import { benchEvalMemory } from './eval-memory';
+import { benchLoadData } from './load-data';
+import { benchTrainingThroughput, DEFAULT_THROUGHPUT, median } from './training-throughput';
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const wants = (name: string) => only.length === 0 || only.includes(name);
+  const machine = `${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores, libtorch ${torchInfo().version}`;
+  const report: Record<string, unknown> = { date: new Date().toISOString(), machine, settings: DEFAULT_THROUGHPUT };
+  process.stdout.write(`convscope benchmark on ${machine}\n\n`);
+
+  if (wants('data')) {
+    const d = await benchLoadData();
+    report.data = d;
+    process.stdout.write(`load Fashion-MNIST (.gz, verified)  ${d.loadMs.toFixed(0)} ms vs plain gunzip ${d.gunzipMs.toFixed(0)} ms: ${d.ratio.toFixed(2)}x (goal <= 1.25x)\n\n`);
+  }
+
+  if (wants('train')) {
+    const dataset = loadDataset('fashion-mnist') as unknown as InMemoryDataset;
+    const { rows, pytorchError } = await benchTrainingThroughput(dataset);
+    report.training = rows;
+    const ptFp32 = median(rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [NaN]);
+    process.stdout.write(`training throughput, batch ${DEFAULT_THROUGHPUT.batchSize}, Adam, ${DEFAULT_THROUGHPUT.threads} threads (median of ${DEFAULT_THROUGHPUT.rounds} interleaved rounds)\n`);
+    process.stdout.write('  path              precision   images/s   vs PyTorch fp32\n');
+    for (const r of rows) {
+      const ips = median(r.imagesPerSecond);
+      process.stdout.write(`  ${r.contender.padEnd(16)}  ${r.precision.padEnd(9)}  ${ips.toFixed(0).padStart(8)}   ${(ips / ptFp32).toFixed(2)}x\n`);
+    }
+    if (pytorchError) process.stdout.write(`  (PyTorch reference: ${pytorchError})\n`);
+    process.stdout.write('  goals: eager fp32 >= 0.95x, script fp32 >= 1.0x, bf16 >= 2.5x PyTorch fp32\n\n');
+  }
+
+  if (wants('eval-memory')) {
+    const rows = benchEvalMemory();
+    report.evalMemory = rows;
+    process.stdout.write('chunked evaluation of the 10,000 test images (default network, fresh process each)\n');
+    for (const r of rows) {
+      process.stdout.write(`  chunk ${String(r.chunkSize).padStart(5)}: peak RSS ${r.peakRssMb.toFixed(0)} MB (${(r.peakRssMb - r.baselineRssMb).toFixed(0)} MB above the loaded process), accuracy ${r.accuracy}, ${r.seconds.toFixed(1)} s\n`);
+    }
+    process.stdout.write('\n');
+  }
+
+  const out = path.join(__dirname, '..', '..', 'bench', 'results');
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  process.stdout.write(`written to bench/results/latest.json\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).stack}\n`);
+  process.exitCode = 1;
+});
