@@ -4,9 +4,14 @@
 
 #include <napi.h>
 
+namespace at { class Tensor; }
+
 namespace convscope {
 
 struct InstanceData {
+  // A tensor handed from TensorWrap::Wrap to the constructor it calls next. (An External would do,
+  // but each one leaves a small allocation behind until V8 happens to collect it.)
+  at::Tensor* pendingTensor = nullptr;
   Napi::FunctionReference tensorConstructor;
   Napi::FunctionReference optimizerConstructor;
   Napi::FunctionReference scriptModelConstructor;

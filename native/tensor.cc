@@ -100,9 +100,17 @@ Napi::Function TensorWrap::Define(Napi::Env env) {
 }
 
 Napi::Object TensorWrap::Wrap(Napi::Env env, at::Tensor tensor) {
-  // The tensor travels to the constructor through an External that lives only for this call.
-  auto external = Napi::External<at::Tensor>::New(env, &tensor);
-  return GetInstanceData(env).tensorConstructor.New({external});
+  // The constructor called next takes the tensor from the instance data (one thread per env).
+  InstanceData& data = GetInstanceData(env);
+  data.pendingTensor = &tensor;
+  try {
+    Napi::Object wrapped = data.tensorConstructor.New({});
+    data.pendingTensor = nullptr;
+    return wrapped;
+  } catch (...) {
+    data.pendingTensor = nullptr;
+    throw;
+  }
 }
 
 bool TensorWrap::IsTensor(const Napi::Value& value) {
@@ -121,8 +129,11 @@ at::Tensor& TensorWrap::From(const Napi::Value& value, const char* name) {
 
 TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {
   Guarded(info.Env(), [&] {
-    if (info.Length() == 1 && info[0].IsExternal()) {
-      Adopt(info.Env(), *info[0].As<Napi::External<at::Tensor>>().Data());
+    InstanceData& data = GetInstanceData(info.Env());
+    if (info.Length() == 0 && data.pendingTensor) {
+      at::Tensor* pending = data.pendingTensor;
+      data.pendingTensor = nullptr;
+      Adopt(info.Env(), *pending);
       return;
     }
     // new Tensor(typedArray, shape): the JS memory may move or be freed by the GC, so the values are

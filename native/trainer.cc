@@ -158,7 +158,9 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
           outcome_.nonFiniteStep = step;
           break;
         }
-        progress.Send(new Progress{step + 1, steps, seen, lossNow, static_cast<double>(correct.item<int64_t>())}, 1);
+        // Send() copies the record into the queue.
+        const Progress report{step + 1, steps, seen, lossNow, static_cast<double>(correct.item<int64_t>())};
+        progress.Send(&report, 1);
       }
     }
     outcome_.seen = seen;

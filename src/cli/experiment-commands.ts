@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { ExperimentOptions, ResultsTable } from '../experiments/common';
 import { parseInteger, parseNumber } from './train-command';
 
-/** "3,5,7" -> [3, 5, 7]. */
+/** Parses a comma-separated list of integers (a commander argument parser). @example parseIntegerList("3,5,7") // [3, 5, 7] */
 export function parseIntegerList(value: string): number[] {
   const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (items.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of integers but received "${value}"`);
@@ -54,7 +54,7 @@ function experimentOptions(flags: Flags): ExperimentOptions {
   };
 }
 
-/** The results table as cli-table3 draws it. */
+/** The results table as cli-table3 draws it. @example process.stdout.write(formatResultsTable(result.table)) */
 export function formatResultsTable(table: ResultsTable): string {
   const Table = require('cli-table3') as typeof import('cli-table3');
   const t = new Table({ head: table.headers });
@@ -66,7 +66,7 @@ function print(lines: string[]): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-/** Registers the five experiment subcommands on `program`. */
+/** Registers the five experiment subcommands on `program`. @example addExperimentCommands(new Command()); */
 export function addExperimentCommands(program: Command): void {
   withExperimentFlags(program.command('sweep-kernel'), 'sweep-kernel')
     .description('train the network with each first-layer kernel size; accuracy, parameters, time, mosaics')

@@ -14,8 +14,12 @@ import { DATASETS, DatasetName, DEVICES, InMemoryDataset, TrainOptions } from '.
 import type { TrainResult } from '../train/train-cnn';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../validate';
 
-/** Default budget: a few minutes per experiment on a 2-core CPU. `'all'` lifts a limit. */
+/**
+ * Default budget: a few minutes per experiment on a 2-core CPU. `'all'` lifts a limit.
+ * @example sweepKernelSizes({ limit: DEFAULT_LIMIT * 2 })
+ */
 export const DEFAULT_LIMIT = 10000;
+/** Default number of test images per evaluation. @example fewerFilters({ testLimit: DEFAULT_TEST_LIMIT }) */
 export const DEFAULT_TEST_LIMIT = 2000;
 
 /**
@@ -53,10 +57,11 @@ export interface ExperimentOptions {
   log?: (line: string) => void;
 }
 
-export const EXPERIMENT_KEYS = [
+const EXPERIMENT_KEYS = [
   'dataset', 'dataDir', 'epochs', 'limit', 'testLimit', 'seed', 'batchSize', 'learningRate', 'mode', 'device', 'spec', 'outDir', 'log',
 ] as const;
 
+/** The shared options after checking, with the dataset loaded. @example const { base } = resolveExperiment('x', {}, []); base.outDir; // 'experiments/x' */
 export interface ResolvedExperiment {
   name: string;
   dataset: InMemoryDataset;
@@ -83,6 +88,7 @@ function checkLimit(value: unknown, name: string, fallback: number): number | un
 /**
  * Validates the shared options (unknown keys are errors; `extraKeys` are the experiment's own) and
  * loads the dataset once, so every training of the experiment reuses the same decoded images.
+ * @example const { base, raw } = resolveExperiment('sweep-kernel', options, ['sizes']); raw.sizes;
  */
 export function resolveExperiment(name: string, input: unknown, extraKeys: readonly string[]): { base: ResolvedExperiment; raw: Record<string, unknown> } {
   const o = checkObject(input ?? {}, 'options');
@@ -123,19 +129,19 @@ function resolveDataset(value: unknown, dataDir: unknown, limit: number | undefi
   return loadDataset(name, { dataDir: dir, limit: { train: limit, test: testLimit } }) as unknown as InMemoryDataset;
 }
 
-/** The first `limit` images of a split (a view, no copy). */
+/** The first `limit` images of a split (a view, no copy). @example takeImages(dataset.test, 2000).count // 2000 */
 export function takeImages(split: LabelledImages, limit: number | undefined): LabelledImages {
   if (limit === undefined || limit >= split.count) return split;
   const pixels = split.images.length / split.count;
   return { images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit };
 }
 
-/** The test images every evaluation of the experiment uses. */
+/** The test images every evaluation of the experiment uses. @example await evaluate(model, testImages(base)) */
 export function testImages(base: ResolvedExperiment): LabelledImages {
   return takeImages(base.dataset.test, base.testLimit);
 }
 
-/** trainCnn options for one training of the experiment: same data, budget and seed; no run folder. */
+/** trainCnn options for one training of the experiment: same data, budget and seed; no run folder. @example await trainCnn(trainOptions(base, { l1: 1e-4 })) */
 export function trainOptions(base: ResolvedExperiment, overrides: Partial<TrainOptions> = {}): TrainOptions {
   return {
     dataset: base.dataset, spec: base.spec, epochs: base.epochs, seed: base.seed, batchSize: base.batchSize,
@@ -146,7 +152,7 @@ export function trainOptions(base: ResolvedExperiment, overrides: Partial<TrainO
   };
 }
 
-/** A deep copy of a spec with the first conv layer changed. */
+/** A deep copy of a spec with the first conv layer changed. @example withFirstLayer(defaultSpec(), { kernelSize: 9 }) */
 export function withFirstLayer(spec: CnnSpec, change: Partial<ConvLayerSpec>): CnnSpec {
   const copy: CnnSpec = JSON.parse(JSON.stringify(spec));
   copy.conv[0] = { ...copy.conv[0], ...change };
@@ -157,6 +163,7 @@ export function withFirstLayer(spec: CnnSpec, change: Partial<ConvLayerSpec>): C
  * One throw-away training on two batches. The first training of a process pays one-off costs
  * (thread pools, the TorchScript executor's first compilations, page faults on the dataset) that
  * would otherwise inflate the seconds per epoch of whichever configuration happens to run first.
+ * @example await warmUp(base); // then time the real trainings
  */
 export async function warmUp(base: ResolvedExperiment): Promise<void> {
   const { trainCnn } = require('../train/train-cnn') as typeof import('../train/train-cnn');
@@ -164,12 +171,12 @@ export async function warmUp(base: ResolvedExperiment): Promise<void> {
   result.model.dispose();
 }
 
-/** Mean seconds per epoch of a training. */
+/** Mean seconds per epoch of a training. @example secondsPerEpoch(await trainCnn(options)) // 7.3 */
 export function secondsPerEpoch(result: TrainResult): number {
   return result.history.reduce((sum, r) => sum + r.seconds, 0) / Math.max(result.history.length, 1);
 }
 
-/** A layer's weights as a host tensor, e.g. conv1's [filters, 1, kh, kw]. */
+/** A layer's weights as a host tensor, e.g. conv1's [filters, 1, kh, kw]. @example renderFilterMosaic(layerWeights(model, 'conv1')) */
 export function layerWeights(model: CnnModel, layer: string): { data: Float32Array; shape: number[] } {
   const names = model.plan.conv.map((c) => c.name);
   if (!names.includes(layer)) throw new RangeError(expected(`one of ${names.join(', ')}`, 'layer', layer));
@@ -178,7 +185,7 @@ export function layerWeights(model: CnnModel, layer: string): { data: Float32Arr
 }
 
 /** The machine the numbers were measured on: they are only comparable on the same one. */
-export function machineDescription(): Record<string, unknown> {
+function machineDescription(): Record<string, unknown> {
   const cpus = os.cpus();
   let torch: Record<string, unknown> = {};
   try {
@@ -190,7 +197,7 @@ export function machineDescription(): Record<string, unknown> {
   return { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()} ${os.arch()}`, node: process.version, torch };
 }
 
-/** What settings.json records: enough to rerun the experiment and to know what its numbers mean. */
+/** What settings.json records: enough to rerun the experiment and to know what its numbers mean. @example settingsRecord(base, { sizes: [3, 5] }).trainImages // 10000 */
 export function settingsRecord(base: ResolvedExperiment, extra: Record<string, unknown>): Record<string, unknown> {
   return {
     experiment: base.name,
@@ -211,13 +218,13 @@ export function settingsRecord(base: ResolvedExperiment, extra: Record<string, u
   };
 }
 
-/** A results table as plain strings: what results.md, the CLI and the report all show. */
+/** A results table as plain strings: what results.md, the CLI and the report all show. @example const t: ResultsTable = { headers: ['k', 'accuracy'], rows: [['3x3', '85.10%']] }; */
 export interface ResultsTable {
   headers: string[];
   rows: string[][];
 }
 
-/** A picture an experiment wrote, relative to its folder. */
+/** A picture an experiment wrote, relative to its folder. @example const f: Figure = { file: 'conv1-k3.png', caption: '3x3', group: 'mosaics' }; */
 export interface Figure {
   file: string;
   caption: string;
@@ -225,7 +232,7 @@ export interface Figure {
   group?: string;
 }
 
-/** Figures in order, consecutive ones of the same group gathered (a lone figure is its own group). */
+/** Figures in order, consecutive ones of the same group gathered (a lone figure is its own group). @example groupFigures(results.figures).map((g) => g.figures.length) // [1, 7] */
 export function groupFigures(figures: Figure[]): { title?: string; figures: Figure[] }[] {
   const out: { title?: string; figures: Figure[] }[] = [];
   for (const f of figures) {
@@ -236,7 +243,7 @@ export function groupFigures(figures: Figure[]): { title?: string; figures: Figu
   return out;
 }
 
-/** The part of results.json the report reads for any experiment. */
+/** What results.json holds; the report reads it for any experiment. @example const r = JSON.parse(fs.readFileSync('results.json', 'utf8')) as ResultsFile; */
 export interface ResultsFile {
   experiment: string;
   title: string;
@@ -249,6 +256,7 @@ export interface ResultsFile {
   data: unknown;
 }
 
+/** File names of an experiment folder. @example path.join(outDir, RESULT_FILES.results) */
 export const RESULT_FILES = { settings: 'settings.json', results: 'results.json', markdown: 'results.md' } as const;
 
 /** Escapes a Markdown table cell. */
@@ -275,7 +283,7 @@ function settingsMarkdown(settings: Record<string, unknown>): string {
   ].join('\n');
 }
 
-/** results.md: title, settings, the table, notes and the figures (relative links). */
+/** results.md: title, settings, the table, notes and the figures (relative links). @example fs.writeFileSync('results.md', resultsMarkdown(results)) */
 export function resultsMarkdown(results: ResultsFile): string {
   const parts = [`# ${results.title}`, '', settingsMarkdown(results.settings), '', markdownTable(results.table), ''];
   for (const note of results.notes) parts.push(note, '');
@@ -294,7 +302,7 @@ export function resultsMarkdown(results: ResultsFile): string {
   return parts.join('\n');
 }
 
-/** Writes settings.json, results.json and results.md into the experiment folder (atomically). */
+/** Writes settings.json, results.json and results.md into the experiment folder (atomically). @example writeResults('experiments/x', results).markdown // 'experiments/x/results.md' */
 export function writeResults(outDir: string, results: ResultsFile): { settings: string; results: string; markdown: string } {
   const files = {
     settings: path.join(outDir, RESULT_FILES.settings),
@@ -307,12 +315,12 @@ export function writeResults(outDir: string, results: ResultsFile): { settings: 
   return files;
 }
 
-/** 0.8532 → '85.32%': how every accuracy is shown. */
+/** How every accuracy is shown. @example percent(0.8532) // '85.32%' */
 export function percent(fraction: number): string {
   return `${(100 * fraction).toFixed(2)}%`;
 }
 
-/** Checks a list of distinct positive integers (kernel sizes, filter counts), sorted ascending. */
+/** Checks a list of distinct positive integers (kernel sizes, filter counts); returns it sorted ascending. @example checkCountList([5, 3], 'sizes', 56) // [3, 5] */
 export function checkCountList(value: unknown, name: string, max: number): number[] {
   if (!Array.isArray(value) || value.length === 0) throw new TypeError(expected('a non-empty array of positive integers', name, value));
   const list = value.map((v, i) => checkInteger(v, `${name}[${i}]`, 1, max));
@@ -320,7 +328,7 @@ export function checkCountList(value: unknown, name: string, max: number): numbe
   return [...list].sort((a, b) => a - b);
 }
 
-/** One line for the log after a training. */
+/** One line for the log after a training. @example trainingLine('kernel 5x5', result) // 'kernel 5x5: test accuracy 85.10%, 7.3 s/epoch' */
 export function trainingLine(what: string, result: TrainResult): string {
   return `${what}: test accuracy ${percent(result.testAccuracy)}, ${secondsPerEpoch(result).toFixed(1)} s/epoch`;
 }

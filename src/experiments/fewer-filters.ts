@@ -15,7 +15,7 @@ import {
 } from './common';
 import { findRedundantFilters } from './redundancy';
 
-/** Options of {@link fewerFilters}. */
+/** Options of {@link fewerFilters}. @example const o: FewerFiltersOptions = { counts: [2, 4, 8], fineTuneEpochs: 1, limit: 10000 }; */
 export interface FewerFiltersOptions extends ExperimentOptions {
   /** First-layer filter counts trained from scratch (default [2, 4, 8, 16, 32]). */
   counts?: number[];
@@ -29,7 +29,7 @@ export interface FewerFiltersOptions extends ExperimentOptions {
   tolerance?: number;
 }
 
-/** One pruned network. */
+/** One pruned network. @example r.pruned[0] // { keep: 2, kept: [4, 19], prunedAccuracy: 0.31, fineTunedAccuracy: 0.80, ... } */
 export interface PrunedRow {
   keep: number;
   /** Indices of the kept first-layer filters in the trained network. */
@@ -43,7 +43,7 @@ export interface PrunedRow {
   mosaic: string;
 }
 
-/** One network trained from scratch. */
+/** One network trained from scratch. @example r.scratch[0] // { filters: 2, parameters: 3225854, testAccuracy: 0.79, secondsPerEpoch: 4.2 } */
 export interface ScratchRow {
   filters: number;
   parameters: number;
@@ -51,7 +51,7 @@ export interface ScratchRow {
   secondsPerEpoch: number;
 }
 
-/** What {@link fewerFilters} measured and where it wrote it. */
+/** What {@link fewerFilters} measured and where it wrote it. @example const { answer } = await fewerFilters(); answer.scratch; // 8 */
 export interface FewerFiltersResult {
   outDir: string;
   settings: Record<string, unknown>;
@@ -67,6 +67,7 @@ export interface FewerFiltersResult {
   files: { settings: string; results: string; markdown: string; chart: string };
 }
 
+/** First-layer filter counts tried by default. @example fewerFilters({ counts: DEFAULT_FILTER_COUNTS.slice(0, 3) }) */
 export const DEFAULT_FILTER_COUNTS = [2, 4, 8, 16, 32];
 const CHART_FILE = 'accuracy-vs-filters.png';
 const BASE_MOSAIC = 'conv1-full.png';
@@ -163,7 +164,7 @@ function fewestWithin(rows: { count: number; accuracy?: number }[], reference: n
   return rows.filter((r) => r.accuracy !== undefined && r.accuracy >= reference - tolerance).map((r) => r.count).sort((a, b) => a - b)[0];
 }
 
-/** The table shown in results.md, printed by the CLI and embedded in the report. */
+/** The table shown in results.md, printed by the CLI and embedded in the report. @example fewerFiltersTable(result, 1).rows[0] // ['2', '3225854', '71.20%', ...] */
 export function fewerFiltersTable(result: Pick<FewerFiltersResult, 'pruned' | 'scratch' | 'full'>, fineTuneEpochs: number): ResultsTable {
   const counts = [...new Set([...result.scratch.map((s) => s.filters), ...result.pruned.map((p) => p.keep)])].sort((a, b) => a - b);
   const dash = '-';
@@ -295,6 +296,7 @@ export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<F
     `Full network: ${fullFilters} filters, ${percent(fullInfo.testAccuracy)} (${fullInfo.source}).`,
     `Fewest conv1 filters within ${100 * tolerance} percentage point(s) of it: ${say(answer.scratch, 'from scratch')}; ${say(answer.pruned, 'pruned without fine-tuning')}` +
       (fineTuneEpochs > 0 ? `; ${say(answer.fineTuned, 'pruned and fine-tuned')}.` : '.'),
+    ...(fineTuneEpochs > 0 ? [`The fine-tuned networks trained ${fineTuneEpochs} epoch(s) more than the others (the full network's training, then the fine-tune).`] : []),
   ];
   const figures: Figure[] = [
     { file: CHART_FILE, caption: 'Test accuracy against the number of first-layer filters' },

@@ -8,7 +8,7 @@ import { loadModel } from '../train/checkpoint';
 import { checkBoolean, checkKnownKeys, checkNumber, checkObject, checkString } from '../validate';
 import { layerWeights } from './common';
 
-/** Options of {@link findRedundantFilters}. */
+/** Options of {@link findRedundantFilters}. @example const o: RedundancyOptions = { threshold: 0.8, signInvariant: true }; */
 export interface RedundancyOptions {
   /** Filters whose similarity is at least this are linked (default 0.9); in (0, 1]. */
   threshold?: number;
@@ -16,14 +16,14 @@ export interface RedundancyOptions {
   signInvariant?: boolean;
 }
 
-/** A linked pair of filters, `a < b`. */
+/** A linked pair of filters, `a < b`. @example result.pairs[0] // { a: 3, b: 17, similarity: 0.97 } */
 export interface SimilarPair {
   a: number;
   b: number;
   similarity: number;
 }
 
-/** What {@link findRedundantFilters} finds. */
+/** What {@link findRedundantFilters} finds. @example const { similarity, groups, constant } = findRedundantFilters(w); */
 export interface RedundancyResult {
   /** similarity[i][j]: cosine (|cosine| when signInvariant) of zero-mean filters i and j; 1 on the diagonal. */
   similarity: number[][];
@@ -145,7 +145,7 @@ export function findRedundantFilters(weights: { data: Float32Array; shape: numbe
   return { similarity, groups: components(count, pairs), pairs, constant };
 }
 
-/** Options of {@link redundancyReport} (`convscope redundancy`). */
+/** Options of {@link redundancyReport} (`convscope redundancy`). @example const o: RedundancyReportOptions = { layer: 'conv2', threshold: 0.8, outDir: 'redundancy' }; */
 export interface RedundancyReportOptions extends RedundancyOptions {
   /** Conv layer to analyse (default 'conv1'). */
   layer?: string;
@@ -153,7 +153,7 @@ export interface RedundancyReportOptions extends RedundancyOptions {
   outDir?: string;
 }
 
-/** What {@link redundancyReport} found and wrote. */
+/** What {@link redundancyReport} found and wrote. @example redundancyReport('model.pt').files.mosaic // 'redundancy/redundant-filters.png' */
 export interface RedundancyReport extends RedundancyResult {
   checkpoint: string;
   layer: string;
@@ -163,9 +163,10 @@ export interface RedundancyReport extends RedundancyResult {
   files: { similarity: string; groups: string; mosaic: string };
 }
 
+/** File names `convscope redundancy` writes. @example path.join(outDir, REDUNDANCY_FILES.groups) */
 export const REDUNDANCY_FILES = { similarity: 'similarity.png', groups: 'groups.json', mosaic: 'redundant-filters.png' } as const;
 
-/** tab10 first (matches the charts), then evenly spaced hues for layers with many groups. */
+/** Frame colour of group i: tab10 first (matches the charts), then well-spread hues for layers with many groups. @example groupColor(0) // '#d62728' */
 export function groupColor(i: number): string {
   const tab10 = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
   return i < tab10.length ? tab10[i] : `hsl(${Math.round((i * 137.5) % 360)}, 80%, 45%)`;
@@ -176,6 +177,7 @@ export function groupColor(i: number): string {
  * over its input channels. That mean is only a summary (channels of opposite sign cancel): the
  * similarity itself is always computed on the full filter. A mosaic keeps one tile per filter,
  * which is what lets each group be framed; renderLayerGrid would need a row of frames per filter.
+ * @example renderFilterMosaic(channelMeanFilters(conv2Weights)) // 64 tiles of 5x5
  */
 export function channelMeanFilters(weights: { data: Float32Array; shape: number[] }): { data: Float32Array; shape: number[] } {
   const [out, inCh, kh, kw] = weights.shape;

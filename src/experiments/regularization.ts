@@ -11,7 +11,7 @@ import {
   trainingLine, trainOptions, warmUp, writeResults,
 } from './common';
 
-/** Options of {@link compareRegularization}. */
+/** Options of {@link compareRegularization}. @example const o: RegularizationOptions = { l1: 1e-3, l2: 5e-2, limit: 20000 }; */
 export interface RegularizationOptions extends ExperimentOptions {
   /** L1 penalty: l1 * sum|w| over all weights is added to the loss (default 1e-4). */
   l1?: number;
@@ -21,7 +21,7 @@ export interface RegularizationOptions extends ExperimentOptions {
   zeroThreshold?: number;
 }
 
-/** Sparsity and smoothness of one trained network's weights. */
+/** Sparsity and smoothness of one trained network's weights. @example row.stats // { conv1MaxAbs: 0.25, conv1NearZero: 0.01, conv1TotalVariation: 2.04, ... } */
 export interface FilterStatistics {
   /** Largest |w| of conv1. */
   conv1MaxAbs: number;
@@ -40,7 +40,7 @@ export interface FilterStatistics {
   conv1TotalVariation: number;
 }
 
-/** One of the three trainings. */
+/** One of the three trainings. @example rows[1] // { penalty: 'L2', strength: 0.05, testAccuracy: 0.75, stats: {...}, mosaic: 'conv1-l2.png' } */
 export interface RegularizationRow {
   penalty: 'none' | 'L2' | 'L1';
   /** The penalty's coefficient (0 for 'none'). */
@@ -53,7 +53,7 @@ export interface RegularizationRow {
   mosaic: string;
 }
 
-/** What {@link compareRegularization} measured and where it wrote it. */
+/** What {@link compareRegularization} measured and where it wrote it. @example (await compareRegularization()).files.mosaics // [.../conv1-none.png, ...] */
 export interface RegularizationResult {
   outDir: string;
   settings: Record<string, unknown>;
@@ -103,7 +103,7 @@ export function filterTotalVariation(weights: { data: Float32Array; shape: numbe
   return counted === 0 ? 0 : sum / counted;
 }
 
-/** Sparsity and smoothness of a model's weights; `zeroThreshold` is relative to each layer's max|w|. */
+/** Sparsity and smoothness of a model's weights; `zeroThreshold` is relative to each layer's max|w|. @example filterStatistics(model, 0.01).conv1NearZero // 0.02 */
 export function filterStatistics(model: CnnModel, zeroThreshold: number): FilterStatistics {
   const conv1 = layerWeights(model, 'conv1');
   const c1 = nearZeroCount(conv1.data, zeroThreshold);
@@ -128,7 +128,7 @@ function histogram(values: Float32Array, range: number, bins: number): { x: numb
   return counts.map((c, i) => ({ x: -range + (i + 0.5) * ((2 * range) / bins), y: c / values.length }));
 }
 
-/** The table shown in results.md, printed by the CLI and embedded in the report. */
+/** The table shown in results.md, printed by the CLI and embedded in the report. @example regularizationTable(rows, 0.01).rows[1][0] // 'L2' */
 export function regularizationTable(rows: RegularizationRow[], zeroThreshold: number): ResultsTable {
   return {
     headers: ['penalty', 'strength', 'test accuracy', 'test loss', 'conv1 max abs(w)', 'conv1 mean abs(w)', `conv1 near zero (<${zeroThreshold} max)`,

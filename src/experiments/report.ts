@@ -13,7 +13,7 @@ import { RUN_FILES } from '../train/run-recorder';
 import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../validate';
 import { groupFigures, RESULT_FILES, ResultsFile } from './common';
 
-/** Options of {@link buildReport}. */
+/** Options of {@link buildReport}. @example const o: ReportOptions = { out: 'report', experiments: ['experiments/sweep-kernel'] }; */
 export interface ReportOptions {
   /** Output folder for report.html, report.md and assets/ (default 'report'). */
   out?: string;
@@ -28,7 +28,7 @@ export interface ReportOptions {
   title?: string;
 }
 
-/** What {@link buildReport} wrote. */
+/** What {@link buildReport} wrote. @example buildReport(['runs/a']).html // 'report/report.html' */
 export interface ReportResult {
   html: string;
   markdown: string;
@@ -38,6 +38,7 @@ export interface ReportResult {
   missing: string[];
 }
 
+/** File names buildReport writes under `out`. @example path.join(out, REPORT_FILES.html) */
 export const REPORT_FILES = { html: 'report.html', markdown: 'report.md', assets: 'assets' } as const;
 
 /** A table cell; `shade` in [0, 1] tints the cell in the HTML page (e.g. a confusion count's share of its row). */

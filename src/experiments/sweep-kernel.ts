@@ -10,13 +10,13 @@ import {
   settingsRecord, trainingLine, trainOptions, warmUp, withFirstLayer, writeResults,
 } from './common';
 
-/** Options of {@link sweepKernelSizes}. */
+/** Options of {@link sweepKernelSizes}. @example const o: KernelSweepOptions = { sizes: [3, 5, 28], epochs: 1, limit: 10000 }; */
 export interface KernelSweepOptions extends ExperimentOptions {
   /** First-layer kernel sizes to train (default [3, 5, 7, 9, 13, 19, 28]). */
   sizes?: number[];
 }
 
-/** One trained kernel size. */
+/** One trained kernel size. @example rows[0] // { kernelSize: 3, testAccuracy: 0.84, parameters: 3274122, conv1Parameters: 320, secondsPerEpoch: 7.1, ... } */
 export interface KernelSweepRow {
   kernelSize: number;
   testAccuracy: number;
@@ -30,7 +30,7 @@ export interface KernelSweepRow {
   mosaic: string;
 }
 
-/** What {@link sweepKernelSizes} measured and where it wrote it. */
+/** What {@link sweepKernelSizes} measured and where it wrote it. @example (await sweepKernelSizes()).files.chart // 'experiments/sweep-kernel/accuracy-vs-kernel-size.png' */
 export interface KernelSweepResult {
   outDir: string;
   settings: Record<string, unknown>;
@@ -39,10 +39,11 @@ export interface KernelSweepResult {
   files: { settings: string; results: string; markdown: string; chart: string; mosaics: string[] };
 }
 
+/** Kernel sizes tried by default: 3x3 up to a kernel as large as the image. @example sweepKernelSizes({ sizes: DEFAULT_KERNEL_SIZES }) */
 export const DEFAULT_KERNEL_SIZES = [3, 5, 7, 9, 13, 19, 28];
 const CHART_FILE = 'accuracy-vs-kernel-size.png';
 
-/** The table shown in results.md, printed by the CLI and embedded in the report. */
+/** The table shown in results.md, printed by the CLI and embedded in the report. @example kernelSweepTable(rows).headers[0] // 'kernel size' */
 export function kernelSweepTable(rows: KernelSweepRow[]): ResultsTable {
   return {
     headers: ['kernel size', 'test accuracy', 'test loss', 'parameters', 'conv1 parameters', 'seconds/epoch'],
