@@ -89,11 +89,11 @@ export function addExperimentCommands(program: Command): void {
         layer: flags.layer as string, threshold: flags.threshold as number, signInvariant: Boolean(flags.signInvariant), outDir: flags.out as string,
       });
       print([
-        formatResultsTable({
+        ...(r.groups.length === 0 ? [] : [formatResultsTable({
           headers: ['group', 'filters', 'highest pair similarity'],
           rows: r.groups.map((g, i) => [String(i + 1), g.join(', '),
             Math.max(...r.pairs.filter((p) => g.includes(p.a)).map((p) => p.similarity)).toFixed(4)]),
-        }),
+        })]),
         `${r.layer}: ${r.groups.length} group(s) of similar filters at >= ${r.threshold}${r.signInvariant ? ' (sign-invariant)' : ''}, ` +
           `${r.pairs.length} linked pair(s)${r.constant.length > 0 ? `, constant filters: ${r.constant.join(', ')}` : ''}`,
         `wrote ${r.files.similarity}, ${r.files.mosaic}, ${r.files.groups}`,

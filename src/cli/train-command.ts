@@ -64,6 +64,7 @@ export function addTrainCommand(program: Command): void {
     .option('--l1 <x>', 'L1 penalty on weights', parseNumber)
     .option('--device <name>', 'cpu, cuda or auto', 'cpu')
     .option('--mode <name>', 'eager or script', 'eager')
+    .option('--precision <p>', 'fp32 or bf16 (autocast)', 'fp32')
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -99,7 +100,7 @@ export function addTrainCommand(program: Command): void {
         nesterov: flags.nesterov, weightDecay: flags.weightDecay, l1: flags.l1, device: flags.device, seed: flags.seed,
         evalChunkSize: flags.evalChunk, limit: flags.limit, testLimit: flags.testLimit, validation: flags.validation,
         standardize: flags.standardize, snapshotEvery: flags.snapshotEvery, resumeFrom: flags.resume,
-        pictures: flags.pictures, runDir, onProgress: printer.onProgress, signal: controller.signal,
+        pictures: flags.pictures, precision: flags.precision, runDir, onProgress: printer.onProgress, signal: controller.signal,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).finally(() => {
