@@ -1,0 +1,65 @@
+// The train command end to end: the run folder holds everything it promises, pictures included.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { GifReader } from 'omggif';
+import { readEvents } from '../src/summary/tfevents-reader';
+import { loadCheckpoint } from '../src/train/checkpoint';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-cli-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const cli = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+
+test('train writes config, history, checkpoint, mosaic, frames, GIF, curves, confusion and TensorBoard events', () => {
+  const run = spawnSync(process.execPath, [cli, 'train', '--limit', '640', '--test-limit', '200', '--epochs', '2',
+    '--snapshot-every', '2', '--runs', tmp, '--name', 'cli-test', '--mode', 'script'], { encoding: 'utf8' });
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/final test accuracy: \d+\.\d+%/);
+  const [folder] = fs.readdirSync(tmp);
+  expect(folder).toMatch(/^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-cli-test$/);
+  const dir = path.join(tmp, folder);
+  const history = JSON.parse(fs.readFileSync(path.join(dir, 'history.json'), 'utf8'));
+  expect(history).toHaveLength(2);
+  // The printed accuracy is the one recorded.
+  expect(run.stdout).toContain(`${(100 * history[1].testAccuracy).toFixed(2)}%`);
+  const ckpt = loadCheckpoint(path.join(dir, 'model.pt'));
+  expect(ckpt.meta.training!.epoch).toBe(2);
+  ckpt.model.dispose();
+
+  // 5 steps per epoch, a frame every 2 steps plus the epoch ends and the start.
+  const frames = fs.readdirSync(path.join(dir, 'filters'));
+  expect(frames).toEqual(['step-0000000.png', 'step-0000002.png', 'step-0000004.png', 'step-0000005.png', 'step-0000007.png', 'step-0000009.png', 'step-0000010.png']);
+  const gif = new GifReader(fs.readFileSync(path.join(dir, 'filters.gif')));
+  expect(gif.numFrames()).toBe(frames.length);
+  for (const f of ['conv1-filters.png', 'curves.png', 'confusion.png']) {
+    expect(fs.readFileSync(path.join(dir, f)).subarray(1, 4).toString()).toBe('PNG');
+  }
+
+  const eventsFile = fs.readdirSync(dir).find((f) => f.startsWith('events.out.tfevents.'))!;
+  const events = readEvents(path.join(dir, eventsFile));
+  expect(events[0].fileVersion).toBe('brain.Event:2');
+  const scalars = events.flatMap((e) => e.scalars.map((s) => ({ ...s, step: e.step })));
+  const testAcc = scalars.filter((s) => s.tag === 'accuracy/test');
+  expect(testAcc.map((s) => s.step)).toEqual([1, 2]);
+  expect(testAcc[1].value).toBeCloseTo(history[1].testAccuracy, 5);
+  const images = events.flatMap((e) => e.images.map((i) => ({ ...i, step: e.step })));
+  expect(images.filter((i) => i.tag === 'conv1/filters').map((i) => i.step)).toEqual([0, 2, 4, 5, 7, 9, 10]);
+}, 120000);
+
+test('bad flags end with one clear line and a non-zero exit', () => {
+  const run = spawnSync(process.execPath, [cli, 'train', '--epochs', 'many'], { encoding: 'utf8' });
+  expect(run.status).not.toBe(0);
+  expect(run.stderr).toMatch(/expected an integer but received "many"/);
+  const bad = spawnSync(process.execPath, [cli, 'train', '--mode', 'graph', '--limit', '10'], { encoding: 'utf8' });
+  expect(bad.status).toBe(1);
+  expect(bad.stderr).toMatch(/convscope: Expected one of eager, script for mode but received "graph"/);
+});
+
+test('train --device cuda without CUDA says which libtorch was loaded and how to build a CUDA one', () => {
+  const info = spawnSync(process.execPath, [cli, 'info'], { encoding: 'utf8' });
+  if (JSON.parse(info.stdout).cuda) return;
+  const run = spawnSync(process.execPath, [cli, 'train', '--device', 'cuda', '--limit', '10'], { encoding: 'utf8' });
+  expect(run.status).toBe(1);
+  expect(run.stderr).toMatch(/CUDA was asked for but is not available: .*libtorch at \/.*build:addon/);
+});
