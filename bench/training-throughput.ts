@@ -33,7 +33,8 @@ export function pytorchThroughput(precision: 'fp32' | 'bf16', s: ThroughputSetti
     '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), '--steps', String(s.steps),
     '--warmup', String(s.warmupSteps), '--batch', String(s.batchSize), '--threads', String(s.threads), '--precision', precision];
   if (precision === 'bf16') args.push('--channels-last');
-  const run = spawnSync(python, args, { encoding: 'utf8' });
+  // The same OpenMP settings as convscope (native.ts sets OMP_WAIT_POLICY before libtorch loads).
+  const run = spawnSync(python, args, { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' } });
   if (run.status !== 0) return `PyTorch reference failed: ${run.stderr.trim().split('\n').pop()}`;
   return JSON.parse(run.stdout.trim().split('\n').pop()!).imagesPerSecond;
 }

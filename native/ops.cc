@@ -179,6 +179,19 @@ Napi::Value CountCorrect(const Napi::CallbackInfo& info) {
   });
 }
 
+// [loss * batch, correct] of a step as a float64 tensor on the step's device: accumulated there and
+// read back every N steps, so a GPU is not synchronised after each step.
+Napi::Value StepStats(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor logits = Arg(info, 0, "logits");
+    at::Tensor labels = Arg(info, 1, "labels");
+    at::Tensor loss = Arg(info, 2, "loss");
+    at::Tensor sum = loss.detach().to(at::kDouble) * static_cast<double>(labels.size(0));
+    at::Tensor correct = logits.detach().argmax(1).eq(labels).sum().to(at::kDouble);
+    return Wrapped(info, at::stack({sum, correct}));
+  });
+}
+
 Napi::Value Detach(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] { return Wrapped(info, Arg(info, 0, "input").detach().clone()); });
 }
@@ -270,7 +283,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
       {"zeros", Zeros}, {"uniform", Uniform}, {"conv2d", Conv2d}, {"linear", Linear},
       {"maxPool2d", MaxPool2d}, {"activation", Activation}, {"dropout", Dropout}, {"flatten", Flatten},
       {"crossEntropy", CrossEntropy}, {"sumAbs", SumAbs}, {"add", Add}, {"mulScalar", MulScalar}, {"affine", Affine},
-      {"softmax", Softmax}, {"argmax", Argmax}, {"confusion", Confusion}, {"countCorrect", CountCorrect}, {"detach", Detach}, {"to", To},
+      {"softmax", Softmax}, {"argmax", Argmax}, {"confusion", Confusion}, {"countCorrect", CountCorrect}, {"stepStats", StepStats}, {"detach", Detach}, {"to", To},
       {"reshape", Reshape}, {"slice", Slice}, {"randperm", Randperm}, {"gatherBatch", GatherBatch},
       {"setGradEnabled", SetGradEnabled}, {"allFinite", AllFinite},
   };

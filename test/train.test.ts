@@ -58,6 +58,28 @@ describe('eager training', () => {
   });
 });
 
+describe('statistics read back every N steps (the GPU logic, run on the CPU)', () => {
+  test('gives the same weights and history as reading every step, and still catches divergence', async () => {
+    const { SYNC_EVERY } = require('../src/train/train-cnn');
+    const common = { dataset: fashion(), spec: { ...smallSpec(), dropout: 0 }, limit: 1000, testLimit: 200, batchSize: 64, seed: 2, epochs: 2 };
+    const everyStep = await trainCnn(common);
+    SYNC_EVERY.cpu = 7;
+    try {
+      const batched = await trainCnn(common);
+      expect(batched.model.parameters().map((p) => Array.from(p.values))).toEqual(everyStep.model.parameters().map((p) => Array.from(p.values)));
+      batched.history.forEach((h, i) => {
+        expect(h.trainLoss).toBeCloseTo(everyStep.history[i].trainLoss, 5);
+        expect(h.trainAccuracy).toBe(everyStep.history[i].trainAccuracy);
+      });
+      batched.model.dispose();
+      await expect(trainCnn({ ...common, spec: defaultSpec(), limit: 2048, optimizer: 'sgd', learningRate: 1e4 })).rejects.toThrow(/diverged/);
+    } finally {
+      SYNC_EVERY.cpu = 1;
+    }
+    everyStep.model.dispose();
+  });
+});
+
 describe('chunked evaluation', () => {
   test('gives the same accuracy, loss and confusion for any chunk size', async () => {
     const model = createModel(smallSpec(), { seed: 3 });

@@ -141,37 +141,72 @@ function withPrecision<T>(precision: 'fp32' | 'bf16', device: string, fn: () => 
   }
 }
 
+/**
+ * Steps between reading training statistics back from the device: every step on the CPU, where it
+ * costs nothing and lets a non-finite loss stop training before the weights take it; every 50 on a
+ * GPU, which a read-back would synchronise. Tests change `cpu` to run the GPU logic on the CPU.
+ */
+export const SYNC_EVERY = { cpu: 1, device: 50 };
+
 /** The eager path: every op of every step is issued from here. */
 async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
   const { model, optimizer, data, order, options, epoch, steps } = ctx;
   const totals: EpochTotals = { lossSum: 0, correct: 0, seen: 0 };
   const weights = options.l1 > 0 ? model.weightTensors() : [];
   const { mean, std } = model.inputNorm;
-  for (let step = 0; step < steps; ++step) {
-    if (options.signal?.aborted) throw new TrainingAbortedError(epoch, step);
-    const start = step * options.batchSize;
-    const end = Math.min(data.count, start + options.batchSize);
-    const outcome = tidy(() => {
-      const [x, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
-      const { logits, loss } = withPrecision(options.precision, model.device, () => {
-        const out = model.forward(x, { training: true });
-        return { logits: out, loss: ops().crossEntropy(out, y) };
+  const syncEvery = model.device === 'cpu' ? SYNC_EVERY.cpu : SYNC_EVERY.device;
+  // On a GPU, [loss sum, correct] accumulate on the device between read-backs.
+  let pending: NativeTensor | undefined;
+  let pendingFrom = 0;
+  try {
+    for (let step = 0; step < steps; ++step) {
+      if (options.signal?.aborted) throw new TrainingAbortedError(epoch, step);
+      const start = step * options.batchSize;
+      const end = Math.min(data.count, start + options.batchSize);
+      const outcome = tidy(() => {
+        const [x, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
+        const { logits, loss } = withPrecision(options.precision, model.device, () => {
+          const out = model.forward(x, { training: true });
+          return { logits: out, loss: ops().crossEntropy(out, y) };
+        });
+        const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
+        optimizer.zeroGrad();
+        objective.backward();
+        if (syncEvery === 1) {
+          // Stop before a non-finite loss corrupts the weights.
+          if (!Number.isFinite(objective.item())) return null;
+          optimizer.step();
+          return { loss: loss.item(), correct: ops().countCorrect(logits, y) };
+        }
+        optimizer.step();
+        const stats = native().ops.stepStats(logits, y, objective);
+        const sum = pending ? native().ops.add(pending, stats) : stats;
+        if (pending) { pending.dispose(); stats.dispose(); }
+        pending = sum;
+        return { loss: 0, correct: 0 };
       });
-      const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
-      optimizer.zeroGrad();
-      objective.backward();
-      if (!Number.isFinite(objective.item())) return null;
-      optimizer.step();
-      return { loss: loss.item(), correct: ops().countCorrect(logits, y) };
-    });
-    if (!outcome) throw new TrainingDivergedError(epoch, step, options.learningRate);
-    totals.lossSum += outcome.loss * (end - start);
-    totals.correct += outcome.correct;
-    totals.seen += end - start;
-    ctx.report(step + 1, totals);
-    await ctx.onStepBoundary(step + 1);
-    // One step at most between turns of the event loop: timers and I/O keep running during an epoch.
-    await yieldToEventLoop();
+      if (!outcome) throw new TrainingDivergedError(epoch, step, options.learningRate);
+      if (syncEvery === 1) {
+        totals.lossSum += outcome.loss * (end - start);
+        totals.correct += outcome.correct;
+        totals.seen += end - start;
+      } else if ((step + 1) % syncEvery === 0 || step + 1 === steps) {
+        const [lossSum, correct] = pending!.toTypedArray() as Float64Array;
+        pending!.dispose();
+        pending = undefined;
+        if (!Number.isFinite(lossSum)) throw new TrainingDivergedError(epoch, pendingFrom, options.learningRate);
+        totals.lossSum += lossSum;
+        totals.correct += correct;
+        totals.seen = Math.min(data.count, (step + 1) * options.batchSize);
+        pendingFrom = step + 1;
+      }
+      if (syncEvery === 1 || pendingFrom === step + 1) ctx.report(step + 1, totals);
+      await ctx.onStepBoundary(step + 1);
+      // One step at most between turns of the event loop: timers and I/O keep running during an epoch.
+      await yieldToEventLoop();
+    }
+  } finally {
+    pending?.dispose();
   }
   return totals;
 }
