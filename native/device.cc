@@ -7,6 +7,7 @@
 #include "tensor.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 namespace convscope {
 
@@ -71,6 +72,13 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   });
 }
 
+// Hands memory freed by libtorch back to the OS. glibc keeps freed blocks of large tensors in its
+// arenas (its mmap threshold rises after the first large free), so without this a process that has
+// evaluated many chunks holds on to memory it no longer uses.
+Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+}
+
 Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(TensorWrap::LiveCount()));
 }
@@ -82,6 +90,7 @@ void RegisterDevice(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed, "manualSeed"));
   exports.Set("liveTensors", Napi::Function::New(env, LiveTensors, "liveTensors"));
+  exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory, "releaseFreeMemory"));
 }
 
 }  // namespace convscope

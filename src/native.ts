@@ -118,6 +118,8 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   manualSeed(seed: number): void;
   liveTensors(): number;
+  /** Returns memory libtorch freed to the OS (malloc_trim); true if any was released. */
+  releaseFreeMemory(): boolean;
   /** Switches bfloat16 autocast for this thread on or off (clearing its cast cache when off); returns the previous state. */
   setAutocast(enabled: boolean, device: string): boolean;
   encodeStateDict(entries: Record<string, NativeTensor | string>): Buffer;

@@ -1,6 +1,6 @@
 // Chunked evaluation: the split is visited chunkSize images at a time, so peak memory grows with the
 // chunk, not with the split. Loss and accuracy are weighted by each chunk's size.
-import type { NativeTensor } from '../native';
+import { native, NativeTensor } from '../native';
 import { fromHost, noGrad, ops } from '../ops';
 import { Classifier, prepareImages } from '../nn/model';
 import { tidy } from '../tidy';
@@ -68,6 +68,8 @@ export async function evaluate(model: Classifier, split: LabelledImages, options
       const matrix = ops().confusion(ops().argmax(logits, 1), y, classes).toTypedArray() as BigInt64Array;
       return [loss, matrix] as const;
     }));
+    // The chunk's activations are freed; hand them back so the peak follows the chunk size.
+    native().releaseFreeMemory();
     lossSum += chunkLoss;
     for (let i = 0; i < chunkConfusion.length; ++i) confusion[i] += Number(chunkConfusion[i]);
     if (end < data.count) await nextTick();
