@@ -9,7 +9,7 @@ import type { InMemoryDataset } from '../src/train/options';
 import { DEBIAN_FASHION_MNIST_DIR } from '../src/data/datasets';
 
 export interface ThroughputSettings { batchSize: number; warmupSteps: number; steps: number; rounds: number; threads: number }
-export const DEFAULT_THROUGHPUT: ThroughputSettings = { batchSize: 128, warmupSteps: 5, steps: 30, rounds: 3, threads: os.availableParallelism() };
+export const DEFAULT_THROUGHPUT: ThroughputSettings = { batchSize: 128, warmupSteps: 5, steps: 40, rounds: 5, threads: os.availableParallelism() };
 
 export type Contender = 'pytorch' | 'eager' | 'script';
 export interface ThroughputRow { contender: Contender; precision: 'fp32' | 'bf16'; imagesPerSecond: number[] }

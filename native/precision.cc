@@ -5,26 +5,34 @@
 #include "errors.h"
 
 namespace convscope {
+namespace {
+
+// Turns bfloat16 autocast on or off for this thread on the CPU or CUDA; returns the previous state.
+bool SwitchAutocast(bool enabled, bool cuda) {
+  if (cuda) {
+    bool previous = at::autocast::is_enabled();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(enabled);
+    return previous;
+  }
+  bool previous = at::autocast::is_cpu_enabled();
+  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  at::autocast::set_cpu_enabled(enabled);
+  return previous;
+}
+
+}  // namespace
 
 AutocastScope::AutocastScope(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()), previous_(false) {
   if (!enabled_) return;
-  if (cuda_) {
-    previous_ = at::autocast::is_enabled();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-  } else {
-    previous_ = at::autocast::is_cpu_enabled();
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
+  previous_ = SwitchAutocast(true, cuda_);
   at::autocast::increment_nesting();
 }
 
 AutocastScope::~AutocastScope() {
   if (!enabled_) return;
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  if (cuda_) at::autocast::set_enabled(previous_);
-  else at::autocast::set_cpu_enabled(previous_);
+  SwitchAutocast(previous_, cuda_);
 }
 
 namespace {
@@ -34,16 +42,7 @@ Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
     bool enabled = ReadBool(info[0], "enabled");
     bool cuda = ReadString(info[1], "device").rfind("cuda", 0) == 0;
-    bool previous;
-    if (cuda) {
-      previous = at::autocast::is_enabled();
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(enabled);
-    } else {
-      previous = at::autocast::is_cpu_enabled();
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(enabled);
-    }
+    bool previous = SwitchAutocast(enabled, cuda);
     // Cached bf16 copies of the weights are only valid for one step.
     if (!enabled) at::autocast::clear_cache();
     return Napi::Boolean::New(info.Env(), previous);

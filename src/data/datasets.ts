@@ -34,7 +34,8 @@ import {
   type FileChecksum,
   type IdxFileName,
 } from './checksums';
-import { decodeIdxBytes, readIdxBytes, temporarySiblingPath, type IdxArray } from './idx';
+import { temporarySiblingPath } from '../fs-atomic';
+import { decodeIdxBytes, readIdxBytes, type IdxArray } from './idx';
 
 export { DATASET_NAMES, type DatasetName, type DatasetChecksums } from './checksums';
 

@@ -8,11 +8,10 @@
 // size a header claims is checked against what the input can possibly hold BEFORE anything of
 // that size is allocated, so a 1 KB file claiming 2^32 items costs nothing.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'fs';
+import { readFileSync, statSync } from 'fs';
 import { endianness } from 'os';
-import { basename, dirname, join } from 'path';
-import { randomBytes } from 'crypto';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'zlib';
+import { writeFileAtomic } from '../fs-atomic';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../validate';
 
 /** Element types an IDX file can hold. */
@@ -438,61 +437,6 @@ export function encodeIdx(array: IdxArray): Buffer {
   return out;
 }
 
-/**
- * A path next to `path` for writing before an atomic rename: same folder (so the rename cannot
- * cross file systems) and a hidden, unique name that no reader looks for.
- *
- * @example
- * temporarySiblingPath('/cache/mnist/train-labels-idx1-ubyte.gz');
- * // '/cache/mnist/.train-labels-idx1-ubyte.gz.4242.9f86d081884c.tmp'
- */
-export function temporarySiblingPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-}
-
-/**
- * Writes a file so that readers see either the old content or the complete new content, never a
- * partial file: temp file in the same folder, fsync, rename.
- *
- * @example
- * writeFileAtomicSync('/data/labels.idx', encodeIdx(labels));
- */
-export function writeFileAtomicSync(path: string, data: Uint8Array): void {
-  const temporary = temporarySiblingPath(path);
-  try {
-    const fd = openSync(temporary, 'wx', 0o644);
-    try {
-      writeFileSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, path);
-  } catch (error) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // Already renamed or never created: nothing to clean up.
-    }
-    throw error;
-  }
-  syncFolder(dirname(path));
-}
-
-/** Makes the rename itself durable; best effort, as some platforms cannot fsync a folder. */
-function syncFolder(folder: string): void {
-  try {
-    const fd = openSync(folder, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Not supported here (e.g. Windows); the data itself was already fsynced.
-  }
-}
-
 /** Options of {@link writeIdx}. */
 export interface WriteIdxOptions {
   /**
@@ -517,5 +461,5 @@ export function writeIdx(path: string, array: IdxArray, options: WriteIdxOptions
   checkKnownKeys(opts, 'writeIdx options', ['gzip']);
   const gzip = opts.gzip === undefined ? false : checkBoolean(opts.gzip, 'options.gzip');
   const encoded = encodeIdx(array);
-  writeFileAtomicSync(path, gzip ? gzipSync(encoded) : encoded);
+  writeFileAtomic(path, gzip ? gzipSync(encoded) : encoded);
 }

@@ -148,6 +148,9 @@ function withPrecision<T>(precision: 'fp32' | 'bf16', device: string, fn: () => 
  */
 export const SYNC_EVERY = { cpu: 1, device: 50 };
 
+/** Eager steps between returning freed host memory to the OS (see runEagerEpoch). */
+const TRIM_EVERY_STEPS = 16;
+
 /** The eager path: every op of every step is issued from here. */
 async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
   const { model, optimizer, data, order, options, epoch, steps } = ctx;
@@ -201,6 +204,10 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         pendingFrom = step + 1;
       }
       if (syncEvery === 1 || pendingFrom === step + 1) ctx.report(step + 1, totals);
+      // Freeing a step's tensors in JS order leaves glibc's heap fragmented (blocks of 64-byte aligned
+      // activations do not fit back into the holes they left), so the process would keep growing by
+      // about one activation per step; handing free memory back every few steps bounds it.
+      if ((step + 1) % TRIM_EVERY_STEPS === 0) native().releaseFreeMemory();
       await ctx.onStepBoundary(step + 1);
       // One step at most between turns of the event loop: timers and I/O keep running during an epoch.
       await yieldToEventLoop();
