@@ -121,6 +121,11 @@ identical weights for a seed, and agree to 1e-5 after an SGD or Adam step (test/
   step) is small: see the table. The scripted path runs off the main thread, so the event loop stays
   free during an epoch, and it is the path that can capture a whole step (CUDA graphs) where launch
   overhead dominates, as on a GPU.
+- **Memory.** The eager path keeps every tensor of a step until the step's \`tidy()\` scope closes
+  (after the optimizer step) and frees them from JavaScript in creation order, which fragments
+  glibc's heap; it hands free memory back to the OS every 16 steps (\`releaseFreeMemory\`) to keep
+  the process from growing. The scripted path frees each activation as soon as autograd is done
+  with it. Hence the higher peak RSS of the eager row.
 - **Start-up.** The scripted path pays for compiling the module and the graph executor's profiling
   runs before its first step (the time-to-first-step column).
 `;
