@@ -110,6 +110,22 @@ describe('checkpoints', () => {
     loaded.dispose();
   });
 
+  test('includeOptimizer stores the optimizer state trainCnn kept with the model', async () => {
+    const common = { dataset: fashion(), spec: smallSpec(), limit: 512, testLimit: 128, batchSize: 64, seed: 12 };
+    const first = await trainCnn(common);
+    const file = path.join(tmp, 'with-optimizer.pt');
+    first.model.save(file, { includeOptimizer: true });
+    const { loadCheckpoint } = require('../src/train/checkpoint');
+    const loaded = loadCheckpoint(file);
+    expect(loaded.optimizerState.length).toBeGreaterThan(1000);
+    expect(loaded.meta.optimizer.kind).toBe('adam');
+    loaded.model.dispose();
+    const fresh = createModel(smallSpec(), { seed: 1 });
+    expect(() => fresh.save(path.join(tmp, 'no-optimizer.pt'), { includeOptimizer: true })).toThrow(/no optimizer state/);
+    fresh.dispose();
+    first.model.dispose();
+  });
+
   test('a missing or corrupt checkpoint is a clear error', () => {
     expect(() => loadModel(path.join(tmp, 'nope.pt'))).toThrow(/no such checkpoint file/);
     const bad = path.join(tmp, 'bad.pt');

@@ -55,6 +55,8 @@ export class CnnModel implements Classifier {
   private disposed = false;
   /** Set while an epoch runs on this model: a second training of the same model is refused. */
   busy = false;
+  /** The optimizer state at the end of this model's last training, for `save(path, { includeOptimizer: true })`. */
+  optimizerSnapshot: import('../train/checkpoint').OptimizerSnapshot | undefined;
 
   /** Use createModel() or loadModel(); this takes ownership of `params`. */
   constructor(plan: ModelPlan, params: Map<string, NativeTensor>, mode: ExecutionMode, device: string, inputNorm: InputNorm) {

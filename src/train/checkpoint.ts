@@ -34,9 +34,20 @@ export interface CheckpointMeta {
   training?: TrainingState;
 }
 
+/** An optimizer's settings and its state as libtorch archives it (moments, step counts). */
+export interface OptimizerSnapshot {
+  settings: OptimizerSettings;
+  state: Buffer;
+}
+
 export interface SaveOptions {
   /** Also store this optimizer's state (moments, step counts) so training can resume exactly. */
   optimizer?: { native: NativeOptimizer; settings: OptimizerSettings };
+  /**
+   * Store the optimizer state the model kept from its last training (trainCnn keeps it), so that
+   * `trainCnn({ resumeFrom })` continues exactly. An error if the model has none.
+   */
+  includeOptimizer?: boolean;
   training?: TrainingState;
 }
 
@@ -54,9 +65,15 @@ export function encodeCheckpoint(model: CnnModel, options: SaveOptions = {}): Bu
   model.plan.parameters.forEach((p) => { entries[p.name] = model.tensor(p.name); });
   const meta: CheckpointMeta = { format: CHECKPOINT_FORMAT, spec: model.spec, mode: model.mode, inputNorm: model.inputNorm };
   const temporaries: NativeTensor[] = [];
-  if (options.optimizer) {
-    meta.optimizer = options.optimizer.settings;
-    const state = options.optimizer.native.saveState();
+  const snapshot: OptimizerSnapshot | undefined = options.optimizer
+    ? { settings: options.optimizer.settings, state: options.optimizer.native.saveState() }
+    : options.includeOptimizer ? model.optimizerSnapshot : undefined;
+  if (options.includeOptimizer && !snapshot) {
+    throw new Error('includeOptimizer: this model has no optimizer state (it was not trained by trainCnn in this process, nor loaded from a checkpoint with one)');
+  }
+  if (snapshot) {
+    meta.optimizer = snapshot.settings;
+    const state = snapshot.state;
     // The optimizer's archive travels as a uint8 tensor so the whole checkpoint stays one torch.save file.
     const stateTensor = new (native().Tensor)(new Uint8Array(state.buffer, state.byteOffset, state.length), [state.length]);
     temporaries.push(stateTensor);
@@ -170,6 +187,7 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
       optimizerState = Buffer.from((stateTensor.toTypedArray() as Uint8Array).buffer);
     }
     const model = new CnnModel(plan, params, mode, options.device ?? 'cpu', meta.inputNorm ?? NO_NORM);
+    if (optimizerState && meta.optimizer) model.optimizerSnapshot = { settings: meta.optimizer, state: optimizerState };
     return { model, meta, optimizerState };
   } catch (err) {
     for (const t of params.values()) t.dispose();

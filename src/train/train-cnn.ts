@@ -371,6 +371,7 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     throw err;
   }
   model.busy = false;
+  model.optimizerSnapshot = { settings, state: optimizer.saveState() };
   optimizer.dispose();
   data.dispose();
   return {
