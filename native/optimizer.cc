@@ -25,6 +25,14 @@ void SetLr(torch::optim::Optimizer& optimizer, double lr) {
 
 }  // namespace
 
+void ClearGradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& p : group.params()) {
+      if (p.mutable_grad().defined()) p.mutable_grad().reset();
+    }
+  }
+}
+
 Napi::Function OptimizerWrap::Define(Napi::Env env) {
   return DefineClass(env, "Optimizer", {
       InstanceMethod<&OptimizerWrap::ZeroGrad>("zeroGrad"),
@@ -84,7 +92,7 @@ torch::optim::Optimizer& OptimizerWrap::Checked(const char* method) {
 
 Napi::Value OptimizerWrap::ZeroGrad(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
-    Checked("zeroGrad").zero_grad();
+    ClearGradients(Checked("zeroGrad"));
     return info.Env().Undefined();
   });
 }

@@ -126,7 +126,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
       if (job.mean != 0.0 || job.std != 1.0) x.sub_(job.mean).div_(job.std);
       at::Tensor y = job.labels.index_select(0, rows).to(at::kLong);
 
-      job.optimizer->zero_grad();
+      ClearGradients(*job.optimizer);
       at::Tensor logits, loss;
       {
         AutocastScope autocast(job.bf16, job.images.device());
