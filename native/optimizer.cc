@@ -1,5 +1,6 @@
 #include "optimizer.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "errors.h"
@@ -31,6 +32,42 @@ void ClearGradients(torch::optim::Optimizer& optimizer) {
       if (p.mutable_grad().defined()) p.mutable_grad().reset();
     }
   }
+}
+
+torch::Tensor LeanAdam::step(LossClosure closure) {
+  torch::NoGradGuard noGrad;
+  for (auto& group : param_groups_) {
+    auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
+    // AMSGrad is not set by convscope; keep libtorch's own step for it.
+    if (options.amsgrad()) return torch::optim::Adam::step(closure);
+    const double beta1 = std::get<0>(options.betas());
+    const double beta2 = std::get<1>(options.betas());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      at::Tensor grad = p.grad();
+      // The key libtorch's Adam and its serialisation use for a parameter's state.
+      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      auto found = state_.find(key);
+      if (found == state_.end()) {
+        auto fresh = std::make_unique<torch::optim::AdamParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        found = state_.emplace(key, std::move(fresh)).first;
+      }
+      auto& state = static_cast<torch::optim::AdamParamState&>(*found->second);
+      state.step(state.step() + 1);
+      const double correction1 = 1 - std::pow(beta1, state.step());
+      const double correction2 = 1 - std::pow(beta2, state.step());
+      if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
+      state.exp_avg().lerp_(grad, 1 - beta1);
+      state.exp_avg_sq().mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+      at::Tensor denominator = state.exp_avg_sq().sqrt();
+      denominator.div_(std::sqrt(correction2)).add_(options.eps());
+      p.addcdiv_(state.exp_avg(), denominator, -options.lr() / correction1);
+    }
+  }
+  return {};
 }
 
 Napi::Function OptimizerWrap::Define(Napi::Env env) {
@@ -78,7 +115,7 @@ OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
                       .betas({OptionalNumber(options, "beta1", 0.9), OptionalNumber(options, "beta2", 0.999)})
                       .eps(OptionalNumber(options, "epsilon", 1e-8))
                       .weight_decay(weightDecay);
-      optimizer_ = std::make_shared<torch::optim::Adam>(params, opts);
+      optimizer_ = std::make_shared<LeanAdam>(params, opts);
     } else {
       throw OutOfRange("Expected \"sgd\" or \"adam\" for optimizer but received \"" + kind + "\"");
     }

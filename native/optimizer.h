@@ -14,6 +14,15 @@ namespace convscope {
 // memset and an accumulation pass over every gradient per step.
 void ClearGradients(torch::optim::Optimizer& optimizer);
 
+// torch::optim::Adam with a leaner step: the first moment updated with one lerp_ instead of a mul_
+// and an add_, and the denominator divided in place instead of into a second temporary (as
+// PyTorch 2's Adam does). Same state objects, so save()/load() and resuming are unchanged.
+class LeanAdam : public torch::optim::Adam {
+ public:
+  using torch::optim::Adam::Adam;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+};
+
 class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
  public:
   static Napi::Function Define(Napi::Env env);

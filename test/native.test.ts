@@ -120,6 +120,52 @@ describe('errors', () => {
   });
 });
 
+describe('optimizer', () => {
+  // PyTorch's Adam, written out: the native one must take exactly these steps.
+  function adamReference(p0: number, grads: number[], lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8, decay = 0): number {
+    let p = p0, m = 0, v = 0;
+    grads.forEach((g0, i) => {
+      const g = g0 + decay * p;
+      m = b1 * m + (1 - b1) * g;
+      v = b2 * v + (1 - b2) * g * g;
+      const step = i + 1;
+      p -= (lr / (1 - b1 ** step)) * (m / (Math.sqrt(v / (1 - b2 ** step)) + eps));
+    });
+    return p;
+  }
+
+  test.each([[0], [0.1]])('Adam steps match the PyTorch formula (weight decay %p)', (decay) => {
+    const p = new addon.Tensor(new Float32Array([1.5, -0.25]), [2]);
+    p.requiresGrad = true;
+    // loss = c * (p[0] + p[1]): the gradient is c for both elements.
+    const stepWith = (opt: ReturnType<typeof makeAdam>, c: number) => {
+      const scaled = addon.ops.mulScalar(p, c);
+      const first = addon.ops.slice(scaled, 0, 0, 1);
+      const second = addon.ops.slice(scaled, 0, 1, 2);
+      const total = addon.ops.add(first, second);
+      opt.zeroGrad();
+      total.backward();
+      opt.step();
+      for (const t of [scaled, first, second, total]) t.dispose();
+    };
+    const makeAdam = () => new addon.Optimizer([p], { kind: 'adam', learningRate: 0.01, weightDecay: decay });
+    const opt = makeAdam();
+    const factors = [0.5, -2, 3];
+    for (const c of factors) stepWith(opt, c);
+    const values = () => Array.from(p.toTypedArray() as Float32Array);
+    expect(values()[0]).toBeCloseTo(adamReference(1.5, factors, 0.01, 0.9, 0.999, 1e-8, decay), 5);
+    expect(values()[1]).toBeCloseTo(adamReference(-0.25, factors, 0.01, 0.9, 0.999, 1e-8, decay), 5);
+    // A fresh optimizer given the saved state continues the same sequence (moments and step count kept).
+    const again = makeAdam();
+    again.loadState(opt.saveState());
+    stepWith(again, 1);
+    expect(values()[0]).toBeCloseTo(adamReference(1.5, [...factors, 1], 0.01, 0.9, 0.999, 1e-8, decay), 5);
+    opt.dispose();
+    again.dispose();
+    p.dispose();
+  });
+});
+
 describe('torchInfo and threads', () => {
   test('reports the loaded libtorch', () => {
     const info = addon.torchInfo();
