@@ -107,36 +107,12 @@ export interface TrainOptions {
   precision?: 'fp32' | 'bf16';
 }
 
-export interface ResolvedTrainOptions {
-  dataset: DatasetName | InMemoryDataset;
-  dataDir?: string;
-  spec: CnnSpec;
-  mode: ExecutionMode;
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  optimizer: (typeof OPTIMIZERS)[number];
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  l1: number;
-  device: (typeof DEVICES)[number];
-  seed: number;
-  evalChunkSize: number;
-  limit?: number;
-  testLimit?: number;
-  validation?: number;
-  standardize: boolean;
-  dropLast: boolean;
-  onProgress?: (event: TrainProgress) => void;
-  signal?: AbortSignal;
-  runDir?: string;
-  snapshotEvery?: number;
-  resumeFrom?: string;
-  initialModel?: import('../nn/model').CnnModel;
-  pictures: boolean;
-  precision: 'fp32' | 'bf16';
-}
+/** Options that stay optional once defaults are applied; every other option gets a value. */
+type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | 'onProgress' | 'signal' | 'runDir'
+  | 'snapshotEvery' | 'resumeFrom' | 'initialModel';
+
+/** TrainOptions after validation, with every default filled in. */
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve>> & Pick<TrainOptions, OptionalAfterResolve>;
 
 const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',

@@ -5,7 +5,7 @@ import { checkFiniteValues, checkHostTensor, type HostTensor } from '../host-ten
 import { checkInteger, checkPositiveInteger } from '../validate';
 import { isDiverging } from './colormaps';
 import { layoutMosaic, type MosaicLayout } from './mosaic-layout';
-import { checkHighlightRange, defaultScale, resolveMosaicOptions, type MosaicOptions, type ResolvedMosaicOptions } from './mosaic-options';
+import { checkHighlightRange, defaultScale, layoutKernelTiles, resolveMosaicOptions, type MosaicOptions, type ResolvedMosaicOptions } from './mosaic-options';
 import { colorbarText, paintMosaic } from './mosaic-paint';
 import { rangesPerGroup, unionRange } from './normalize';
 
@@ -149,18 +149,7 @@ export function renderFilterChannels(weights: HostTensor, filterIndex: number, o
   const diverging = isDiverging(o.colormap);
   const perFilter = rangesPerGroup(w.data, inChannels * kh * kw, diverging);
   const range = o.normalize === 'filter' ? perFilter[filterIndex] : unionRange(perFilter);
-  const scale = o.scale ?? defaultScale(kh, kw);
-  const layout = layoutMosaic({
-    count: inChannels,
-    tileWidth: kw * scale,
-    tileHeight: kh * scale,
-    rows: o.rows,
-    cols: o.cols,
-    gutter: o.gutter,
-    labels: o.labels,
-    title: o.title,
-    colorbar: o.colorbar,
-  });
+  const { layout, scale } = layoutKernelTiles(inChannels, kh, kw, o);
   const base = filterIndex * inChannels * kh * kw;
   return paintMosaic({
     layout,

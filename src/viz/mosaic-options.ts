@@ -3,6 +3,7 @@
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkPositiveInteger, checkString, expected } from '../validate';
 import { checkColormap, type ColormapName } from './colormaps';
+import { layoutMosaic, type MosaicLayout } from './mosaic-layout';
 import { checkNormalizeMode, type NormalizeMode } from './normalize';
 
 /** A group of tiles to frame in one colour, e.g. filters found to be near-duplicates. */
@@ -135,4 +136,24 @@ export function checkHighlightRange(highlight: readonly TileHighlight[], count: 
       }
     }),
   );
+}
+
+/**
+ * The grid of `count` kernel tiles of kh x kw weights, each scaled up by the options' scale (or the
+ * default for that kernel size): what a filter mosaic and one filter's channels both draw.
+ */
+export function layoutKernelTiles(count: number, kh: number, kw: number, o: ResolvedMosaicOptions): { layout: MosaicLayout; scale: number } {
+  const scale = o.scale ?? defaultScale(kh, kw);
+  const layout = layoutMosaic({
+    count,
+    tileWidth: kw * scale,
+    tileHeight: kh * scale,
+    rows: o.rows,
+    cols: o.cols,
+    gutter: o.gutter,
+    labels: o.labels,
+    title: o.title,
+    colorbar: o.colorbar,
+  });
+  return { layout, scale };
 }

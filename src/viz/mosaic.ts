@@ -3,8 +3,8 @@
 
 import { checkFiniteValues, checkHostTensor, type HostTensor } from '../host-tensor';
 import { isDiverging } from './colormaps';
-import { layoutMosaic, type MosaicLayout } from './mosaic-layout';
-import { checkHighlightRange, defaultScale, resolveMosaicOptions, type MosaicOptions, type ResolvedMosaicOptions } from './mosaic-options';
+import type { MosaicLayout } from './mosaic-layout';
+import { checkHighlightRange, defaultScale, layoutKernelTiles, resolveMosaicOptions, type MosaicOptions, type ResolvedMosaicOptions } from './mosaic-options';
 import { colorbarText, paintMosaic } from './mosaic-paint';
 import { rangesPerGroup, unionRange } from './normalize';
 
@@ -36,18 +36,7 @@ export function layoutFilterMosaic(shape: readonly number[], options?: MosaicOpt
 
 function layoutFromResolved(shape: readonly number[], o: ResolvedMosaicOptions): MosaicLayout {
   const [n, , kh, kw] = shape;
-  const scale = o.scale ?? defaultScale(kh, kw);
-  return layoutMosaic({
-    count: n,
-    tileWidth: kw * scale,
-    tileHeight: kh * scale,
-    rows: o.rows,
-    cols: o.cols,
-    gutter: o.gutter,
-    labels: o.labels,
-    title: o.title,
-    colorbar: o.colorbar,
-  });
+  return layoutKernelTiles(n, kh, kw, o).layout;
 }
 
 /**
