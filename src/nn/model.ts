@@ -53,8 +53,6 @@ export class CnnModel implements Classifier {
   private readonly layers: Layer[];
   private script: NativeScriptModel | undefined;
   private disposed = false;
-  /** Set while an epoch runs on this model: a second training of the same model is refused. */
-  busy = false;
   /** The optimizer state at the end of this model's last training, for `save(path, { includeOptimizer: true })`. */
   optimizerSnapshot: import('../train/checkpoint').OptimizerSnapshot | undefined;
 

@@ -295,13 +295,19 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
   }
 
   const settings = optimizerSettings(options);
-  const optimizer = new (native().Optimizer)(model.parameterTensors(), settings);
-  const data = uploadTrainingData(train, height, width, device);
+  let optimizer: NativeOptimizer;
+  let data: DeviceData;
+  try {
+    optimizer = new (native().Optimizer)(model.parameterTensors(), settings);
+    data = uploadTrainingData(train, height, width, device);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   const recorder = options.runDir ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
   const steps = stepCount(train.count, options.batchSize, options.dropLast);
   const snapshotEvery = options.snapshotEvery ?? steps;
   let finalEval: EvaluationResult | undefined;
-  model.busy = true;
   try {
     if (optimizerState) optimizer.loadState(optimizerState);
     recorder?.start({ options: recordableOptions(options), spec: model.spec, classNames: dataset.classNames, device, trainCount: train.count, testCount: test.count });
@@ -359,7 +365,6 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     if (!finalEval) finalEval = await evaluate(model, test, { chunkSize: options.evalChunkSize });
     if (recorder) await recorder.finish(model, history, finalEval, dataset.classNames);
   } catch (err) {
-    model.busy = false;
     optimizer.dispose();
     data.dispose();
     // An aborted or diverged run keeps its model usable for the caller through the error.
@@ -370,7 +375,6 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     }
     throw err;
   }
-  model.busy = false;
   model.optimizerSnapshot = { settings, state: optimizer.saveState() };
   optimizer.dispose();
   data.dispose();
