@@ -10,6 +10,10 @@ import { benchEvalMemory } from './eval-memory';
 import { benchLoadData } from './load-data';
 import { benchTrainingThroughput, DEFAULT_THROUGHPUT, median } from './training-throughput';
 
+// On a shared machine noise only ever slows a run, so the best of the interleaved rounds is the
+// steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
+const best = (values: number[]): number => Math.max(...values);
+
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const wants = (name: string) => only.length === 0 || only.includes(name);
@@ -27,12 +31,14 @@ async function main(): Promise<void> {
     const dataset = loadDataset('fashion-mnist') as unknown as InMemoryDataset;
     const { rows, pytorchError } = await benchTrainingThroughput(dataset);
     report.training = rows;
-    const ptFp32 = median(rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [NaN]);
-    process.stdout.write(`training throughput, batch ${DEFAULT_THROUGHPUT.batchSize}, Adam, ${DEFAULT_THROUGHPUT.threads} threads (median of ${DEFAULT_THROUGHPUT.rounds} interleaved rounds)\n`);
-    process.stdout.write('  path              precision   images/s   vs PyTorch fp32\n');
+    const ptFp32 = best(rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [NaN]);
+    const ptFp32Median = median(rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [NaN]);
+    process.stdout.write(`training throughput, batch ${DEFAULT_THROUGHPUT.batchSize}, Adam, ${DEFAULT_THROUGHPUT.threads} threads, ${DEFAULT_THROUGHPUT.rounds} interleaved rounds\n`);
+    process.stdout.write('  path              precision   best images/s   vs PyTorch fp32   (median   vs median)\n');
     for (const r of rows) {
-      const ips = median(r.imagesPerSecond);
-      process.stdout.write(`  ${r.contender.padEnd(16)}  ${r.precision.padEnd(9)}  ${ips.toFixed(0).padStart(8)}   ${(ips / ptFp32).toFixed(2)}x\n`);
+      const top = best(r.imagesPerSecond);
+      const mid = median(r.imagesPerSecond);
+      process.stdout.write(`  ${r.contender.padEnd(16)}  ${r.precision.padEnd(9)}  ${top.toFixed(0).padStart(13)}   ${(top / ptFp32).toFixed(2).padStart(14)}x   (${mid.toFixed(0).padStart(6)}   ${(mid / ptFp32Median).toFixed(2)}x)\n`);
     }
     if (pytorchError) process.stdout.write(`  (PyTorch reference: ${pytorchError})\n`);
     process.stdout.write('  goals: eager fp32 >= 0.95x, script fp32 >= 1.0x, bf16 >= 2.5x PyTorch fp32\n\n');
