@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 else
   echo "setup: Debian packages present"
 fi
