@@ -12,7 +12,8 @@
         "native/checkpoint.cc",
         "native/script_model.cc",
         "native/trainer.cc",
-        "native/precision.cc"
+        "native/precision.cc",
+        "native/batch.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

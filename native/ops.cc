@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "batch.h"
 #include "device.h"
 #include "errors.h"
 #include "tensor.h"
@@ -121,12 +122,9 @@ Napi::Value SumAbs(const Napi::CallbackInfo& info) {
     if (!info[0].IsArray()) throw TypeMismatch("Expected an array of Tensors for tensors but received " + DescribeValue(info[0]));
     auto list = info[0].As<Napi::Array>();
     if (list.Length() == 0) throw OutOfRange("Expected at least one Tensor for tensors");
-    at::Tensor total;
-    for (uint32_t i = 0; i < list.Length(); ++i) {
-      at::Tensor term = TensorWrap::From(list.Get(i), "tensors[i]").abs().sum();
-      total = total.defined() ? total + term : term;
-    }
-    return Wrapped(info, total);
+    std::vector<at::Tensor> tensors;
+    for (uint32_t i = 0; i < list.Length(); ++i) tensors.push_back(TensorWrap::From(list.Get(i), "tensors[i]"));
+    return Wrapped(info, SumOfAbs(tensors));
   });
 }
 
@@ -186,9 +184,7 @@ Napi::Value StepStats(const Napi::CallbackInfo& info) {
     at::Tensor logits = Arg(info, 0, "logits");
     at::Tensor labels = Arg(info, 1, "labels");
     at::Tensor loss = Arg(info, 2, "loss");
-    at::Tensor sum = loss.detach().to(at::kDouble) * static_cast<double>(labels.size(0));
-    at::Tensor correct = logits.detach().argmax(1).eq(labels).sum().to(at::kDouble);
-    return Wrapped(info, at::stack({sum, correct}));
+    return Wrapped(info, BatchStats(logits, labels, loss));
   });
 }
 
@@ -251,13 +247,10 @@ Napi::Value GatherBatch(const Napi::CallbackInfo& info) {
     if (start >= end || end > indices.size(0)) {
       throw OutOfRange("Expected 0 <= start < end <= " + std::to_string(indices.size(0)) + " for the batch range");
     }
-    at::Tensor rows = indices.slice(0, start, end).to(images.device());
-    at::Tensor x = images.index_select(0, rows).unsqueeze(1).to(at::kFloat).div_(255.0);
-    if (mean != 0.0 || std != 1.0) x.sub_(mean).div_(std);
-    at::Tensor y = labels.index_select(0, rows).to(at::kLong);
+    Batch batch = convscope::GatherBatch(images, labels, indices.slice(0, start, end).to(images.device()), mean, std);
     auto pair = Napi::Array::New(info.Env(), 2);
-    pair.Set(0u, Wrapped(info, x));
-    pair.Set(1u, Wrapped(info, y));
+    pair.Set(0u, Wrapped(info, batch.x));
+    pair.Set(1u, Wrapped(info, batch.y));
     return pair;
   });
 }
@@ -270,12 +263,6 @@ Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value AllFinite(const Napi::CallbackInfo& info) {
-  return Guarded(info.Env(), [&]() -> Napi::Value {
-    return Napi::Boolean::New(info.Env(), at::isfinite(Arg(info, 0, "input")).all().item<bool>());
-  });
-}
-
 }  // namespace
 
 void RegisterOps(Napi::Env env, Napi::Object exports) {
@@ -285,7 +272,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
       {"crossEntropy", CrossEntropy}, {"sumAbs", SumAbs}, {"add", Add}, {"mulScalar", MulScalar}, {"affine", Affine},
       {"softmax", Softmax}, {"argmax", Argmax}, {"confusion", Confusion}, {"countCorrect", CountCorrect}, {"stepStats", StepStats}, {"detach", Detach}, {"to", To},
       {"reshape", Reshape}, {"slice", Slice}, {"randperm", Randperm}, {"gatherBatch", GatherBatch},
-      {"setGradEnabled", SetGradEnabled}, {"allFinite", AllFinite},
+      {"setGradEnabled", SetGradEnabled},
   };
   auto table = Napi::Object::New(env);
   for (const auto& [name, fn] : ops) table.Set(name, Napi::Function::New(env, fn, name));

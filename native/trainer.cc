@@ -9,6 +9,7 @@
 #include <cmath>
 #include <memory>
 
+#include "batch.h"
 #include "errors.h"
 #include "optimizer.h"
 #include "precision.h"
@@ -110,9 +111,12 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
     at::Tensor order = job.order.to(job.images.device());
     job.module.train(true);
     const bool onCpu = job.images.device().is_cpu();
-    // Running sums stay on the device: reading them back each step would synchronise the GPU.
-    at::Tensor lossSum = torch::zeros({}, torch::TensorOptions().dtype(at::kDouble).device(job.images.device()));
-    at::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(at::kLong).device(job.images.device()));
+    // [loss sum, correct] stays on the device: reading it back each step would synchronise the GPU.
+    at::Tensor stats = torch::zeros({2}, torch::TensorOptions().dtype(at::kDouble).device(job.images.device()));
+    auto readStats = [&stats] {
+      at::Tensor host = stats.to(torch::kCPU);
+      return std::make_pair(host[0].item<double>(), host[1].item<double>());
+    };
     int64_t seen = 0;
     for (int64_t step = 0; step < steps; ++step) {
       if (cancel_->load()) {
@@ -121,24 +125,16 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
       }
       const int64_t start = step * job.batchSize;
       const int64_t end = std::min(total, start + job.batchSize);
-      at::Tensor rows = order.slice(0, start, end);
-      at::Tensor x = job.images.index_select(0, rows).unsqueeze(1).to(at::kFloat).div_(255.0);
-      if (job.mean != 0.0 || job.std != 1.0) x.sub_(job.mean).div_(job.std);
-      at::Tensor y = job.labels.index_select(0, rows).to(at::kLong);
+      const Batch batch = GatherBatch(job.images, job.labels, order.slice(0, start, end), job.mean, job.std);
 
       ClearGradients(*job.optimizer);
       at::Tensor logits, loss;
       {
         AutocastScope autocast(job.bf16, job.images.device());
-        logits = job.module.forward({x}).toTensor();
-        loss = at::cross_entropy_loss(logits, y);
+        logits = job.module.forward({batch.x}).toTensor();
+        loss = at::cross_entropy_loss(logits, batch.y);
       }
-      at::Tensor objective = loss;
-      if (job.l1 > 0) {
-        at::Tensor penalty;
-        for (const auto& w : job.l1Params) penalty = penalty.defined() ? penalty + w.abs().sum() : w.abs().sum();
-        objective = loss + penalty * job.l1;
-      }
+      at::Tensor objective = job.l1 > 0 ? loss + SumOfAbs(job.l1Params) * job.l1 : loss;
       objective.backward();
       // On the CPU reading the loss costs nothing; stop before a non-finite loss corrupts the weights.
       if (onCpu && !std::isfinite(objective.item<double>())) {
@@ -146,26 +142,23 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
         break;
       }
       job.optimizer->step();
-      at::Tensor batchLoss = loss.detach().to(at::kDouble) * static_cast<double>(end - start);
-      lossSum.add_(batchLoss);
-      correct.add_(logits.detach().argmax(1).eq(y).sum());
+      stats.add_(BatchStats(logits, batch.y, loss));
       seen += end - start;
       outcome_.steps = step + 1;
       const bool last = step + 1 == steps;
       if ((step + 1) % job.progressEvery == 0 || last) {
-        double lossNow = lossSum.item<double>();
+        const auto [lossNow, correctNow] = readStats();
         if (!std::isfinite(lossNow)) {
           outcome_.nonFiniteStep = step;
           break;
         }
         // Send() copies the record into the queue.
-        const Progress report{step + 1, steps, seen, lossNow, static_cast<double>(correct.item<int64_t>())};
+        const Progress report{step + 1, steps, seen, lossNow, correctNow};
         progress.Send(&report, 1);
       }
     }
     outcome_.seen = seen;
-    outcome_.lossSum = lossSum.item<double>();
-    outcome_.correct = static_cast<double>(correct.item<int64_t>());
+    std::tie(outcome_.lossSum, outcome_.correct) = readStats();
   }
 
   EpochJob job_;

@@ -106,7 +106,6 @@ export interface NativeOps {
   randperm(n: number, seed: number): NativeTensor;
   gatherBatch(images: NativeTensor, labels: NativeTensor, indices: NativeTensor, start: number, end: number, mean: number, std: number): [NativeTensor, NativeTensor];
   setGradEnabled(enabled: boolean): boolean;
-  allFinite(x: NativeTensor): boolean;
 }
 
 export interface NativeAddon {

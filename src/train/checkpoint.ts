@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import { writeFileAtomic } from '../fs-atomic';
 import { checkArchive } from './archive-check';
 import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
-import { CnnModel, ExecutionMode, InputNorm, MODES, NO_NORM } from '../nn/model';
+import { CnnModel, ExecutionMode, InputNorm, leafCopy, MODES, NO_NORM } from '../nn/model';
 import { CnnSpec, planModel } from '../nn/spec';
 import { checkObject, checkOneOf, checkString } from '../validate';
 
@@ -173,12 +173,7 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
       if (tensor.shape.join('x') !== p.shape.join('x')) {
         throw new CheckpointError(file, `has ${p.name} of shape [${tensor.shape}], expected [${p.shape}] for its spec`);
       }
-      const device = options.device ?? 'cpu';
-      const param = native().ops.to(tensor, device);
-      const leaf = native().ops.detach(param);
-      param.dispose();
-      leaf.requiresGrad = true;
-      params.set(p.name, leaf);
+      params.set(p.name, leafCopy(tensor, options.device ?? 'cpu'));
     }
     const stateTensor = entries[OPTIMIZER_KEY];
     let optimizerState: Buffer | undefined;

@@ -182,7 +182,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
           return { loss: loss.item(), correct: ops().countCorrect(logits, y) };
         }
         optimizer.step();
-        const stats = native().ops.stepStats(logits, y, objective);
+        const stats = native().ops.stepStats(logits, y, loss);
         const sum = pending ? native().ops.add(pending, stats) : stats;
         if (pending) { pending.dispose(); stats.dispose(); }
         pending = sum;
