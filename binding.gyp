@@ -13,7 +13,8 @@
         "native/script_model.cc",
         "native/trainer.cc",
         "native/precision.cc",
-        "native/batch.cc"
+        "native/batch.cc",
+        "native/fused_adam.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -27,7 +28,7 @@
       "libraries": ["<!@(node scripts/find-libtorch.js libs)"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-fopenmp-simd", "-fno-math-errno", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
     }
   ]
 }

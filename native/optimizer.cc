@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "errors.h"
+#include "fused_adam.h"
 #include "instance_data.h"
 #include "tensor.h"
 
@@ -59,6 +60,13 @@ torch::Tensor LeanAdam::step(LossClosure closure) {
       state.step(state.step() + 1);
       const double correction1 = 1 - std::pow(beta1, state.step());
       const double correction2 = 1 - std::pow(beta2, state.step());
+      const AdamStepScalars scalars{static_cast<float>(1 - beta1), static_cast<float>(beta2),
+                                    static_cast<float>(1 - beta2), static_cast<float>(std::sqrt(correction2)),
+                                    static_cast<float>(options.eps()), static_cast<float>(-options.lr() / correction1),
+                                    static_cast<float>(options.weight_decay())};
+      at::Tensor param = p;
+      if (FusedAdamStep(param, grad, state.exp_avg(), state.exp_avg_sq(), scalars)) continue;
+      // Elsewhere (a GPU, other dtypes): the same update op by op.
       if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
       state.exp_avg().lerp_(grad, 1 - beta1);
       state.exp_avg_sq().mul_(beta2).addcmul_(grad, grad, 1 - beta2);
