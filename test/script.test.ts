@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { createModel, evaluate, loadTorchScript, trainCnn, defaultSpec } from '../src/index';
+import type { CnnSpec } from '../src/index';
 import { CnnModel } from '../src/nn/model';
 import { native, NativeTensor, OptimizerSettings } from '../src/native';
 import { ops } from '../src/ops';
@@ -79,6 +80,29 @@ describe('parity between the eager and the scripted path', () => {
     const fresh = createModel(noDropout(), { seed: 4 });
     expect(relativeDiff(fresh.parameters()[0].values, after[0].values)).toBeGreaterThan(1e-4);
     for (const m of [eager, script, fresh]) m.dispose();
+    Object.values(data).forEach((t) => t.dispose());
+  });
+
+  // The graph pools in channels-last layout and moves ReLU and leaky ReLU after the pooling; smooth
+  // activations keep their place. Each variant must still take the eager path's exact step, including
+  // odd sizes where pooling drops a row and even kernels with asymmetric 'same' padding.
+  test.each([
+    ['relu, odd sizes after valid padding', { conv: [{ filters: 8, kernelSize: 5, padding: 'valid', activation: 'relu', pool: true }, { filters: 12, kernelSize: 4, padding: 'valid', activation: 'relu', pool: true }], dense: [32], dropout: 0 }],
+    ['leaky_relu, even kernel, stride 2', { conv: [{ filters: 6, kernelSize: 4, padding: 'same', activation: 'leaky_relu', pool: true }, { filters: 10, kernelSize: 3, stride: 2, activation: 'leaky_relu', pool: false }], dense: [24], dropout: 0 }],
+    ['tanh and sigmoid', { conv: [{ filters: 6, kernelSize: 3, activation: 'tanh', pool: true }, { filters: 8, kernelSize: 3, activation: 'sigmoid', pool: true }], dense: [16], dropout: 0, denseActivation: 'elu' }],
+    ['elu', { conv: [{ filters: 4, kernelSize: 7, activation: 'elu', pool: true }], dense: [16], dropout: 0 }],
+  ] as [string, CnnSpec][])('one Adam step agrees in both paths: %s', async (_name, spec) => {
+    const n = 48;
+    const data = batchTensors(n);
+    const eager = createModel(spec, { seed: 9 });
+    const script = eager.toScript();
+    const settings: OptimizerSettings = { kind: 'adam', learningRate: 1e-3 };
+    const eagerLoss = eagerStep(eager, settings, data, n);
+    const scriptLoss = await scriptStep(script, settings, data, n);
+    expect(Math.abs(eagerLoss - scriptLoss) / eagerLoss).toBeLessThan(1e-5);
+    const after = script.parameters();
+    eager.parameters().forEach((p, i) => expect(relativeDiff(p.values, after[i].values)).toBeLessThan(1e-5));
+    for (const m of [eager, script]) m.dispose();
     Object.values(data).forEach((t) => t.dispose());
   });
 

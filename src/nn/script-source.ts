@@ -1,14 +1,35 @@
-// Generates the TorchScript forward() for a plan: the same ops, in the same order and with the same
-// padding, as the eager layers, so both paths compute identical values from identical weights.
-import type { ModelPlan } from './spec';
+// Generates the TorchScript source for a plan: forward() computes the same function as the eager
+// layers, from the same weights, with the same padding. Two choices make the graph faster on the CPU
+// without changing a single value:
+// - Max pooling runs on a channels-last tensor, and the tensor stays channels-last for the next
+//   convolution: libtorch's CPU max-pool kernel is vectorised only for that layout, and oneDNN takes
+//   channels-last input without reordering it. The step ran about 1.3x faster here (BENCHMARKS.md).
+// - A ReLU (or leaky ReLU) after a convolution is applied after its pooling: max(f(a), f(b)) =
+//   f(max(a, b)) for these piecewise-linear increasing functions, bit for bit, and the gradient reaches
+//   the same input element, so the activation and its backward touch a quarter of the elements.
+//   Smooth activations keep their place: their float implementations are not guaranteed monotone.
+import type { Activation, ModelPlan } from './spec';
 
-const SCRIPT_ACTIVATION: Record<string, string> = {
+const SCRIPT_ACTIVATION: Record<Activation, string> = {
   relu: 'torch.relu(x)',
   elu: 'torch.elu(x)',
   tanh: 'torch.tanh(x)',
   sigmoid: 'torch.sigmoid(x)',
   leaky_relu: 'torch.leaky_relu(x, 0.01)',
 };
+
+const COMMUTES_WITH_MAX_POOL: ReadonlySet<Activation> = new Set(['relu', 'leaky_relu']);
+
+// c10::MemoryFormat::ChannelsLast: the name torch.channels_last is not resolvable in source compiled
+// natively (it is a Python-side constant), the enum's value is.
+const CHANNELS_LAST = 2;
+
+const POOL_METHOD = [
+  'def pool(self, x):',
+  '    if x.is_cuda:',
+  '        return torch.max_pool2d(x, [2, 2], [2, 2])',
+  `    return torch.max_pool2d(x.contiguous(memory_format=${CHANNELS_LAST}), [2, 2], [2, 2])`,
+];
 
 export function scriptSource(plan: ModelPlan): string {
   const lines = ['def forward(self, x):'];
@@ -21,8 +42,10 @@ export function scriptSource(plan: ModelPlan): string {
       lines.push(`    x = torch.constant_pad_nd(x, [${left}, ${right}, ${top}, ${bottom}], 0.0)`);
       lines.push(`    x = torch.conv2d(x, self.${c.name}.weight, self.${c.name}.bias, ${stride}, [0, 0])`);
     }
-    lines.push(`    x = ${SCRIPT_ACTIVATION[c.activation]}`);
-    if (c.pool) lines.push('    x = torch.max_pool2d(x, [2, 2], [2, 2])');
+    const activation = `    x = ${SCRIPT_ACTIVATION[c.activation]}`;
+    if (!c.pool) lines.push(activation);
+    else if (COMMUTES_WITH_MAX_POOL.has(c.activation)) lines.push('    x = self.pool(x)', activation);
+    else lines.push(activation, '    x = self.pool(x)');
   }
   lines.push('    x = torch.flatten(x, 1)');
   for (const d of plan.dense) {
@@ -31,5 +54,6 @@ export function scriptSource(plan: ModelPlan): string {
     if (d.dropout > 0) lines.push(`    x = torch.dropout(x, ${d.dropout}, self.training)`);
   }
   lines.push('    return x');
+  if (plan.conv.some((c) => c.pool)) lines.push('', ...POOL_METHOD);
   return lines.join('\n') + '\n';
 }
