@@ -2,7 +2,11 @@
 convscope, on the same data (read from the IDX files convscope reads). Prints one JSON line.
 
 usage: python3 bench/pytorch_reference.py --images FILE --labels FILE --steps N --batch B --threads T
-       [--precision fp32|bf16] [--channels-last] [--device cpu|cuda] [--compile]
+       [--precision fp32|bf16] [--channels-last] [--device cpu|cuda] [--graph-rewrite]
+
+--graph-rewrite runs the same function the way convscope's scripted graph does
+(src/nn/script-source.ts): max pooling on channels-last tensors and ReLU after the pooling. It shows
+how much of the scripted path's lead over the textbook module below comes from that rewrite.
 """
 import argparse, gzip, json, time
 import numpy as np
@@ -13,16 +17,22 @@ import torch.nn.functional as F
 
 class Net(nn.Module):
     # The TensorFlow layers-tutorial network, as convscope's defaultSpec().
-    def __init__(self):
+    def __init__(self, graph_rewrite: bool = False):
         super().__init__()
+        self.graph_rewrite = graph_rewrite
         self.conv1 = nn.Conv2d(1, 32, 5, padding=2)
         self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
         self.fc1 = nn.Linear(7 * 7 * 64, 1024)
         self.fc2 = nn.Linear(1024, 10)
 
+    def conv_block(self, conv: nn.Conv2d, x):
+        if self.graph_rewrite:
+            return F.relu(F.max_pool2d(conv(x).contiguous(memory_format=torch.channels_last), 2))
+        return F.max_pool2d(F.relu(conv(x)), 2)
+
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.conv_block(self.conv1, x)
+        x = self.conv_block(self.conv2, x)
         x = torch.flatten(x, 1)
         x = F.dropout(F.relu(self.fc1(x)), 0.4, self.training)
         return self.fc2(x)
@@ -48,6 +58,7 @@ def main():
     p.add_argument('--precision', default='fp32')
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--graph-rewrite', action='store_true')
     p.add_argument('--seed', type=int, default=42)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -55,7 +66,7 @@ def main():
     device = torch.device(a.device)
     images = torch.from_numpy(read_idx(a.images).copy()).to(device)
     labels = torch.from_numpy(read_idx(a.labels).copy()).to(device)
-    model = Net().to(device)
+    model = Net(a.graph_rewrite).to(device)
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

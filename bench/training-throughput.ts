@@ -1,6 +1,8 @@
 // Training throughput, side by side in one run: convscope's eager and scripted paths against
 // PyTorch's own loop in Python (Debian's python3-torch): same network, batch, optimizer (Adam 1e-3),
 // threads and data; fp32 and bf16. Rounds are interleaved so that machine noise hits all alike.
+// 'pytorch-rewrite' is PyTorch running the scripted graph's rewrite (channels-last pooling, ReLU
+// after pooling; bench/pytorch_reference.py --graph-rewrite), to show how much of the lead it explains.
 import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
@@ -9,10 +11,16 @@ import type { InMemoryDataset } from '../src/train/options';
 import { DEBIAN_FASHION_MNIST_DIR } from '../src/data/datasets';
 
 export interface ThroughputSettings { batchSize: number; warmupSteps: number; steps: number; rounds: number; threads: number }
-export const DEFAULT_THROUGHPUT: ThroughputSettings = { batchSize: 128, warmupSteps: 5, steps: 40, rounds: 5, threads: os.availableParallelism() };
+export const DEFAULT_THROUGHPUT: ThroughputSettings = { batchSize: 128, warmupSteps: 5, steps: 40, rounds: 8, threads: os.availableParallelism() };
 
-export type Contender = 'pytorch' | 'eager' | 'script';
-export interface ThroughputRow { contender: Contender; precision: 'fp32' | 'bf16'; imagesPerSecond: number[] }
+export type Contender = 'pytorch' | 'pytorch-rewrite' | 'eager' | 'script';
+export interface ThroughputRow {
+  contender: Contender;
+  precision: 'fp32' | 'bf16';
+  imagesPerSecond: number[];
+  /** Median over rounds of this row's images/s divided by PyTorch fp32's in the same round. */
+  pairedRatio?: number;
+}
 
 /** Steady-state images/s of one convscope path: timestamps of step events after the warm-up. */
 export async function convscopeThroughput(dataset: InMemoryDataset, mode: 'eager' | 'script', precision: 'fp32' | 'bf16', s: ThroughputSettings): Promise<number> {
@@ -27,12 +35,13 @@ export async function convscopeThroughput(dataset: InMemoryDataset, mode: 'eager
 }
 
 /** PyTorch's images/s from bench/pytorch_reference.py, or undefined with the reason when it cannot run. */
-export function pytorchThroughput(precision: 'fp32' | 'bf16', s: ThroughputSettings, python = '/usr/bin/python3'): number | string {
+export function pytorchThroughput(precision: 'fp32' | 'bf16', s: ThroughputSettings, graphRewrite = false, python = '/usr/bin/python3'): number | string {
   const script = path.join(__dirname, '..', '..', 'bench', 'pytorch_reference.py');
   const args = [script, '--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
     '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), '--steps', String(s.steps),
     '--warmup', String(s.warmupSteps), '--batch', String(s.batchSize), '--threads', String(s.threads), '--precision', precision];
   if (precision === 'bf16') args.push('--channels-last');
+  if (graphRewrite) args.push('--graph-rewrite');
   // The same OpenMP settings as convscope (native.ts sets OMP_WAIT_POLICY before libtorch loads).
   const run = spawnSync(python, args, { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' } });
   if (run.status !== 0) return `PyTorch reference failed: ${run.stderr.trim().split('\n').pop()}`;
@@ -58,6 +67,11 @@ export async function benchTrainingThroughput(dataset: InMemoryDataset, s: Throu
       const reference = pytorchThroughput(precision, s);
       if (typeof reference === 'number') row('pytorch', precision).imagesPerSecond.push(reference);
       else pytorchError = reference;
+      if (precision === 'fp32') {
+        const rewritten = pytorchThroughput(precision, s, true);
+        if (typeof rewritten === 'number') row('pytorch-rewrite', precision).imagesPerSecond.push(rewritten);
+        else pytorchError = rewritten;
+      }
       row('eager', precision).imagesPerSecond.push(await convscopeThroughput(dataset, 'eager', precision, s));
       row('script', precision).imagesPerSecond.push(await convscopeThroughput(dataset, 'script', precision, s));
     }
