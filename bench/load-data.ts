@@ -9,6 +9,7 @@ import { join } from 'path';
 import { gunzipSync } from 'zlib';
 import { IDX_FILE_NAMES } from '../src/data/checksums';
 import { DEBIAN_FASHION_MNIST_DIR, loadDataset } from '../src/data/datasets';
+import { median } from './stats';
 
 const RUNS = 3;
 
@@ -22,11 +23,6 @@ export interface LoadDataBenchResult {
   ratio: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
 function timeMs(run: () => unknown): number {
   const started = process.hrtime.bigint();

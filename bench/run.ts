@@ -8,7 +8,8 @@ import { torchInfo } from '../src/index';
 import type { InMemoryDataset } from '../src/train/options';
 import { benchEvalMemory } from './eval-memory';
 import { benchLoadData } from './load-data';
-import { benchTrainingThroughput, DEFAULT_THROUGHPUT, median } from './training-throughput';
+import { median } from './stats';
+import { benchTrainingThroughput, DEFAULT_THROUGHPUT } from './training-throughput';
 
 // On a shared machine noise only ever slows a run, so the best of the interleaved rounds is the
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.

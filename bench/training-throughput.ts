@@ -9,6 +9,7 @@ import * as path from 'path';
 import { trainCnn } from '../src/train/train-cnn';
 import type { InMemoryDataset } from '../src/train/options';
 import { DEBIAN_FASHION_MNIST_DIR } from '../src/data/datasets';
+import { median } from './stats';
 
 export interface ThroughputSettings { batchSize: number; warmupSteps: number; steps: number; rounds: number; threads: number }
 export const DEFAULT_THROUGHPUT: ThroughputSettings = { batchSize: 128, warmupSteps: 5, steps: 40, rounds: 8, threads: os.availableParallelism() };
@@ -48,11 +49,6 @@ export function pytorchThroughput(precision: 'fp32' | 'bf16', s: ThroughputSetti
   return JSON.parse(run.stdout.trim().split('\n').pop()!).imagesPerSecond;
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 export async function benchTrainingThroughput(dataset: InMemoryDataset, s: ThroughputSettings = DEFAULT_THROUGHPUT): Promise<{ rows: ThroughputRow[]; pytorchError?: string }> {
   const rows: ThroughputRow[] = [];
