@@ -3,7 +3,8 @@
 // without changing a single value:
 // - Max pooling runs on a channels-last tensor, and the tensor stays channels-last for the next
 //   convolution: libtorch's CPU max-pool kernel is vectorised only for that layout, and oneDNN takes
-//   channels-last input without reordering it. The step ran about 1.3x faster here (BENCHMARKS.md).
+//   channels-last input without reordering it. BENCHMARKS.md measures the effect (PyTorch running
+//   the same rewrite is a row of `npm run bench`).
 // - A ReLU (or leaky ReLU) after a convolution is applied after its pooling: max(f(a), f(b)) =
 //   f(max(a, b)) for these piecewise-linear increasing functions, bit for bit, and the gradient reaches
 //   the same input element, so the activation and its backward touch a quarter of the elements.
