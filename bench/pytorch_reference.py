@@ -25,14 +25,15 @@ class Net(nn.Module):
         self.fc1 = nn.Linear(7 * 7 * 64, 1024)
         self.fc2 = nn.Linear(1024, 10)
 
-    def conv_block(self, conv: nn.Conv2d, x):
-        if self.graph_rewrite:
-            return F.relu(F.max_pool2d(conv(x).contiguous(memory_format=torch.channels_last), 2))
-        return F.max_pool2d(F.relu(conv(x)), 2)
-
     def forward(self, x):
-        x = self.conv_block(self.conv1, x)
-        x = self.conv_block(self.conv2, x)
+        # Spelled out twice: TorchScript (test/script.test.ts scripts this class) cannot take a
+        # submodule as a function argument.
+        if self.graph_rewrite:
+            x = F.relu(F.max_pool2d(self.conv1(x).contiguous(memory_format=torch.channels_last), 2))
+            x = F.relu(F.max_pool2d(self.conv2(x).contiguous(memory_format=torch.channels_last), 2))
+        else:
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = torch.flatten(x, 1)
         x = F.dropout(F.relu(self.fc1(x)), 0.4, self.training)
         return self.fc2(x)
