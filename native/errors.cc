@@ -82,4 +82,24 @@ std::vector<int64_t> ReadIntArray(const Napi::Value& value, const char* name, in
   return out;
 }
 
+double OptionalNumber(const Napi::Object& options, const char* key, double fallback) {
+  Napi::Value value = options.Get(key);
+  return value.IsUndefined() ? fallback : ReadNumber(value, key);
+}
+
+bool OptionalBool(const Napi::Object& options, const char* key, bool fallback) {
+  Napi::Value value = options.Get(key);
+  return value.IsUndefined() ? fallback : ReadBool(value, key);
+}
+
+int64_t OptionalInt(const Napi::Object& options, const char* key, int64_t fallback, int64_t min, int64_t max) {
+  Napi::Value value = options.Get(key);
+  return value.IsUndefined() ? fallback : ReadInt(value, key, min, max);
+}
+
+std::string OptionalString(const Napi::Object& options, const char* key, const std::string& fallback) {
+  Napi::Value value = options.Get(key);
+  return value.IsUndefined() ? fallback : ReadString(value, key);
+}
+
 }  // namespace convscope

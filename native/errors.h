@@ -43,4 +43,10 @@ bool ReadBool(const Napi::Value& value, const char* name);
 std::string ReadString(const Napi::Value& value, const char* name);
 std::vector<int64_t> ReadIntArray(const Napi::Value& value, const char* name, int64_t min, int64_t max);
 
+// Options-object fields that may be left out: `fallback` when undefined, else read as above.
+double OptionalNumber(const Napi::Object& options, const char* key, double fallback);
+bool OptionalBool(const Napi::Object& options, const char* key, bool fallback);
+int64_t OptionalInt(const Napi::Object& options, const char* key, int64_t fallback, int64_t min, int64_t max);
+std::string OptionalString(const Napi::Object& options, const char* key, const std::string& fallback);
+
 }  // namespace convscope

@@ -30,24 +30,22 @@ void UpdateRange(float* __restrict p, const float* __restrict g, float* __restri
   }
 }
 
-bool Qualifies(const at::Tensor& t, const at::Tensor& like) {
-  return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() &&
-         t.numel() == like.numel();
+bool Qualifies(const at::Tensor& t, int64_t numel) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() && t.numel() == numel;
 }
 
 }  // namespace
 
-bool FusedAdamStep(at::Tensor& param, const at::Tensor& grad, at::Tensor& expAvg, at::Tensor& expAvgSq,
+bool FusedAdamStep(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& expAvg, const at::Tensor& expAvgSq,
                    const AdamStepScalars& s) {
-  if (!Qualifies(param, param) || !Qualifies(grad, param) || !Qualifies(expAvg, param) || !Qualifies(expAvgSq, param)) {
-    return false;
-  }
+  const int64_t n = param.numel();
+  if (!Qualifies(param, n) || !Qualifies(grad, n) || !Qualifies(expAvg, n) || !Qualifies(expAvgSq, n)) return false;
   float* p = param.data_ptr<float>();
   const float* g = grad.data_ptr<float>();
   float* m = expAvg.data_ptr<float>();
   float* v = expAvgSq.data_ptr<float>();
   // 16K elements (256 KB over the four arrays) per task keeps small parameters on one thread.
-  at::parallel_for(0, param.numel(), 16384, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
     if (s.weightDecay != 0.0f) {
       UpdateRange<true>(p, g, m, v, begin, end, s);
     } else {

@@ -21,7 +21,9 @@ struct AdamStepScalars {
 // leaves them untouched for the caller's op-by-op update. The arithmetic is libtorch's, operation for
 // operation in float (lerp_, mul_, addcmul_, sqrt, div_, add_, addcdiv_), so both routes agree to
 // rounding.
-bool FusedAdamStep(at::Tensor& param, const at::Tensor& grad, at::Tensor& expAvg, at::Tensor& expAvgSq,
-                   const AdamStepScalars& s);
+// The tensors are taken by const reference, as libtorch's in-place ops take `self`: the handles stay,
+// the elements of param, expAvg and expAvgSq are written.
+bool FusedAdamStep(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& expAvg,
+                   const at::Tensor& expAvgSq, const AdamStepScalars& s);
 
 }  // namespace convscope

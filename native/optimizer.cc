@@ -11,16 +11,6 @@
 namespace convscope {
 namespace {
 
-double OptionalNumber(const Napi::Object& options, const char* key, double fallback) {
-  Napi::Value value = options.Get(key);
-  return value.IsUndefined() ? fallback : ReadNumber(value, key);
-}
-
-bool OptionalBool(const Napi::Object& options, const char* key, bool fallback) {
-  Napi::Value value = options.Get(key);
-  return value.IsUndefined() ? fallback : ReadBool(value, key);
-}
-
 void SetLr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
@@ -64,8 +54,7 @@ torch::Tensor LeanAdam::step(LossClosure closure) {
                                     static_cast<float>(1 - beta2), static_cast<float>(std::sqrt(correction2)),
                                     static_cast<float>(options.eps()), static_cast<float>(-options.lr() / correction1),
                                     static_cast<float>(options.weight_decay())};
-      at::Tensor param = p;
-      if (FusedAdamStep(param, grad, state.exp_avg(), state.exp_avg_sq(), scalars)) continue;
+      if (FusedAdamStep(p, grad, state.exp_avg(), state.exp_avg_sq(), scalars)) continue;
       // Elsewhere (a GPU, other dtypes): the same update op by op.
       if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
       state.exp_avg().lerp_(grad, 1 - beta1);

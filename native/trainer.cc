@@ -168,11 +168,6 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   Outcome outcome_;
 };
 
-double OptionalNumber(const Napi::Object& o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? fallback : ReadNumber(v, key);
-}
-
 // trainEpoch(job, onProgress?) -> { promise, cancel }
 Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
@@ -191,14 +186,12 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     job.mean = OptionalNumber(o, "mean", 0.0);
     job.std = OptionalNumber(o, "std", 1.0);
     job.l1 = OptionalNumber(o, "l1", 0.0);
-    job.progressEvery = o.Get("progressEvery").IsUndefined() ? 1 : ReadInt(o.Get("progressEvery"), "progressEvery", 1, INT64_C(1) << 31);
-    job.dropLast = o.Get("dropLast").IsUndefined() ? false : ReadBool(o.Get("dropLast"), "dropLast");
+    job.progressEvery = OptionalInt(o, "progressEvery", 1, 1, INT64_C(1) << 31);
+    job.dropLast = OptionalBool(o, "dropLast", false);
     job.threads = at::get_num_threads();
-    if (!o.Get("precision").IsUndefined()) {
-      std::string precision = ReadString(o.Get("precision"), "precision");
-      if (precision != "fp32" && precision != "bf16") throw OutOfRange("Expected fp32 or bf16 for precision but received \"" + precision + "\"");
-      job.bf16 = precision == "bf16";
-    }
+    const std::string precision = OptionalString(o, "precision", "fp32");
+    if (precision != "fp32" && precision != "bf16") throw OutOfRange("Expected fp32 or bf16 for precision but received \"" + precision + "\"");
+    job.bf16 = precision == "bf16";
     if (job.images.dim() != 3 || job.images.scalar_type() != at::kByte) throw OutOfRange("Expected uint8 images of shape [N, H, W] for images");
     if (job.labels.dim() != 1 || job.labels.size(0) != job.images.size(0)) throw OutOfRange("Expected one label per image for labels");
     if (job.order.dim() != 1 || job.order.scalar_type() != at::kLong) throw OutOfRange("Expected an int64 vector for order");
