@@ -23,7 +23,6 @@ export interface LoadDataBenchResult {
   ratio: number;
 }
 
-
 function timeMs(run: () => unknown): number {
   const started = process.hrtime.bigint();
   run();

@@ -32,19 +32,15 @@ async function main(): Promise<void> {
     const dataset = loadDataset('fashion-mnist') as unknown as InMemoryDataset;
     const { rows, pytorchError } = await benchTrainingThroughput(dataset);
     report.training = rows;
-    const ptFp32 = best(rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [NaN]);
-    const ptFp32Median = median(rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [NaN]);
+    const reference = rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [NaN];
+    const referenceBest = best(reference);
+    const referenceMedian = median(reference);
     process.stdout.write(`training throughput, batch ${DEFAULT_THROUGHPUT.batchSize}, Adam, ${DEFAULT_THROUGHPUT.threads} threads, ${DEFAULT_THROUGHPUT.rounds} interleaved rounds\n`);
-    const ptRounds = rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [];
     process.stdout.write('  path              precision   best images/s   vs PyTorch fp32   (median   vs median)   median of per-round ratios\n');
     for (const r of rows) {
       const top = best(r.imagesPerSecond);
       const mid = median(r.imagesPerSecond);
-      // Each round runs every contender back to back, so the ratio within a round cancels the slow
-      // drifts of a shared machine; its median over rounds is the figure the goals are read from.
-      const paired = ptRounds.length === r.imagesPerSecond.length ? median(r.imagesPerSecond.map((v, i) => v / ptRounds[i])) : NaN;
-      r.pairedRatio = paired;
-      process.stdout.write(`  ${r.contender.padEnd(16)}  ${r.precision.padEnd(9)}  ${top.toFixed(0).padStart(13)}   ${(top / ptFp32).toFixed(2).padStart(14)}x   (${mid.toFixed(0).padStart(6)}   ${(mid / ptFp32Median).toFixed(2)}x)   ${paired.toFixed(2).padStart(10)}x\n`);
+      process.stdout.write(`  ${r.contender.padEnd(16)}  ${r.precision.padEnd(9)}  ${top.toFixed(0).padStart(13)}   ${(top / referenceBest).toFixed(2).padStart(14)}x   (${mid.toFixed(0).padStart(6)}   ${(mid / referenceMedian).toFixed(2)}x)   ${(r.pairedRatio ?? NaN).toFixed(2).padStart(10)}x\n`);
     }
     if (pytorchError) process.stdout.write(`  (PyTorch reference: ${pytorchError})\n`);
     process.stdout.write('  goals (read from the per-round ratios): eager fp32 >= 0.95x, script fp32 >= 1.0x, bf16 >= 2.5x PyTorch fp32\n\n');

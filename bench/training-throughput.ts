@@ -35,7 +35,7 @@ export async function convscopeThroughput(dataset: InMemoryDataset, mode: 'eager
   return (s.steps * s.batchSize) / seconds;
 }
 
-/** PyTorch's images/s from bench/pytorch_reference.py, or undefined with the reason when it cannot run. */
+/** PyTorch's images/s from bench/pytorch_reference.py, or the reason (a string) when it cannot run. */
 export function pytorchThroughput(precision: 'fp32' | 'bf16', s: ThroughputSettings, graphRewrite = false, python = '/usr/bin/python3'): number | string {
   const script = path.join(__dirname, '..', '..', 'bench', 'pytorch_reference.py');
   const args = [script, '--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
@@ -48,7 +48,6 @@ export function pytorchThroughput(precision: 'fp32' | 'bf16', s: ThroughputSetti
   if (run.status !== 0) return `PyTorch reference failed: ${run.stderr.trim().split('\n').pop()}`;
   return JSON.parse(run.stdout.trim().split('\n').pop()!).imagesPerSecond;
 }
-
 
 export async function benchTrainingThroughput(dataset: InMemoryDataset, s: ThroughputSettings = DEFAULT_THROUGHPUT): Promise<{ rows: ThroughputRow[]; pytorchError?: string }> {
   const rows: ThroughputRow[] = [];
@@ -71,6 +70,12 @@ export async function benchTrainingThroughput(dataset: InMemoryDataset, s: Throu
       row('eager', precision).imagesPerSecond.push(await convscopeThroughput(dataset, 'eager', precision, s));
       row('script', precision).imagesPerSecond.push(await convscopeThroughput(dataset, 'script', precision, s));
     }
+  }
+  // Each round runs every contender back to back, so the ratio within a round cancels the slow
+  // drifts of a shared machine; its median over rounds is the figure the goals are read from.
+  const reference = rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [];
+  for (const r of rows) {
+    r.pairedRatio = reference.length === r.imagesPerSecond.length ? median(r.imagesPerSecond.map((v, i) => v / reference[i])) : NaN;
   }
   return { rows, pytorchError };
 }
