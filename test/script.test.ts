@@ -54,6 +54,27 @@ async function scriptStep(model: CnnModel, settings: OptimizerSettings, data: Re
   return outcome.lossSum / outcome.seen;
 }
 
+/**
+ * One step on each path from the same weights and batch (no dropout): the losses and the updated
+ * weights must agree to 1e-5. Returns the scripted model's updated weights.
+ */
+async function expectSameStep(spec: CnnSpec, seed: number, settings: OptimizerSettings, n: number): Promise<ReturnType<CnnModel['parameters']>> {
+  const data = batchTensors(n);
+  const eager = createModel(spec, { seed });
+  const script = eager.toScript();
+  try {
+    const eagerLoss = eagerStep(eager, settings, data, n);
+    const scriptLoss = await scriptStep(script, settings, data, n);
+    expect(Math.abs(eagerLoss - scriptLoss) / eagerLoss).toBeLessThan(1e-5);
+    const after = script.parameters();
+    eager.parameters().forEach((p, i) => expect(relativeDiff(p.values, after[i].values)).toBeLessThan(1e-5));
+    return after;
+  } finally {
+    for (const m of [eager, script]) m.dispose();
+    Object.values(data).forEach((t) => t.dispose());
+  }
+}
+
 describe('parity between the eager and the scripted path', () => {
   test('the same seed gives identical initial weights in both modes', () => {
     const eager = createModel(defaultSpec(), { seed: 21, mode: 'eager' });
@@ -67,20 +88,11 @@ describe('parity between the eager and the scripted path', () => {
     ['SGD', { kind: 'sgd', learningRate: 0.1, momentum: 0.9 }],
     ['Adam', { kind: 'adam', learningRate: 1e-3 }],
   ] as [string, OptimizerSettings][])('one %s step gives the same loss and weights within 1e-5', async (_name, settings) => {
-    const n = 64;
-    const data = batchTensors(n);
-    const eager = createModel(noDropout(), { seed: 4 });
-    const script = eager.toScript();
-    const eagerLoss = eagerStep(eager, settings, data, n);
-    const scriptLoss = await scriptStep(script, settings, data, n);
-    expect(Math.abs(eagerLoss - scriptLoss) / eagerLoss).toBeLessThan(1e-5);
-    const after = script.parameters();
-    eager.parameters().forEach((p, i) => expect(relativeDiff(p.values, after[i].values)).toBeLessThan(1e-5));
+    const after = await expectSameStep(noDropout(), 4, settings, 64);
     // The step really moved the weights.
     const fresh = createModel(noDropout(), { seed: 4 });
     expect(relativeDiff(fresh.parameters()[0].values, after[0].values)).toBeGreaterThan(1e-4);
-    for (const m of [eager, script, fresh]) m.dispose();
-    Object.values(data).forEach((t) => t.dispose());
+    fresh.dispose();
   });
 
   // The graph pools in channels-last layout and moves ReLU and leaky ReLU after the pooling; smooth
@@ -92,18 +104,7 @@ describe('parity between the eager and the scripted path', () => {
     ['tanh and sigmoid', { conv: [{ filters: 6, kernelSize: 3, activation: 'tanh', pool: true }, { filters: 8, kernelSize: 3, activation: 'sigmoid', pool: true }], dense: [16], dropout: 0, denseActivation: 'elu' }],
     ['elu', { conv: [{ filters: 4, kernelSize: 7, activation: 'elu', pool: true }], dense: [16], dropout: 0 }],
   ] as [string, CnnSpec][])('one Adam step agrees in both paths: %s', async (_name, spec) => {
-    const n = 48;
-    const data = batchTensors(n);
-    const eager = createModel(spec, { seed: 9 });
-    const script = eager.toScript();
-    const settings: OptimizerSettings = { kind: 'adam', learningRate: 1e-3 };
-    const eagerLoss = eagerStep(eager, settings, data, n);
-    const scriptLoss = await scriptStep(script, settings, data, n);
-    expect(Math.abs(eagerLoss - scriptLoss) / eagerLoss).toBeLessThan(1e-5);
-    const after = script.parameters();
-    eager.parameters().forEach((p, i) => expect(relativeDiff(p.values, after[i].values)).toBeLessThan(1e-5));
-    for (const m of [eager, script]) m.dispose();
-    Object.values(data).forEach((t) => t.dispose());
+    await expectSameStep(spec, 9, { kind: 'adam', learningRate: 1e-3 }, 48);
   });
 
   test('one epoch on a fixed subset gives the same test accuracy within 0.5 points', async () => {
