@@ -2,6 +2,7 @@
 // Python, without any extra package. Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 
 import * as os from 'os';
+import { shapeSize } from './host-tensor';
 import { expected } from './validate';
 
 /** Typed arrays `.npy` files are written from and read into. */
@@ -76,7 +77,7 @@ export function encodeNpy(array: NpyArray): Buffer {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new TypeError(expected('an array of non-negative integers', 'array.shape', shape));
   }
-  const count = shape.reduce((a, b) => a * b, 1);
+  const count = shapeSize(shape);
   if (data.length !== count) {
     throw new RangeError(`Expected ${count} elements (shape [${shape.join(', ')}]) for array.data but received ${data.length}`);
   }
@@ -124,7 +125,7 @@ export function decodeNpy(buffer: Buffer): DecodedNpy {
   const dtype = DTYPES.find((d) => d.descr === descr || (d.bytes === 1 && descr === '<u1'));
   if (!dtype) throw new Error(`Unsupported .npy dtype ${descr}; supported: ${DTYPES.map((d) => d.descr).join(', ')}`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
-  const count = shape.reduce((a, b) => a * b, 1);
+  const count = shapeSize(shape);
   const byteLength = count * dtype.bytes;
   if (buffer.length < dataStart + byteLength) {
     throw new Error(`Truncated .npy file: shape (${shape.join(', ')}) needs ${byteLength} data bytes, file has ${buffer.length - dataStart}`);

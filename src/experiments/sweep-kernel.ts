@@ -3,6 +3,7 @@
 // parameter count and time per epoch, with each size's filters as a mosaic.
 import * as path from 'path';
 import { writeFileAtomic } from '../fs-atomic';
+import { shapeSize } from '../host-tensor';
 import { countParameters, planModel } from '../nn/spec';
 import { trainCnn } from '../train/train-cnn';
 import {
@@ -80,7 +81,7 @@ export async function sweepKernelSizes(options: KernelSweepOptions = {}): Promis
         colormap: 'RdBu', normalize: 'global', colorbar: true, title: `conv1 ${size}x${size}: ${percent(result.testAccuracy)}`,
       }));
       mosaics.push(path.join(base.outDir, mosaic));
-      const conv1 = plan.parameters.filter((p) => p.name.startsWith('conv1.')).reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+      const conv1 = plan.parameters.filter((p) => p.name.startsWith('conv1.')).reduce((s, p) => s + shapeSize(p.shape), 0);
       rows.push({
         kernelSize: size, testAccuracy: result.testAccuracy, testLoss: result.testLoss, parameters: countParameters(plan),
         conv1Parameters: conv1, secondsPerEpoch: secondsPerEpoch(result), mosaic,

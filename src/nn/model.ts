@@ -3,6 +3,7 @@
 import { writeFileAtomic } from '../fs-atomic';
 import { native, NativeScriptModel, NativeTensor } from '../native';
 import type { SaveOptions } from '../train/checkpoint';
+import { shapeSize } from '../host-tensor';
 import { fromHost, noGrad, ops } from '../ops';
 import { tidy, track } from '../tidy';
 import { checkOneOf, expected } from '../validate';
@@ -280,7 +281,7 @@ export function modelFromParameters(spec: CnnSpec, parameters: ParameterInfo[], 
     for (const p of plan.parameters) {
       const given = byName.get(p.name);
       if (!given) throw new RangeError(`Expected a parameter named ${p.name} for parameters but it is missing`);
-      if (given.shape.join('x') !== p.shape.join('x') || given.values.length !== p.shape.reduce((a, b) => a * b, 1)) {
+      if (given.shape.join('x') !== p.shape.join('x') || given.values.length !== shapeSize(p.shape)) {
         throw new RangeError(`Expected shape [${p.shape}] for parameter ${p.name} but received [${given.shape}] with ${given.values.length} values`);
       }
       const host = new (native().Tensor)(given.values, p.shape);

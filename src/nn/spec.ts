@@ -1,5 +1,6 @@
 // CnnSpec: the one description of a network. The eager layers (layers.ts) and the TorchScript source
 // (script-source.ts) are both built from the plan computed here, so the two paths cannot drift apart.
+import { shapeSize } from '../host-tensor';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../validate';
 
 export const ACTIVATIONS = ['relu', 'elu', 'tanh', 'sigmoid', 'leaky_relu'] as const;
@@ -174,5 +175,5 @@ export function planModel(input: unknown): ModelPlan {
 
 /** Number of trainable values in a plan. */
 export function countParameters(plan: ModelPlan): number {
-  return plan.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+  return plan.parameters.reduce((sum, p) => sum + shapeSize(p.shape), 0);
 }
