@@ -9,7 +9,7 @@ import { native } from '../native';
 import type { CnnModel, ExecutionMode } from '../nn/model';
 import { MODES } from '../nn/model';
 import { CnnSpec, ConvLayerSpec, defaultSpec, planModel } from '../nn/spec';
-import type { LabelledImages } from '../train/evaluate';
+import { LabelledImages, takeImages } from '../train/evaluate';
 import { DATASETS, DatasetName, DEVICES, InMemoryDataset, TrainOptions } from '../train/options';
 import type { TrainResult } from '../train/train-cnn';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../validate';
@@ -127,13 +127,6 @@ function resolveDataset(value: unknown, dataDir: unknown, limit: number | undefi
   const dir = dataDir === undefined ? undefined : checkString(dataDir, 'dataDir');
   // Only the images the experiment uses are kept (the file is still read whole once).
   return loadDataset(name, { dataDir: dir, limit: { train: limit, test: testLimit } }) as unknown as InMemoryDataset;
-}
-
-/** The first `limit` images of a split (a view, no copy). @example takeImages(dataset.test, 2000).count // 2000 */
-export function takeImages(split: LabelledImages, limit: number | undefined): LabelledImages {
-  if (limit === undefined || limit >= split.count) return split;
-  const pixels = split.images.length / split.count;
-  return { images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit };
 }
 
 /** The test images every evaluation of the experiment uses. @example await evaluate(model, testImages(base)) */

@@ -11,7 +11,7 @@ import { loadModel } from '../train/checkpoint';
 import { DATASETS, DatasetName, InMemoryDataset } from '../train/options';
 import { RUN_FILES } from '../train/run-recorder';
 import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../validate';
-import { groupFigures, RESULT_FILES, ResultsFile } from './common';
+import { groupFigures, markdownTable, RESULT_FILES, ResultsFile } from './common';
 
 /** Options of {@link buildReport}. @example const o: ReportOptions = { out: 'report', experiments: ['experiments/sweep-kernel'] }; */
 export interface ReportOptions {
@@ -55,10 +55,6 @@ const MIME: Record<string, string> = { '.png': 'image/png', '.gif': 'image/gif',
 
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-function escapeMarkdownCell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
 function cellText(c: Cell): string {
@@ -289,8 +285,7 @@ function toHtml(title: string, blocks: Block[], out: string): string {
 }
 
 function toMarkdown(title: string, blocks: Block[]): string {
-  const row = (cells: string[]) => `| ${cells.map(escapeMarkdownCell).join(' | ')} |`;
-  const table = (headers: string[], rows: string[][]) => [row(headers), row(headers.map(() => '---')), ...rows.map(row)].join('\n');
+  const table = (headers: string[], rows: string[][]) => markdownTable({ headers, rows });
   const img = (f: FigureRef) => `![${f.caption}](${f.file})`;
   const parts = [`# ${title}`];
   for (const b of blocks) {

@@ -13,6 +13,13 @@ export interface LabelledImages {
   count: number;
 }
 
+/** The first `limit` images of a split (a view, no copy). @example takeImages(dataset.test, 2000).count // 2000 */
+export function takeImages(split: LabelledImages, limit: number | undefined): LabelledImages {
+  if (limit === undefined || limit >= split.count) return split;
+  const pixels = split.images.length / split.count;
+  return { images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit };
+}
+
 export interface EvaluateOptions {
   /** Images per chunk (default 1000). */
   chunkSize?: number;

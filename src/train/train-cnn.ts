@@ -6,7 +6,7 @@ import { CnnModel, createModel, InputNorm, NO_NORM } from '../nn/model';
 import { ops } from '../ops';
 import { tidy } from '../tidy';
 import { loadCheckpoint, TrainingState } from './checkpoint';
-import { evaluate, EvaluationResult, LabelledImages } from './evaluate';
+import { evaluate, EvaluationResult, LabelledImages, takeImages } from './evaluate';
 import { EpochRecord, InMemoryDataset, recordableOptions, ResolvedTrainOptions, resolveTrainOptions, TrainOptions } from './options';
 import { RunRecorder } from './run-recorder';
 
@@ -61,12 +61,6 @@ async function loadData(options: ResolvedTrainOptions): Promise<InMemoryDataset>
   if (typeof options.dataset !== 'string') return options.dataset;
   // The async loader may download into the cache when no local copy exists (never in CI or tests).
   return loadDatasetAsync(options.dataset, { dataDir: options.dataDir, validation: options.validation });
-}
-
-function take(split: LabelledImages, limit: number | undefined): LabelledImages {
-  if (limit === undefined || limit >= split.count) return split;
-  const pixels = split.images.length / split.count;
-  return { images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit };
 }
 
 function datasetNorm(split: LabelledImages): InputNorm {
@@ -266,8 +260,8 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
   const started = Date.now();
   const device = resolveDevice(options.device);
   const dataset = await loadData(options);
-  const train = take(dataset.train, options.limit);
-  const test = take(dataset.test, options.testLimit);
+  const train = takeImages(dataset.train, options.limit);
+  const test = takeImages(dataset.test, options.testLimit);
 
   let model: CnnModel;
   let optimizerState: Buffer | undefined;
