@@ -2,7 +2,11 @@
 // what was wrong, and none reaches the addon (no native tensor is created).
 import * as os from 'os';
 import * as path from 'path';
-import { createModel, defaultSpec, evaluate, loadDataset, loadModel, predictProbabilitiesForTest, readIdx, renderFilterMosaic, setNumThreads, SummaryWriter, trainCnn } from './bad-options-api';
+import * as fs from 'fs';
+import {
+  checkpointFile, createModel, defaultSpec, evaluate, loadDataset, loadModel, loadTorchScript, predictProbabilitiesForTest, readIdx,
+  renderActivationsForTest, renderFilterMosaic, scratchDir, setNumThreads, SummaryWriter, torchScriptFile, trainCnn,
+} from './bad-options-api';
 import { native } from '../src/native';
 import { smallSpec } from './fixtures';
 
@@ -10,6 +14,9 @@ type Case = [string, () => unknown, 'TypeError' | 'RangeError' | 'CheckpointErro
 
 const conv = (layer: object) => ({ ...defaultSpec(), conv: [{ filters: 8, kernelSize: 5, padding: 'same', pool: true, ...layer }] });
 const split = { images: new Uint8Array(784 * 2), labels: new Uint8Array(2), count: 2 };
+const image = new Uint8Array(784);
+const withSpec = (fields: object) => ({ spec: { ...defaultSpec(), ...fields } as never });
+afterAll(() => fs.rmSync(scratchDir, { recursive: true, force: true }));
 
 const trainCases: Case[] = [
   ['epochs as a string', () => trainCnn({ epochs: 'x' as never }), 'TypeError', /Expected positive integer for epochs but received "x" of type string/],
@@ -69,6 +76,48 @@ const otherCases: Case[] = [
   ['setNumThreads(0)', () => setNumThreads(0), 'RangeError', /threads/],
 ];
 
+// Issue 16 #2: predict's options went unchecked (a chunk of 0 never returned).
+const predictCases: Case[] = [
+  ['predict with a zero chunk size', () => predictProbabilitiesForTest(image, { chunkSize: 0 }), 'RangeError', /integer in \[1, 16777216\] for chunkSize but received 0 of type number/],
+  ['predict with a negative chunk size', () => predictProbabilitiesForTest(image, { chunkSize: -1 }), 'RangeError', /for chunkSize but received -1 of type number/],
+  ['predict with a NaN chunk size', () => predictProbabilitiesForTest(image, { chunkSize: NaN }), 'TypeError', /positive integer for chunkSize but received NaN of type number/],
+  ['predict with a fractional chunk size', () => predictProbabilitiesForTest(image, { chunkSize: 1.5 }), 'TypeError', /positive integer for chunkSize but received 1.5 of type number/],
+  ['predict with a chunk size as a string', () => predictProbabilitiesForTest(image, { chunkSize: '2' as never }), 'TypeError', /positive integer for chunkSize but received "2" of type string/],
+  ['predict with options not an object', () => predictProbabilitiesForTest(image, 3 as never), 'TypeError', /an object for options but received 3/],
+];
+
+// Issue 16 #6: holes in a spec's layer lists were skipped by forEach/map (raw TypeErrors, leaked tensors);
+// classes went up to 100000 though evaluation takes 4096.
+const specCases: Case[] = [
+  ['a sparse conv list', () => trainCnn(withSpec({ conv: [, { filters: 4, kernelSize: 3 }] })), 'TypeError', /an object for spec.conv\[0\] but received undefined/],
+  ['a sparse dense list (trainCnn)', () => trainCnn(withSpec({ dense: [, 16] })), 'TypeError', /positive integer for spec.dense\[0\] but received undefined/],
+  ['a sparse dense list (createModel)', () => createModel({ ...defaultSpec(), dense: [, 16] } as never), 'TypeError', /positive integer for spec.dense\[0\] but received undefined/],
+  ['more classes than evaluation supports', () => trainCnn(withSpec({ classes: 4097 })), 'RangeError', /integer in \[2, 4096\] for spec.classes but received 4097/],
+  ['100000 classes', () => createModel({ ...defaultSpec(), classes: 100000 }), 'RangeError', /for spec.classes but received 100000/],
+];
+
+// Issue 16 #10 and #12: options of loadTorchScript, createModel, loadModel and evaluate, and misspelt keys.
+const loadCases: Case[] = [
+  ['loadTorchScript with fewer classes than the module has', () => loadTorchScript(torchScriptFile, { classes: 5 }), 'RangeError', /Expected 10 \(what .*model\.ts\.pt outputs per image\) for classes but received 5/],
+  ['loadTorchScript with more classes than the module has', () => loadTorchScript(torchScriptFile, { classes: 12 }), 'RangeError', /Expected 10 .* for classes but received 12/],
+  ['loadTorchScript with a size the module does not take', () => loadTorchScript(torchScriptFile, { inputSize: [32, 32] }), 'RangeError', /does not take 32x32 images.*inputSize/],
+  ['loadTorchScript with a zero input height', () => loadTorchScript(torchScriptFile, { inputSize: [0, -3] }), 'RangeError', /for inputSize\[0\] but received 0/],
+  ['loadTorchScript with a negative input width', () => loadTorchScript(torchScriptFile, { inputSize: [28, -3] }), 'RangeError', /for inputSize\[1\] but received -3/],
+  ['loadTorchScript with a zero std', () => loadTorchScript(torchScriptFile, { inputNorm: { mean: 0, std: 0 } }), 'RangeError', /for inputNorm.std but received 0/],
+  ['loadTorchScript with 100000 classes', () => loadTorchScript(torchScriptFile, { classes: 100000 }), 'RangeError', /integer in \[2, 4096\] for classes/],
+  ['loadTorchScript with a misspelt option', () => loadTorchScript(torchScriptFile, { clases: 10 } as never), 'TypeError', /Unknown option "clases" in loadTorchScript options; expected one of inputSize, classes, inputNorm/],
+  ['createModel with a zero std', () => createModel(smallSpec(), { inputNorm: { mean: 0, std: 0 } }), 'RangeError', /for inputNorm.std but received 0/],
+  ['createModel with a NaN mean', () => createModel(smallSpec(), { inputNorm: { mean: NaN, std: 1 } }), 'RangeError', /finite number for inputNorm.mean but received NaN/],
+  ['createModel with an unknown device', () => createModel(smallSpec(), { device: 'tpu' }), 'RangeError', /"cpu", "cuda" or "cuda:N" for device but received "tpu"/],
+  ['createModel with a negative seed', () => createModel(smallSpec(), { seed: -1 }), 'RangeError', /for seed but received -1/],
+  ['createModel with a misspelt option', () => createModel(smallSpec(), { mdoe: 'script' } as never), 'TypeError', /Unknown option "mdoe" in createModel options; expected one of mode, device, seed, inputNorm/],
+  ['loadModel with a misspelt option', () => loadModel(checkpointFile, { mdoe: 'script' } as never), 'TypeError', /Unknown option "mdoe" in loadModel options; expected one of mode, device, spec/],
+  ['loadModel with an unknown mode', () => loadModel(checkpointFile, { mode: 'graph' as never }), 'RangeError', /one of eager, script for mode but received "graph"/],
+  ['evaluate with a misspelt option', () => evaluate({} as never, split, { chunksize: 10 } as never), 'TypeError', /Unknown option "chunksize" in evaluate options; expected one of chunkSize/],
+  ['predict with a misspelt option', () => predictProbabilitiesForTest(image, { chunksize: 10 } as never), 'TypeError', /Unknown option "chunksize" in predict options; expected one of chunkSize/],
+  ['renderActivations with a misspelt option', () => renderActivationsForTest(image, { colourmap: 'gray' }), 'TypeError', /Unknown option "colourmap" in renderActivations options; expected one of colormap, title/],
+];
+
 async function errorOf(fn: () => unknown): Promise<Error> {
   try {
     await fn();
@@ -83,7 +132,7 @@ describe('bad options across the public API', () => {
     expect(trainCases.length + otherCases.length).toBeGreaterThanOrEqual(40);
   });
 
-  test.each([...trainCases, ...otherCases])('%s', async (_name, fn, type, message) => {
+  test.each([...trainCases, ...otherCases, ...predictCases, ...specCases, ...loadCases])('%s', async (_name, fn, type, message) => {
     const before = native().liveTensors();
     const err = await errorOf(fn);
     expect(err.name).toBe(type);

@@ -6,8 +6,9 @@ import type { SaveOptions } from '../train/checkpoint';
 import { shapeSize } from '../host-tensor';
 import { fromHost, noGrad, ops } from '../ops';
 import { tidy, track } from '../tidy';
-import { checkOneOf, expected } from '../validate';
+import { checkKnownKeys, checkObject, checkOneOf, expected } from '../validate';
 import { buildLayers, Layer } from './layers';
+import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, checkSeed, PredictOptions } from './model-options';
 import { scriptSource } from './script-source';
 import { CnnSpec, ModelPlan, planModel } from './spec';
 
@@ -36,6 +37,18 @@ export interface CreateModelOptions {
   device?: string;
   seed?: number;
   inputNorm?: InputNorm;
+}
+
+/** CreateModelOptions checked (unknown keys are errors) with the defaults filled in. */
+function resolveCreateOptions(input: unknown, name: string): Required<Omit<CreateModelOptions, 'seed'>> & { seed?: number } {
+  const o = checkObject(input, 'options');
+  checkKnownKeys(o, `${name} options`, ['mode', 'device', 'seed', 'inputNorm']);
+  return {
+    mode: checkOneOf(o.mode ?? 'eager', 'mode', MODES),
+    device: checkDevice(o.device ?? 'cpu', 'device'),
+    seed: o.seed === undefined ? undefined : checkSeed(o.seed, 'seed'),
+    inputNorm: checkInputNorm(o.inputNorm ?? NO_NORM, 'inputNorm'),
+  };
 }
 
 export class ModelDisposedError extends Error {
@@ -191,7 +204,7 @@ export class CnnModel implements Classifier {
   }
 
   /** Class probabilities (count x classes) for uint8 (0..255) or float ([0, 1]) images of inputSize. */
-  predict(images: Uint8Array | Float32Array, options: { chunkSize?: number } = {}): Float32Array {
+  predict(images: Uint8Array | Float32Array, options: PredictOptions = {}): Float32Array {
     this.check('predict');
     return predictProbabilities(this, images, options);
   }
@@ -247,10 +260,9 @@ export function leafCopy(tensor: NativeTensor, device?: string): NativeTensor {
  */
 export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): CnnModel {
   const plan = planModel(spec);
-  const mode = checkOneOf(options.mode ?? 'eager', 'mode', MODES);
-  const device = options.device ?? 'cpu';
+  const { mode, device, seed, inputNorm } = resolveCreateOptions(options, 'createModel');
   const addon = native();
-  if (options.seed !== undefined) addon.manualSeed(options.seed);
+  if (seed !== undefined) addon.manualSeed(seed);
   const params = new Map<string, NativeTensor>();
   for (const p of plan.parameters) {
     const bound = 1 / Math.sqrt(p.fanIn);
@@ -263,7 +275,7 @@ export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): Cn
       initial.dispose();
     }
   }
-  return new CnnModel(plan, params, mode, device, options.inputNorm ?? NO_NORM);
+  return new CnnModel(plan, params, mode, device, inputNorm);
 }
 
 /**
@@ -273,8 +285,7 @@ export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): Cn
  */
 export function modelFromParameters(spec: CnnSpec, parameters: ParameterInfo[], options: CreateModelOptions = {}): CnnModel {
   const plan = planModel(spec);
-  const mode = checkOneOf(options.mode ?? 'eager', 'mode', MODES);
-  const device = options.device ?? 'cpu';
+  const { mode, device, inputNorm } = resolveCreateOptions(options, 'modelFromParameters');
   const byName = new Map(parameters.map((p) => [p.name, p]));
   const params = new Map<string, NativeTensor>();
   try {
@@ -292,7 +303,7 @@ export function modelFromParameters(spec: CnnSpec, parameters: ParameterInfo[], 
     for (const t of params.values()) t.dispose();
     throw err;
   }
-  return new CnnModel(plan, params, mode, device, options.inputNorm ?? NO_NORM);
+  return new CnnModel(plan, params, mode, device, inputNorm);
 }
 
 /**
@@ -317,7 +328,8 @@ export function prepareImages(images: Uint8Array | Float32Array, count: number, 
  * Class probabilities for host images, evaluated in chunks so memory stays bounded.
  * @returns a Float32Array of count x classes probabilities.
  */
-export function predictProbabilities(model: Classifier, images: Uint8Array | Float32Array, options: { chunkSize?: number } = {}): Float32Array {
+export function predictProbabilities(model: Classifier, images: Uint8Array | Float32Array, options: PredictOptions = {}): Float32Array {
+  const chunk = checkPredictOptions(options);
   const [h, w] = model.inputSize;
   const pixels = h * w;
   if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) {
@@ -326,8 +338,8 @@ export function predictProbabilities(model: Classifier, images: Uint8Array | Flo
   if (images.length === 0 || images.length % pixels !== 0) {
     throw new RangeError(expected(`a multiple of ${pixels} values (${h}x${w} images)`, 'images', images));
   }
+  checkFinitePixels(images, 'images');
   const count = images.length / pixels;
-  const chunk = options.chunkSize ?? 1000;
   const out = new Float32Array(count * model.classes);
   for (let start = 0; start < count; start += chunk) {
     const end = Math.min(count, start + chunk);

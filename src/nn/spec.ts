@@ -83,12 +83,30 @@ export interface ModelPlan {
 }
 
 const SPEC_KEYS = ['conv', 'dense', 'dropout', 'denseActivation', 'inputSize', 'classes'];
+/** The most classes evaluation supports (the addon's confusion matrix); a bigger spec is refused before training. */
+export const MAX_CLASSES = 4096;
+/** The largest image height or width a model takes. */
+export const MAX_INPUT_SIDE = 4096;
 const CONV_KEYS = ['filters', 'kernelSize', 'stride', 'padding', 'activation', 'pool'];
 
 function samePadding(size: number, kernel: number, stride: number): [number, number] {
   const out = Math.ceil(size / stride);
   const total = Math.max((out - 1) * stride + kernel - size, 0);
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/** Checks an image size [height, width]: two integers in [1, MAX_INPUT_SIDE]. */
+export function checkInputSize(value: unknown, name: string): [number, number] {
+  if (!Array.isArray(value) || value.length !== 2) throw new TypeError(expected('[height, width]', name, value));
+  return [checkInteger(value[0], `${name}[0]`, 1, MAX_INPUT_SIDE), checkInteger(value[1], `${name}[1]`, 1, MAX_INPUT_SIDE)];
+}
+
+/**
+ * The entries of a layer list, holes included: forEach and map skip the holes of a sparse array
+ * (`[, 16]`), which would let a missing layer through unchecked.
+ */
+function entries(list: unknown[]): unknown[] {
+  return Array.from(list);
 }
 
 /** Checks a spec and derives every layer's shapes; errors name the offending field. */
@@ -100,18 +118,16 @@ export function planModel(input: unknown): ModelPlan {
   if (raw.conv.length === 0 && raw.dense.length === 0) {
     throw new RangeError('Expected at least one conv or dense layer for spec but received an empty spec');
   }
-  const inputSize = (raw.inputSize ?? [28, 28]) as [number, number];
-  if (!Array.isArray(inputSize) || inputSize.length !== 2) throw new TypeError(expected('[height, width]', 'spec.inputSize', raw.inputSize));
-  checkInteger(inputSize[0], 'spec.inputSize[0]', 1, 4096);
-  checkInteger(inputSize[1], 'spec.inputSize[1]', 1, 4096);
-  const classes = checkInteger(raw.classes ?? 10, 'spec.classes', 2, 100000);
+  const inputSize = checkInputSize(raw.inputSize ?? [28, 28], 'spec.inputSize');
+  const classes = checkInteger(raw.classes ?? 10, 'spec.classes', 2, MAX_CLASSES);
   const dropout = checkNumber(raw.dropout ?? 0, 'spec.dropout', 0, 1, { exclusiveMax: true });
   const denseActivation = checkOneOf(raw.denseActivation ?? 'relu', 'spec.denseActivation', ACTIVATIONS);
 
   const conv: ConvPlan[] = [];
   let channels = 1;
   let size: [number, number] = [inputSize[0], inputSize[1]];
-  raw.conv.forEach((layerInput: unknown, i: number) => {
+  const convInputs = entries(raw.conv);
+  convInputs.forEach((layerInput, i) => {
     const where = `spec.conv[${i}]`;
     const layer = checkObject(layerInput, where);
     checkKnownKeys(layer, where, CONV_KEYS);
@@ -148,7 +164,7 @@ export function planModel(input: unknown): ModelPlan {
   const flatFeatures = channels * size[0] * size[1];
   const dense: DensePlan[] = [];
   let features = flatFeatures;
-  const units = [...raw.dense.map((u: unknown, i: number) => checkInteger(u, `spec.dense[${i}]`, 1, 1 << 20)), classes];
+  const units = [...entries(raw.dense).map((u, i) => checkInteger(u, `spec.dense[${i}]`, 1, 1 << 20)), classes];
   units.forEach((out, i) => {
     const hidden = i < units.length - 1;
     dense.push({ kind: 'dense', name: `fc${i + 1}`, inFeatures: features, outFeatures: out, activation: hidden ? denseActivation : null, dropout: hidden ? dropout : 0 });
@@ -167,7 +183,7 @@ export function planModel(input: unknown): ModelPlan {
     parameters.push({ name: `${d.name}.bias`, shape: [d.outFeatures], fanIn: d.inFeatures });
   }
   const spec: Required<CnnSpec> = {
-    conv: conv.map((c) => ({ filters: c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: (raw.conv as ConvLayerSpec[])[conv.indexOf(c)].padding ?? 'same', activation: c.activation, pool: c.pool })),
+    conv: conv.map((c, i) => ({ filters: c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: (convInputs[i] as ConvLayerSpec).padding ?? 'same', activation: c.activation, pool: c.pool })),
     dense: units.slice(0, -1), dropout, denseActivation, inputSize: [inputSize[0], inputSize[1]], classes,
   };
   return { spec, conv, dense, flatFeatures, parameters };

@@ -3,9 +3,12 @@
 import * as fs from 'fs';
 import { native, NativeScriptModel, NativeTensor } from '../native';
 import { checkArchive } from '../train/archive-check';
+import { noGrad } from '../ops';
 import { track } from '../tidy';
-import { checkString, expected } from '../validate';
+import { checkInteger, checkKnownKeys, checkObject, checkString, expected } from '../validate';
 import { Classifier, InputNorm, NO_NORM, predictProbabilities } from './model';
+import { checkInputNorm, PredictOptions } from './model-options';
+import { checkInputSize, MAX_CLASSES } from './spec';
 
 export interface LoadTorchScriptOptions {
   /** Input size the module expects (default 28x28). */
@@ -47,7 +50,7 @@ export class TorchScriptModel implements Classifier {
     });
   }
 
-  predict(images: Uint8Array | Float32Array, options: { chunkSize?: number } = {}): Float32Array {
+  predict(images: Uint8Array | Float32Array, options: PredictOptions = {}): Float32Array {
     this.checked('predict');
     return predictProbabilities(this, images, options);
   }
@@ -58,12 +61,50 @@ export class TorchScriptModel implements Classifier {
   }
 }
 
+/** The options checked before the file is read (unknown keys are errors), with inputSize's default. */
+function resolveLoadOptions(input: unknown): LoadTorchScriptOptions & { inputSize: [number, number] } {
+  const o = checkObject(input, 'options');
+  checkKnownKeys(o, 'loadTorchScript options', ['inputSize', 'classes', 'inputNorm']);
+  return {
+    inputSize: checkInputSize(o.inputSize ?? [28, 28], 'inputSize'),
+    classes: o.classes === undefined ? undefined : checkInteger(o.classes, 'classes', 2, MAX_CLASSES),
+    inputNorm: o.inputNorm === undefined ? undefined : checkInputNorm(o.inputNorm, 'inputNorm'),
+  };
+}
+
+/**
+ * The module's outputs per image, from a forward pass on one blank image of inputSize: a module that
+ * cannot take that size, or whose output does not match `classes`, is refused at load, not at the
+ * first predict() or after a whole evaluation.
+ */
+function outputsPerImage(file: string, module: NativeScriptModel, [h, w]: [number, number]): number {
+  const blank = new (native().Tensor)(new Float32Array(h * w), [1, 1, h, w]);
+  let shape: number[];
+  try {
+    module.train(false);
+    const output = noGrad(() => module.forward(blank));
+    shape = output.shape;
+    output.dispose();
+  } catch (err) {
+    // The interpreter's message is a whole traceback; its last line says what failed.
+    const reason = (err as Error).message.trim().split('\n').pop();
+    throw new RangeError(`${file}: the module does not take ${h}x${w} images (${reason}); pass the size it expects as inputSize`);
+  } finally {
+    blank.dispose();
+  }
+  if (shape.length !== 2 || shape[0] !== 1 || shape[1] < 2 || shape[1] > MAX_CLASSES) {
+    throw new RangeError(`${file}: the module returns shape [${shape}] for one image; expected [1, classes] with 2 to ${MAX_CLASSES} classes`);
+  }
+  return shape[1];
+}
+
 /**
  * Loads a TorchScript file (`torch.jit.save` in Python, or `model.exportTorchScript`) for inference.
  * @example const m = loadTorchScript('model.ts.pt'); const { accuracy } = await evaluate(m, test);
  */
 export function loadTorchScript(file: string, options: LoadTorchScriptOptions = {}): TorchScriptModel {
   checkString(file, 'path');
+  const resolved = resolveLoadOptions(options);
   if (!fs.existsSync(file)) throw new Error(`${file}: no such TorchScript file`);
   let module: NativeScriptModel;
   try {
@@ -73,9 +114,14 @@ export function loadTorchScript(file: string, options: LoadTorchScriptOptions = 
   } catch (err) {
     throw new Error(`${file}: not a loadable TorchScript file (${(err as Error).message})`);
   }
-  if (options.classes !== undefined && (!Number.isInteger(options.classes) || options.classes < 2)) {
+  try {
+    const classes = outputsPerImage(file, module, resolved.inputSize);
+    if (resolved.classes !== undefined && resolved.classes !== classes) {
+      throw new RangeError(expected(`${classes} (what ${file} outputs per image)`, 'classes', resolved.classes));
+    }
+    return new TorchScriptModel(module, { ...resolved, classes });
+  } catch (err) {
     module.dispose();
-    throw new RangeError(expected('an integer >= 2', 'classes', options.classes));
+    throw err;
   }
-  return new TorchScriptModel(module, options);
 }

@@ -4,7 +4,8 @@ import { native, NativeTensor } from '../native';
 import { fromHost, noGrad, ops } from '../ops';
 import { Classifier, prepareImages } from '../nn/model';
 import { tidy } from '../tidy';
-import { checkInteger, checkObject, expected } from '../validate';
+import { MAX_CHUNK } from '../nn/model-options';
+import { checkInteger, checkKnownKeys, checkObject, expected } from '../validate';
 
 /** Images and labels on the host: N x H x W uint8 images and N labels. */
 export interface LabelledImages {
@@ -55,7 +56,9 @@ const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  */
 export async function evaluate(model: Classifier, split: LabelledImages, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const data = checkSplit(split, 'split');
-  const chunkSize = checkInteger(options.chunkSize ?? DEFAULT_EVAL_CHUNK, 'chunkSize', 1, 1 << 24);
+  const o = checkObject(options, 'options');
+  checkKnownKeys(o, 'evaluate options', ['chunkSize']);
+  const chunkSize = checkInteger(o.chunkSize ?? DEFAULT_EVAL_CHUNK, 'chunkSize', 1, MAX_CHUNK);
   const [h, w] = model.inputSize;
   const pixels = h * w;
   if (data.images.length !== data.count * pixels) {

@@ -1,9 +1,11 @@
 // Activation maps: what each filter of a layer responds to on one input image, shown beside it.
 import type { CnnModel } from '../nn/model';
 import { prepareImages } from '../nn/model';
+import { checkFinitePixels } from '../nn/model-options';
 import { noGrad } from '../ops';
 import { tidy } from '../tidy';
-import { expected } from '../validate';
+import { checkKnownKeys, checkObject, checkString, expected } from '../validate';
+import { checkColormap } from './colormaps';
 
 export interface ActivationOptions {
   colormap?: 'gray' | 'viridis' | 'magma' | 'RdBu';
@@ -17,10 +19,19 @@ export interface ActivationOptions {
  */
 export function renderActivations(model: CnnModel, image: Uint8Array | Float32Array, layer: string, options: ActivationOptions = {}): Buffer {
   const { renderFeatureMaps } = require('./mosaic') as typeof import('./mosaic');
+  // Checked before the forward pass, like every public function's options.
+  const o = checkObject(options, 'options');
+  checkKnownKeys(o, 'renderActivations options', ['colormap', 'title']);
+  const colormap = checkColormap(o.colormap ?? 'viridis', 'options.colormap');
+  const title = o.title === undefined ? undefined : checkString(o.title, 'options.title');
+  if (!(image instanceof Uint8Array) && !(image instanceof Float32Array)) {
+    throw new TypeError(expected('a Uint8Array or Float32Array image', 'image', image));
+  }
   const names = model.layerNames();
   if (!names.includes(layer)) throw new RangeError(expected(`one of ${names.join(', ')}`, 'layer', layer));
   const [h, w] = model.inputSize;
   if (image.length !== h * w) throw new RangeError(expected(`one ${h}x${w} image (${h * w} values)`, 'image', image));
+  checkFinitePixels(image, 'image');
   const { maps, shape } = tidy(() => noGrad(() => {
     const x = prepareImages(image, 1, model);
     const output = model.forwardWithActivations(x).find((o) => o.name === layer)!.output;
@@ -29,7 +40,7 @@ export function renderActivations(model: CnnModel, image: Uint8Array | Float32Ar
   if (shape.length !== 4) throw new RangeError(`layer ${layer} has output shape [${shape}]; activation maps need a convolutional layer`);
   const input = Float32Array.from(image, (v) => (image instanceof Uint8Array ? v / 255 : v));
   return renderFeatureMaps({ data: input, shape: [h, w] }, { data: maps, shape }, {
-    colormap: options.colormap ?? 'viridis',
-    title: options.title ?? `${layer}: ${shape[1]} feature maps`,
+    colormap,
+    title: title ?? `${layer}: ${shape[1]} feature maps`,
   });
 }

@@ -1,0 +1,57 @@
+// Option checks of the functions that build or run a model (createModel, loadModel, loadTorchScript,
+// predict): the same message shape as trainCnn's, so a bad value is refused before a native tensor is
+// made, and a misspelt key is an error instead of a silent default.
+import type { InputNorm } from './model';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, expected } from '../validate';
+
+/** What predict() accepts; see checkPredictOptions. */
+export interface PredictOptions {
+  /** Images per chunk (default 1000). */
+  chunkSize?: number;
+}
+
+export const DEFAULT_PREDICT_CHUNK = 1000;
+/** The largest chunk predict() and evaluate() take: trainCnn's bound on batches. */
+export const MAX_CHUNK = 1 << 24;
+
+/** 'cpu', 'cuda' or 'cuda:N', what the addon parses; checked here so that no tensor is made first. */
+export function checkDevice(value: unknown, name: string): string {
+  if (typeof value !== 'string') throw new TypeError(expected('"cpu", "cuda" or "cuda:N"', name, value));
+  if (!/^(cpu|cuda(:\d+)?)$/.test(value)) throw new RangeError(expected('"cpu", "cuda" or "cuda:N"', name, value));
+  return value;
+}
+
+/** A standardisation { mean, std }: finite, std > 0 (a zero std would divide every pixel by zero). */
+export function checkInputNorm(value: unknown, name: string): InputNorm {
+  const norm = checkObject(value, name);
+  checkKnownKeys(norm, name, ['mean', 'std']);
+  return {
+    mean: checkNumber(norm.mean, `${name}.mean`),
+    std: checkNumber(norm.std, `${name}.std`, 0, Infinity, { exclusiveMin: true }),
+  };
+}
+
+/** A seed for libtorch's generator: what trainCnn accepts. */
+export function checkSeed(value: unknown, name: string): number {
+  return checkInteger(value, name, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** predict()'s options; returns the chunk size. A chunk of 0 would never advance, so it is refused. */
+export function checkPredictOptions(input: unknown): number {
+  const options = checkObject(input, 'options');
+  checkKnownKeys(options, 'predict options', ['chunkSize']);
+  return checkInteger(options.chunkSize ?? DEFAULT_PREDICT_CHUNK, 'chunkSize', 1, MAX_CHUNK);
+}
+
+/**
+ * Float images must hold finite values: one NaN or Infinity turns every probability of its image
+ * into NaN without an error. Names the first bad value's index so that it can be found.
+ */
+export function checkFinitePixels(images: Uint8Array | Float32Array, name: string): void {
+  if (images instanceof Uint8Array) return;
+  for (let i = 0; i < images.length; ++i) {
+    if (!Number.isFinite(images[i])) {
+      throw new RangeError(`Expected finite pixel values for ${name} but ${name}[${i}] is ${images[i]}`);
+    }
+  }
+}
