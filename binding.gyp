@@ -25,10 +25,38 @@
         "NAPI_CPP_EXCEPTIONS",
         "<!@(node scripts/find-libtorch.js defines)"
       ],
-      "libraries": ["<!@(node scripts/find-libtorch.js libs)"],
-      "cflags!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-fopenmp-simd", "-fno-math-errno", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+      "libraries": [
+        "<!@(node scripts/find-libtorch.js libs)"
+      ],
+      "cflags!": [
+        "-fno-exceptions",
+        "-fno-rtti"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions",
+        "-fno-rtti",
+        "-std=gnu++17",
+        "-std=gnu++20"
+      ],
+      "cflags_cc": [
+        "<!@(node scripts/find-libtorch.js cflags)",
+        "-fexceptions",
+        "-frtti",
+        "-O2",
+        "-fopenmp-simd",
+        "-fno-math-errno",
+        "-Wno-unused-parameter"
+      ],
+      "conditions": [
+        [
+          "'<!(node scripts/find-libtorch.js cuda-sources)'=='1'",
+          {
+            "sources": [
+              "native/cuda/cuda_runtime.cc"
+            ]
+          }
+        ]
+      ]
     }
   ]
 }

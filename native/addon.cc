@@ -9,11 +9,16 @@
 #include "precision.h"
 #include "script_model.h"
 #include "tensor.h"
+#include "torch_compat.h"
 #include "trainer.h"
+#ifdef CONVSCOPE_CUDA_SOURCES
+#include "cuda/cuda_runtime.h"
+#endif
 
 namespace convscope {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  compat::DisableNnpack();
   auto* data = new InstanceData();
   env.SetInstanceData<InstanceData>(data);
 
@@ -34,6 +39,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterCheckpoint(env, exports);
   RegisterTrainer(env, exports);
   RegisterPrecision(env, exports);
+#ifdef CONVSCOPE_CUDA_SOURCES
+  RegisterCuda(env, exports);
+#endif
   return exports;
 }
 

@@ -54,6 +54,11 @@ Napi::Value TorchInfo(const Napi::CallbackInfo& info) {
 #else
     result.Set("builtWithCuda", false);
 #endif
+#ifdef CONVSCOPE_CUDA_SOURCES
+    result.Set("cudaSources", true);
+#else
+    result.Set("cudaSources", false);
+#endif
     return result;
   });
 }

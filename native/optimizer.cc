@@ -7,6 +7,7 @@
 #include "fused_adam.h"
 #include "instance_data.h"
 #include "tensor.h"
+#include "torch_compat.h"
 
 namespace convscope {
 namespace {
@@ -37,7 +38,7 @@ torch::Tensor LeanAdam::step(LossClosure closure) {
       if (!p.grad().defined()) continue;
       at::Tensor grad = p.grad();
       // The key libtorch's Adam and its serialisation use for a parameter's state.
-      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      const auto key = compat::OptimizerStateKey<decltype(state_)::key_type>(p);
       auto found = state_.find(key);
       if (found == state_.end()) {
         auto fresh = std::make_unique<torch::optim::AdamParamState>();

@@ -3,21 +3,16 @@
 #include <ATen/autocast_mode.h>
 
 #include "errors.h"
+#include "torch_compat.h"
 
 namespace convscope {
 namespace {
 
 // Turns bfloat16 autocast on or off for this thread on the CPU or CUDA; returns the previous state.
 bool SwitchAutocast(bool enabled, bool cuda) {
-  if (cuda) {
-    bool previous = at::autocast::is_enabled();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(enabled);
-    return previous;
-  }
-  bool previous = at::autocast::is_cpu_enabled();
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  at::autocast::set_cpu_enabled(enabled);
+  const at::DeviceType device = cuda ? at::kCUDA : at::kCPU;
+  bool previous = compat::AutocastEnabled(device);
+  compat::SetAutocast(device, enabled, at::kBFloat16);
   return previous;
 }
 

@@ -2,10 +2,15 @@
 'use strict';
 // The one place that decides which libtorch every build uses (node-gyp's binding.gyp, the CMake
 // build and the runtime loader's error messages). Resolution order:
-//   1. $LIBTORCH: the root of an unpacked libtorch distribution (include/, lib/);
-//   2. a Python PyTorch ($TORCH_PYTHON, else python3, else /usr/bin/python3): torch/include, torch/lib;
-//   3. the system install (Debian's libtorch-dev: /usr/include, /usr/lib/<triplet>).
-// Usage: node scripts/find-libtorch.js [json|include|libs|defines|libdir|cmake-prefix|describe]
+//   1. $LIBTORCH: the root of an unpacked libtorch distribution (include/, lib/), or "system";
+//   2. $TORCH_PYTHON: a Python whose `import torch` works (torch/include, torch/lib);
+//   3. the project's own PyTorch, .venv/bin/python3 (made by scripts/setup.sh; the default);
+//   4. python3, then /usr/bin/python3;
+//   5. the system install (Debian's libtorch-dev 1.13: /usr/include, /usr/lib/<triplet>).
+// It also reads the libtorch's version, which decides the C++ standard (2.x headers need C++20), and
+// whether the CUDA-only sources (native/cuda/) can be compiled: a CUDA libtorch and a CUDA toolkit.
+// Usage: node scripts/find-libtorch.js [json|include|libs|defines|cflags|cxx-standard|cuda-sources|
+//        version|is-system|libdir|cmake-prefix|describe]
 // Diagnostics go to stderr so that gyp's command expansion only sees the requested field.
 
 const fs = require('fs');
@@ -28,9 +33,12 @@ function fromDistribution(root, origin) {
   return { ok: true, origin, root, includeDirs: [includeDir, apiInclude], libDir };
 }
 
+const PROJECT_ROOT = path.resolve(__dirname, '..');
+const PROJECT_PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python3');
+
 function pythonCandidates() {
   if (process.env.TORCH_PYTHON) return [process.env.TORCH_PYTHON];
-  return ['python3', '/usr/bin/python3'];
+  return [PROJECT_PYTHON, 'python3', '/usr/bin/python3'].filter((python) => python !== PROJECT_PYTHON || fs.existsSync(python));
 }
 
 function fromPython(python) {
@@ -66,6 +74,38 @@ function fromSystem() {
   return { ok: true, origin: 'system', root: '/usr', includeDirs: ['/usr/include', apiInclude], libDir, cmakePrefix: path.join(libDir, 'cmake') };
 }
 
+// TORCH_VERSION_* from the headers themselves, so a distribution without Python is read the same way.
+function readVersion(includeDirs) {
+  const candidates = ['torch/headeronly/version.h', 'torch/csrc/api/include/torch/version.h', 'torch/version.h'];
+  for (const dir of includeDirs) {
+    for (const rel of candidates) {
+      const file = path.join(dir, rel);
+      if (!fs.existsSync(file)) continue;
+      const text = fs.readFileSync(file, 'utf8');
+      const part = (name) => Number((text.match(new RegExp(`#define TORCH_VERSION_${name}\\s+(\\d+)`)) || [])[1]);
+      const [major, minor, patch] = ['MAJOR', 'MINOR', 'PATCH'].map(part);
+      if (Number.isInteger(major) && Number.isInteger(minor)) return { major, minor, patch: patch || 0, text: `${major}.${minor}.${patch || 0}` };
+    }
+  }
+  return null;
+}
+
+// A CUDA toolkit whose runtime headers the CUDA-only sources include: nvcc on PATH, and the first of
+// $CUDA_HOME, $CUDA_PATH, /usr/local/cuda and nvcc's own prefix that has include/cuda_runtime_api.h.
+function findCudaToolkit() {
+  let nvcc;
+  try {
+    nvcc = execFileSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return { ok: false, why: 'no nvcc on PATH' };
+  }
+  const roots = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda', path.dirname(path.dirname(fs.realpathSync(nvcc)))];
+  const root = roots.find((dir) => dir && fs.existsSync(path.join(dir, 'include', 'cuda_runtime_api.h')));
+  if (!root) return { ok: false, why: `nvcc at ${nvcc} but no include/cuda_runtime_api.h under ${roots.filter(Boolean).join(', ')}` };
+  const libDir = ['lib64', 'lib'].map((d) => path.join(root, d)).find((dir) => fs.existsSync(path.join(dir, 'libcudart.so')));
+  return { ok: true, root, includeDir: path.join(root, 'include'), libDir };
+}
+
 // libc10 exports std::string in its signatures; the new ABI mangles it with __cxx11.
 function detectCxx11Abi(libDir) {
   try {
@@ -79,22 +119,32 @@ function detectCxx11Abi(libDir) {
 function findLibtorch() {
   const tried = [];
   const attempts = [];
-  if (process.env.LIBTORCH) attempts.push(() => fromDistribution(process.env.LIBTORCH, `LIBTORCH=${process.env.LIBTORCH}`));
-  else tried.push('LIBTORCH: not set');
-  for (const python of pythonCandidates()) attempts.push(() => fromPython(python));
-  attempts.push(fromSystem);
+  if (process.env.LIBTORCH === 'system') attempts.push(fromSystem);
+  else if (process.env.LIBTORCH) attempts.push(() => fromDistribution(process.env.LIBTORCH, `LIBTORCH=${process.env.LIBTORCH}`));
+  else {
+    tried.push('LIBTORCH: not set');
+    for (const python of pythonCandidates()) attempts.push(() => fromPython(python));
+    attempts.push(fromSystem);
+  }
   for (const attempt of attempts) {
     const found = attempt();
     if (found.ok) {
       const cuda = hasAll(found.libDir, CUDA_LIB_NAMES);
       const cxx11Abi = found.cxx11Abi ?? detectCxx11Abi(found.libDir);
-      return { ...found, cuda, cxx11Abi, tried };
+      const version = readVersion(found.includeDirs);
+      // libtorch 2.x's headers use C++20 features; 1.13's build with C++17.
+      const cxxStandard = version && version.major < 2 ? 17 : 20;
+      const toolkit = cuda ? findCudaToolkit() : { ok: false, why: 'this libtorch has no CUDA' };
+      return {
+        ...found, cuda, cxx11Abi, version: version ? version.text : 'unknown', cxxStandard,
+        cudaSources: toolkit.ok, cudaToolkit: toolkit.ok ? toolkit : null, cudaSourcesWhy: toolkit.ok ? null : toolkit.why, tried,
+      };
     }
     tried.push(found.why);
   }
   const err = new Error(
     'convscope: no libtorch found. Tried, in order:\n  - ' + tried.join('\n  - ') +
-    '\nFix one of: `sudo apt-get install libtorch-dev` (Debian/Ubuntu, CPU), ' +
+    '\nFix one of: `scripts/setup.sh` (makes .venv with a pip PyTorch), `sudo apt-get install libtorch-dev` (Debian/Ubuntu, CPU), ' +
     '`export LIBTORCH=/path/to/libtorch` (an unpacked libtorch download, CPU or CUDA), ' +
     'or `export TORCH_PYTHON=/path/to/python3` whose `import torch` works (e.g. a pip CUDA PyTorch).');
   err.tried = tried;
@@ -103,6 +153,9 @@ function findLibtorch() {
 
 function linkFlags(lt) {
   const flags = [`-L${lt.libDir}`, `-Wl,-rpath,${lt.libDir}`];
+  // libtorch_cuda's own dependencies (libcudart, ...) are found at run time through its rpath; at link
+  // time the toolkit's copy keeps ld from warning that it cannot see them.
+  if (lt.cudaToolkit && lt.cudaToolkit.libDir) flags.push(`-Wl,-rpath-link,${lt.cudaToolkit.libDir}`);
   // Without --no-as-needed the linker drops libtorch_cuda (nothing references it directly) and
   // CUDA then silently reads as unavailable at run time.
   if (lt.cuda) flags.push('-Wl,--no-as-needed', '-ltorch_cuda', '-lc10_cuda', '-Wl,--as-needed');
@@ -113,7 +166,12 @@ function linkFlags(lt) {
 function defines(lt) {
   const list = [`_GLIBCXX_USE_CXX11_ABI=${lt.cxx11Abi ? 1 : 0}`];
   if (lt.cuda) list.push('CONVSCOPE_WITH_CUDA=1');
+  if (lt.cudaSources) list.push('CONVSCOPE_CUDA_SOURCES=1');
   return list;
+}
+
+function includeDirs(lt) {
+  return lt.cudaSources ? [...lt.includeDirs, lt.cudaToolkit.includeDir] : lt.includeDirs;
 }
 
 function main() {
@@ -126,23 +184,29 @@ function main() {
     process.exit(1);
   }
   if (what !== 'json' && what !== 'describe') {
-    process.stderr.write(`convscope: using libtorch from ${lt.origin}: ${lt.libDir}${lt.cuda ? ' (CUDA)' : ' (CPU only)'}\n`);
+    process.stderr.write(`convscope: using libtorch ${lt.version} from ${lt.origin}: ${lt.libDir}${lt.cuda ? ' (CUDA)' : ' (CPU only)'}\n`);
   }
   switch (what) {
-    case 'include': console.log(lt.includeDirs.join(' ')); break;
+    case 'include': console.log(includeDirs(lt).join(' ')); break;
+    case 'cflags': console.log(`-std=c++${lt.cxxStandard}`); break;
+    case 'cxx-standard': console.log(lt.cxxStandard); break;
+    case 'cuda-sources': console.log(lt.cudaSources ? 1 : 0); break;
+    case 'version': console.log(lt.version); break;
+    case 'is-system': console.log(lt.origin === 'system' ? 1 : 0); break;
     case 'libs': console.log(linkFlags(lt).join(' ')); break;
     case 'defines': console.log(defines(lt).join(' ')); break;
     case 'libdir': console.log(lt.libDir); break;
     case 'cmake-prefix': console.log(lt.cmakePrefix || path.join(lt.root, 'share', 'cmake')); break;
     case 'json': console.log(JSON.stringify(lt, null, 2)); break;
     case 'describe':
-      console.log(`libtorch: ${lt.origin}\n  lib: ${lt.libDir}\n  include: ${lt.includeDirs.join(', ')}\n  cuda: ${lt.cuda}\n  cxx11 abi: ${lt.cxx11Abi}`);
+      console.log(`libtorch ${lt.version}: ${lt.origin}\n  lib: ${lt.libDir}\n  include: ${lt.includeDirs.join(', ')}\n` +
+        `  C++ standard: ${lt.cxxStandard}\n  cuda: ${lt.cuda}\n  CUDA-only sources: ${lt.cudaSources ? `built (toolkit ${lt.cudaToolkit.root})` : `not built (${lt.cudaSourcesWhy})`}\n  cxx11 abi: ${lt.cxx11Abi}`);
       break;
     default:
-      process.stderr.write(`find-libtorch: unknown field "${what}"; expected json|include|libs|defines|libdir|cmake-prefix|describe\n`);
+      process.stderr.write(`find-libtorch: unknown field "${what}"; expected json|include|libs|defines|cflags|cxx-standard|cuda-sources|version|is-system|libdir|cmake-prefix|describe\n`);
       process.exit(2);
   }
 }
 
-module.exports = { findLibtorch, linkFlags, defines };
+module.exports = { findLibtorch, linkFlags, defines, includeDirs };
 if (require.main === module) main();

@@ -10,7 +10,7 @@
 set -euo pipefail
 source .device/on-device.sh
 out=${OUT:-gpu-out}; mkdir -p "$out"
-export TORCH_PYTHON=$(command -v python3) CONVSCOPE_DATA=$PWD/.gpu-data
+export TORCH_PYTHON=$(command -v python3) CONVSCOPE_PYTHON=$(command -v python3) CONVSCOPE_DATA=$PWD/.gpu-data
 node scripts/find-libtorch.js describe | tee "$out/libtorch.txt"
 node node_modules/node-gyp/bin/node-gyp.js rebuild -j 16 --nodedir "$PWD/.device/node" > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
 node -e "console.log(require('./dist/src/index').torchInfo())" | tee "$out/info.txt"

@@ -77,7 +77,18 @@ export interface TorchInfo {
   deviceCount: number;
   threads: number;
   libtorchPath: string;
+  /** Linked against a CUDA libtorch (CUDA may still be unavailable: no GPU, no driver). */
   builtWithCuda: boolean;
+  /** The CUDA-only sources (native/cuda/) were compiled in: a CUDA libtorch and a CUDA toolkit at build time. */
+  cudaSources: boolean;
+}
+
+/** The CUDA-only entry points (native/cuda/), present only in builds with `cudaSources`. */
+export interface NativeCuda {
+  /** Bytes held by libtorch's caching allocator on one GPU (default: the current one). */
+  memory(device?: number): { allocated: number; reserved: number; peakAllocated: number };
+  synchronize(): void;
+  emptyCache(): void;
 }
 
 export interface NativeOps {
@@ -114,6 +125,7 @@ export interface NativeAddon {
   ScriptModel: new (options: { source: string; parameters: [string, NativeTensor][] } | { bytes: Buffer }) => NativeScriptModel;
   ops: NativeOps;
   torchInfo(): TorchInfo;
+  cuda?: NativeCuda;
   setNumThreads(n: number): void;
   manualSeed(seed: number): void;
   liveTensors(): number;

@@ -1,4 +1,5 @@
 // Shared test helpers.
+import { projectPython, pythonLacks } from '../src/util/project-python';
 
 /**
  * The error fn throws (or rejects with). Checks go by `name`, not instanceof: errors made by the
@@ -34,8 +35,16 @@ export function skipBecause(reason: string): void {
   console.warn(`SKIPPED: ${reason}`);
 }
 
-export const hasPythonTorch = (() => {
-  const { spawnSync } = require('child_process') as typeof import('child_process');
-  const run = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
-  return run.status === 0;
-})();
+/** The project's PyTorch (.venv) that the comparison tests run. */
+export const PYTHON = projectPython();
+
+/**
+ * `test`, or `test.skip` with the reason printed when PYTHON cannot import `modules`: decided when the
+ * tests are defined, so that jest reports such a test as skipped, never as passed.
+ */
+export function testWithPython(modules: string[]): jest.It {
+  const lacking = pythonLacks(PYTHON, modules);
+  if (!lacking) return test;
+  skipBecause(lacking);
+  return test.skip;
+}

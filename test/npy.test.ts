@@ -4,6 +4,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { PYTHON } from './helpers';
 import { decodeNpy, encodeNpy } from '../src/npy';
 
 const headerOf = (buf: Buffer) => {
@@ -67,7 +68,7 @@ describe('encodeNpy header', () => {
 });
 
 describe('NumPy interoperability', () => {
-  const python = '/usr/bin/python3';
+  const python = PYTHON;
   const probe = spawnSync(python, ['-c', 'import numpy'], { encoding: 'utf8' });
   const available = probe.status === 0;
   if (!available) console.log(`Skipping the NumPy round trip: ${python} cannot import numpy (${(probe.stderr || String(probe.error)).trim().split('\n').pop()})`);

@@ -5,6 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { PYTHON } from './helpers';
 import { crc32c } from '@node-rs/crc32';
 import { renderFilterMosaic } from '../src/viz/mosaic';
 import { frameRecord, maskCrc, maskedCrc32c, splitRecords } from '../src/summary/record-framing';
@@ -226,7 +227,7 @@ describe('corruption is detected', () => {
 
 describe('TensorBoard reads the file', () => {
   // TENSORBOARD_PYTHON may name another interpreter (e.g. a virtualenv with tensorboard installed).
-  const python = process.env.TENSORBOARD_PYTHON ?? '/usr/bin/python3';
+  const python = process.env.TENSORBOARD_PYTHON ?? PYTHON;
   const probe = spawnSync(python, ['-c', 'import tensorboard'], { encoding: 'utf8' });
   const available = probe.status === 0;
   if (!available) {
