@@ -1,5 +1,10 @@
 #include "checkpoint.h"
 
+#include <algorithm>
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
@@ -8,6 +13,29 @@
 
 namespace convscope {
 namespace {
+
+// torch.save's zip format, as torch::pickle_save writes it, but without the type tags it puts on
+// dicts (a global, torch.jit._pickle.restore_type_tag, that PyTorch 2.x's torch.load refuses under its
+// default weights_only=True). The file holds only a dict, strings and tensors, all of which the safe
+// unpickler allows; libtorch's own pickle_load reads it as before.
+std::vector<char> SaveUntagged(const c10::IValue& value) {
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler([&](const char* bytes, size_t size) { pickled.insert(pickled.end(), bytes, bytes + size); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::vector<char> archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t size) {
+    const char* begin = static_cast<const char*>(bytes);
+    archive.insert(archive.end(), begin, begin + size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  return archive;
+}
 
 // encodeStateDict({ name: Tensor | string }) -> Buffer in torch.save's format.
 Napi::Value EncodeStateDict(const Napi::CallbackInfo& info) {
@@ -26,7 +54,7 @@ Napi::Value EncodeStateDict(const Napi::CallbackInfo& info) {
         dict.insert(name, c10::IValue(TensorWrap::From(value, name.c_str()).detach().to(torch::kCPU)));
       }
     }
-    std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+    std::vector<char> bytes = SaveUntagged(c10::IValue(dict));
     // Copied into a JS-owned buffer that TS writes atomically.
     return Napi::Buffer<char>::Copy(info.Env(), bytes.data(), bytes.size());
   });
@@ -38,7 +66,19 @@ Napi::Value DecodeStateDict(const Napi::CallbackInfo& info) {
     if (!info[0].IsBuffer()) throw TypeMismatch("Expected a Buffer for bytes but received " + DescribeValue(info[0]));
     auto buffer = info[0].As<Napi::Buffer<char>>();
     std::vector<char> bytes(buffer.Data(), buffer.Data() + buffer.Length());
-    c10::IValue value = torch::pickle_load(bytes);
+    c10::IValue value;
+    try {
+      value = torch::pickle_load(bytes);
+    } catch (const c10::Error&) {
+      // libtorch's unpickler turns collections.OrderedDict (what nn.Module.state_dict() returns) into
+      // None and then fails an internal assert; name the cause and the fix instead.
+      static const std::string kOrderedDict = "collections\nOrderedDict\n";
+      if (std::search(bytes.begin(), bytes.end(), kOrderedDict.begin(), kOrderedDict.end()) != bytes.end()) {
+        throw std::runtime_error("it holds a collections.OrderedDict, which libtorch cannot read; save a plain dict: "
+                                 "torch.save(dict(net.state_dict()), path)");
+      }
+      throw;
+    }
     if (!value.isGenericDict()) throw std::runtime_error("checkpoint does not hold a dict (a state dict was expected)");
     // Validate every entry before wrapping any, so a bad file leaves no half-made Tensors behind.
     for (const auto& entry : value.toGenericDict()) {

@@ -61,16 +61,16 @@ test('an unknown layer is a RangeError listing the layers', () => {
 });
 
 test('the command line writes the files and fails clearly on a missing checkpoint', () => {
-  const script = path.join(__dirname, '..', 'dist', 'scripts', 'export-filters.js');
+  const cli = [path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js'), 'export-filters'];
   const model = createModel(smallSpec(), { seed: 1 });
   const file = path.join(tmp, 'cli.pt');
   model.save(file);
   model.dispose();
   const out = path.join(tmp, 'cli-out');
-  const ok = spawnSync(process.execPath, [script, '--checkpoint', file, '--out', out], { encoding: 'utf8' });
+  const ok = spawnSync(process.execPath, [...cli, '--checkpoint', file, '--out', out], { encoding: 'utf8' });
   expect(ok.status).toBe(0);
   expect(fs.readdirSync(out).sort()).toEqual(['conv1.npy', 'conv1.png', 'summary.json']);
-  const bad = spawnSync(process.execPath, [script, '--checkpoint', path.join(tmp, 'none.pt'), '--out', out], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [...cli, '--checkpoint', path.join(tmp, 'none.pt'), '--out', out], { encoding: 'utf8' });
   expect(bad.status).toBe(1);
-  expect(bad.stderr).toMatch(/export-filters: .*none\.pt/);
+  expect(bad.stderr).toMatch(/convscope: .*none\.pt/);
 });

@@ -18,3 +18,16 @@ export function smallSpec(): CnnSpec {
     dropout: 0.25,
   };
 }
+
+/**
+ * Specs that exercise every activation, 'valid' padding with odd sizes (pooling drops a row), even
+ * kernels with asymmetric 'same' padding, and strides: for tests that two implementations agree.
+ */
+export function specVariants(): [string, CnnSpec][] {
+  return [
+    ['relu, odd sizes after valid padding', { conv: [{ filters: 8, kernelSize: 5, padding: 'valid', activation: 'relu', pool: true }, { filters: 12, kernelSize: 4, padding: 'valid', activation: 'relu', pool: true }], dense: [32], dropout: 0 }],
+    ['leaky_relu, even kernel, stride 2', { conv: [{ filters: 6, kernelSize: 4, padding: 'same', activation: 'leaky_relu', pool: true }, { filters: 10, kernelSize: 3, stride: 2, activation: 'leaky_relu', pool: false }], dense: [24], dropout: 0 }],
+    ['tanh and sigmoid', { conv: [{ filters: 6, kernelSize: 3, activation: 'tanh', pool: true }, { filters: 8, kernelSize: 3, activation: 'sigmoid', pool: true }], dense: [16], dropout: 0, denseActivation: 'elu' }],
+    ['elu', { conv: [{ filters: 4, kernelSize: 7, activation: 'elu', pool: true }], dense: [16], dropout: 0 }],
+  ];
+}

@@ -9,8 +9,10 @@ import { CnnModel } from '../src/nn/model';
 import { native, NativeTensor, OptimizerSettings } from '../src/native';
 import { ops } from '../src/ops';
 import { tidy } from '../src/tidy';
-import { fashion, smallSpec } from './fixtures';
-import { hasPythonTorch, skipBecause } from './helpers';
+import { fashion, smallSpec, specVariants } from './fixtures';
+import { PYTHON, testWithPython } from './helpers';
+
+const withTorch = testWithPython(['torch']);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-script-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -98,12 +100,7 @@ describe('parity between the eager and the scripted path', () => {
   // The graph pools in channels-last layout and moves ReLU and leaky ReLU after the pooling; smooth
   // activations keep their place. Each variant must still take the eager path's exact step, including
   // odd sizes where pooling drops a row and even kernels with asymmetric 'same' padding.
-  test.each([
-    ['relu, odd sizes after valid padding', { conv: [{ filters: 8, kernelSize: 5, padding: 'valid', activation: 'relu', pool: true }, { filters: 12, kernelSize: 4, padding: 'valid', activation: 'relu', pool: true }], dense: [32], dropout: 0 }],
-    ['leaky_relu, even kernel, stride 2', { conv: [{ filters: 6, kernelSize: 4, padding: 'same', activation: 'leaky_relu', pool: true }, { filters: 10, kernelSize: 3, stride: 2, activation: 'leaky_relu', pool: false }], dense: [24], dropout: 0 }],
-    ['tanh and sigmoid', { conv: [{ filters: 6, kernelSize: 3, activation: 'tanh', pool: true }, { filters: 8, kernelSize: 3, activation: 'sigmoid', pool: true }], dense: [16], dropout: 0, denseActivation: 'elu' }],
-    ['elu', { conv: [{ filters: 4, kernelSize: 7, activation: 'elu', pool: true }], dense: [16], dropout: 0 }],
-  ] as [string, CnnSpec][])('one Adam step agrees in both paths: %s', async (_name, spec) => {
+  test.each(specVariants())('one Adam step agrees in both paths: %s', async (_name, spec) => {
     await expectSameStep(spec, 9, { kind: 'adam', learningRate: 1e-3 }, 48);
   });
 
@@ -133,8 +130,7 @@ describe('parity between the eager and the scripted path', () => {
 });
 
 describe('TorchScript export', () => {
-  test('Python torch.jit.load runs the export and returns the same logits within 1e-5', () => {
-    if (!hasPythonTorch) return skipBecause('no Python torch at /usr/bin/python3');
+  withTorch('Python torch.jit.load runs the export and returns the same logits within 1e-5', () => {
     const model = createModel(defaultSpec(), { seed: 6 });
     const file = path.join(tmp, 'model.ts.pt');
     model.exportTorchScript(file);
@@ -146,7 +142,7 @@ describe('TorchScript export', () => {
       'x = torch.tensor(json.loads(sys.argv[2]), dtype=torch.float32).reshape(1, 1, 28, 28) / 255',
       'print(json.dumps(m(x).flatten().tolist()))',
     ].join('\n');
-    const run = spawnSync('/usr/bin/python3', ['-c', script, file, JSON.stringify(Array.from(image))], { encoding: 'utf8' });
+    const run = spawnSync(PYTHON, ['-c', script, file, JSON.stringify(Array.from(image))], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     const theirs = JSON.parse(run.stdout) as number[];
     expect(theirs).toHaveLength(10);
@@ -154,8 +150,7 @@ describe('TorchScript export', () => {
     model.dispose();
   });
 
-  test('loadTorchScript reads a module saved from Python and evaluates it', async () => {
-    if (!hasPythonTorch) return skipBecause('no Python torch at /usr/bin/python3');
+  withTorch('loadTorchScript reads a module saved from Python and evaluates it', async () => {
     const file = path.join(tmp, 'from-python.pt');
     const script = [
       'import sys, torch',
@@ -164,7 +159,7 @@ describe('TorchScript export', () => {
       'torch.manual_seed(0)',
       'torch.jit.save(torch.jit.script(Net().eval()), sys.argv[1])',
     ].join('\n');
-    const run = spawnSync('/usr/bin/python3', ['-c', script, file], { encoding: 'utf8', cwd: path.join(__dirname, '..') });
+    const run = spawnSync(PYTHON, ['-c', script, file], { encoding: 'utf8', cwd: path.join(__dirname, '..') });
     expect(run.stderr).toBe('');
     const model = loadTorchScript(file);
     expect(model.parameters().map((p) => p.name)).toContain('conv1.weight');

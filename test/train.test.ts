@@ -6,7 +6,9 @@ import { spawnSync } from 'child_process';
 import { createModel, loadModel, trainCnn, evaluate, defaultSpec } from '../src/index';
 import { native } from '../src/native';
 import { fashion, smallSpec } from './fixtures';
-import { hasPythonTorch, skipBecause } from './helpers';
+import { PYTHON, testWithPython } from './helpers';
+
+const withTorch = testWithPython(['torch']);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-train-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -133,18 +135,17 @@ describe('checkpoints', () => {
     expect(() => loadModel(bad)).toThrow(/is not a readable PyTorch checkpoint/);
   });
 
-  test('PyTorch reads the checkpoint as a state dict with PyTorch names', () => {
-    if (!hasPythonTorch) return skipBecause('no Python torch at /usr/bin/python3');
+  withTorch('PyTorch reads the checkpoint as a state dict with PyTorch names', () => {
     const model = createModel(defaultSpec(), { seed: 11 });
     const file = path.join(tmp, 'for-python.pt');
     model.save(file);
     const script = [
       'import sys, torch, json',
-      'sd = torch.load(sys.argv[1])',
+      'sd = torch.load(sys.argv[1], weights_only=True)',
       "weights = {k: v for k, v in sd.items() if not k.startswith('convscope.')}",
       "print(json.dumps({k: [list(v.shape), float(v.double().sum())] for k, v in weights.items()}))",
     ].join('\n');
-    const run = spawnSync('/usr/bin/python3', ['-c', script, file], { encoding: 'utf8' });
+    const run = spawnSync(PYTHON, ['-c', script, file], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     const fromPython = JSON.parse(run.stdout);
     expect(Object.keys(fromPython)).toEqual(['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
@@ -155,8 +156,7 @@ describe('checkpoints', () => {
     model.dispose();
   });
 
-  test('initial weights equal PyTorch\'s for the same seed', () => {
-    if (!hasPythonTorch) return skipBecause('no Python torch at /usr/bin/python3');
+  withTorch('initial weights equal PyTorch\'s for the same seed', () => {
     const model = createModel(defaultSpec(), { seed: 123 });
     const script = [
       'import sys, json, torch',
@@ -166,7 +166,7 @@ describe('checkpoints', () => {
       'net = Net()',
       'print(json.dumps({k: v.flatten()[:5].tolist() for k, v in net.state_dict().items()}))',
     ].join('\n');
-    const run = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', cwd: path.join(__dirname, '..') });
+    const run = spawnSync(PYTHON, ['-c', script], { encoding: 'utf8', cwd: path.join(__dirname, '..') });
     expect(run.stderr).toBe('');
     const fromPython = JSON.parse(run.stdout);
     for (const p of model.parameters()) {

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { addTrainCommand } from './train-command';
 import { addExperimentCommands } from './experiment-commands';
+import { addExportCommands } from './export-commands';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   });
   addTrainCommand(program);
   addExperimentCommands(program);
+  addExportCommands(program);
   return program;
 }
 

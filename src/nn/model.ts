@@ -6,9 +6,10 @@ import type { SaveOptions } from '../train/checkpoint';
 import { shapeSize } from '../host-tensor';
 import { fromHost, noGrad, ops } from '../ops';
 import { tidy, track } from '../tidy';
-import { checkKnownKeys, checkObject, checkOneOf, expected } from '../validate';
+import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../validate';
 import { buildLayers, Layer } from './layers';
 import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, checkSeed, PredictOptions } from './model-options';
+import { encodeOnnx } from './onnx-export';
 import { scriptSource } from './script-source';
 import { CnnSpec, ModelPlan, planModel } from './spec';
 
@@ -210,18 +211,35 @@ export class CnnModel implements Classifier {
   }
 
   /**
-   * Writes a TorchScript file (atomically) that Python's torch.jit.load runs: same logits, same names.
-   * @example model.exportTorchScript('model.ts.pt'); // python: torch.jit.load('model.ts.pt')(x)
+   * Writes a TorchScript file (atomically) that Python's torch.jit.load runs, self-contained: its
+   * forward takes pixels in [0, 1], shape (N, 1, H, W), standardises them with this model's inputNorm
+   * and returns the same logits as this model; parameters keep their names.
+   * @example model.exportTorchScript('model.ts.pt'); // python: torch.jit.load('model.ts.pt')(x / 255)
    */
   exportTorchScript(file: string): void {
     this.check('exportTorchScript');
-    const scripted = this.script ? this : this.toScript();
+    checkString(file, 'path');
+    const exported = new (native().ScriptModel)({
+      source: scriptSource(this.plan, this.inputNorm),
+      parameters: this.plan.parameters.map((p) => [p.name, this.param(p.name)]),
+    });
     try {
-      scripted.script!.train(false);
-      writeFileAtomic(file, scripted.script!.save());
+      exported.train(false);
+      writeFileAtomic(file, exported.save());
     } finally {
-      if (scripted !== this) scripted.dispose();
+      exported.dispose();
     }
+  }
+
+  /**
+   * Writes an ONNX model (atomically), self-contained like the TorchScript export: input "pixels",
+   * float32 (N, 1, H, W) in [0, 1], standardised inside; output "logits" (N, classes). Opset 13.
+   * @example model.exportOnnx('model.onnx'); // onnxruntime: session.run({ pixels }) -> { logits }
+   */
+  exportOnnx(file: string): void {
+    this.check('exportOnnx');
+    checkString(file, 'path');
+    writeFileAtomic(file, Buffer.from(encodeOnnx(this.plan, this.parameters(), this.inputNorm)));
   }
 
   /** This model if already on `device`, else a copy there with this one disposed. */

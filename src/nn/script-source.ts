@@ -32,8 +32,15 @@ const POOL_METHOD = [
   `    return torch.max_pool2d(x.contiguous(memory_format=${CHANNELS_LAST}), [2, 2], [2, 2])`,
 ];
 
-export function scriptSource(plan: ModelPlan): string {
+/**
+ * The module's forward() for a plan. With `inputNorm` (the exported form) forward takes pixels in
+ * [0, 1] and standardises them itself, so that the file is the whole model; without it (the training
+ * form) forward takes images already standardised by the batch gathering.
+ */
+export function scriptSource(plan: ModelPlan, inputNorm?: { mean: number; std: number }): string {
   const lines = ['def forward(self, x):'];
+  // JS prints a double's shortest round-trip form, which TorchScript parses back to the same double.
+  if (inputNorm && (inputNorm.mean !== 0 || inputNorm.std !== 1)) lines.push(`    x = (x - ${numberLiteral(inputNorm.mean)}) / ${numberLiteral(inputNorm.std)}`);
   for (const c of plan.conv) {
     const [left, right, top, bottom] = c.padding;
     const stride = `[${c.stride}, ${c.stride}]`;
@@ -57,4 +64,9 @@ export function scriptSource(plan: ModelPlan): string {
   lines.push('    return x');
   if (plan.conv.some((c) => c.pool)) lines.push('', ...POOL_METHOD);
   return lines.join('\n') + '\n';
+}
+
+function numberLiteral(value: number): string {
+  const text = String(value);
+  return /[.eE]/.test(text) ? text : `${text}.0`;
 }

@@ -1,18 +1,24 @@
-// Checkpoints in PyTorch's own format: torch.load(path) in Python returns a dict whose tensor entries
-// are the model's state dict under PyTorch's names (conv1.weight, ...). convscope's own entries are
-// prefixed "convscope." (the spec as JSON, the optimizer state as bytes); in Python drop them with
-// {k: v for k, v in sd.items() if not k.startswith('convscope.')}.
+// Checkpoints in PyTorch's own format: torch.load(path) in Python (weights_only=True, PyTorch 2.x's
+// default, included) returns a dict whose tensor entries are the model's state dict under PyTorch's
+// names (conv1.weight, ...). convscope's own entries are prefixed "convscope.": the input
+// standardisation as two float32 scalars (convscope.input_mean, convscope.input_std: the network
+// expects (pixels / 255 - mean) / std), the spec and training state as JSON, the optimizer state as
+// bytes. In Python drop them with {k: v for k, v in sd.items() if not k.startswith('convscope.')}.
 import * as fs from 'fs';
 import { writeFileAtomic } from '../fs-atomic';
 import { checkArchive } from './archive-check';
 import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
 import { CnnModel, ExecutionMode, InputNorm, leafCopy, MODES, NO_NORM } from '../nn/model';
+import { checkInputNorm } from '../nn/model-options';
 import { CnnSpec, planModel } from '../nn/spec';
 import { checkObject, checkOneOf, checkString } from '../validate';
 
 export const CHECKPOINT_FORMAT = 'convscope-checkpoint/1';
 const META_KEY = 'convscope.meta';
 const OPTIMIZER_KEY = 'convscope.optimizer';
+/** The input standardisation, as tensors a Python user reads without parsing convscope's JSON. */
+export const INPUT_MEAN_KEY = 'convscope.input_mean';
+export const INPUT_STD_KEY = 'convscope.input_std';
 const PREFIX = 'convscope.';
 /** A checkpoint larger than this is refused before it is read (the default network's is ~13 MB). */
 const MAX_CHECKPOINT_BYTES = 4 * 1024 ** 3;
@@ -65,6 +71,11 @@ export function encodeCheckpoint(model: CnnModel, options: SaveOptions = {}): Bu
   model.plan.parameters.forEach((p) => { entries[p.name] = model.tensor(p.name); });
   const meta: CheckpointMeta = { format: CHECKPOINT_FORMAT, spec: model.spec, mode: model.mode, inputNorm: model.inputNorm };
   const temporaries: NativeTensor[] = [];
+  for (const [key, value] of [[INPUT_MEAN_KEY, model.inputNorm.mean], [INPUT_STD_KEY, model.inputNorm.std]] as const) {
+    const scalar = new (native().Tensor)(new Float32Array([value]), []);
+    temporaries.push(scalar);
+    entries[key] = scalar;
+  }
   const snapshot: OptimizerSnapshot | undefined = options.optimizer
     ? { settings: options.optimizer.settings, state: options.optimizer.native.saveState() }
     : options.includeOptimizer ? model.optimizerSnapshot : undefined;
@@ -107,6 +118,11 @@ export interface LoadOptions {
   device?: string;
   /** The spec of a plain PyTorch state dict that carries no convscope metadata. */
   spec?: CnnSpec;
+  /**
+   * The input standardisation of a plain state dict (default: its convscope.input_mean/input_std
+   * tensors if it has them, else none). A convscope checkpoint carries its own.
+   */
+  inputNorm?: InputNorm;
 }
 
 function readCheckpointBytes(file: string): Buffer {
@@ -121,10 +137,30 @@ function readCheckpointBytes(file: string): Buffer {
   return fs.readFileSync(file);
 }
 
-function parseMeta(file: string, raw: NativeTensor | string | undefined, spec: CnnSpec | undefined): CheckpointMeta {
+/** The scalar a float32 tensor entry holds, or undefined when the entry is absent. */
+function scalarEntry(file: string, entries: Record<string, NativeTensor | string>, key: string): number | undefined {
+  const entry = entries[key];
+  if (entry === undefined) return undefined;
+  if (typeof entry === 'string' || entry.shape.reduce((a, b) => a * b, 1) !== 1) throw new CheckpointError(file, `entry ${key} is not a one-element tensor`);
+  return entry.item();
+}
+
+/** A plain state dict's input standardisation: the caller's, else its own tensors, else none. */
+function plainInputNorm(file: string, entries: Record<string, NativeTensor | string>, given: InputNorm | undefined): InputNorm {
+  if (given) return checkInputNorm(given, 'inputNorm');
+  const mean = scalarEntry(file, entries, INPUT_MEAN_KEY);
+  const std = scalarEntry(file, entries, INPUT_STD_KEY);
+  if (mean === undefined && std === undefined) return NO_NORM;
+  if (mean === undefined || std === undefined || !Number.isFinite(mean) || !(std > 0) || !Number.isFinite(std)) {
+    throw new CheckpointError(file, `has an invalid input standardisation (${INPUT_MEAN_KEY} ${mean}, ${INPUT_STD_KEY} ${std})`);
+  }
+  return { mean, std };
+}
+
+function parseMeta(file: string, raw: NativeTensor | string | undefined, spec: CnnSpec | undefined, inputNorm: () => InputNorm): CheckpointMeta {
   if (raw === undefined) {
     if (!spec) throw new CheckpointError(file, 'is a state dict without convscope metadata; pass { spec } to say which network it holds');
-    return { format: CHECKPOINT_FORMAT, spec, mode: 'eager', inputNorm: NO_NORM };
+    return { format: CHECKPOINT_FORMAT, spec, mode: 'eager', inputNorm: inputNorm() };
   }
   if (typeof raw !== 'string') throw new CheckpointError(file, `entry ${META_KEY} is not a string`);
   let meta: CheckpointMeta;
@@ -158,7 +194,13 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
   const owned = Object.values(entries).filter((v): v is NativeTensor => typeof v !== 'string');
   const params = new Map<string, NativeTensor>();
   try {
-    const meta = parseMeta(file, entries[META_KEY], options.spec);
+    const meta = parseMeta(file, entries[META_KEY], options.spec, () => plainInputNorm(file, entries, options.inputNorm));
+    if (entries[META_KEY] !== undefined && options.inputNorm !== undefined) {
+      const given = checkInputNorm(options.inputNorm, 'inputNorm');
+      if (given.mean !== meta.inputNorm.mean || given.std !== meta.inputNorm.std) {
+        throw new CheckpointError(file, `carries its own inputNorm ${JSON.stringify(meta.inputNorm)}; loadModel's inputNorm (${JSON.stringify(given)}) is only for plain state dicts`);
+      }
+    }
     let plan;
     try {
       plan = planModel(meta.spec);

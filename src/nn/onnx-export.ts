@@ -1,0 +1,95 @@
+// ONNX export: the graph is written from the same plan that builds the eager layers and the
+// TorchScript source, with ONNX's own message definitions (the onnx-proto package: onnx.proto compiled
+// for protobufjs). The model is self-contained: its input "pixels" is float32 (N, 1, H, W) in [0, 1],
+// standardised inside the graph with the model's inputNorm; its output "logits" is (N, classes).
+import { onnx } from 'onnx-proto';
+import type { InputNorm } from './model';
+import type { Activation, ModelPlan } from './spec';
+
+/** The opset every operator used here has had its current form in since (Conv, MaxPool, Gemm, ...). */
+export const ONNX_OPSET = 13;
+const IR_VERSION = 7;
+
+export interface OnnxWeights {
+  name: string;
+  shape: number[];
+  values: Float32Array;
+}
+
+type Attribute = { name: string; i?: number; f?: number; ints?: number[] };
+
+const ACTIVATION_NODES: Record<Activation, { op: string; attributes: Attribute[] }> = {
+  relu: { op: 'Relu', attributes: [] },
+  elu: { op: 'Elu', attributes: [{ name: 'alpha', f: 1.0 }] },
+  tanh: { op: 'Tanh', attributes: [] },
+  sigmoid: { op: 'Sigmoid', attributes: [] },
+  leaky_relu: { op: 'LeakyRelu', attributes: [{ name: 'alpha', f: 0.01 }] },
+};
+
+function attribute(a: Attribute): onnx.IAttributeProto {
+  if (a.ints) return { name: a.name, type: onnx.AttributeProto.AttributeType.INTS, ints: a.ints };
+  if (a.f !== undefined) return { name: a.name, type: onnx.AttributeProto.AttributeType.FLOAT, f: a.f };
+  return { name: a.name, type: onnx.AttributeProto.AttributeType.INT, i: a.i };
+}
+
+function floatTensor(name: string, shape: number[], values: Float32Array): onnx.ITensorProto {
+  // raw_data is little-endian by ONNX's definition, as are the machines Node runs on.
+  return { name, dims: shape, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice() };
+}
+
+function valueInfo(name: string, dims: (number | string)[]): onnx.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+  };
+}
+
+/** The ONNX model's bytes for a plan, its weights (PyTorch names and shapes) and its input standardisation. */
+export function encodeOnnx(plan: ModelPlan, weights: OnnxWeights[], inputNorm: InputNorm): Uint8Array {
+  const nodes: onnx.INodeProto[] = [];
+  const initializers: onnx.ITensorProto[] = weights.map((w) => floatTensor(w.name, w.shape, w.values));
+  let current = 'pixels';
+  let counter = 0;
+  const add = (op: string, inputs: string[], attributes: Attribute[] = [], name?: string): string => {
+    const output = name ?? `${op.toLowerCase()}_${counter++}`;
+    nodes.push({ opType: op, input: inputs, output: [output], name: output, attribute: attributes.map(attribute) });
+    return output;
+  };
+  if (inputNorm.mean !== 0 || inputNorm.std !== 1) {
+    initializers.push(floatTensor('input_mean', [], new Float32Array([inputNorm.mean])), floatTensor('input_std', [], new Float32Array([inputNorm.std])));
+    current = add('Div', [add('Sub', [current, 'input_mean'], [], 'centred'), 'input_std'], [], 'standardised');
+  }
+  for (const c of plan.conv) {
+    const [left, right, top, bottom] = c.padding;
+    current = add('Conv', [current, `${c.name}.weight`, `${c.name}.bias`], [
+      { name: 'kernel_shape', ints: [c.kernelSize, c.kernelSize] },
+      { name: 'strides', ints: [c.stride, c.stride] },
+      // ONNX orders pads as [top, left, bottom, right]; uneven ('same' with an even kernel) is allowed.
+      { name: 'pads', ints: [top, left, bottom, right] },
+    ], c.name);
+    current = add(ACTIVATION_NODES[c.activation].op, [current], ACTIVATION_NODES[c.activation].attributes, `${c.name}.act`);
+    if (c.pool) current = add('MaxPool', [current], [{ name: 'kernel_shape', ints: [2, 2] }, { name: 'strides', ints: [2, 2] }], `${c.name}.pool`);
+  }
+  current = add('Flatten', [current], [{ name: 'axis', i: 1 }], 'flatten');
+  plan.dense.forEach((d, i) => {
+    const last = i === plan.dense.length - 1;
+    // Gemm computes x W^T + b with PyTorch's (out, in) weight as it is. Dropout is the identity here.
+    current = add('Gemm', [current, `${d.name}.weight`, `${d.name}.bias`], [{ name: 'transB', i: 1 }], last && !d.activation ? 'logits' : d.name);
+    if (d.activation) current = add(ACTIVATION_NODES[d.activation].op, [current], ACTIVATION_NODES[d.activation].attributes, last ? 'logits' : `${d.name}.act`);
+  });
+  const [h, w] = plan.spec.inputSize;
+  const model: onnx.IModelProto = {
+    irVersion: IR_VERSION,
+    producerName: 'convscope',
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    docString: `convscope CNN. Input "pixels": float32 (N, 1, ${h}, ${w}) in [0, 1], standardised inside with mean ${inputNorm.mean} and std ${inputNorm.std}. Output "logits": (N, ${plan.spec.classes}).`,
+    graph: {
+      name: 'convscope',
+      node: nodes,
+      initializer: initializers,
+      input: [valueInfo('pixels', ['N', 1, h, w])],
+      output: [valueInfo('logits', ['N', plan.spec.classes])],
+    },
+  };
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
