@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { addTrainCommand } from './train-command';
 import { addExperimentCommands } from './experiment-commands';
+import { addDemoCommand } from './demo-command';
 import { addExportCommands } from './export-commands';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   addTrainCommand(program);
   addExperimentCommands(program);
   addExportCommands(program);
+  addDemoCommand(program);
   return program;
 }
 

@@ -1,0 +1,82 @@
+// The browser demo's two halves on the Node side: the model folder the page reads (the ONNX export,
+// 20 test images, the class names, the first-layer filters) and a static file server (Node's http,
+// no framework) for the page in demo/, that folder and onnxruntime-web's WebAssembly runtime.
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import type { AddressInfo } from 'net';
+import { packageRoot } from '../native';
+import type { CnnModel } from '../nn/model';
+import type { Split } from '../data/datasets';
+import { renderFilterMosaic } from '../viz/mosaic';
+import { writeFileAtomic } from '../fs-atomic';
+
+export const DEMO_SAMPLES = 20;
+
+/** Writes model.onnx, samples.json, meta.json and filters.png into `dir` for the page. */
+export function prepareDemoFolder(model: CnnModel, dir: string, test: Split, classNames: readonly string[]): void {
+  fs.mkdirSync(dir, { recursive: true });
+  model.exportOnnx(path.join(dir, 'model.onnx'));
+  const count = Math.min(DEMO_SAMPLES, test.count);
+  const [h, w] = model.inputSize;
+  const images = Buffer.from(test.images.buffer, test.images.byteOffset, count * h * w);
+  writeFileAtomic(path.join(dir, 'samples.json'), JSON.stringify({ count, labels: Array.from(test.labels.subarray(0, count)), images: images.toString('base64') }));
+  const description = `${model.parameters().length / 2} layers with weights, ${model.classes} classes, input ${h}x${w}`;
+  writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify({ inputSize: model.inputSize, classes: model.classes, classNames, inputNorm: model.inputNorm, description }));
+  const conv1 = model.parameters().find((p) => p.name === 'conv1.weight')!;
+  writeFileAtomic(path.join(dir, 'filters.png'), renderFilterMosaic({ data: conv1.values, shape: conv1.shape }, { colormap: 'RdBu' }));
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
+  '.json': 'application/json', '.png': 'image/png', '.onnx': 'application/octet-stream', '.wasm': 'application/wasm',
+};
+
+/** onnxruntime-web's files the page loads (the WebAssembly build only), or a clear error if absent. */
+function onnxruntimeWebDir(): string {
+  // Its exports map hides dist/; its Node entry point lives there beside the browser files.
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve('onnxruntime-web', { paths: [packageRoot()] }));
+  } catch {
+    throw new Error('the demo needs the npm package onnxruntime-web (npm install onnxruntime-web)');
+  }
+  if (!fs.existsSync(path.join(dir, 'ort.wasm.min.js'))) throw new Error(`onnxruntime-web at ${dir} has no ort.wasm.min.js; expected version 1.30`);
+  return dir;
+}
+
+/** The only files served: the page, the model folder's four files, onnxruntime-web's runtime. */
+function routes(modelDir: string): Map<string, string> {
+  const page = path.join(packageRoot(), 'demo');
+  const ort = onnxruntimeWebDir();
+  const table = new Map<string, string>([['/', path.join(page, 'index.html')]]);
+  for (const f of ['index.html', 'demo.js', 'demo.css']) table.set(`/${f}`, path.join(page, f));
+  for (const f of ['model.onnx', 'samples.json', 'meta.json', 'filters.png']) table.set(`/model/${f}`, path.join(modelDir, f));
+  for (const f of ['ort.wasm.min.js', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) table.set(`/ort/${f}`, path.join(ort, f));
+  return table;
+}
+
+export interface DemoServer { url: string; close(): Promise<void> }
+
+/** Serves the demo on `host:port` (port 0: any free port); resolves once it listens. */
+export function startDemoServer(modelDir: string, options: { port?: number; host?: string } = {}): Promise<DemoServer> {
+  const table = routes(modelDir);
+  const server = http.createServer((request, response) => {
+    const file = table.get(new URL(request.url ?? '/', 'http://localhost').pathname);
+    if (!file || request.method !== 'GET') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    fs.readFile(file, (err, body) => {
+      if (err) response.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`);
+      else response.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
+      const { address, port } = server.address() as AddressInfo;
+      resolve({ url: `http://${address}:${port}/`, close: () => new Promise((done) => server.close(() => done())) });
+    });
+  });
+}
