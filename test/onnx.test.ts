@@ -6,6 +6,8 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { createModel, defaultSpec, loadModel, loadTorchScript } from '../src/index';
 import type { CnnSpec } from '../src/index';
+import { planModel } from '../src/nn/spec';
+import { encodeOnnx } from '../src/nn/onnx-export';
 import { fashion, specVariants } from './fixtures';
 import { PYTHON, testWithPython } from './helpers';
 
@@ -76,6 +78,12 @@ describe('exportOnnx', () => {
     expect(run.stderr).toBe('');
     expect(maxAbsDiff(model.predict(pixels()), Float32Array.from(JSON.parse(run.stdout) as number[]))).toBeLessThan(1e-5);
     model.dispose();
+  });
+
+  test('a spec feature the export cannot express is a clear error naming the layer and the feature', () => {
+    const plan = planModel(defaultSpec());
+    const unsupported = { ...plan, conv: [{ ...plan.conv[0], activation: 'swish' as never }, plan.conv[1]] };
+    expect(() => encodeOnnx(unsupported, [], { mean: 0, std: 1 })).toThrow(/conv1 uses the activation "swish", which the ONNX export does not support \(it supports relu, elu, tanh, sigmoid, leaky_relu\)/);
   });
 
   test('a disposed model or an unwritable path is a clear error and leaves no file behind', () => {

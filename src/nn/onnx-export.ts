@@ -44,6 +44,13 @@ function valueInfo(name: string, dims: (number | string)[]): onnx.IValueInfoProt
   };
 }
 
+/** An activation ONNX export has no node for: a clear error naming it (every current one maps). */
+function activationNode(activation: Activation, layer: string): { op: string; attributes: Attribute[] } {
+  const node = ACTIVATION_NODES[activation];
+  if (!node) throw new RangeError(`exportOnnx: ${layer} uses the activation "${activation}", which the ONNX export does not support (it supports ${Object.keys(ACTIVATION_NODES).join(', ')})`);
+  return node;
+}
+
 /** The ONNX model's bytes for a plan, its weights (PyTorch names and shapes) and its input standardisation. */
 export function encodeOnnx(plan: ModelPlan, weights: OnnxWeights[], inputNorm: InputNorm): Uint8Array {
   const nodes: onnx.INodeProto[] = [];
@@ -67,7 +74,8 @@ export function encodeOnnx(plan: ModelPlan, weights: OnnxWeights[], inputNorm: I
       // ONNX orders pads as [top, left, bottom, right]; uneven ('same' with an even kernel) is allowed.
       { name: 'pads', ints: [top, left, bottom, right] },
     ], c.name);
-    current = add(ACTIVATION_NODES[c.activation].op, [current], ACTIVATION_NODES[c.activation].attributes, `${c.name}.act`);
+    const act = activationNode(c.activation, c.name);
+    current = add(act.op, [current], act.attributes, `${c.name}.act`);
     if (c.pool) current = add('MaxPool', [current], [{ name: 'kernel_shape', ints: [2, 2] }, { name: 'strides', ints: [2, 2] }], `${c.name}.pool`);
   }
   current = add('Flatten', [current], [{ name: 'axis', i: 1 }], 'flatten');
@@ -75,7 +83,10 @@ export function encodeOnnx(plan: ModelPlan, weights: OnnxWeights[], inputNorm: I
     const last = i === plan.dense.length - 1;
     // Gemm computes x W^T + b with PyTorch's (out, in) weight as it is. Dropout is the identity here.
     current = add('Gemm', [current, `${d.name}.weight`, `${d.name}.bias`], [{ name: 'transB', i: 1 }], last && !d.activation ? 'logits' : d.name);
-    if (d.activation) current = add(ACTIVATION_NODES[d.activation].op, [current], ACTIVATION_NODES[d.activation].attributes, last ? 'logits' : `${d.name}.act`);
+    if (d.activation) {
+      const act = activationNode(d.activation, d.name);
+      current = add(act.op, [current], act.attributes, last ? 'logits' : `${d.name}.act`);
+    }
   });
   const [h, w] = plan.spec.inputSize;
   const model: onnx.IModelProto = {
