@@ -8,10 +8,10 @@
 // size a header claims is checked against what the input can possibly hold BEFORE anything of
 // that size is allocated, so a 1 KB file claiming 2^32 items costs nothing.
 
-import { readFileSync, statSync } from 'fs';
 import { endianness } from 'os';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'zlib';
 import { writeFileAtomic } from '../fs-atomic';
+import { readRegularFile, UnreadableFileError } from '../fs-read';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../validate';
 
 /** Element types an IDX file can hold. */
@@ -304,16 +304,16 @@ function decompressIdx(compressed: Buffer, file: string): IdxBytes {
 function readInput(pathOrBuffer: string | Buffer): { input: Buffer; file: string } {
   if (Buffer.isBuffer(pathOrBuffer)) return { input: pathOrBuffer, file: BUFFER_SOURCE_NAME };
   const file = checkString(pathOrBuffer, 'pathOrBuffer');
+  // Generous: gzip can only shrink a payload, and a raw file may exceed the limit by its header.
+  const maxBytes = MAX_IDX_PAYLOAD_BYTES + IDX_MAGIC_BYTES + IDX_MAX_NDIMS * IDX_DIM_BYTES;
   try {
-    const size = statSync(file).size;
-    // Generous: gzip can only shrink a payload, and a raw file may exceed the limit by its header.
-    if (size > MAX_IDX_PAYLOAD_BYTES + IDX_MAGIC_BYTES + IDX_MAX_NDIMS * IDX_DIM_BYTES) {
-      throw new IdxFormatError(file, 'file-too-large', `the file is ${size} bytes, more than an IDX file can be (at most ${MAX_IDX_PAYLOAD_BYTES} payload bytes)`);
-    }
-    return { input: readFileSync(file), file };
+    return { input: readRegularFile(file, maxBytes), file };
   } catch (error) {
-    if (error instanceof IdxFormatError) throw error;
-    throw new IdxFormatError(file, 'unreadable', `cannot read the file (${(error as Error).message})`);
+    if (!(error instanceof UnreadableFileError)) throw error;
+    if (error.reason === 'too-large') {
+      throw new IdxFormatError(file, 'file-too-large', `the file ${error.detail}: more than an IDX file can be (at most ${MAX_IDX_PAYLOAD_BYTES} payload bytes)`);
+    }
+    throw new IdxFormatError(file, 'unreadable', `cannot read the file (${error.detail})`);
   }
 }
 

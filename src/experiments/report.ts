@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadDataset } from '../data/datasets';
 import { writeFileAtomic } from '../fs-atomic';
+import { readRegularFile, readRegularTextFile } from '../fs-read';
 import { loadModel } from '../train/checkpoint';
 import { DATASETS, DatasetName, InMemoryDataset } from '../train/options';
 import { RUN_FILES } from '../train/run-recorder';
@@ -66,8 +67,12 @@ function slug(text: string): string {
   return text.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '') || 'x';
 }
 
+/** Bounds on what the report reads from a run or experiment folder: JSON files and pictures. */
+const MAX_JSON_BYTES = 64 * 1024 ** 2;
+const MAX_ASSET_BYTES = 256 * 1024 ** 2;
+
 function readJson(file: string): unknown {
-  return JSON.parse(fs.readFileSync(file, 'utf8'));
+  return JSON.parse(readRegularTextFile(file, MAX_JSON_BYTES));
 }
 
 /** Collects assets under out/assets and the list of what could not be shown. */
@@ -82,7 +87,7 @@ class AssetStore {
       this.missing.push(`${source}: not found`);
       return undefined;
     }
-    return this.write(fs.readFileSync(source), folder, name);
+    return this.write(readRegularFile(source, MAX_ASSET_BYTES), folder, name);
   }
 
   write(bytes: Uint8Array, folder: string, name: string): string {

@@ -1,6 +1,6 @@
 // TorchScript files from anywhere (convscope's exportTorchScript or Python's torch.jit.save) loaded
 // for inference and evaluation.
-import * as fs from 'fs';
+import { readRegularFile, UnreadableFileError } from '../fs-read';
 import { native, NativeScriptModel, NativeTensor } from '../native';
 import { checkArchive } from '../train/archive-check';
 import { noGrad } from '../ops';
@@ -98,6 +98,18 @@ function outputsPerImage(file: string, module: NativeScriptModel, [h, w]: [numbe
   return shape[1];
 }
 
+/** A TorchScript file larger than this is refused before it is read (convscope's exports are ~13 MB). */
+const MAX_TORCHSCRIPT_BYTES = 4 * 1024 ** 3;
+
+function readTorchScriptBytes(file: string): Buffer {
+  try {
+    return readRegularFile(file, MAX_TORCHSCRIPT_BYTES);
+  } catch (err) {
+    if (!(err instanceof UnreadableFileError)) throw err;
+    throw new Error(err.reason === 'missing' ? `${file}: no such TorchScript file` : err.message);
+  }
+}
+
 /**
  * Loads a TorchScript file (`torch.jit.save` in Python, or `model.exportTorchScript`) for inference.
  * @example const m = loadTorchScript('model.ts.pt'); const { accuracy } = await evaluate(m, test);
@@ -105,10 +117,9 @@ function outputsPerImage(file: string, module: NativeScriptModel, [h, w]: [numbe
 export function loadTorchScript(file: string, options: LoadTorchScriptOptions = {}): TorchScriptModel {
   checkString(file, 'path');
   const resolved = resolveLoadOptions(options);
-  if (!fs.existsSync(file)) throw new Error(`${file}: no such TorchScript file`);
+  const bytes = readTorchScriptBytes(file);
   let module: NativeScriptModel;
   try {
-    const bytes = fs.readFileSync(file);
     checkArchive(bytes);
     module = new (native().ScriptModel)({ bytes });
   } catch (err) {

@@ -1,7 +1,7 @@
 // Reads TensorBoard event files back, verifying every record's CRCs. Used by tests to check what
 // SummaryWriter wrote and by the report tool to collect scalars without TensorBoard.
 
-import * as fs from 'fs';
+import { readRegularFile } from '../fs-read';
 import { decodeEvent } from './event-schema';
 import { splitRecords } from './record-framing';
 
@@ -63,6 +63,9 @@ export function parseEvents(bytes: Buffer, source = '<buffer>'): ReadEvent[] {
   });
 }
 
+/** An event file larger than this is refused before it is read (a 100-epoch run's is a few MB). */
+const MAX_EVENT_FILE_BYTES = 1024 ** 3;
+
 /**
  * Reads every event of a TensorBoard event file, checking both CRCs of each record.
  *
@@ -74,5 +77,5 @@ export function parseEvents(bytes: Buffer, source = '<buffer>'): ReadEvent[] {
  * const losses = events.flatMap((e) => e.scalars.filter((s) => s.tag === 'loss/train').map((s) => [e.step, s.value]));
  */
 export function readEvents(path: string): ReadEvent[] {
-  return parseEvents(fs.readFileSync(path), path);
+  return parseEvents(readRegularFile(path, MAX_EVENT_FILE_BYTES), path);
 }

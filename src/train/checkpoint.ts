@@ -4,8 +4,8 @@
 // standardisation as two float32 scalars (convscope.input_mean, convscope.input_std: the network
 // expects (pixels / 255 - mean) / std), the spec and training state as JSON, the optimizer state as
 // bytes. In Python drop them with {k: v for k, v in sd.items() if not k.startswith('convscope.')}.
-import * as fs from 'fs';
 import { writeFileAtomic } from '../fs-atomic';
+import { readRegularFile, UnreadableFileError } from '../fs-read';
 import { checkArchive } from './archive-check';
 import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
 import { CnnModel, ExecutionMode, InputNorm, leafCopy, MODES, NO_NORM } from '../nn/model';
@@ -126,15 +126,12 @@ export interface LoadOptions {
 }
 
 function readCheckpointBytes(file: string): Buffer {
-  let stat: fs.Stats;
   try {
-    stat = fs.statSync(file);
-  } catch {
-    throw new CheckpointError(file, 'no such checkpoint file');
+    return readRegularFile(file, MAX_CHECKPOINT_BYTES);
+  } catch (err) {
+    if (!(err instanceof UnreadableFileError)) throw err;
+    throw new CheckpointError(file, err.reason === 'missing' ? 'no such checkpoint file' : err.detail);
   }
-  if (!stat.isFile()) throw new CheckpointError(file, 'not a file');
-  if (stat.size > MAX_CHECKPOINT_BYTES) throw new CheckpointError(file, `is ${stat.size} bytes, more than the ${MAX_CHECKPOINT_BYTES} a checkpoint may have`);
-  return fs.readFileSync(file);
 }
 
 /** The scalar a float32 tensor entry holds, or undefined when the entry is absent. */

@@ -8,7 +8,7 @@ import type { ParameterInfo } from '../nn/model';
 import { loadTorchScript } from '../nn/torchscript';
 import { checkArchive } from '../train/archive-check';
 import { loadModel } from '../train/checkpoint';
-import * as fs from 'fs';
+import { readRegularFile } from '../fs-read';
 import { checkOneOf, checkString, expected } from '../validate';
 import { COLORMAP_NAMES, ColormapName } from './colormaps';
 
@@ -49,9 +49,12 @@ function stats(values: Float32Array, perFilter: number, index: number): FilterSt
   return { index, min, max, mean, std: Math.sqrt(Math.max(squares / slice.length - mean * mean, 0)) };
 }
 
+/** The largest input read: what loadModel and loadTorchScript accept. */
+const MAX_INPUT_BYTES = 4 * 1024 ** 3;
+
 /** TorchScript archives carry their code; convscope checkpoints (state dicts) do not. */
 function isTorchScript(file: string): boolean {
-  return checkArchive(fs.readFileSync(file)).some((name) => /\/code\//.test(name));
+  return checkArchive(readRegularFile(file, MAX_INPUT_BYTES)).some((name) => /\/code\//.test(name));
 }
 
 function readWeights(file: string): ParameterInfo[] {
