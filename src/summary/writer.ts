@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { namingFile } from '../fs-atomic';
 import { isTypedArray } from '../host-tensor';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkString, expected } from '../validate';
 import { encodeEvent, type EventMessage } from './event-schema';
@@ -117,7 +118,12 @@ export class SummaryWriter {
    * this makes them survive a power loss too.
    */
   flush(): void {
-    fs.fsyncSync(this.openFd());
+    const fd = this.openFd();
+    try {
+      fs.fsyncSync(fd);
+    } catch (err) {
+      throw namingFile(err, this.path);
+    }
   }
 
   /** Flushes and closes the file. Calling it again does nothing; adding after it throws. */
@@ -145,6 +151,11 @@ export class SummaryWriter {
     const fd = this.openFd();
     const record = frameRecord(encodeEvent(event));
     let written = 0;
-    while (written < record.length) written += fs.writeSync(fd, record, written, record.length - written);
+    try {
+      while (written < record.length) written += fs.writeSync(fd, record, written, record.length - written);
+    } catch (err) {
+      // A full disk must say which file it could not write (Node's message does not).
+      throw namingFile(err, this.path);
+    }
   }
 }
