@@ -189,6 +189,11 @@ export function planModel(input: unknown): ModelPlan {
   return { spec, conv, dense, flatFeatures, parameters };
 }
 
+/** Whether two specs describe the same network once defaults are filled in (planModel checks both). */
+export function specsEqual(a: CnnSpec, b: CnnSpec): boolean {
+  return JSON.stringify(planModel(a).spec) === JSON.stringify(planModel(b).spec);
+}
+
 /** Number of trainable values in a plan. */
 export function countParameters(plan: ModelPlan): number {
   return plan.parameters.reduce((sum, p) => sum + shapeSize(p.shape), 0);

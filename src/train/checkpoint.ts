@@ -7,11 +7,15 @@
 import { writeFileAtomic } from '../fs-atomic';
 import { readRegularFile, UnreadableFileError } from '../fs-read';
 import { checkArchive } from './archive-check';
+import { CheckpointError, parseMode, parseOptimizerSettings, parseTrainingState, TrainingState } from './checkpoint-meta';
 import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
 import { CnnModel, ExecutionMode, InputNorm, leafCopy, MODES, NO_NORM } from '../nn/model';
 import { checkInputNorm } from '../nn/model-options';
-import { CnnSpec, planModel } from '../nn/spec';
-import { checkObject, checkOneOf, checkString } from '../validate';
+import { CnnSpec, planModel, specsEqual } from '../nn/spec';
+import { checkObject, checkOneOf, checkString, expected } from '../validate';
+
+export { CheckpointError } from './checkpoint-meta';
+export type { PartialEpoch, TrainingState } from './checkpoint-meta';
 
 export const CHECKPOINT_FORMAT = 'convscope-checkpoint/1';
 const META_KEY = 'convscope.meta';
@@ -22,14 +26,6 @@ export const INPUT_STD_KEY = 'convscope.input_std';
 const PREFIX = 'convscope.';
 /** A checkpoint larger than this is refused before it is read (the default network's is ~13 MB). */
 const MAX_CHECKPOINT_BYTES = 4 * 1024 ** 3;
-
-/** Where training stood when a checkpoint was written; enough to resume. */
-export interface TrainingState {
-  epoch: number;
-  seed: number;
-  history: unknown[];
-  options: Record<string, unknown>;
-}
 
 export interface CheckpointMeta {
   format: string;
@@ -55,13 +51,6 @@ export interface SaveOptions {
    */
   includeOptimizer?: boolean;
   training?: TrainingState;
-}
-
-export class CheckpointError extends Error {
-  constructor(readonly file: string, message: string) {
-    super(`${file}: ${message}`);
-    this.name = 'CheckpointError';
-  }
 }
 
 /** Encodes a model (and optionally its optimizer) as torch.save-format bytes. */
@@ -173,7 +162,22 @@ function parseMeta(file: string, raw: NativeTensor | string | undefined, spec: C
   if (typeof norm.mean !== 'number' || typeof norm.std !== 'number' || !(norm.std > 0)) {
     throw new CheckpointError(file, 'has an invalid inputNorm');
   }
-  return meta;
+  // Typed from here on: resume trusts these fields (see checkpoint-meta.ts).
+  return {
+    format: meta.format,
+    spec: meta.spec,
+    mode: parseMode(file, meta.mode, MODES),
+    inputNorm: norm,
+    ...(meta.optimizer === undefined ? {} : { optimizer: parseOptimizerSettings(file, meta.optimizer) }),
+    ...(meta.training === undefined ? {} : { training: parseTrainingState(file, meta.training) }),
+  };
+}
+
+/** A spec passed to load a convscope checkpoint must be the one it holds: a different one would be silently ignored. */
+function checkSameSpec(file: string, held: CnnSpec, given: CnnSpec | undefined): void {
+  if (given === undefined || specsEqual(held, given)) return;
+  throw new RangeError(`${expected(`the spec ${file} holds (${JSON.stringify(planModel(held).spec)})`, 'spec', given)}: ` +
+    `${JSON.stringify(planModel(given).spec)} (a spec is only needed for plain state dicts)`);
 }
 
 /** Reads a checkpoint written by saveCheckpoint (or a plain PyTorch state dict, given its spec). */
@@ -204,7 +208,8 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
     } catch (err) {
       throw new CheckpointError(file, `holds an invalid spec (${(err as Error).message})`);
     }
-    const mode = options.mode === undefined ? checkOneOf(meta.mode, 'mode', MODES) : checkOneOf(options.mode, 'mode', MODES);
+    if (entries[META_KEY] !== undefined) checkSameSpec(file, meta.spec, options.spec);
+    const mode = options.mode === undefined ? meta.mode : checkOneOf(options.mode, 'mode', MODES);
     for (const p of plan.parameters) {
       const tensor = entries[p.name];
       if (tensor === undefined || typeof tensor === 'string') throw new CheckpointError(file, `lacks the tensor ${p.name}`);
@@ -219,6 +224,7 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
     if (stateTensor !== undefined) {
       if (typeof stateTensor === 'string' || stateTensor.dtype !== 'uint8') throw new CheckpointError(file, `entry ${OPTIMIZER_KEY} is not a uint8 tensor`);
       optimizerState = Buffer.from((stateTensor.toTypedArray() as Uint8Array).buffer);
+      if (!meta.optimizer) throw new CheckpointError(file, `has an optimizer state (${OPTIMIZER_KEY}) but no optimizer settings in its metadata`);
     }
     const model = new CnnModel(plan, params, mode, options.device ?? 'cpu', meta.inputNorm ?? NO_NORM);
     if (optimizerState && meta.optimizer) model.optimizerSnapshot = { settings: meta.optimizer, state: optimizerState };
