@@ -11,7 +11,7 @@ import { buildLayers, Layer } from './layers';
 import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, checkSeed, PredictOptions } from './model-options';
 import { encodeOnnx } from './onnx-export';
 import { scriptSource } from './script-source';
-import { CnnSpec, ModelPlan, planModel } from './spec';
+import { CnnSpec, ModelPlan, ParameterShape, planModel } from './spec';
 
 export const MODES = ['eager', 'script'] as const;
 export type ExecutionMode = (typeof MODES)[number];
@@ -177,9 +177,7 @@ export class CnnModel implements Classifier {
   convert(mode: ExecutionMode): CnnModel {
     this.check('convert');
     checkOneOf(mode, 'mode', MODES);
-    const copies = new Map<string, NativeTensor>();
-    for (const p of this.plan.parameters) copies.set(p.name, leafCopy(this.param(p.name)));
-    return new CnnModel(this.plan, copies, mode, this.device, this.inputNorm);
+    return modelOver(this.plan, mode, this.device, this.inputNorm, (p) => leafCopy(this.param(p.name)));
   }
 
   /** The same weights as a scripted (TorchScript) model. */
@@ -190,9 +188,7 @@ export class CnnModel implements Classifier {
   /** A copy of this model on another device ('cpu', 'cuda'). */
   toDevice(device: string): CnnModel {
     this.check('toDevice');
-    const copies = new Map<string, NativeTensor>();
-    for (const p of this.plan.parameters) copies.set(p.name, leafCopy(this.param(p.name), device));
-    return new CnnModel(this.plan, copies, this.mode, device, this.inputNorm);
+    return modelOver(this.plan, this.mode, device, this.inputNorm, (p) => leafCopy(this.param(p.name), device));
   }
 
   /**
@@ -261,6 +257,22 @@ export class CnnModel implements Classifier {
   }
 }
 
+/**
+ * A model over parameters made one by one with `make`. If making one fails (an allocation too large
+ * for memory, an unavailable device) or the model cannot be built (a script that does not compile),
+ * every tensor made so far is freed before the error propagates.
+ */
+function modelOver(plan: ModelPlan, mode: ExecutionMode, device: string, inputNorm: InputNorm, make: (p: ParameterShape) => NativeTensor): CnnModel {
+  const params = new Map<string, NativeTensor>();
+  try {
+    for (const p of plan.parameters) params.set(p.name, make(p));
+    return new CnnModel(plan, params, mode, device, inputNorm);
+  } catch (err) {
+    for (const t of params.values()) t.dispose();
+    throw err;
+  }
+}
+
 /** A detached copy that is a leaf requiring grad: a fresh parameter. */
 export function leafCopy(tensor: NativeTensor, device?: string): NativeTensor {
   const moved = device ? native().ops.to(tensor, device) : tensor;
@@ -281,19 +293,19 @@ export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): Cn
   const { mode, device, seed, inputNorm } = resolveCreateOptions(options, 'createModel');
   const addon = native();
   if (seed !== undefined) addon.manualSeed(seed);
-  const params = new Map<string, NativeTensor>();
-  for (const p of plan.parameters) {
+  return modelOver(plan, mode, device, inputNorm, (p) => {
     const bound = 1 / Math.sqrt(p.fanIn);
     const initial = addon.ops.uniform(p.shape, -bound, bound);
     if (device === 'cpu') {
       initial.requiresGrad = true;
-      params.set(p.name, initial);
-    } else {
-      params.set(p.name, leafCopy(initial, device));
+      return initial;
+    }
+    try {
+      return leafCopy(initial, device);
+    } finally {
       initial.dispose();
     }
-  }
-  return new CnnModel(plan, params, mode, device, inputNorm);
+  });
 }
 
 /**
@@ -305,23 +317,19 @@ export function modelFromParameters(spec: CnnSpec, parameters: ParameterInfo[], 
   const plan = planModel(spec);
   const { mode, device, inputNorm } = resolveCreateOptions(options, 'modelFromParameters');
   const byName = new Map(parameters.map((p) => [p.name, p]));
-  const params = new Map<string, NativeTensor>();
-  try {
-    for (const p of plan.parameters) {
-      const given = byName.get(p.name);
-      if (!given) throw new RangeError(`Expected a parameter named ${p.name} for parameters but it is missing`);
-      if (given.shape.join('x') !== p.shape.join('x') || given.values.length !== shapeSize(p.shape)) {
-        throw new RangeError(`Expected shape [${p.shape}] for parameter ${p.name} but received [${given.shape}] with ${given.values.length} values`);
-      }
-      const host = new (native().Tensor)(given.values, p.shape);
-      params.set(p.name, leafCopy(host, device));
+  return modelOver(plan, mode, device, inputNorm, (p) => {
+    const given = byName.get(p.name);
+    if (!given) throw new RangeError(`Expected a parameter named ${p.name} for parameters but it is missing`);
+    if (given.shape.join('x') !== p.shape.join('x') || given.values.length !== shapeSize(p.shape)) {
+      throw new RangeError(`Expected shape [${p.shape}] for parameter ${p.name} but received [${given.shape}] with ${given.values.length} values`);
+    }
+    const host = new (native().Tensor)(given.values, p.shape);
+    try {
+      return leafCopy(host, device);
+    } finally {
       host.dispose();
     }
-  } catch (err) {
-    for (const t of params.values()) t.dispose();
-    throw err;
-  }
-  return new CnnModel(plan, params, mode, device, inputNorm);
+  });
 }
 
 /**

@@ -43,7 +43,10 @@ export function checkSplit(split: unknown, name: string): LabelledImages {
   if (!(s.images instanceof Uint8Array)) throw new TypeError(expected('a Uint8Array', `${name}.images`, s.images));
   if (!(s.labels instanceof Uint8Array)) throw new TypeError(expected('a Uint8Array', `${name}.labels`, s.labels));
   const count = checkInteger(s.count, `${name}.count`, 1);
-  if (s.labels.length !== count) throw new RangeError(expected(`${count} labels`, `${name}.labels`, s.labels));
+  if (s.labels.length !== count) throw new RangeError(expected(`${count} labels`, `${name}.labels`, s.labels) + ` of length ${s.labels.length}`);
+  if (s.images.length === 0 || s.images.length % count !== 0) {
+    throw new RangeError(expected(`whole images: a multiple of ${count} pixels (${name}.count)`, `${name}.images`, s.images) + ` of ${s.images.length} pixels`);
+  }
   return s as unknown as LabelledImages;
 }
 

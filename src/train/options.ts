@@ -4,7 +4,7 @@ import type { CnnSpec } from '../nn/spec';
 import { defaultSpec, planModel } from '../nn/spec';
 import { CnnModel, ExecutionMode, MODES } from '../nn/model';
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../validate';
-import type { LabelledImages } from './evaluate';
+import { checkSplit, LabelledImages } from './evaluate';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -105,6 +105,11 @@ export interface TrainOptions {
   pictures?: boolean;
   /** 'bf16': forward pass and loss under bfloat16 autocast (weights and optimizer stay fp32). */
   precision?: 'fp32' | 'bf16';
+  /**
+   * When an abort (signal) stops a run that has a runDir, write a checkpoint of where it stopped,
+   * mid-epoch, that resumeFrom continues from (default true).
+   */
+  checkpointOnAbort?: boolean;
 }
 
 /** Options that stay optional once defaults are applied; every other option gets a value. */
@@ -117,8 +122,23 @@ export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterReso
 const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
-  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision',
+  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort',
 ];
+
+/**
+ * A dataset given in memory: checked like a loaded one would be, so that an empty object, a split of
+ * no images, float images or too few labels fail here, naming the field, instead of in the addon.
+ */
+function checkInMemoryDataset(value: Record<string, unknown>): InMemoryDataset {
+  checkString(value.name, 'dataset.name');
+  checkSplit(value.train, 'dataset.train');
+  checkSplit(value.test, 'dataset.test');
+  if (value.validation !== undefined) checkSplit(value.validation, 'dataset.validation');
+  if (!Array.isArray(value.classNames) || !value.classNames.every((n) => typeof n === 'string')) {
+    throw new TypeError(expected('an array of class names', 'dataset.classNames', value.classNames));
+  }
+  return value as unknown as InMemoryDataset;
+}
 
 function optional<T>(value: unknown, check: (v: unknown) => T): T | undefined {
   return value === undefined ? undefined : check(value);
@@ -130,12 +150,16 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   checkKnownKeys(o, 'trainCnn options', KNOWN);
   let dataset: DatasetName | InMemoryDataset;
   if (o.dataset === undefined) dataset = 'fashion-mnist';
-  else if (typeof o.dataset === 'object' && o.dataset !== null) dataset = o.dataset as InMemoryDataset;
+  else if (typeof o.dataset === 'object' && o.dataset !== null) dataset = checkInMemoryDataset(o.dataset as Record<string, unknown>);
   else dataset = checkOneOf(o.dataset, 'dataset', DATASETS);
   const spec = (o.spec ?? defaultSpec()) as CnnSpec;
   planModel(spec);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(expected('a function', 'onProgress', o.onProgress));
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'signal', o.signal));
+  if (o.resumeFrom !== undefined && o.initialModel !== undefined) {
+    // Both say where the weights come from; one of them would be silently ignored.
+    throw new TypeError(expected('either resumeFrom or initialModel', 'initialModel', o.initialModel) + ' together with resumeFrom');
+  }
   return {
     dataset,
     dataDir: optional(o.dataDir, (v) => checkString(v, 'dataDir')),
@@ -169,6 +193,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     }),
     pictures: checkBoolean(o.pictures ?? true, 'pictures'),
     precision: checkOneOf(o.precision ?? 'fp32', 'precision', ['fp32', 'bf16'] as const),
+    checkpointOnAbort: checkBoolean(o.checkpointOnAbort ?? true, 'checkpointOnAbort'),
   };
 }
 

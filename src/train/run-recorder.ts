@@ -4,13 +4,14 @@
 // cannot load, the run still trains and says once that it skipped them.
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../fs-atomic';
+import { temporarySiblingPath, writeFileAtomic } from '../fs-atomic';
 import type { CnnModel } from '../nn/model';
 import type { SaveOptions } from './checkpoint';
 import { saveCheckpoint } from './checkpoint';
 import type { EvaluationResult } from './evaluate';
 import type { EpochRecord } from './options';
 import type { SummaryWriter } from '../summary/writer';
+import { expected } from '../validate';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -32,14 +33,32 @@ export function runFolderName(name: string, now = new Date()): string {
 
 interface Frame { step: number; png: Buffer }
 
+/**
+ * Creates `dir` and writes and removes a file in it, so that a run folder that is a file, lies under
+ * a file or is read-only fails before the model and data are built rather than after an epoch.
+ * (A write, not access(W_OK): root passes every permission check, and a read-only mount only shows
+ * on a write.)
+ */
+export function checkWritableFolder(dir: string): void {
+  const probe = temporarySiblingPath(path.join(dir, 'write-probe'));
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.closeSync(fs.openSync(probe, 'wx'));
+    fs.rmSync(probe);
+  } catch (err) {
+    throw new Error(`${expected('a folder that can be created and written', 'runDir', dir)} (${(err as Error).message})`);
+  }
+}
+
 export class RunRecorder {
   private frames: Frame[] = [];
   private writer: SummaryWriter | undefined;
   private picturesEnabled: boolean;
   private warned = false;
 
+  /** Makes sure the folder exists and takes files: trainCnn builds this before any native work. */
   constructor(readonly dir: string, options: { pictures: boolean }) {
-    fs.mkdirSync(dir, { recursive: true });
+    checkWritableFolder(dir);
     this.picturesEnabled = options.pictures;
   }
 
@@ -80,6 +99,9 @@ export class RunRecorder {
 
   /** After each epoch: scalars, history, and the checkpoint a resumed run starts from. */
   epochEnd(model: CnnModel, history: EpochRecord[], evaluation: EvaluationResult, save: SaveOptions): void {
+    // The checkpoint first: after a crash or a full disk between writes, history.json and the
+    // scalars may lag behind the checkpoint but never list an epoch the checkpoint lacks.
+    saveCheckpoint(path.join(this.dir, RUN_FILES.checkpoint), model, save);
     const record = history[history.length - 1];
     const writer = this.summaries();
     writer.addScalar('loss/train', record.trainLoss, record.epoch);
@@ -91,6 +113,10 @@ export class RunRecorder {
     writer.flush();
     writeFileAtomic(path.join(this.dir, RUN_FILES.history), JSON.stringify(history, null, 2) + '\n');
     writeFileAtomic(path.join(this.dir, RUN_FILES.confusion), JSON.stringify(evaluation.confusion) + '\n');
+  }
+
+  /** Where an aborted run stopped (mid-epoch): the checkpoint only, so `resumeFrom` continues from there. */
+  abortCheckpoint(model: CnnModel, save: SaveOptions): void {
     saveCheckpoint(path.join(this.dir, RUN_FILES.checkpoint), model, save);
   }
 

@@ -5,9 +5,12 @@ import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../nat
 import { CnnModel, createModel, InputNorm, NO_NORM } from '../nn/model';
 import { ops } from '../ops';
 import { tidy } from '../tidy';
-import { loadCheckpoint, TrainingState } from './checkpoint';
+import { CnnSpec, planModel } from '../nn/spec';
+import { expected } from '../validate';
+import type { TrainingState } from './checkpoint';
 import { evaluate, EvaluationResult, LabelledImages, takeImages } from './evaluate';
 import { EpochRecord, InMemoryDataset, recordableOptions, ResolvedTrainOptions, resolveTrainOptions, TrainOptions } from './options';
+import { openResume, Resume } from './resume';
 import { RunRecorder } from './run-recorder';
 
 export interface TrainResult {
@@ -115,6 +118,10 @@ interface EpochContext {
   options: ResolvedTrainOptions;
   epoch: number;
   steps: number;
+  /** The step to start from: 0, or where an aborted run stopped when it is resumed. */
+  firstStep: number;
+  /** The epoch's running totals, updated in place: the caller reads them when an abort stops the epoch. */
+  totals: EpochTotals;
   /** Called at step boundaries where a snapshot is due. */
   onStepBoundary: (stepsDone: number) => Promise<void> | void;
   report: (stepsDone: number, totals: EpochTotals) => void;
@@ -147,17 +154,31 @@ const TRIM_EVERY_STEPS = 16;
 
 /** The eager path: every op of every step is issued from here. */
 async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
-  const { model, optimizer, data, order, options, epoch, steps } = ctx;
-  const totals: EpochTotals = { lossSum: 0, correct: 0, seen: 0 };
+  const { model, optimizer, data, order, options, epoch, steps, totals } = ctx;
   const weights = options.l1 > 0 ? model.weightTensors() : [];
   const { mean, std } = model.inputNorm;
   const syncEvery = model.device === 'cpu' ? SYNC_EVERY.cpu : SYNC_EVERY.device;
   // On a GPU, [loss sum, correct] accumulate on the device between read-backs.
   let pending: NativeTensor | undefined;
-  let pendingFrom = 0;
+  let pendingFrom = ctx.firstStep;
+  /** Reads the device-side totals since the last read-back into `totals`. */
+  const readBack = (step: number): void => {
+    const [lossSum, correct] = pending!.toTypedArray() as Float64Array;
+    pending!.dispose();
+    pending = undefined;
+    if (!Number.isFinite(lossSum)) throw new TrainingDivergedError(epoch, pendingFrom, options.learningRate);
+    totals.lossSum += lossSum;
+    totals.correct += correct;
+    totals.seen += Math.min(data.count, step * options.batchSize) - Math.min(data.count, pendingFrom * options.batchSize);
+    pendingFrom = step;
+  };
   try {
-    for (let step = 0; step < steps; ++step) {
-      if (options.signal?.aborted) throw new TrainingAbortedError(epoch, step);
+    for (let step = ctx.firstStep; step < steps; ++step) {
+      if (options.signal?.aborted) {
+        // The totals must cover every step the weights took, for the abort's checkpoint.
+        if (pending) readBack(step);
+        throw new TrainingAbortedError(epoch, step);
+      }
       const start = step * options.batchSize;
       const end = Math.min(data.count, start + options.batchSize);
       const outcome = tidy(() => {
@@ -188,14 +209,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         totals.correct += outcome.correct;
         totals.seen += end - start;
       } else if ((step + 1) % syncEvery === 0 || step + 1 === steps) {
-        const [lossSum, correct] = pending!.toTypedArray() as Float64Array;
-        pending!.dispose();
-        pending = undefined;
-        if (!Number.isFinite(lossSum)) throw new TrainingDivergedError(epoch, pendingFrom, options.learningRate);
-        totals.lossSum += lossSum;
-        totals.correct += correct;
-        totals.seen = Math.min(data.count, (step + 1) * options.batchSize);
-        pendingFrom = step + 1;
+        readBack(step + 1);
       }
       if (syncEvery === 1 || pendingFrom === step + 1) ctx.report(step + 1, totals);
       // Freeing a step's tensors in JS order leaves glibc's heap fragmented (blocks of 64-byte aligned
@@ -214,22 +228,32 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
 
 /** The scripted path: whole segments of the epoch run natively off the main thread. */
 async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<EpochTotals> {
-  const { model, optimizer, data, order, options, epoch, steps } = ctx;
-  const totals: EpochTotals = { lossSum: 0, correct: 0, seen: 0 };
+  const { model, optimizer, data, order, options, epoch, steps, totals } = ctx;
   const script = model.scriptModule!;
   const { mean, std } = model.inputNorm;
   const progressEvery = model.device === 'cpu' ? 1 : 50;
-  for (let first = 0; first < steps; first += segmentSteps) {
+  for (let first = ctx.firstStep; first < steps; first += segmentSteps) {
     if (options.signal?.aborted) throw new TrainingAbortedError(epoch, first);
     const last = Math.min(steps, first + segmentSteps);
     const rowsEnd = Math.min(data.count, last * options.batchSize);
     const segment = native().ops.slice(order, 0, first * options.batchSize, rowsEnd);
     const base = { ...totals };
+    // A throwing onProgress must reject training as it does in eager mode: an exception thrown from
+    // inside the addon's callback would be lost, so it is kept, the job cancelled, and thrown below.
+    let callbackError: { error: unknown } | undefined;
     const job = native().trainEpoch({
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
       batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
       progressEvery, dropLast: options.dropLast, precision: options.precision,
-    }, (p) => ctx.report(first + p.step, { lossSum: base.lossSum + p.loss, correct: base.correct + p.correct, seen: base.seen + p.seen }));
+    }, (p) => {
+      if (callbackError) return;
+      try {
+        ctx.report(first + p.step, { lossSum: base.lossSum + p.loss, correct: base.correct + p.correct, seen: base.seen + p.seen });
+      } catch (error) {
+        callbackError = { error };
+        job.cancel();
+      }
+    });
     const abort = (): void => job.cancel();
     options.signal?.addEventListener('abort', abort);
     let outcome;
@@ -239,6 +263,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       options.signal?.removeEventListener('abort', abort);
       segment.dispose();
     }
+    if (callbackError) throw callbackError.error;
     if (outcome.nonFiniteStep >= 0) throw new TrainingDivergedError(epoch, first + outcome.nonFiniteStep, options.learningRate);
     totals.lossSum += outcome.lossSum;
     totals.correct += outcome.correct;
@@ -247,6 +272,50 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
     await ctx.onStepBoundary(last);
   }
   return totals;
+}
+
+/** What the run trains: the split sizes and pixels fit the spec, and an epoch has at least one step (checked before any native work). */
+function checkTrainingData(train: LabelledImages, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions): number {
+  const [height, width] = spec.inputSize;
+  for (const [name, split] of splits) {
+    if (!split) continue;
+    if (split.images.length !== split.count * height * width) {
+      throw new RangeError(`Expected ${height}x${width} images for spec.inputSize but ${name} has ${split.images.length / split.count} pixels per image`);
+    }
+    const label = split.labels.findIndex((l) => l >= spec.classes);
+    if (label >= 0) throw new RangeError(`Expected labels below ${spec.classes} (spec.classes) for ${name}.labels but ${name}.labels[${label}] is ${split.labels[label]}`);
+  }
+  const steps = stepCount(train.count, options.batchSize, options.dropLast);
+  if (steps === 0) {
+    // Otherwise every epoch would record a NaN loss and the run would fail late, at its checkpoint.
+    throw new RangeError(expected(`at most ${train.count} (the training images) with dropLast, so that an epoch has a step,`, 'batchSize', options.batchSize));
+  }
+  return steps;
+}
+
+/** The spec the run trains: the resumed checkpoint's, the initial model's, or the options'. */
+function runSpec(options: ResolvedTrainOptions, resume: Resume | undefined): Required<CnnSpec> {
+  return resume?.model.spec ?? options.initialModel?.spec ?? planModel(options.spec).spec;
+}
+
+/** The model a run starts from (a resumed one is already loaded). */
+function startingModel(options: ResolvedTrainOptions, device: string, train: LabelledImages): CnnModel {
+  if (options.initialModel) return options.initialModel.convert(options.mode).toDeviceOwned(device);
+  const inputNorm = options.standardize ? datasetNorm(train) : NO_NORM;
+  return createModel(options.spec, { mode: options.mode, device, seed: options.seed, inputNorm });
+}
+
+/**
+ * After an abort, a checkpoint of where the run stopped, mid-epoch, so that resumeFrom continues
+ * from there (Ctrl-C in a one-epoch run would otherwise leave nothing to resume). A failure to write
+ * it is a warning: the AbortError is what the caller asked for.
+ */
+function writeAbortCheckpoint(recorder: RunRecorder, model: CnnModel, optimizer: { native: NativeOptimizer; settings: OptimizerSettings }, state: TrainingState): void {
+  try {
+    recorder.abortCheckpoint(model, { optimizer, training: state });
+  } catch (err) {
+    process.emitWarning(`convscope: the checkpoint of the aborted run could not be written: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -259,76 +328,59 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
   const options = resolveTrainOptions(input);
   const started = Date.now();
   const device = resolveDevice(options.device);
-  const dataset = await loadData(options);
-  const train = takeImages(dataset.train, options.limit);
-  const test = takeImages(dataset.test, options.testLimit);
-
-  let model: CnnModel;
-  let optimizerState: Buffer | undefined;
-  let history: EpochRecord[] = [];
-  let firstEpoch = 1;
-  if (options.resumeFrom) {
-    const loaded = loadCheckpoint(options.resumeFrom, { mode: options.mode, device });
-    model = loaded.model;
-    optimizerState = loaded.optimizerState;
-    const state = loaded.meta.training as TrainingState | undefined;
-    if (state) {
-      firstEpoch = state.epoch + 1;
-      history = state.history as EpochRecord[];
-    }
-  } else if (options.initialModel) {
-    model = options.initialModel.convert(options.mode).toDeviceOwned(device);
-  } else {
-    const inputNorm = options.standardize ? datasetNorm(train) : NO_NORM;
-    model = createModel(options.spec, { mode: options.mode, device, seed: options.seed, inputNorm });
-  }
-  const [height, width] = model.inputSize;
-  if (train.images.length !== train.count * height * width) {
-    model.dispose();
-    throw new RangeError(`Expected training images of ${height}x${width} for spec.inputSize but the dataset has ${train.images.length / train.count} pixels per image`);
-  }
-
-  const settings = optimizerSettings(options);
-  let optimizer: NativeOptimizer;
-  let data: DeviceData;
-  try {
-    optimizer = new (native().Optimizer)(model.parameterTensors(), settings);
-    data = uploadTrainingData(train, height, width, device);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
+  // Before anything native: a run folder that cannot be written fails now, not after an epoch.
   const recorder = options.runDir ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
-  const steps = stepCount(train.count, options.batchSize, options.dropLast);
-  const snapshotEvery = options.snapshotEvery ?? steps;
-  let finalEval: EvaluationResult | undefined;
+  const resume = options.resumeFrom ? openResume(options, input.spec, device) : undefined;
+
+  // Everything native this run makes is freed on every path out of here (the model is handed to the
+  // caller on success, and through the error when an abort or divergence stops training).
+  let model: CnnModel | undefined = resume?.model;
+  let optimizer: NativeOptimizer | undefined;
+  let data: DeviceData | undefined;
+  let keepModel = false;
+  const settings = optimizerSettings(options);
+  const history: EpochRecord[] = resume?.history ?? [];
+  const firstEpoch = resume?.firstEpoch ?? 1;
+  let epoch = firstEpoch;
+  let totals: EpochTotals = { lossSum: 0, correct: 0, seen: 0 };
   try {
-    if (optimizerState) optimizer.loadState(optimizerState);
+    const dataset = await loadData(options);
+    const train = takeImages(dataset.train, options.limit);
+    const test = takeImages(dataset.test, options.testLimit);
+    const steps = checkTrainingData(train, [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]], runSpec(options, resume), options);
+    model ??= startingModel(options, device, train);
+    const [height, width] = model.inputSize;
+    optimizer = new (native().Optimizer)(model.parameterTensors(), settings);
+    if (resume?.optimizerState) optimizer.loadState(resume.optimizerState);
+    data = uploadTrainingData(train, height, width, device);
+    const snapshotEvery = options.snapshotEvery ?? steps;
+    let finalEval: EvaluationResult | undefined;
     recorder?.start({ options: recordableOptions(options), spec: model.spec, classNames: dataset.classNames, device, trainCount: train.count, testCount: test.count });
-    if (recorder && firstEpoch === 1) await recorder.snapshot(model, 0);
-    for (let epoch = firstEpoch; epoch <= options.epochs; ++epoch) {
+    if (recorder && firstEpoch === 1 && !resume?.partial) await recorder.snapshot(model, 0);
+    for (; epoch <= options.epochs; ++epoch) {
+      const partial = epoch === firstEpoch ? resume?.partial : undefined;
+      totals = partial ? { lossSum: partial.lossSum, correct: partial.correct, seen: partial.seen } : { lossSum: 0, correct: 0, seen: 0 };
       const seed = epochSeed(options.seed, epoch);
       native().manualSeed(seed);
       const order = native().ops.randperm(train.count, seed);
       const epochStart = process.hrtime.bigint();
       const globalStepBase = (epoch - 1) * steps;
       const ctx: EpochContext = {
-        model, optimizer, data, order, options, epoch, steps,
+        model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals,
         onStepBoundary: async (done) => {
-          if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
+          if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model!, globalStepBase + done);
         },
-        report: (done, totals) => {
+        report: (done, running) => {
           const seconds = Number(process.hrtime.bigint() - epochStart) / 1e9;
           options.onProgress?.({
             type: 'step', epoch, step: done, steps,
-            loss: totals.lossSum / Math.max(totals.seen, 1), accuracy: totals.correct / Math.max(totals.seen, 1),
-            imagesPerSecond: totals.seen / Math.max(seconds, 1e-9),
+            loss: running.lossSum / Math.max(running.seen, 1), accuracy: running.correct / Math.max(running.seen, 1),
+            imagesPerSecond: running.seen / Math.max(seconds, 1e-9),
           });
         },
       };
-      let totals: EpochTotals;
       try {
-        totals = model.mode === 'script' ? await runScriptEpoch(ctx, Math.min(snapshotEvery, steps)) : await runEagerEpoch(ctx);
+        await (model.mode === 'script' ? runScriptEpoch(ctx, Math.min(snapshotEvery, steps)) : runEagerEpoch(ctx));
       } finally {
         order.dispose();
       }
@@ -358,28 +410,33 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     }
     if (!finalEval) finalEval = await evaluate(model, test, { chunkSize: options.evalChunkSize });
     if (recorder) await recorder.finish(model, history, finalEval, dataset.classNames);
+    model.optimizerSnapshot = { settings, state: optimizer.saveState() };
+    keepModel = true;
+    return {
+      model,
+      history,
+      testAccuracy: finalEval.accuracy,
+      testLoss: finalEval.loss,
+      confusion: finalEval.confusion,
+      classNames: dataset.classNames,
+      runDir: options.runDir,
+      seconds: (Date.now() - started) / 1000,
+    };
   } catch (err) {
-    optimizer.dispose();
-    data.dispose();
+    if (err instanceof TrainingAbortedError && recorder && options.checkpointOnAbort && model && optimizer && err.step > 0) {
+      writeAbortCheckpoint(recorder, model, { native: optimizer, settings }, {
+        epoch: epoch - 1, seed: options.seed, history, options: recordableOptions(options), partial: { step: err.step, ...totals },
+      });
+    }
     // An aborted or diverged run keeps its model usable for the caller through the error.
-    if (err instanceof TrainingAbortedError || err instanceof TrainingDivergedError) {
+    if (model && (err instanceof TrainingAbortedError || err instanceof TrainingDivergedError)) {
       (err as Error & { model?: CnnModel }).model = model;
-    } else {
-      model.dispose();
+      keepModel = true;
     }
     throw err;
+  } finally {
+    optimizer?.dispose();
+    data?.dispose();
+    if (!keepModel) model?.dispose();
   }
-  model.optimizerSnapshot = { settings, state: optimizer.saveState() };
-  optimizer.dispose();
-  data.dispose();
-  return {
-    model,
-    history,
-    testAccuracy: finalEval.accuracy,
-    testLoss: finalEval.loss,
-    confusion: finalEval.confusion,
-    classNames: dataset.classNames,
-    runDir: options.runDir,
-    seconds: (Date.now() - started) / 1000,
-  };
 }
