@@ -10,6 +10,7 @@ import { loadCheckpoint } from '../src/train/checkpoint';
 import type { CnnSpec } from '../src/nn/spec';
 import { fashion } from './fixtures';
 import { rejected } from './helpers';
+import { FAULT_ENV } from '../src/fs-atomic';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-reliability-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -57,9 +58,10 @@ describe('abort', () => {
     // The model is still usable.
     expect(err.model!.predict(fashion().test.images.subarray(0, 784))).toHaveLength(10);
     err.model!.dispose();
-    // The checkpoint of epoch 1 is intact.
+    // The checkpoint holds epoch 1 and where epoch 2 stopped (see failure-paths.test.ts for resuming from it).
     const saved = loadCheckpoint(path.join(runDir, 'model.pt'));
     expect(saved.meta.training!.epoch).toBe(1);
+    expect(saved.meta.training!.partial!.step).toBeGreaterThanOrEqual(3);
     saved.model.dispose();
   });
 });
@@ -79,39 +81,42 @@ describe('crash safety and resume', () => {
     }
   });
 
-  test('SIGKILL at random moments (10 times): the last checkpoint always loads and resumes', async () => {
+  test('SIGKILL in the middle of writing the n-th checkpoint (n = 1..4): the previous one loads and resumes', async () => {
+    // A fault-injection point between the two halves of every write (src/fs-atomic.ts) kills the child
+    // there, so each round really tears a write: a non-atomic write would leave half a model.pt.
     const child = path.join(__dirname, 'fixtures', 'train-child.js');
-    const runDir = path.join(tmp, 'killed');
-    let seed = 12345;
-    const random = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
-    let checkpointsSeen = 0;
-    for (let round = 0; round < 10; ++round) {
-      const proc = spawn(process.execPath, [child, runDir, '1000'], { stdio: 'ignore' });
-      await new Promise((resolve) => setTimeout(resolve, 600 + random() * 1500));
-      proc.kill('SIGKILL');
-      await new Promise((resolve) => proc.on('exit', resolve));
+    for (let n = 1; n <= 4; ++n) {
+      const runDir = path.join(tmp, `killed-${n}`); // a fresh folder: no earlier round's model.pt to find
+      const proc = spawn(process.execPath, [child, runDir, '10'], { stdio: 'ignore', env: { ...process.env, [FAULT_ENV]: `kill:model.pt:${n}` } });
+      const signal = await new Promise((resolve) => proc.on('exit', (_code, sig) => resolve(sig)));
+      expect(signal).toBe('SIGKILL');
+      const names = fs.readdirSync(runDir);
+      // The torn write is there, under a temporary name that no reader looks for.
+      expect(names.filter((f) => /^\.model\.pt\.\d+\.[0-9a-f]+\.tmp$/.test(f))).toHaveLength(1);
       const file = path.join(runDir, 'model.pt');
-      if (!fs.existsSync(file)) continue;
-      checkpointsSeen += 1;
+      if (n === 1) {
+        expect(names).not.toContain('model.pt');
+        continue;
+      }
       const loaded = loadCheckpoint(file);
-      expect(loaded.meta.training!.epoch).toBeGreaterThanOrEqual(1);
-      const epochs = loaded.meta.training!.epoch + 1;
+      expect(loaded.meta.training!.epoch).toBe(n - 1);
       loaded.model.dispose();
-      const resumed = await trainCnn({ ...base(), epochs, resumeFrom: file });
-      expect(resumed.history).toHaveLength(epochs);
+      const resumed = await trainCnn({ ...base(), epochs: n, resumeFrom: file });
+      expect(resumed.history.map((h) => h.epoch)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
       resumed.model.dispose();
-      // No temporary file is ever mistaken for the checkpoint.
-      expect(fs.readdirSync(runDir).filter((f) => f === 'model.pt')).toHaveLength(1);
     }
-    expect(checkpointsSeen).toBeGreaterThanOrEqual(5);
   }, 180000);
 });
 
 describe('divergence', () => {
   test.each(['eager', 'script'] as const)('a NaN loss stops training with an error naming the step and the learning rate (%s)', async (mode) => {
-    const err = await rejected(trainCnn({ ...base(), mode, spec: defaultSpec(), limit: 2048, learningRate: 1e4, optimizer: 'sgd', epochs: 3 }));
+    const err = await rejected(trainCnn({ ...base(), mode, spec: defaultSpec(), limit: 2048, learningRate: 1e4, optimizer: 'sgd', epochs: 3 })) as Error & { model?: import('../src/index').CnnModel };
     expect(err.name).toBe('TrainingDivergedError');
     expect(err.message).toMatch(/epoch \d+, step \d+ \(learning rate 10000\)/);
+    // "Before the weights are updated with it": every weight the caller gets back is finite.
+    const nonFinite = err.model!.parameters().map((p) => [p.name, p.values.filter((v) => !Number.isFinite(v)).length]);
+    err.model!.dispose();
+    expect(nonFinite).toEqual(nonFinite.map(([name]) => [name, 0]));
   });
 });
 
@@ -120,10 +125,14 @@ describe('concurrency', () => {
     const spec: CnnSpec = { ...tiny(), dropout: 0 };
     const alone = await trainCnn({ ...base(), spec, epochs: 2 });
     const aloneScript = await trainCnn({ ...base(), spec, epochs: 2, mode: 'script', seed: 4 });
+    // Which run each step event came from, in order: side by side means interleaved, not one after the other.
+    const order: string[] = [];
     const [a, b] = await Promise.all([
-      trainCnn({ ...base(), spec, epochs: 2 }),
-      trainCnn({ ...base(), spec, epochs: 2, mode: 'script', seed: 4 }),
+      trainCnn({ ...base(), spec, epochs: 2, onProgress: (e) => { if (e.type === 'step') order.push('a'); } }),
+      trainCnn({ ...base(), spec, epochs: 2, mode: 'script', seed: 4, onProgress: (e) => { if (e.type === 'step') order.push('b'); } }),
     ]);
+    const switches = order.filter((run, i) => i > 0 && run !== order[i - 1]).length;
+    expect(switches).toBeGreaterThanOrEqual(3);
     expect(weightsOf(a.model)).toEqual(weightsOf(alone.model));
     expect(weightsOf(b.model)).toEqual(weightsOf(aloneScript.model));
     for (const r of [alone, aloneScript, a, b]) r.model.dispose();

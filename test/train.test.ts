@@ -58,6 +58,24 @@ describe('eager training', () => {
     expect(ticks).toBeGreaterThan(Math.min(10, elapsed / 200));
     r.model.dispose();
   });
+
+  test('a scripted epoch runs off the main thread: its steps reach JS while it runs, and timers fire between them', async () => {
+    // One native job for the whole epoch (no snapshots). Run on the main thread, the job would hold
+    // the event loop: its step events would all arrive in a burst at its end, not spread over it.
+    const ticks: number[] = [];
+    const steps: number[] = [];
+    let epochSeconds = 0;
+    const timer = setInterval(() => { ticks.push(Date.now()); }, 2);
+    const r = await trainCnn({
+      dataset: fashion(), spec: defaultSpec(), mode: 'script', limit: 1024, testLimit: 100, batchSize: 64,
+      onProgress: (e) => { if (e.type === 'step') steps.push(Date.now()); else epochSeconds = e.record.seconds; },
+    });
+    clearInterval(timer);
+    const [first, last] = [steps[0], steps[steps.length - 1]];
+    expect((last - first) / 1000).toBeGreaterThan(epochSeconds * 0.5);
+    expect(ticks.filter((t) => t > first && t < last).length).toBeGreaterThanOrEqual(3);
+    r.model.dispose();
+  });
 });
 
 describe('statistics read back every N steps (the GPU logic, run on the CPU)', () => {
