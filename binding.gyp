@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/args.cc",
         "native/tensor.cc",
         "native/device.cc",
         "native/ops.cc",

@@ -8,6 +8,7 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include "args.h"
 #include "errors.h"
 #include "tensor.h"
 

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 
+#include "args.h"
 #include "errors.h"
 #include "tensor.h"
 

@@ -5,6 +5,7 @@
 #include <napi.h>
 #include <c10/util/Exception.h>
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +23,20 @@ struct OutOfRange : std::runtime_error {
 // The message of a libtorch error without its C++ backtrace, which means nothing to a JS caller.
 std::string DescribeTorchError(const c10::Error& e);
 
+// What a C++ failure becomes in JS: its error class and message. One description for the main thread
+// (ThrowAsJs) and for worker threads, which keep it until they are back on the main thread.
+struct ErrorDescription {
+  enum class Kind { Error, TypeError, RangeError };
+  Kind kind;
+  std::string message;
+};
+
+// TypeMismatch is a TypeError; OutOfRange and std::bad_alloc are RangeErrors; c10::Error reads
+// "libtorch: <message>", any other exception "convscope native: <what>". Never throws; touches no N-API.
+ErrorDescription Describe(const std::exception_ptr& error);
+
+Napi::Error ToJsError(Napi::Env env, const ErrorDescription& description);
+
 [[noreturn]] void ThrowAsJs(Napi::Env env, const std::exception_ptr& error);
 
 template <typename Body>
@@ -34,19 +49,5 @@ auto Guarded(Napi::Env env, Body&& body) -> decltype(body()) {
     ThrowAsJs(env, std::current_exception());
   }
 }
-
-// Argument readers with one message shape: "Expected <what> for <name> but received <value>".
-std::string DescribeValue(const Napi::Value& value);
-int64_t ReadInt(const Napi::Value& value, const char* name, int64_t min, int64_t max);
-double ReadNumber(const Napi::Value& value, const char* name);
-bool ReadBool(const Napi::Value& value, const char* name);
-std::string ReadString(const Napi::Value& value, const char* name);
-std::vector<int64_t> ReadIntArray(const Napi::Value& value, const char* name, int64_t min, int64_t max);
-
-// Options-object fields that may be left out: `fallback` when undefined, else read as above.
-double OptionalNumber(const Napi::Object& options, const char* key, double fallback);
-bool OptionalBool(const Napi::Object& options, const char* key, bool fallback);
-int64_t OptionalInt(const Napi::Object& options, const char* key, int64_t fallback, int64_t min, int64_t max);
-std::string OptionalString(const Napi::Object& options, const char* key, const std::string& fallback);
 
 }  // namespace convscope

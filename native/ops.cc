@@ -4,6 +4,7 @@
 
 #include "batch.h"
 #include "device.h"
+#include "args.h"
 #include "errors.h"
 #include "tensor.h"
 
@@ -88,7 +89,8 @@ Napi::Value Activation(const Napi::CallbackInfo& info) {
     if (name == "elu") return Wrapped(info, at::elu(x));
     if (name == "tanh") return Wrapped(info, at::tanh(x));
     if (name == "sigmoid") return Wrapped(info, at::sigmoid(x));
-    if (name == "leaky_relu") return Wrapped(info, at::leaky_relu(x, 0.01));
+    // The slope comes from TS (LEAKY_RELU_SLOPE in src/core/native.ts), as TorchScript and ONNX get it.
+    if (name == "leaky_relu") return Wrapped(info, at::leaky_relu(x, ReadNumber(info[2], "negativeSlope")));
     throw OutOfRange("Expected one of relu, elu, tanh, sigmoid, leaky_relu for activation but received \"" + name + "\"");
   });
 }
@@ -123,7 +125,7 @@ Napi::Value SumAbs(const Napi::CallbackInfo& info) {
     auto list = info[0].As<Napi::Array>();
     if (list.Length() == 0) throw OutOfRange("Expected at least one Tensor for tensors");
     std::vector<at::Tensor> tensors;
-    for (uint32_t i = 0; i < list.Length(); ++i) tensors.push_back(TensorWrap::From(list.Get(i), "tensors[i]"));
+    for (uint32_t i = 0; i < list.Length(); ++i) tensors.push_back(TensorWrap::From(list.Get(i), Element("tensors", i).c_str()));
     return Wrapped(info, SumOfAbs(tensors));
   });
 }

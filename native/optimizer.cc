@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "args.h"
 #include "errors.h"
 #include "fused_adam.h"
 #include "instance_data.h"
@@ -96,7 +97,7 @@ OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     if (!info[1].IsObject()) throw TypeMismatch("Expected an object for options but received " + DescribeValue(info[1]));
     auto list = info[0].As<Napi::Array>();
     std::vector<at::Tensor> params;
-    for (uint32_t i = 0; i < list.Length(); ++i) params.push_back(TensorWrap::From(list.Get(i), "params[i]"));
+    for (uint32_t i = 0; i < list.Length(); ++i) params.push_back(TensorWrap::From(list.Get(i), Element("params", i).c_str()));
     if (params.empty()) throw OutOfRange("Expected at least one parameter for params");
     auto options = info[1].As<Napi::Object>();
     std::string kind = ReadString(options.Get("kind"), "kind");

@@ -2,6 +2,7 @@
 
 #include <ATen/autocast_mode.h>
 
+#include "args.h"
 #include "errors.h"
 #include "torch_compat.h"
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "args.h"
 #include "errors.h"
 #include "instance_data.h"
 #include "tensor.h"
@@ -85,7 +86,7 @@ ScriptModelWrap::ScriptModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectW
     auto array = list.As<Napi::Array>();
     for (uint32_t i = 0; i < array.Length(); ++i) {
       Napi::Value pair = array.Get(i);
-      if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) throw TypeMismatch("Expected [name, Tensor] for parameters[i]");
+      if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) throw TypeMismatch("Expected [name, Tensor] for " + Element("parameters", i) + " but received " + DescribeValue(pair));
       auto entry = pair.As<Napi::Array>();
       params.emplace_back(ReadString(entry.Get(0u), "parameter name"), TensorWrap::From(entry.Get(1u), "parameter"));
     }

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "args.h"
 #include "errors.h"
 #include "instance_data.h"
 

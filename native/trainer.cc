@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "batch.h"
+#include "args.h"
 #include "errors.h"
 #include "optimizer.h"
 #include "precision.h"
@@ -63,10 +65,10 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   void Execute(const ExecutionProgress& progress) override {
     try {
       RunEpoch(progress);
-    } catch (const c10::Error& e) {
-      SetError("libtorch: " + std::string(e.what_without_backtrace()));
-    } catch (const std::exception& e) {
-      SetError(std::string("convscope native: ") + e.what());
+    } catch (...) {
+      // Described here, thrown as its JS class in OnError, back on the main thread.
+      failure_ = Describe(std::current_exception());
+      SetError(failure_->message);
     }
   }
 
@@ -100,7 +102,9 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
     deferred_.Resolve(result);
   }
 
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+  void OnError(const Napi::Error& error) override {
+    deferred_.Reject(failure_ ? ToJsError(Env(), *failure_).Value() : error.Value());
+  }
 
  private:
   void RunEpoch(const ExecutionProgress& progress) {
@@ -166,6 +170,8 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   Napi::FunctionReference onProgress_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   Outcome outcome_;
+  // Set by Execute when the epoch failed; OnError throws it as its JS class.
+  std::optional<ErrorDescription> failure_;
 };
 
 // trainEpoch(job, onProgress?) -> { promise, cancel }
@@ -199,7 +205,7 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     Napi::Value list = o.Get("l1Params");
     if (list.IsArray()) {
       auto array = list.As<Napi::Array>();
-      for (uint32_t i = 0; i < array.Length(); ++i) job.l1Params.push_back(TensorWrap::From(array.Get(i), "l1Params[i]"));
+      for (uint32_t i = 0; i < array.Length(); ++i) job.l1Params.push_back(TensorWrap::From(array.Get(i), Element("l1Params", i).c_str()));
     }
     if (job.l1 > 0 && job.l1Params.empty()) throw OutOfRange("Expected l1Params when l1 > 0");
     Napi::Function onProgress = info[1].IsFunction() ? info[1].As<Napi::Function>() : Napi::Function();

@@ -1,8 +1,8 @@
 // convscope's public API. Importing it loads no native code: the addon loads on first use, and
 // node-canvas only when a picture is drawn.
-import { native, NativeTensor, TorchInfo } from './native';
+import { native, NativeTensor, TorchInfo } from './core/native';
 
-export type { NativeTensor, TorchInfo, Dtype, TypedArrayOf } from './native';
+export type { NativeTensor, TorchInfo, Dtype, TypedArrayOf } from './core/native';
 
 /**
  * Which libtorch is loaded and what it offers.
@@ -28,13 +28,13 @@ export function liveTensors(): number {
 }
 
 /** The native Tensor class (advanced use): `new Tensor(new Float32Array([1, 2]), [2])` copies the values. */
-export const Tensor = new Proxy(function Tensor() { /* placeholder until the addon loads */ } as unknown as new (data: import('./native').TypedArrayOf, shape: number[]) => NativeTensor, {
+export const Tensor = new Proxy(function Tensor() { /* placeholder until the addon loads */ } as unknown as new (data: import('./core/native').TypedArrayOf, shape: number[]) => NativeTensor, {
   construct: (_target, args) => new (native().Tensor)(args[0], args[1]),
   get: (_target, key) => (key === Symbol.hasInstance ? (v: unknown) => v instanceof native().Tensor : Reflect.get(native().Tensor, key)),
 });
 
-export { tidy, keep } from './tidy';
-export { readIdx, writeIdx } from './data/idx';
+export { tidy, keep } from './core/tidy';
+export { readIdx, writeIdx } from './formats/idx';
 export { loadDataset } from './data/datasets';
 export { defaultSpec, planModel, countParameters } from './nn/spec';
 export type { CnnSpec, ConvLayerSpec, Activation, Padding } from './nn/spec';
@@ -61,4 +61,5 @@ export { compareRegularization } from './experiments/regularization';
 export type { RegularizationOptions, RegularizationResult, RegularizationRow, FilterStatistics } from './experiments/regularization';
 export { buildReport } from './experiments/report';
 export type { ReportOptions, ReportResult } from './experiments/report';
-export type { ExperimentOptions, ResultsTable, ResultsFile } from './experiments/common';
+export type { ExperimentOptions } from './experiments/options';
+export type { ResultsTable, ResultsFile } from './experiments/results';

@@ -7,7 +7,7 @@ import {
   checkpointFile, createModel, defaultSpec, evaluate, loadDataset, loadModel, loadTorchScript, predictProbabilitiesForTest, readIdx,
   renderActivationsForTest, renderFilterMosaic, scratchDir, setNumThreads, SummaryWriter, torchScriptFile, trainCnn,
 } from './bad-options-api';
-import { native } from '../src/native';
+import { native } from '../src/core/native';
 import { smallSpec } from './fixtures';
 
 type Case = [string, () => unknown, 'TypeError' | 'RangeError' | 'CheckpointError', RegExp];

@@ -1,8 +1,8 @@
 // The CUDA path. Runs where the loaded libtorch has CUDA and a GPU; elsewhere it says it skipped.
 import { createModel, evaluate, torchInfo, trainCnn } from '../src/index';
-import { native } from '../src/native';
-import { ops } from '../src/ops';
-import { tidy } from '../src/tidy';
+import { native } from '../src/core/native';
+import { ops } from '../src/core/ops';
+import { tidy } from '../src/core/tidy';
 import { fashion, smallSpec } from './fixtures';
 import { rejected, skipBecause } from './helpers';
 

@@ -13,7 +13,7 @@ import {
   loadDatasetAsync,
   LoadDatasetOptions,
 } from '../src/data/datasets';
-import { encodeIdx, IdxArray } from '../src/data/idx';
+import { encodeIdx, IdxArray } from '../src/formats/idx';
 
 let root: string;
 let scratch: number;

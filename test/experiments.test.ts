@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { compareRegularization, fewerFilters, sweepKernelSizes } from '../src/index';
 import { buildProgram } from '../src/cli/main';
-import type { ResultsFile, ResultsTable } from '../src/experiments/common';
+import type { ResultsFile, ResultsTable } from '../src/experiments/results';
 import { fashion } from './fixtures';
 import { rejected } from './helpers';
 

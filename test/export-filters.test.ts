@@ -5,8 +5,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { createModel } from '../src/index';
-import { decodeNpy } from '../src/npy';
-import { exportFilters } from '../src/viz/export-filters';
+import { decodeNpy } from '../src/formats/npy';
+import { exportFilters } from '../src/experiments/export-filters';
 import { loadCanvas } from '../src/viz/canvas-loader';
 import { smallSpec } from './fixtures';
 

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readRegularFile, UnreadableFileError } from '../src/fs-read';
+import { readRegularFile, UnreadableFileError } from '../src/util/fs-read';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-file-readers-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

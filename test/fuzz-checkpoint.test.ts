@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { createModel, loadModel, loadTorchScript } from '../src/index';
-import { native } from '../src/native';
+import { native } from '../src/core/native';
 
 const CASES = Number(process.env.CONVSCOPE_FUZZ_CASES ?? 400);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-fuzz-ckpt-'));

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { gzipSync } from 'zlib';
-import { encodeIdx, IdxArray, IdxFormatError, readIdx } from '../src/data/idx';
+import { encodeIdx, IdxArray, IdxFormatError, readIdx } from '../src/formats/idx';
 
 // Override to explore further, e.g. CONVSCOPE_FUZZ_SEED=7 CONVSCOPE_FUZZ_CASES=50000 npx jest test/fuzz-idx.test.ts
 const SEED = Number(process.env.CONVSCOPE_FUZZ_SEED ?? 0xc0ffee);

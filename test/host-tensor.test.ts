@@ -1,7 +1,7 @@
 // HostTensor helpers: ndarray views, copies from strided arrays, and shape validation.
 
 import ndarray from 'ndarray';
-import { checkHostTensor, fromNdarray, isTypedArray, toNdarray } from '../src/host-tensor';
+import { checkHostTensor, fromNdarray, isTypedArray, toNdarray } from '../src/core/host-tensor';
 
 test('toNdarray shares memory and indexes row-major', () => {
   const t = { data: Float32Array.from([1, 2, 3, 4, 5, 6]), shape: [2, 3] };

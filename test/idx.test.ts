@@ -3,7 +3,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { gzipSync } from 'zlib';
 import { randomBytes } from 'crypto';
-import { encodeIdx, IdxArray, IdxFormatError, IdxFormatProblem, MAX_IDX_PAYLOAD_BYTES, readIdx, writeIdx } from '../src/data/idx';
+import { encodeIdx, IdxArray, IdxFormatError, IdxFormatProblem, MAX_IDX_PAYLOAD_BYTES, readIdx, writeIdx } from '../src/formats/idx';
 
 let dir: string;
 beforeAll(() => {

@@ -1,7 +1,7 @@
 // Pixel-level checks of the weight and feature-map mosaics: every expectation is computed here from
 // the weights (independently of src/viz/normalize.ts) and compared with decoded PNG pixels.
 
-import type { HostTensor } from '../src/host-tensor';
+import type { HostTensor } from '../src/core/host-tensor';
 import { colorAt, COLORMAP_NAMES, type ColormapName } from '../src/viz/colormaps';
 import {
   layoutFeatureMaps,

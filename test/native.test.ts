@@ -2,7 +2,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { addonCandidates, loadAddonFrom, native, packageRoot } from '../src/native';
+import { addonCandidates, loadAddonFrom, native } from '../src/core/native';
+import { packageRoot } from '../src/util/package-root';
 import { expectError, thrown } from './helpers';
 
 const addon = native();

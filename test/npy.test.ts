@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PYTHON } from './helpers';
-import { decodeNpy, encodeNpy } from '../src/npy';
+import { decodeNpy, encodeNpy } from '../src/formats/npy';
 
 const headerOf = (buf: Buffer) => {
   const length = buf.readUInt16LE(8);

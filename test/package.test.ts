@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync, SpawnSyncOptions } from 'child_process';
-import { packageRoot } from '../src/native';
+import { packageRoot } from '../src/util/package-root';
 
 const root = packageRoot();
 const addon = path.join(root, 'build', 'Release', 'convscope.node');

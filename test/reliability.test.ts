@@ -5,12 +5,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
 import { createModel, defaultSpec, evaluate, loadModel, trainCnn } from '../src/index';
-import { native } from '../src/native';
+import { native } from '../src/core/native';
 import { loadCheckpoint } from '../src/train/checkpoint';
 import type { CnnSpec } from '../src/nn/spec';
 import { fashion } from './fixtures';
 import { rejected } from './helpers';
-import { FAULT_ENV } from '../src/fs-atomic';
+import { FAULT_ENV } from '../src/util/fs-atomic';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-reliability-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -6,9 +6,9 @@ import { spawnSync } from 'child_process';
 import { createModel, evaluate, loadTorchScript, trainCnn, defaultSpec } from '../src/index';
 import type { CnnSpec } from '../src/index';
 import { CnnModel } from '../src/nn/model';
-import { native, NativeTensor, OptimizerSettings } from '../src/native';
-import { ops } from '../src/ops';
-import { tidy } from '../src/tidy';
+import { native, NativeTensor, OptimizerSettings } from '../src/core/native';
+import { ops } from '../src/core/ops';
+import { tidy } from '../src/core/tidy';
 import { fashion, smallSpec, specVariants } from './fixtures';
 import { PYTHON, testWithPython } from './helpers';
 

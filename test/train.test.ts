@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { createModel, loadModel, trainCnn, evaluate, defaultSpec } from '../src/index';
-import { native } from '../src/native';
+import { native } from '../src/core/native';
 import { fashion, smallSpec } from './fixtures';
 import { PYTHON, testWithPython } from './helpers';
 

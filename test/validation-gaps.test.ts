@@ -6,8 +6,8 @@ import * as path from 'path';
 import { createModel, evaluate, loadTorchScript, planModel, renderActivations, tidy } from '../src/index';
 import type { Classifier } from '../src/nn/model';
 import { MAX_CLASSES } from '../src/nn/spec';
-import { native } from '../src/native';
-import { fromHost, ops } from '../src/ops';
+import { native } from '../src/core/native';
+import { fromHost, ops } from '../src/core/ops';
 import { smallSpec } from './fixtures';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-validation-gaps-'));

@@ -1,7 +1,7 @@
 // Bad options fail early with src/validate.ts messages: TypeError for a wrong type, RangeError for
 // a value out of range, naming the option and what was expected.
 
-import type { HostTensor } from '../src/host-tensor';
+import type { HostTensor } from '../src/core/host-tensor';
 import { renderLineChart, renderTrainingCurves } from '../src/viz/charts';
 import { encodeGif } from '../src/viz/gif';
 import { renderHeatmap } from '../src/viz/heatmap';

@@ -2,7 +2,8 @@
 // Each is a thin wrapper: flags -> the exported function's options, then the results table on
 // stdout (the same strings as results.md) and one line per training on stderr.
 import { Command, InvalidArgumentError } from 'commander';
-import type { ExperimentOptions, ResultsTable } from '../experiments/common';
+import type { ExperimentOptions } from '../experiments/options';
+import type { ResultsTable } from '../experiments/results';
 import { parseInteger, parseNumber } from './train-command';
 
 /** Parses a comma-separated list of integers (a commander argument parser). @example parseIntegerList("3,5,7") // [3, 5, 7] */

@@ -32,7 +32,7 @@ export function addExportCommands(program: Command): void {
     .option('--normalize <how>', 'filter or global', 'global')
     .option('--out <dir>', 'output folder', 'filters-export')
     .action((flags: { checkpoint: string; layer: string; allLayers?: boolean; colormap: string; normalize: string; out: string }) => {
-      const { exportFilters } = require('../viz/export-filters') as typeof import('../viz/export-filters');
+      const { exportFilters } = require('../experiments/export-filters') as typeof import('../experiments/export-filters');
       const layers = exportFilters({
         checkpoint: flags.checkpoint, layer: flags.layer, allLayers: Boolean(flags.allLayers),
         colormap: flags.colormap as never, normalize: flags.normalize as never, out: flags.out,

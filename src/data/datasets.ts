@@ -23,7 +23,7 @@ import {
   checkPositiveInteger,
   checkString,
   expected,
-} from '../validate';
+} from '../util/validate';
 import {
   DATASET_CHECKSUMS,
   DATASET_NAMES,
@@ -34,8 +34,8 @@ import {
   type FileChecksum,
   type IdxFileName,
 } from './checksums';
-import { temporarySiblingPath } from '../fs-atomic';
-import { decodeIdxBytes, readIdxBytes, type IdxArray } from './idx';
+import { temporarySiblingPath } from '../util/fs-atomic';
+import { decodeIdxBytes, readIdxBytes, type IdxArray } from '../formats/idx';
 
 export { DATASET_NAMES, type DatasetName, type DatasetChecksums } from './checksums';
 
@@ -237,7 +237,7 @@ function checkChecksums(value: unknown, name: string): DatasetChecksums {
     const sum = checkString(entry.sha256, `${name}['${file}'].sha256`);
     if (!/^[0-9a-fA-F]{64}$/.test(sum)) throw new RangeError(expected('64 hex digits', `${name}['${file}'].sha256`, sum));
   }
-  return table as unknown as DatasetChecksums;
+  return table as DatasetChecksums;
 }
 
 function resolveOptions(name: unknown, options: unknown): ResolvedOptions {

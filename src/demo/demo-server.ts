@@ -5,11 +5,11 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import type { AddressInfo } from 'net';
-import { packageRoot } from '../native';
+import { packageRoot } from '../util/package-root';
 import type { CnnModel } from '../nn/model';
 import type { Split } from '../data/datasets';
 import { renderFilterMosaic } from '../viz/mosaic';
-import { writeFileAtomic } from '../fs-atomic';
+import { writeFileAtomic } from '../util/fs-atomic';
 
 export const DEMO_SAMPLES = 20;
 

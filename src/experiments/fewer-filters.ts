@@ -2,17 +2,18 @@
 // network down to its k most distinct first-layer filters (measured at once, then after a short
 // fine-tune), and (b) train networks with n first-layer filters from scratch.
 import * as path from 'path';
-import { writeFileAtomic } from '../fs-atomic';
+import { writeFileAtomic } from '../util/fs-atomic';
 import { CnnModel, modelFromParameters, ParameterInfo } from '../nn/model';
 import { CnnSpec, countParameters, planModel } from '../nn/spec';
 import { loadModel } from '../train/checkpoint';
 import { evaluate } from '../train/evaluate';
 import { trainCnn, TrainResult } from '../train/train-cnn';
-import { checkInteger, checkNumber, checkString, expected } from '../validate';
-import {
-  checkCountList, ExperimentOptions, Figure, layerWeights, percent, ResultsTable, resolveExperiment, secondsPerEpoch,
-  settingsRecord, testImages, trainingLine, trainOptions, warmUp, withFirstLayer, writeResults,
-} from './common';
+import { checkInteger, checkNumber, checkString, expected } from '../util/validate';
+import { percent } from './markdown';
+import { checkCountList, type ExperimentOptions, resolveExperiment, type ResolvedExperiment } from './options';
+import { type Figure, type ResultsTable, settingsRecord } from './results';
+import { layerWeights, secondsPerEpoch, testImages, trainingLine, trainOptions, warmUp, withFirstLayer } from './training';
+import { writeResults } from './write-results';
 import { findRedundantFilters } from './redundancy';
 
 /** Options of {@link fewerFilters}. @example const o: FewerFiltersOptions = { counts: [2, 4, 8], fineTuneEpochs: 1, limit: 10000 }; */
@@ -194,81 +195,154 @@ export function fewerFiltersTable(result: Pick<FewerFiltersResult, 'pruned' | 's
  * const r = await fewerFilters({ counts: [2, 4, 8, 16, 32], limit: 10000, outDir: 'experiments/fewer-filters' });
  * r.answer; // { tolerance: 0.01, scratch: 8, fineTuned: 4 }
  */
-export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<FewerFiltersResult> {
-  const { base, raw } = resolveExperiment('fewer-filters', options, ['counts', 'keep', 'fineTuneEpochs', 'checkpoint', 'tolerance']);
-  const counts = checkCountList(raw.counts ?? DEFAULT_FILTER_COUNTS, 'counts', 4096);
-  const fineTuneEpochs = checkInteger(raw.fineTuneEpochs ?? 1, 'fineTuneEpochs', 0, 100000);
-  const tolerance = checkNumber(raw.tolerance ?? 0.01, 'tolerance', 0, 1);
-  const checkpoint = raw.checkpoint === undefined ? undefined : checkString(raw.checkpoint, 'checkpoint');
-  const keepRequested = raw.keep === undefined ? undefined : checkCountList(raw.keep, 'keep', 4096);
-  const test = testImages(base);
+/** The fewer-filters options after checking. */
+interface FewerFiltersPlan {
+  counts: number[];
+  keepRequested?: number[];
+  fineTuneEpochs: number;
+  tolerance: number;
+  checkpoint?: string;
+}
 
-  await warmUp(base);
-  let full: CnnModel;
-  let fullResult: TrainResult | undefined;
-  if (checkpoint) {
-    full = loadModel(checkpoint, { mode: base.mode });
-  } else {
-    fullResult = await trainCnn(trainOptions(base));
-    full = fullResult.model;
-    base.log(trainingLine(`full network (${full.plan.conv[0].outChannels} filters)`, fullResult));
-  }
-  const scratchSpec = full.spec;
-  const fullFilters = full.plan.conv[0].outChannels;
-  const keep = keepRequested === undefined ? counts.filter((n) => n < fullFilters) : keepRequested;
+function resolveFewerFilters(raw: Record<string, unknown>): FewerFiltersPlan {
+  return {
+    counts: checkCountList(raw.counts ?? DEFAULT_FILTER_COUNTS, 'counts', 4096),
+    fineTuneEpochs: checkInteger(raw.fineTuneEpochs ?? 1, 'fineTuneEpochs', 0, 100000),
+    tolerance: checkNumber(raw.tolerance ?? 0.01, 'tolerance', 0, 1),
+    checkpoint: raw.checkpoint === undefined ? undefined : checkString(raw.checkpoint, 'checkpoint'),
+    keepRequested: raw.keep === undefined ? undefined : checkCountList(raw.keep, 'keep', 4096),
+  };
+}
+
+/** The full network: loaded from the checkpoint, or trained with the experiment's budget (its result kept for reuse). */
+async function fullNetwork(base: ResolvedExperiment, checkpoint: string | undefined): Promise<{ full: CnnModel; fullResult?: TrainResult }> {
+  if (checkpoint) return { full: loadModel(checkpoint, { mode: base.mode }) };
+  const fullResult = await trainCnn(trainOptions(base));
+  base.log(trainingLine(`full network (${fullResult.model.plan.conv[0].outChannels} filters)`, fullResult));
+  return { full: fullResult.model, fullResult };
+}
+
+/** The pruned sizes: those asked for, else the counts below the full network's; none may exceed it. */
+function keptSizes(plan: FewerFiltersPlan, fullFilters: number): number[] {
+  const keep = plan.keepRequested ?? plan.counts.filter((n) => n < fullFilters);
   keep.forEach((k, i) => {
-    if (k > fullFilters) {
-      full.dispose();
-      throw new RangeError(expected(`at most the ${fullFilters} filters of the trained network`, `keep[${i}]`, k));
-    }
+    if (k > fullFilters) throw new RangeError(expected(`at most the ${fullFilters} filters of the trained network`, `keep[${i}]`, k));
   });
-  const pruned: PrunedRow[] = [];
-  const scratch: ScratchRow[] = [];
-  const { renderFilterMosaic } = require('../viz/mosaic') as typeof import('../viz/mosaic');
-  let fullInfo: FewerFiltersResult['full'];
-  try {
-    const fullAccuracy = fullResult ? fullResult.testAccuracy : (await evaluate(full, test)).accuracy;
-    fullInfo = { filters: fullFilters, testAccuracy: fullAccuracy, parameters: countParameters(full.plan), source: checkpoint ?? 'trained with these settings' };
-    const conv1 = layerWeights(full, 'conv1');
-    writeFileAtomic(path.join(base.outDir, BASE_MOSAIC), renderFilterMosaic(conv1, {
-      colormap: 'RdBu', normalize: 'global', labels: true, colorbar: true, title: `conv1, ${fullFilters} filters: ${percent(fullAccuracy)}`,
-    }));
-    for (const k of keep) {
-      const kept = selectDistinctFilters(conv1, k);
-      const mosaic = `kept-k${k}.png`;
-      writeFileAtomic(path.join(base.outDir, mosaic), renderFilterMosaic(conv1, {
-        colormap: 'RdBu', normalize: 'global', labels: true, gutter: 4, title: `the ${k} most distinct filters (framed)`,
-        highlight: [{ tiles: kept, color: '#2ca02c' }],
-      }));
-      const model = pruneFirstLayer(full, kept);
-      try {
-        const row: PrunedRow = { keep: k, kept, parameters: countParameters(model.plan), prunedAccuracy: (await evaluate(model, test)).accuracy, mosaic };
-        if (fineTuneEpochs > 0) {
-          const tuned = await trainCnn(trainOptions(base, { spec: model.spec, initialModel: model, epochs: fineTuneEpochs }));
-          row.fineTunedAccuracy = tuned.testAccuracy;
-          tuned.model.dispose();
-        }
-        pruned.push(row);
-        base.log(`pruned to ${k}: ${percent(row.prunedAccuracy)} at once` + (row.fineTunedAccuracy !== undefined ? `, ${percent(row.fineTunedAccuracy)} after fine-tuning` : ''));
-      } finally {
-        model.dispose();
-      }
-    }
-  } finally {
-    full.dispose();
-  }
+  return keep;
+}
 
+/** (a) The full network's mosaic, then per size k: its k most distinct filters kept, evaluated, fine-tuned. */
+async function pruneAndFineTune(base: ResolvedExperiment, full: CnnModel, fullAccuracy: number, keep: number[], fineTuneEpochs: number): Promise<PrunedRow[]> {
+  const { renderFilterMosaic } = require('../viz/mosaic') as typeof import('../viz/mosaic');
+  const test = testImages(base);
+  const fullFilters = full.plan.conv[0].outChannels;
+  const conv1 = layerWeights(full, 'conv1');
+  writeFileAtomic(path.join(base.outDir, BASE_MOSAIC), renderFilterMosaic(conv1, {
+    colormap: 'RdBu', normalize: 'global', labels: true, colorbar: true, title: `conv1, ${fullFilters} filters: ${percent(fullAccuracy)}`,
+  }));
+  const pruned: PrunedRow[] = [];
+  for (const k of keep) {
+    const kept = selectDistinctFilters(conv1, k);
+    const mosaic = `kept-k${k}.png`;
+    writeFileAtomic(path.join(base.outDir, mosaic), renderFilterMosaic(conv1, {
+      colormap: 'RdBu', normalize: 'global', labels: true, gutter: 4, title: `the ${k} most distinct filters (framed)`,
+      highlight: [{ tiles: kept, color: '#2ca02c' }],
+    }));
+    const model = pruneFirstLayer(full, kept);
+    try {
+      const row: PrunedRow = { keep: k, kept, parameters: countParameters(model.plan), prunedAccuracy: (await evaluate(model, test)).accuracy, mosaic };
+      if (fineTuneEpochs > 0) {
+        const tuned = await trainCnn(trainOptions(base, { spec: model.spec, initialModel: model, epochs: fineTuneEpochs }));
+        row.fineTunedAccuracy = tuned.testAccuracy;
+        tuned.model.dispose();
+      }
+      pruned.push(row);
+      base.log(`pruned to ${k}: ${percent(row.prunedAccuracy)} at once` + (row.fineTunedAccuracy !== undefined ? `, ${percent(row.fineTunedAccuracy)} after fine-tuning` : ''));
+    } finally {
+      model.dispose();
+    }
+  }
+  return pruned;
+}
+
+/** (b) The same network with n first-layer filters, trained from scratch (the full network's own result reused for its count). */
+async function trainFromScratch(base: ResolvedExperiment, spec: CnnSpec, counts: number[], fullFilters: number, fullResult: TrainResult | undefined): Promise<ScratchRow[]> {
+  const scratch: ScratchRow[] = [];
   for (const n of counts) {
-    const spec = withFirstLayer(scratchSpec, { filters: n });
+    const nSpec = withFirstLayer(spec, { filters: n });
     if (fullResult && n === fullFilters) {
-      scratch.push({ filters: n, parameters: parameterCount(spec), testAccuracy: fullResult.testAccuracy, secondsPerEpoch: secondsPerEpoch(fullResult) });
+      scratch.push({ filters: n, parameters: parameterCount(nSpec), testAccuracy: fullResult.testAccuracy, secondsPerEpoch: secondsPerEpoch(fullResult) });
       continue;
     }
-    const result = await trainCnn(trainOptions(base, { spec }));
-    scratch.push({ filters: n, parameters: parameterCount(spec), testAccuracy: result.testAccuracy, secondsPerEpoch: secondsPerEpoch(result) });
+    const result = await trainCnn(trainOptions(base, { spec: nSpec }));
+    scratch.push({ filters: n, parameters: parameterCount(nSpec), testAccuracy: result.testAccuracy, secondsPerEpoch: secondsPerEpoch(result) });
     base.log(trainingLine(`from scratch, ${n} filters`, result));
     result.model.dispose();
   }
+  return scratch;
+}
+
+/** Accuracy against the number of first-layer filters, each way, with the full network as a line. */
+async function writeFewerFiltersChart(file: string, rows: { pruned: PrunedRow[]; scratch: ScratchRow[]; full: FewerFiltersResult['full'] }, xs: number[], fineTuneEpochs: number): Promise<void> {
+  const { renderLineChart } = require('../viz/charts') as typeof import('../viz/charts');
+  const { pruned, scratch, full } = rows;
+  const series = [
+    { label: 'from scratch', points: scratch.map((s) => ({ x: s.filters, y: s.testAccuracy })) },
+    { label: 'pruned, no fine-tune', points: pruned.map((p) => ({ x: p.keep, y: p.prunedAccuracy })) },
+    ...(fineTuneEpochs > 0 ? [{ label: `pruned + ${fineTuneEpochs} epoch fine-tune`, points: pruned.map((p) => ({ x: p.keep, y: p.fineTunedAccuracy! })) }] : []),
+    { label: `full network (${full.filters} filters)`, points: [Math.min(...xs), Math.max(...xs)].map((x) => ({ x, y: full.testAccuracy })) },
+  ].filter((s) => s.points.length > 0);
+  writeFileAtomic(file, await renderLineChart({
+    title: 'test accuracy vs number of first-layer filters', xLabel: 'conv1 filters (log scale)', yLabel: 'test accuracy', logX: true, series,
+  }));
+}
+
+/** The sentences under the table: the full network, and the fewest filters within the tolerance each way. */
+function fewerFiltersNotes(full: FewerFiltersResult['full'], answer: FewerFiltersResult['answer'], fineTuneEpochs: number): string[] {
+  const say = (n: number | undefined, how: string) => `${how}: ${n === undefined ? 'none of those tried' : `${n}`}`;
+  return [
+    `Full network: ${full.filters} filters, ${percent(full.testAccuracy)} (${full.source}).`,
+    `Fewest conv1 filters within ${100 * answer.tolerance} percentage point(s) of it: ${say(answer.scratch, 'from scratch')}; ${say(answer.pruned, 'pruned without fine-tuning')}` +
+      (fineTuneEpochs > 0 ? `; ${say(answer.fineTuned, 'pruned and fine-tuned')}.` : '.'),
+    ...(fineTuneEpochs > 0 ? [`The fine-tuned networks trained ${fineTuneEpochs} epoch(s) more than the others (the full network's training, then the fine-tune).`] : []),
+  ];
+}
+
+/**
+ * Answers "how few first-layer filters reach a similar accuracy?" two ways and writes the table
+ * (results.md/json), an accuracy-vs-filters chart, the full network's conv1 mosaic and, per pruned
+ * size, that mosaic with the kept filters framed (`kept-k<k>.png`).
+ *
+ * (a) Pruning: the full network (trained first with the same budget, or `checkpoint`) keeps its k
+ * most distinct first-layer filters (see selectDistinctFilters), is evaluated at once, then
+ * fine-tuned for `fineTuneEpochs` on the same training images. (b) From scratch: the same network
+ * with n first-layer filters, trained with the same budget and seed. When the full network was
+ * trained here, its own result is reused for the from-scratch row of its filter count (same seed,
+ * same data: the training would be identical).
+ * @example
+ * const r = await fewerFilters({ counts: [2, 4, 8, 16, 32], limit: 10000, outDir: 'experiments/fewer-filters' });
+ * r.answer; // { tolerance: 0.01, scratch: 8, fineTuned: 4 }
+ */
+export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<FewerFiltersResult> {
+  const { base, raw } = resolveExperiment('fewer-filters', options, ['counts', 'keep', 'fineTuneEpochs', 'checkpoint', 'tolerance']);
+  const plan = resolveFewerFilters(raw);
+  const { counts, fineTuneEpochs, tolerance, checkpoint } = plan;
+  await warmUp(base);
+  const { full, fullResult } = await fullNetwork(base, checkpoint);
+  const scratchSpec = full.spec;
+  const fullFilters = full.plan.conv[0].outChannels;
+  let fullInfo: FewerFiltersResult['full'];
+  let keep: number[];
+  let pruned: PrunedRow[];
+  try {
+    keep = keptSizes(plan, fullFilters);
+    const fullAccuracy = fullResult ? fullResult.testAccuracy : (await evaluate(full, testImages(base))).accuracy;
+    fullInfo = { filters: fullFilters, testAccuracy: fullAccuracy, parameters: countParameters(full.plan), source: checkpoint ?? 'trained with these settings' };
+    pruned = await pruneAndFineTune(base, full, fullAccuracy, keep, fineTuneEpochs);
+  } finally {
+    full.dispose();
+  }
+  const scratch = await trainFromScratch(base, scratchSpec, counts, fullFilters, fullResult);
 
   const answer: FewerFiltersResult['answer'] = {
     tolerance,
@@ -277,27 +351,10 @@ export async function fewerFilters(options: FewerFiltersOptions = {}): Promise<F
     fineTuned: fewestWithin(pruned.map((p) => ({ count: p.keep, accuracy: p.fineTunedAccuracy })), fullInfo.testAccuracy, tolerance),
   };
   const chart = path.join(base.outDir, CHART_FILE);
-  const { renderLineChart } = require('../viz/charts') as typeof import('../viz/charts');
-  const xs = [...counts, ...keep, fullFilters];
-  const series = [
-    { label: 'from scratch', points: scratch.map((s) => ({ x: s.filters, y: s.testAccuracy })) },
-    { label: 'pruned, no fine-tune', points: pruned.map((p) => ({ x: p.keep, y: p.prunedAccuracy })) },
-    ...(fineTuneEpochs > 0 ? [{ label: `pruned + ${fineTuneEpochs} epoch fine-tune`, points: pruned.map((p) => ({ x: p.keep, y: p.fineTunedAccuracy! })) }] : []),
-    { label: `full network (${fullFilters} filters)`, points: [Math.min(...xs), Math.max(...xs)].map((x) => ({ x, y: fullInfo.testAccuracy })) },
-  ].filter((s) => s.points.length > 0);
-  writeFileAtomic(chart, await renderLineChart({
-    title: 'test accuracy vs number of first-layer filters', xLabel: 'conv1 filters (log scale)', yLabel: 'test accuracy', logX: true, series,
-  }));
-
+  await writeFewerFiltersChart(chart, { pruned, scratch, full: fullInfo }, [...counts, ...keep, fullFilters], fineTuneEpochs);
   const settings = settingsRecord(base, { counts, keep, fineTuneEpochs, checkpoint: checkpoint ?? null, tolerance, fullSpec: scratchSpec });
   const table = fewerFiltersTable({ pruned, scratch, full: fullInfo }, fineTuneEpochs);
-  const say = (n: number | undefined, how: string) => `${how}: ${n === undefined ? 'none of those tried' : `${n}`}`;
-  const notes = [
-    `Full network: ${fullFilters} filters, ${percent(fullInfo.testAccuracy)} (${fullInfo.source}).`,
-    `Fewest conv1 filters within ${100 * tolerance} percentage point(s) of it: ${say(answer.scratch, 'from scratch')}; ${say(answer.pruned, 'pruned without fine-tuning')}` +
-      (fineTuneEpochs > 0 ? `; ${say(answer.fineTuned, 'pruned and fine-tuned')}.` : '.'),
-    ...(fineTuneEpochs > 0 ? [`The fine-tuned networks trained ${fineTuneEpochs} epoch(s) more than the others (the full network's training, then the fine-tune).`] : []),
-  ];
+  const notes = fewerFiltersNotes(fullInfo, answer, fineTuneEpochs);
   const figures: Figure[] = [
     { file: CHART_FILE, caption: 'Test accuracy against the number of first-layer filters' },
     { file: BASE_MOSAIC, caption: `conv1 of the full network (${fullFilters} filters)` },

@@ -2,11 +2,11 @@
 // zero-mean filters, and groups of filters linked by a similarity above a threshold. The command
 // form (redundancyReport) loads a checkpoint and draws the similarity matrix and the groups.
 import * as path from 'path';
-import { writeFileAtomic } from '../fs-atomic';
-import { checkFiniteValues, checkHostTensor } from '../host-tensor';
+import { writeFileAtomic } from '../util/fs-atomic';
+import { checkFiniteValues, checkHostTensor } from '../core/host-tensor';
 import { loadModel } from '../train/checkpoint';
-import { checkBoolean, checkKnownKeys, checkNumber, checkObject, checkString } from '../validate';
-import { layerWeights } from './common';
+import { checkBoolean, checkKnownKeys, checkNumber, checkObject, checkString } from '../util/validate';
+import { layerWeights } from './training';
 
 /** Options of {@link findRedundantFilters}. @example const o: RedundancyOptions = { threshold: 0.8, signInvariant: true }; */
 export interface RedundancyOptions {

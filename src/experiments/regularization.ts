@@ -2,14 +2,15 @@
 // penalty, with L2 (weight decay) and with L1, compared on accuracy and on how sparse and how
 // smooth the filters became, with each run's filters drawn the same way.
 import * as path from 'path';
-import { writeFileAtomic } from '../fs-atomic';
+import { writeFileAtomic } from '../util/fs-atomic';
 import type { CnnModel } from '../nn/model';
 import { trainCnn } from '../train/train-cnn';
-import { checkNumber } from '../validate';
-import {
-  ExperimentOptions, Figure, layerWeights, percent, ResultsTable, resolveExperiment, secondsPerEpoch, settingsRecord,
-  trainingLine, trainOptions, warmUp, writeResults,
-} from './common';
+import { checkNumber } from '../util/validate';
+import { percent } from './markdown';
+import { type ExperimentOptions, resolveExperiment } from './options';
+import { type Figure, type ResultsTable, settingsRecord } from './results';
+import { layerWeights, secondsPerEpoch, trainingLine, trainOptions, warmUp } from './training';
+import { writeResults } from './write-results';
 
 /** Options of {@link compareRegularization}. @example const o: RegularizationOptions = { l1: 1e-3, l2: 5e-2, limit: 20000 }; */
 export interface RegularizationOptions extends ExperimentOptions {

@@ -6,13 +6,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadDataset } from '../data/datasets';
-import { writeFileAtomic } from '../fs-atomic';
-import { readRegularFile, readRegularTextFile } from '../fs-read';
+import { writeFileAtomic } from '../util/fs-atomic';
+import { readRegularFile, readRegularTextFile } from '../util/fs-read';
 import { loadModel } from '../train/checkpoint';
 import { DATASETS, DatasetName, InMemoryDataset } from '../train/options';
 import { RUN_FILES } from '../train/run-recorder';
-import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../validate';
-import { groupFigures, markdownTable, RESULT_FILES, ResultsFile } from './common';
+import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../util/validate';
+import { markdownTable } from './markdown';
+import { groupFigures, RESULT_FILES, type ResultsFile } from './results';
 
 /** Options of {@link buildReport}. @example const o: ReportOptions = { out: 'report', experiments: ['experiments/sweep-kernel'] }; */
 export interface ReportOptions {
@@ -196,7 +197,7 @@ function activationFigures(runDir: string, folder: string, classNames: string[],
     dataset = datasets.get(datasetName);
     if (!dataset) {
       // The first 2,000 test images hold every class of MNIST and Fashion-MNIST many times over.
-      dataset = loadDataset(datasetName as DatasetName, { dataDir: o.dataDir, limit: { train: 1, test: 2000 } }) as unknown as InMemoryDataset;
+      dataset = loadDataset(datasetName as DatasetName, { dataDir: o.dataDir, limit: { train: 1, test: 2000 } });
       datasets.set(datasetName, dataset);
     }
   }
@@ -338,7 +339,7 @@ function resolveReport(runDirs: unknown, options: unknown): { runs: string[]; o:
   if (typeof o.dataset === 'object' && o.dataset !== null) dataset = o.dataset as InMemoryDataset;
   else if (o.dataset !== undefined) {
     const name = checkOneOf(o.dataset, 'dataset', DATASETS);
-    dataset = loadDataset(name, { dataDir: o.dataDir as string | undefined, limit: { train: 1, test: 2000 } }) as unknown as InMemoryDataset;
+    dataset = loadDataset(name, { dataDir: o.dataDir as string | undefined, limit: { train: 1, test: 2000 } });
   }
   return {
     runs,

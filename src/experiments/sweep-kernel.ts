@@ -2,14 +2,15 @@
 // kernel size ('same' padding, so every later layer keeps its shape) and records test accuracy,
 // parameter count and time per epoch, with each size's filters as a mosaic.
 import * as path from 'path';
-import { writeFileAtomic } from '../fs-atomic';
-import { shapeSize } from '../host-tensor';
+import { writeFileAtomic } from '../util/fs-atomic';
+import { shapeSize } from '../core/host-tensor';
 import { countParameters, planModel } from '../nn/spec';
 import { trainCnn } from '../train/train-cnn';
-import {
-  checkCountList, ExperimentOptions, Figure, layerWeights, percent, ResultsTable, resolveExperiment, secondsPerEpoch,
-  settingsRecord, trainingLine, trainOptions, warmUp, withFirstLayer, writeResults,
-} from './common';
+import { percent } from './markdown';
+import { checkCountList, type ExperimentOptions, resolveExperiment } from './options';
+import { type Figure, type ResultsTable, settingsRecord } from './results';
+import { layerWeights, secondsPerEpoch, trainingLine, trainOptions, warmUp, withFirstLayer } from './training';
+import { writeResults } from './write-results';
 
 /** Options of {@link sweepKernelSizes}. @example const o: KernelSweepOptions = { sizes: [3, 5, 28], epochs: 1, limit: 10000 }; */
 export interface KernelSweepOptions extends ExperimentOptions {

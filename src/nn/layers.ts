@@ -1,7 +1,7 @@
 // The eager path's layers: each forward() runs native ops one by one (libtorch autograd records
 // them), so a user can step through a pass, read any intermediate tensor or change the model in TS.
-import type { NativeTensor } from '../native';
-import { ops } from '../ops';
+import { LEAKY_RELU_SLOPE, NativeTensor } from '../core/native';
+import { ops } from '../core/ops';
 import type { Activation, ConvPlan, DensePlan } from './spec';
 
 export interface Layer {
@@ -29,7 +29,7 @@ export class Linear implements Layer {
 export class ActivationLayer implements Layer {
   constructor(readonly name: string, private readonly fn: Activation) {}
   forward(x: NativeTensor): NativeTensor {
-    return ops().activation(x, this.fn);
+    return ops().activation(x, this.fn, LEAKY_RELU_SLOPE);
   }
 }
 

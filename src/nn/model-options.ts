@@ -1,8 +1,11 @@
 // Option checks of the functions that build or run a model (createModel, loadModel, loadTorchScript,
 // predict): the same message shape as trainCnn's, so a bad value is refused before a native tensor is
 // made, and a misspelt key is an error instead of a silent default.
-import type { InputNorm } from './model';
-import { checkInteger, checkKnownKeys, checkNumber, checkObject, expected } from '../validate';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, expected } from '../util/validate';
+
+/** How raw [0, 1] pixels are standardised before the network sees them. */
+export interface InputNorm { mean: number; std: number }
+export const NO_NORM: InputNorm = { mean: 0, std: 1 };
 
 /** What predict() accepts; see checkPredictOptions. */
 export interface PredictOptions {

@@ -1,24 +1,24 @@
 // CnnModel: one network, two execution paths. Both hold the same named parameter tensors; the
 // scripted kind also holds a TorchScript module compiled over exactly those tensors.
-import { writeFileAtomic } from '../fs-atomic';
-import { native, NativeScriptModel, NativeTensor } from '../native';
-import type { SaveOptions } from '../train/checkpoint';
-import { shapeSize } from '../host-tensor';
-import { fromHost, noGrad, ops } from '../ops';
-import { tidy, track } from '../tidy';
-import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../validate';
+import { writeFileAtomic } from '../util/fs-atomic';
+import { native, NativeScriptModel, NativeTensor, valuesOf } from '../core/native';
+import { encodeCheckpoint, OptimizerSnapshot } from '../formats/checkpoint';
+import { shapeSize } from '../core/host-tensor';
+import { fromHost, noGrad, ops } from '../core/ops';
+import { tidy, track } from '../core/tidy';
+import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 import { buildLayers, Layer } from './layers';
-import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, checkSeed, PredictOptions } from './model-options';
+import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, checkSeed, InputNorm, NO_NORM, PredictOptions } from './model-options';
 import { encodeOnnx } from './onnx-export';
+import { recordedOptimizerState } from './optimizer-state';
 import { scriptSource } from './script-source';
 import { CnnSpec, ModelPlan, ParameterShape, planModel } from './spec';
 
 export const MODES = ['eager', 'script'] as const;
 export type ExecutionMode = (typeof MODES)[number];
 
-/** How raw [0, 1] pixels are standardised before the network sees them. */
-export interface InputNorm { mean: number; std: number }
-export const NO_NORM: InputNorm = { mean: 0, std: 1 };
+export { NO_NORM } from './model-options';
+export type { InputNorm } from './model-options';
 
 /** A model evaluate() and predict() can run: logits for a batch [N, 1, H, W] of prepared images. */
 export interface Classifier {
@@ -52,6 +52,22 @@ function resolveCreateOptions(input: unknown, name: string): Required<Omit<Creat
   };
 }
 
+export interface SaveOptions {
+  /**
+   * Store the optimizer state the model kept from its last training (trainCnn keeps it), so that
+   * `trainCnn({ resumeFrom })` continues exactly. An error if the model has none.
+   */
+  includeOptimizer?: boolean;
+}
+
+/** What a checkpoint carries beyond the model; train/checkpoint.ts's saveCheckpoint fills it. */
+export interface CheckpointExtras extends SaveOptions {
+  /** This optimizer's state instead of the recorded one. */
+  optimizer?: OptimizerSnapshot;
+  /** Where training stood, stored in the metadata. */
+  training?: unknown;
+}
+
 export class ModelDisposedError extends Error {
   constructor(what: string) {
     super(`${what}: the model was used after dispose()`);
@@ -68,8 +84,6 @@ export class CnnModel implements Classifier {
   private readonly layers: Layer[];
   private script: NativeScriptModel | undefined;
   private disposed = false;
-  /** The optimizer state at the end of this model's last training, for `save(path, { includeOptimizer: true })`. */
-  optimizerSnapshot: import('../train/checkpoint').OptimizerSnapshot | undefined;
 
   /** Use createModel() or loadModel(); this takes ownership of `params`. */
   constructor(plan: ModelPlan, params: Map<string, NativeTensor>, mode: ExecutionMode, device: string, inputNorm: InputNorm) {
@@ -135,7 +149,7 @@ export class CnnModel implements Classifier {
   /** Name, shape and a host copy of the values of every parameter. */
   parameters(): ParameterInfo[] {
     this.check('parameters');
-    return this.plan.parameters.map((p) => ({ name: p.name, shape: [...p.shape], values: this.param(p.name).toTypedArray() as Float32Array }));
+    return this.plan.parameters.map((p) => ({ name: p.name, shape: [...p.shape], values: valuesOf(this.param(p.name), 'float32') }));
   }
 
   /** Forward pass on a prepared batch [N, 1, H, W]; `training` turns dropout on. */
@@ -192,12 +206,29 @@ export class CnnModel implements Classifier {
   }
 
   /**
-   * Saves spec + weights (+ optimizer state) atomically in PyTorch's format; see train/checkpoint.ts.
+   * Saves spec + weights atomically in PyTorch's format (see formats/checkpoint.ts), with the
+   * optimizer state of this model's last training when `includeOptimizer` is set.
    * @example model.save('model.pt'); const again = loadModel('model.pt');
    */
   save(file: string, options: SaveOptions = {}): void {
-    // Required lazily: checkpoint.ts builds CnnModels, so a top-level import would be circular.
-    (require('../train/checkpoint') as typeof import('../train/checkpoint')).saveCheckpoint(file, this, options);
+    checkString(file, 'path');
+    writeFileAtomic(file, this.checkpointBytes({ includeOptimizer: options.includeOptimizer }));
+  }
+
+  /** This model as checkpoint bytes, with what a training adds (its optimizer, where it stood). */
+  checkpointBytes(extras: CheckpointExtras = {}): Buffer {
+    this.check('save');
+    const optimizer = extras.optimizer ?? (extras.includeOptimizer ? recordedOptimizerState(this) : undefined);
+    if (extras.includeOptimizer && !optimizer) {
+      throw new Error('includeOptimizer: this model has no optimizer state (it was not trained by trainCnn in this process, nor loaded from a checkpoint with one)');
+    }
+    return encodeCheckpoint({
+      parameters: this.plan.parameters.map((p) => [p.name, this.param(p.name)]),
+      inputNorm: this.inputNorm,
+      meta: { spec: this.spec, mode: this.mode, inputNorm: this.inputNorm },
+      optimizer,
+      training: extras.training,
+    });
   }
 
   /** Class probabilities (count x classes) for uint8 (0..255) or float ([0, 1]) images of inputSize. */
@@ -371,7 +402,7 @@ export function predictProbabilities(model: Classifier, images: Uint8Array | Flo
     const end = Math.min(count, start + chunk);
     const probs = tidy(() => noGrad(() => {
       const x = prepareImages(images.subarray(start * pixels, end * pixels), end - start, model);
-      return ops().softmax(model.logits(x), 1).toTypedArray() as Float32Array;
+      return valuesOf(ops().softmax(model.logits(x), 1), 'float32');
     }));
     out.set(probs, start * model.classes);
   }

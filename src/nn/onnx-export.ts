@@ -3,7 +3,8 @@
 // for protobufjs). The model is self-contained: its input "pixels" is float32 (N, 1, H, W) in [0, 1],
 // standardised inside the graph with the model's inputNorm; its output "logits" is (N, classes).
 import { onnx } from 'onnx-proto';
-import type { InputNorm } from './model';
+import { LEAKY_RELU_SLOPE } from '../core/native';
+import type { InputNorm } from './model-options';
 import type { Activation, ModelPlan } from './spec';
 
 /** The opset every operator used here has had its current form in since (Conv, MaxPool, Gemm, ...). */
@@ -23,7 +24,7 @@ const ACTIVATION_NODES: Record<Activation, { op: string; attributes: Attribute[]
   elu: { op: 'Elu', attributes: [{ name: 'alpha', f: 1.0 }] },
   tanh: { op: 'Tanh', attributes: [] },
   sigmoid: { op: 'Sigmoid', attributes: [] },
-  leaky_relu: { op: 'LeakyRelu', attributes: [{ name: 'alpha', f: 0.01 }] },
+  leaky_relu: { op: 'LeakyRelu', attributes: [{ name: 'alpha', f: LEAKY_RELU_SLOPE }] },
 };
 
 function attribute(a: Attribute): onnx.IAttributeProto {

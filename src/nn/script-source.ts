@@ -9,6 +9,7 @@
 //   f(max(a, b)) for these piecewise-linear increasing functions, bit for bit, and the gradient reaches
 //   the same input element, so the activation and its backward touch a quarter of the elements.
 //   Smooth activations keep their place: their float implementations are not guaranteed monotone.
+import { LEAKY_RELU_SLOPE } from '../core/native';
 import type { Activation, ModelPlan } from './spec';
 
 const SCRIPT_ACTIVATION: Record<Activation, string> = {
@@ -16,7 +17,7 @@ const SCRIPT_ACTIVATION: Record<Activation, string> = {
   elu: 'torch.elu(x)',
   tanh: 'torch.tanh(x)',
   sigmoid: 'torch.sigmoid(x)',
-  leaky_relu: 'torch.leaky_relu(x, 0.01)',
+  leaky_relu: `torch.leaky_relu(x, ${LEAKY_RELU_SLOPE})`,
 };
 
 const COMMUTES_WITH_MAX_POOL: ReadonlySet<Activation> = new Set(['relu', 'leaky_relu']);

@@ -1,10 +1,11 @@
 // CnnSpec: the one description of a network. The eager layers (layers.ts) and the TorchScript source
 // (script-source.ts) are both built from the plan computed here, so the two paths cannot drift apart.
-import { shapeSize } from '../host-tensor';
-import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../validate';
+import { shapeSize } from '../core/host-tensor';
+import { ACTIVATIONS, type Activation } from '../core/native';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
 
-export const ACTIVATIONS = ['relu', 'elu', 'tanh', 'sigmoid', 'leaky_relu'] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
+export { ACTIVATIONS };
+export type { Activation };
 export const PADDINGS = ['same', 'valid'] as const;
 export type Padding = (typeof PADDINGS)[number];
 
@@ -109,6 +110,57 @@ function entries(list: unknown[]): unknown[] {
   return Array.from(list);
 }
 
+/** The padding [left, right, top, bottom] of a conv layer on an input of `size`, checked against the kernel. */
+function convPadding(where: string, padding: Padding, kernelSize: number, stride: number, size: [number, number]): [number, number, number, number] {
+  if (padding === 'valid') {
+    if (kernelSize > size[0] || kernelSize > size[1]) {
+      throw new RangeError(`Expected ${where}.kernelSize <= its input size ${size[0]}x${size[1]} with 'valid' padding but received ${kernelSize} (the kernel is larger than the input)`);
+    }
+    return [0, 0, 0, 0];
+  }
+  if (kernelSize > size[0] * 2 || kernelSize > size[1] * 2) {
+    throw new RangeError(`Expected ${where}.kernelSize <= ${Math.min(size[0], size[1]) * 2} for its ${size[0]}x${size[1]} input but received ${kernelSize} (the kernel is larger than the input)`);
+  }
+  const [top, bottom] = samePadding(size[0], kernelSize, stride);
+  const [left, right] = samePadding(size[1], kernelSize, stride);
+  return [left, right, top, bottom];
+}
+
+/** Checks conv layer i of the spec and plans it on an input of `channels` x `size`. */
+function planConv(layerInput: unknown, i: number, channels: number, size: [number, number]): ConvPlan {
+  const where = `spec.conv[${i}]`;
+  const layer = checkObject(layerInput, where);
+  checkKnownKeys(layer, where, CONV_KEYS);
+  const filters = checkInteger(layer.filters, `${where}.filters`, 1, 4096);
+  const kernelSize = checkInteger(layer.kernelSize, `${where}.kernelSize`, 1, 1024);
+  const stride = checkInteger(layer.stride ?? 1, `${where}.stride`, 1, 1024);
+  const padding = checkOneOf(layer.padding ?? 'same', `${where}.padding`, PADDINGS);
+  const activation = checkOneOf(layer.activation ?? 'relu', `${where}.activation`, ACTIVATIONS);
+  const pool = layer.pool === undefined ? false : layer.pool;
+  if (typeof pool !== 'boolean') throw new TypeError(expected('a boolean', `${where}.pool`, layer.pool));
+  const pad = convPadding(where, padding, kernelSize, stride, size);
+  const outH = Math.floor((size[0] + pad[2] + pad[3] - kernelSize) / stride) + 1;
+  const outW = Math.floor((size[1] + pad[0] + pad[1] - kernelSize) / stride) + 1;
+  if (pool && (outH < 2 || outW < 2)) throw new RangeError(`Expected ${where} to leave at least 2x2 pixels to pool but it leaves ${outH}x${outW}`);
+  const outputSize: [number, number] = pool ? [Math.floor(outH / 2), Math.floor(outW / 2)] : [outH, outW];
+  return { kind: 'conv', name: `conv${i + 1}`, inChannels: channels, outChannels: filters, kernelSize, stride, padding: pad, activation, pool, inputSize: size, outputSize };
+}
+
+/** PyTorch's construction order: each layer's weight, then its bias. */
+function parameterShapes(conv: ConvPlan[], dense: DensePlan[]): ParameterShape[] {
+  const parameters: ParameterShape[] = [];
+  for (const c of conv) {
+    const fanIn = c.inChannels * c.kernelSize * c.kernelSize;
+    parameters.push({ name: `${c.name}.weight`, shape: [c.outChannels, c.inChannels, c.kernelSize, c.kernelSize], fanIn });
+    parameters.push({ name: `${c.name}.bias`, shape: [c.outChannels], fanIn });
+  }
+  for (const d of dense) {
+    parameters.push({ name: `${d.name}.weight`, shape: [d.outFeatures, d.inFeatures], fanIn: d.inFeatures });
+    parameters.push({ name: `${d.name}.bias`, shape: [d.outFeatures], fanIn: d.inFeatures });
+  }
+  return parameters;
+}
+
 /** Checks a spec and derives every layer's shapes; errors name the offending field. */
 export function planModel(input: unknown): ModelPlan {
   const raw = checkObject(input, 'spec');
@@ -128,65 +180,24 @@ export function planModel(input: unknown): ModelPlan {
   let size: [number, number] = [inputSize[0], inputSize[1]];
   const convInputs = entries(raw.conv);
   convInputs.forEach((layerInput, i) => {
-    const where = `spec.conv[${i}]`;
-    const layer = checkObject(layerInput, where);
-    checkKnownKeys(layer, where, CONV_KEYS);
-    const filters = checkInteger(layer.filters, `${where}.filters`, 1, 4096);
-    const kernelSize = checkInteger(layer.kernelSize, `${where}.kernelSize`, 1, 1024);
-    const stride = checkInteger(layer.stride ?? 1, `${where}.stride`, 1, 1024);
-    const padding = checkOneOf(layer.padding ?? 'same', `${where}.padding`, PADDINGS);
-    const activation = checkOneOf(layer.activation ?? 'relu', `${where}.activation`, ACTIVATIONS);
-    const pool = layer.pool === undefined ? false : layer.pool;
-    if (typeof pool !== 'boolean') throw new TypeError(expected('a boolean', `${where}.pool`, layer.pool));
-    let pad: [number, number, number, number] = [0, 0, 0, 0];
-    if (padding === 'same') {
-      const [top, bottom] = samePadding(size[0], kernelSize, stride);
-      const [left, right] = samePadding(size[1], kernelSize, stride);
-      pad = [left, right, top, bottom];
-    } else if (kernelSize > size[0] || kernelSize > size[1]) {
-      throw new RangeError(`Expected ${where}.kernelSize <= its input size ${size[0]}x${size[1]} with 'valid' padding but received ${kernelSize} (the kernel is larger than the input)`);
-    }
-    if (padding === 'same' && (kernelSize > size[0] * 2 || kernelSize > size[1] * 2)) {
-      throw new RangeError(`Expected ${where}.kernelSize <= ${Math.min(size[0], size[1]) * 2} for its ${size[0]}x${size[1]} input but received ${kernelSize} (the kernel is larger than the input)`);
-    }
-    const outH = Math.floor((size[0] + pad[2] + pad[3] - kernelSize) / stride) + 1;
-    const outW = Math.floor((size[1] + pad[0] + pad[1] - kernelSize) / stride) + 1;
-    let output: [number, number] = [outH, outW];
-    if (pool) {
-      if (outH < 2 || outW < 2) throw new RangeError(`Expected ${where} to leave at least 2x2 pixels to pool but it leaves ${outH}x${outW}`);
-      output = [Math.floor(outH / 2), Math.floor(outW / 2)];
-    }
-    conv.push({ kind: 'conv', name: `conv${i + 1}`, inChannels: channels, outChannels: filters, kernelSize, stride, padding: pad, activation, pool, inputSize: size, outputSize: output });
-    channels = filters;
-    size = output;
+    const layer = planConv(layerInput, i, channels, size);
+    conv.push(layer);
+    channels = layer.outChannels;
+    size = layer.outputSize;
   });
 
   const flatFeatures = channels * size[0] * size[1];
-  const dense: DensePlan[] = [];
-  let features = flatFeatures;
   const units = [...entries(raw.dense).map((u, i) => checkInteger(u, `spec.dense[${i}]`, 1, 1 << 20)), classes];
-  units.forEach((out, i) => {
+  const dense: DensePlan[] = units.map((out, i) => {
     const hidden = i < units.length - 1;
-    dense.push({ kind: 'dense', name: `fc${i + 1}`, inFeatures: features, outFeatures: out, activation: hidden ? denseActivation : null, dropout: hidden ? dropout : 0 });
-    features = out;
+    const inFeatures = i === 0 ? flatFeatures : units[i - 1];
+    return { kind: 'dense', name: `fc${i + 1}`, inFeatures, outFeatures: out, activation: hidden ? denseActivation : null, dropout: hidden ? dropout : 0 };
   });
-
-  // PyTorch's construction order: each layer's weight, then its bias.
-  const parameters: ParameterShape[] = [];
-  for (const c of conv) {
-    const fanIn = c.inChannels * c.kernelSize * c.kernelSize;
-    parameters.push({ name: `${c.name}.weight`, shape: [c.outChannels, c.inChannels, c.kernelSize, c.kernelSize], fanIn });
-    parameters.push({ name: `${c.name}.bias`, shape: [c.outChannels], fanIn });
-  }
-  for (const d of dense) {
-    parameters.push({ name: `${d.name}.weight`, shape: [d.outFeatures, d.inFeatures], fanIn: d.inFeatures });
-    parameters.push({ name: `${d.name}.bias`, shape: [d.outFeatures], fanIn: d.inFeatures });
-  }
   const spec: Required<CnnSpec> = {
     conv: conv.map((c, i) => ({ filters: c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: (convInputs[i] as ConvLayerSpec).padding ?? 'same', activation: c.activation, pool: c.pool })),
     dense: units.slice(0, -1), dropout, denseActivation, inputSize: [inputSize[0], inputSize[1]], classes,
   };
-  return { spec, conv, dense, flatFeatures, parameters };
+  return { spec, conv, dense, flatFeatures, parameters: parameterShapes(conv, dense) };
 }
 
 /** Whether two specs describe the same network once defaults are filled in (planModel checks both). */

@@ -1,11 +1,11 @@
 // TorchScript files from anywhere (convscope's exportTorchScript or Python's torch.jit.save) loaded
 // for inference and evaluation.
-import { readRegularFile, UnreadableFileError } from '../fs-read';
-import { native, NativeScriptModel, NativeTensor } from '../native';
-import { checkArchive } from '../train/archive-check';
-import { noGrad } from '../ops';
-import { track } from '../tidy';
-import { checkInteger, checkKnownKeys, checkObject, checkString, expected } from '../validate';
+import { readRegularFile, UnreadableFileError } from '../util/fs-read';
+import { float32Values, native, NativeScriptModel, NativeTensor } from '../core/native';
+import { checkArchive } from '../formats/archive-check';
+import { noGrad } from '../core/ops';
+import { track } from '../core/tidy';
+import { checkInteger, checkKnownKeys, checkObject, checkString, expected } from '../util/validate';
 import { Classifier, InputNorm, NO_NORM, predictProbabilities } from './model';
 import { checkInputNorm, PredictOptions } from './model-options';
 import { checkInputSize, MAX_CLASSES } from './spec';
@@ -44,7 +44,7 @@ export class TorchScriptModel implements Classifier {
   /** Parameter names, shapes and host copies of the values. */
   parameters(): { name: string; shape: number[]; values: Float32Array }[] {
     return this.checked('parameters').namedParameters().map(([name, tensor]) => {
-      const info = { name, shape: tensor.shape, values: tensor.toTypedArray() as Float32Array };
+      const info = { name, shape: tensor.shape, values: float32Values(tensor) };
       tensor.dispose();
       return info;
     });

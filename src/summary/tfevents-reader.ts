@@ -1,7 +1,7 @@
 // Reads TensorBoard event files back, verifying every record's CRCs. Used by tests to check what
 // SummaryWriter wrote and by the report tool to collect scalars without TensorBoard.
 
-import { readRegularFile } from '../fs-read';
+import { readRegularFile } from '../util/fs-read';
 import { decodeEvent } from './event-schema';
 import { splitRecords } from './record-framing';
 

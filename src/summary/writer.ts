@@ -6,9 +6,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { namingFile } from '../fs-atomic';
-import { isTypedArray } from '../host-tensor';
-import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkString, expected } from '../validate';
+import { namingFile } from '../util/fs-atomic';
+import { isTypedArray } from '../core/host-tensor';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkString, expected } from '../util/validate';
 import { encodeEvent, type EventMessage } from './event-schema';
 import { readPngInfo } from './png-size';
 import { frameRecord } from './record-framing';

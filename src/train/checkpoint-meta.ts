@@ -3,16 +3,12 @@
 // values: a crafted or hand-edited file can say `epoch: "1"` (which would train no epoch) or
 // `epoch: -5` (epochs numbered -4..2). Every field resume relies on is checked here, and an error
 // names the file and the field.
-import type { OptimizerSettings } from '../native';
-import { checkBoolean, checkInteger, checkNumber, checkObject, checkOneOf, expected } from '../validate';
+import type { OptimizerSettings } from '../core/native';
+import { CheckpointError } from '../formats/checkpoint';
+import { checkBoolean, checkInteger, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
 import type { EpochRecord } from './options';
 
-export class CheckpointError extends Error {
-  constructor(readonly file: string, message: string) {
-    super(`${file}: ${message}`);
-    this.name = 'CheckpointError';
-  }
-}
+export { CheckpointError };
 
 /** Where an epoch stopped when an abort wrote the checkpoint: steps done and the totals so far. */
 export interface PartialEpoch {

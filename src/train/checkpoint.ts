@@ -1,31 +1,21 @@
-// Checkpoints in PyTorch's own format: torch.load(path) in Python (weights_only=True, PyTorch 2.x's
-// default, included) returns a dict whose tensor entries are the model's state dict under PyTorch's
-// names (conv1.weight, ...). convscope's own entries are prefixed "convscope.": the input
-// standardisation as two float32 scalars (convscope.input_mean, convscope.input_std: the network
-// expects (pixels / 255 - mean) / std), the spec and training state as JSON, the optimizer state as
-// bytes. In Python drop them with {k: v for k, v in sd.items() if not k.startswith('convscope.')}.
-import { writeFileAtomic } from '../fs-atomic';
-import { readRegularFile, UnreadableFileError } from '../fs-read';
-import { checkArchive } from './archive-check';
-import { CheckpointError, parseMode, parseOptimizerSettings, parseTrainingState, TrainingState } from './checkpoint-meta';
-import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
+// Checkpoints as training writes and reads them: a model with its optimizer state and where training
+// stood (the file format itself is formats/checkpoint.ts). Loading builds a CnnModel and records the
+// optimizer state beside it, so that `model.save(path, { includeOptimizer: true })` keeps it.
+import type { NativeOptimizer, NativeTensor, OptimizerSettings } from '../core/native';
+import { writeFileAtomic } from '../util/fs-atomic';
+import {
+  CHECKPOINT_FORMAT, CheckpointEntries, CheckpointError, INPUT_MEAN_KEY, INPUT_STD_KEY, META_KEY, OPTIMIZER_KEY, optimizerStateEntry, readCheckpointEntries, scalarEntry,
+} from '../formats/checkpoint';
 import { CnnModel, ExecutionMode, InputNorm, leafCopy, MODES, NO_NORM } from '../nn/model';
 import { checkInputNorm } from '../nn/model-options';
+import { recordOptimizerState } from '../nn/optimizer-state';
 import { CnnSpec, planModel, specsEqual } from '../nn/spec';
-import { checkObject, checkOneOf, checkString, expected } from '../validate';
+import { checkObject, checkOneOf, checkString, expected } from '../util/validate';
+import { parseMode, parseOptimizerSettings, parseTrainingState, TrainingState } from './checkpoint-meta';
 
-export { CheckpointError } from './checkpoint-meta';
+export { CheckpointError, isCheckpointKey } from '../formats/checkpoint';
+export type { OptimizerSnapshot } from '../formats/checkpoint';
 export type { PartialEpoch, TrainingState } from './checkpoint-meta';
-
-export const CHECKPOINT_FORMAT = 'convscope-checkpoint/1';
-const META_KEY = 'convscope.meta';
-const OPTIMIZER_KEY = 'convscope.optimizer';
-/** The input standardisation, as tensors a Python user reads without parsing convscope's JSON. */
-export const INPUT_MEAN_KEY = 'convscope.input_mean';
-export const INPUT_STD_KEY = 'convscope.input_std';
-const PREFIX = 'convscope.';
-/** A checkpoint larger than this is refused before it is read (the default network's is ~13 MB). */
-const MAX_CHECKPOINT_BYTES = 4 * 1024 ** 3;
 
 export interface CheckpointMeta {
   format: string;
@@ -34,12 +24,6 @@ export interface CheckpointMeta {
   inputNorm: InputNorm;
   optimizer?: OptimizerSettings;
   training?: TrainingState;
-}
-
-/** An optimizer's settings and its state as libtorch archives it (moments, step counts). */
-export interface OptimizerSnapshot {
-  settings: OptimizerSettings;
-  state: Buffer;
 }
 
 export interface SaveOptions {
@@ -53,45 +37,11 @@ export interface SaveOptions {
   training?: TrainingState;
 }
 
-/** Encodes a model (and optionally its optimizer) as torch.save-format bytes. */
-export function encodeCheckpoint(model: CnnModel, options: SaveOptions = {}): Buffer {
-  model.check('save');
-  const entries: Record<string, NativeTensor | string> = {};
-  model.plan.parameters.forEach((p) => { entries[p.name] = model.tensor(p.name); });
-  const meta: CheckpointMeta = { format: CHECKPOINT_FORMAT, spec: model.spec, mode: model.mode, inputNorm: model.inputNorm };
-  const temporaries: NativeTensor[] = [];
-  for (const [key, value] of [[INPUT_MEAN_KEY, model.inputNorm.mean], [INPUT_STD_KEY, model.inputNorm.std]] as const) {
-    const scalar = new (native().Tensor)(new Float32Array([value]), []);
-    temporaries.push(scalar);
-    entries[key] = scalar;
-  }
-  const snapshot: OptimizerSnapshot | undefined = options.optimizer
-    ? { settings: options.optimizer.settings, state: options.optimizer.native.saveState() }
-    : options.includeOptimizer ? model.optimizerSnapshot : undefined;
-  if (options.includeOptimizer && !snapshot) {
-    throw new Error('includeOptimizer: this model has no optimizer state (it was not trained by trainCnn in this process, nor loaded from a checkpoint with one)');
-  }
-  if (snapshot) {
-    meta.optimizer = snapshot.settings;
-    const state = snapshot.state;
-    // The optimizer's archive travels as a uint8 tensor so the whole checkpoint stays one torch.save file.
-    const stateTensor = new (native().Tensor)(new Uint8Array(state.buffer, state.byteOffset, state.length), [state.length]);
-    temporaries.push(stateTensor);
-    entries[OPTIMIZER_KEY] = stateTensor;
-  }
-  if (options.training) meta.training = options.training;
-  entries[META_KEY] = JSON.stringify(meta);
-  try {
-    return native().encodeStateDict(entries);
-  } finally {
-    for (const t of temporaries) t.dispose();
-  }
-}
-
 /** Writes a checkpoint atomically: a crash mid-write leaves the previous checkpoint intact. */
 export function saveCheckpoint(file: string, model: CnnModel, options: SaveOptions = {}): void {
   checkString(file, 'path');
-  writeFileAtomic(file, encodeCheckpoint(model, options));
+  const optimizer = options.optimizer && { settings: options.optimizer.settings, state: options.optimizer.native.saveState() };
+  writeFileAtomic(file, model.checkpointBytes({ includeOptimizer: options.includeOptimizer, optimizer, training: options.training }));
 }
 
 export interface LoadedCheckpoint {
@@ -114,25 +64,8 @@ export interface LoadOptions {
   inputNorm?: InputNorm;
 }
 
-function readCheckpointBytes(file: string): Buffer {
-  try {
-    return readRegularFile(file, MAX_CHECKPOINT_BYTES);
-  } catch (err) {
-    if (!(err instanceof UnreadableFileError)) throw err;
-    throw new CheckpointError(file, err.reason === 'missing' ? 'no such checkpoint file' : err.detail);
-  }
-}
-
-/** The scalar a float32 tensor entry holds, or undefined when the entry is absent. */
-function scalarEntry(file: string, entries: Record<string, NativeTensor | string>, key: string): number | undefined {
-  const entry = entries[key];
-  if (entry === undefined) return undefined;
-  if (typeof entry === 'string' || entry.shape.reduce((a, b) => a * b, 1) !== 1) throw new CheckpointError(file, `entry ${key} is not a one-element tensor`);
-  return entry.item();
-}
-
 /** A plain state dict's input standardisation: the caller's, else its own tensors, else none. */
-function plainInputNorm(file: string, entries: Record<string, NativeTensor | string>, given: InputNorm | undefined): InputNorm {
+function plainInputNorm(file: string, entries: CheckpointEntries, given: InputNorm | undefined): InputNorm {
   if (given) return checkInputNorm(given, 'inputNorm');
   const mean = scalarEntry(file, entries, INPUT_MEAN_KEY);
   const std = scalarEntry(file, entries, INPUT_STD_KEY);
@@ -184,14 +117,7 @@ function checkSameSpec(file: string, held: CnnSpec, given: CnnSpec | undefined):
 export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedCheckpoint {
   checkString(file, 'path');
   checkObject(options, 'options');
-  const bytes = readCheckpointBytes(file);
-  let entries: Record<string, NativeTensor | string>;
-  try {
-    checkArchive(bytes);
-    entries = native().decodeStateDict(bytes);
-  } catch (err) {
-    throw new CheckpointError(file, `is not a readable PyTorch checkpoint (${(err as Error).message})`);
-  }
+  const entries = readCheckpointEntries(file);
   const owned = Object.values(entries).filter((v): v is NativeTensor => typeof v !== 'string');
   const params = new Map<string, NativeTensor>();
   try {
@@ -219,15 +145,10 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
       }
       params.set(p.name, leafCopy(tensor, options.device ?? 'cpu'));
     }
-    const stateTensor = entries[OPTIMIZER_KEY];
-    let optimizerState: Buffer | undefined;
-    if (stateTensor !== undefined) {
-      if (typeof stateTensor === 'string' || stateTensor.dtype !== 'uint8') throw new CheckpointError(file, `entry ${OPTIMIZER_KEY} is not a uint8 tensor`);
-      optimizerState = Buffer.from((stateTensor.toTypedArray() as Uint8Array).buffer);
-      if (!meta.optimizer) throw new CheckpointError(file, `has an optimizer state (${OPTIMIZER_KEY}) but no optimizer settings in its metadata`);
-    }
+    const optimizerState = optimizerStateEntry(file, entries);
+    if (optimizerState && !meta.optimizer) throw new CheckpointError(file, `has an optimizer state (${OPTIMIZER_KEY}) but no optimizer settings in its metadata`);
     const model = new CnnModel(plan, params, mode, options.device ?? 'cpu', meta.inputNorm ?? NO_NORM);
-    if (optimizerState && meta.optimizer) model.optimizerSnapshot = { settings: meta.optimizer, state: optimizerState };
+    if (optimizerState && meta.optimizer) recordOptimizerState(model, { settings: meta.optimizer, state: optimizerState });
     return { model, meta, optimizerState };
   } catch (err) {
     for (const t of params.values()) t.dispose();
@@ -244,8 +165,3 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
 export function loadModel(file: string, options: LoadOptions = {}): CnnModel {
   return loadCheckpoint(file, options).model;
 }
-
-export function isCheckpointKey(name: string): boolean {
-  return name.startsWith(PREFIX);
-}
-

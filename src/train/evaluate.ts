@@ -1,11 +1,11 @@
 // Chunked evaluation: the split is visited chunkSize images at a time, so peak memory grows with the
 // chunk, not with the split. Loss and accuracy are weighted by each chunk's size.
-import { native, NativeTensor } from '../native';
-import { fromHost, noGrad, ops } from '../ops';
+import { native, NativeTensor, valuesOf } from '../core/native';
+import { fromHost, noGrad, ops } from '../core/ops';
 import { Classifier, prepareImages } from '../nn/model';
-import { tidy } from '../tidy';
+import { tidy } from '../core/tidy';
 import { MAX_CHUNK } from '../nn/model-options';
-import { checkInteger, checkKnownKeys, checkObject, expected } from '../validate';
+import { checkInteger, checkKnownKeys, checkObject, expected } from '../util/validate';
 
 /** Images and labels on the host: N x H x W uint8 images and N labels. */
 export interface LabelledImages {
@@ -78,7 +78,7 @@ export async function evaluate(model: Classifier, split: LabelledImages, options
       const y = ops().to(fromHost(data.labels.subarray(start, end), [end - start]), model.device, 'int64');
       const logits = model.logits(x);
       const loss = ops().crossEntropy(logits, y, 'sum').item();
-      const matrix = ops().confusion(ops().argmax(logits, 1), y, classes).toTypedArray() as BigInt64Array;
+      const matrix = valuesOf(ops().confusion(ops().argmax(logits, 1), y, classes), 'int64');
       return [loss, matrix] as const;
     }));
     // The chunk's activations are freed; hand them back so the peak follows the chunk size.

@@ -5,7 +5,7 @@ import type { CnnModel } from '../nn/model';
 import { MODES } from '../nn/model';
 import { checkDevice, checkInputNorm } from '../nn/model-options';
 import { planModel } from '../nn/spec';
-import { checkKnownKeys, checkObject, checkOneOf } from '../validate';
+import { checkKnownKeys, checkObject, checkOneOf } from '../util/validate';
 import { loadCheckpoint as readCheckpoint, LoadedCheckpoint, LoadOptions } from './checkpoint';
 
 const LOAD_KEYS = ['mode', 'device', 'spec', 'inputNorm'];

@@ -3,12 +3,14 @@
 import type { CnnSpec } from '../nn/spec';
 import { defaultSpec, planModel } from '../nn/spec';
 import { CnnModel, ExecutionMode, MODES } from '../nn/model';
-import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../validate';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 import { checkSplit, LabelledImages } from './evaluate';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 export const OPTIMIZERS = ['adam', 'sgd'] as const;
+/** trainCnn's optimizer when none is named. */
+export const DEFAULT_OPTIMIZER: (typeof OPTIMIZERS)[number] = 'adam';
 export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
 
 /** A dataset already in memory (what loadDataset returns), accepted instead of a name. */
@@ -168,7 +170,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     epochs: checkInteger(o.epochs ?? 1, 'epochs', 1, 100000),
     batchSize: checkInteger(o.batchSize ?? 128, 'batchSize', 1, 1 << 24),
     learningRate: checkNumber(o.learningRate ?? 1e-3, 'learningRate', 0, Infinity, { exclusiveMin: true }),
-    optimizer: checkOneOf(o.optimizer ?? 'adam', 'optimizer', OPTIMIZERS),
+    optimizer: checkOneOf(o.optimizer ?? DEFAULT_OPTIMIZER, 'optimizer', OPTIMIZERS),
     momentum: checkNumber(o.momentum ?? 0, 'momentum', 0, 1, { exclusiveMax: true }),
     nesterov: checkBoolean(o.nesterov ?? false, 'nesterov'),
     weightDecay: checkNumber(o.weightDecay ?? 0, 'weightDecay', 0),

@@ -3,7 +3,7 @@
 // libtorch's internal asserts, and a spec given with resumeFrom would otherwise be silently ignored.
 import { CnnModel } from '../nn/model';
 import { CnnSpec, planModel, specsEqual } from '../nn/spec';
-import { expected } from '../validate';
+import { expected } from '../util/validate';
 import { loadCheckpoint, LoadedCheckpoint, PartialEpoch } from './checkpoint';
 import type { EpochRecord, ResolvedTrainOptions } from './options';
 

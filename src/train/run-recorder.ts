@@ -4,14 +4,14 @@
 // cannot load, the run still trains and says once that it skipped them.
 import * as fs from 'fs';
 import * as path from 'path';
-import { temporarySiblingPath, writeFileAtomic } from '../fs-atomic';
+import { temporarySiblingPath, writeFileAtomic } from '../util/fs-atomic';
 import type { CnnModel } from '../nn/model';
 import type { SaveOptions } from './checkpoint';
 import { saveCheckpoint } from './checkpoint';
 import type { EvaluationResult } from './evaluate';
 import type { EpochRecord } from './options';
 import type { SummaryWriter } from '../summary/writer';
-import { expected } from '../validate';
+import { expected } from '../util/validate';
 
 export const RUN_FILES = {
   config: 'config.json',

@@ -1,12 +1,13 @@
 // trainCnn: the main job. Loads the data, builds (or resumes) the model, trains it epoch by epoch on
 // the eager or the scripted path, evaluates in chunks, and records the run.
 import { loadDatasetAsync } from '../data/datasets';
-import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../native';
+import { native, NativeOptimizer, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
 import { CnnModel, createModel, InputNorm, NO_NORM } from '../nn/model';
-import { ops } from '../ops';
-import { tidy } from '../tidy';
+import { ops } from '../core/ops';
+import { tidy } from '../core/tidy';
+import { recordOptimizerState } from '../nn/optimizer-state';
 import { CnnSpec, planModel } from '../nn/spec';
-import { expected } from '../validate';
+import { expected } from '../util/validate';
 import type { TrainingState } from './checkpoint';
 import { evaluate, EvaluationResult, LabelledImages, takeImages } from './evaluate';
 import { EpochRecord, InMemoryDataset, recordableOptions, ResolvedTrainOptions, resolveTrainOptions, TrainOptions } from './options';
@@ -122,6 +123,8 @@ interface EpochContext {
   firstStep: number;
   /** The epoch's running totals, updated in place: the caller reads them when an abort stops the epoch. */
   totals: EpochTotals;
+  /** Steps between reading training statistics back from the device (and between progress reports). */
+  syncEvery: number;
   /** Called at step boundaries where a snapshot is due. */
   onStepBoundary: (stepsDone: number) => Promise<void> | void;
   report: (stepsDone: number, totals: EpochTotals) => void;
@@ -145,25 +148,29 @@ function withPrecision<T>(precision: 'fp32' | 'bf16', device: string, fn: () => 
 /**
  * Steps between reading training statistics back from the device: every step on the CPU, where it
  * costs nothing and lets a non-finite loss stop training before the weights take it; every 50 on a
- * GPU, which a read-back would synchronise. Tests change `cpu` to run the GPU logic on the CPU.
+ * GPU, which a read-back would synchronise. Read once per run (syncEveryFor) and passed to both
+ * epoch paths; tests change `cpu` to run the GPU logic on the CPU.
  */
 export const SYNC_EVERY = { cpu: 1, device: 50 };
+
+function syncEveryFor(device: string): number {
+  return device === 'cpu' ? SYNC_EVERY.cpu : SYNC_EVERY.device;
+}
 
 /** Eager steps between returning freed host memory to the OS (see runEagerEpoch). */
 const TRIM_EVERY_STEPS = 16;
 
 /** The eager path: every op of every step is issued from here. */
 async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
-  const { model, optimizer, data, order, options, epoch, steps, totals } = ctx;
+  const { model, optimizer, data, order, options, epoch, steps, totals, syncEvery } = ctx;
   const weights = options.l1 > 0 ? model.weightTensors() : [];
   const { mean, std } = model.inputNorm;
-  const syncEvery = model.device === 'cpu' ? SYNC_EVERY.cpu : SYNC_EVERY.device;
   // On a GPU, [loss sum, correct] accumulate on the device between read-backs.
   let pending: NativeTensor | undefined;
   let pendingFrom = ctx.firstStep;
   /** Reads the device-side totals since the last read-back into `totals`. */
   const readBack = (step: number): void => {
-    const [lossSum, correct] = pending!.toTypedArray() as Float64Array;
+    const [lossSum, correct] = valuesOf(pending!, 'float64');
     pending!.dispose();
     pending = undefined;
     if (!Number.isFinite(lossSum)) throw new TrainingDivergedError(epoch, pendingFrom, options.learningRate);
@@ -231,7 +238,6 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
   const { model, optimizer, data, order, options, epoch, steps, totals } = ctx;
   const script = model.scriptModule!;
   const { mean, std } = model.inputNorm;
-  const progressEvery = model.device === 'cpu' ? 1 : 50;
   for (let first = ctx.firstStep; first < steps; first += segmentSteps) {
     if (options.signal?.aborted) throw new TrainingAbortedError(epoch, first);
     const last = Math.min(steps, first + segmentSteps);
@@ -244,7 +250,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
     const job = native().trainEpoch({
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
       batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
-      progressEvery, dropLast: options.dropLast, precision: options.precision,
+      progressEvery: ctx.syncEvery, dropLast: options.dropLast, precision: options.precision,
     }, (p) => {
       if (callbackError) return;
       try {
@@ -318,6 +324,181 @@ function writeAbortCheckpoint(recorder: RunRecorder, model: CnnModel, optimizer:
   }
 }
 
+/** One run's state: what it was asked, where it stands, and everything native it holds. */
+interface Run {
+  options: ResolvedTrainOptions;
+  device: string;
+  recorder?: RunRecorder;
+  resume?: Resume;
+  settings: OptimizerSettings;
+  history: EpochRecord[];
+  firstEpoch: number;
+  /** The epoch under way and its running totals: an abort's checkpoint reads them. */
+  epoch: number;
+  totals: EpochTotals;
+  model?: CnnModel;
+  optimizer?: NativeOptimizer;
+  deviceData?: DeviceData;
+}
+
+/** The splits a run trains and tests on, and the steps of one epoch. */
+interface RunSplits {
+  dataset: InMemoryDataset;
+  train: LabelledImages;
+  test: LabelledImages;
+  steps: number;
+}
+
+/** What training steps: the model, its optimizer and the training split on the device. */
+interface Trainee {
+  model: CnnModel;
+  optimizer: NativeOptimizer;
+  data: DeviceData;
+}
+
+const noTotals = (): EpochTotals => ({ lossSum: 0, correct: 0, seen: 0 });
+
+/** Checks the options, the device, the run folder and the checkpoint to resume, before anything is trained. */
+function openRun(input: TrainOptions): Run {
+  const options = resolveTrainOptions(input);
+  const device = resolveDevice(options.device);
+  // Before anything native: a run folder that cannot be written fails now, not after an epoch.
+  const recorder = options.runDir ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
+  const resume = options.resumeFrom ? openResume(options, input.spec, device) : undefined;
+  const firstEpoch = resume?.firstEpoch ?? 1;
+  return {
+    options, device, recorder, resume, settings: optimizerSettings(options), history: resume?.history ?? [],
+    firstEpoch, epoch: firstEpoch, totals: noTotals(), model: resume?.model,
+  };
+}
+
+async function prepareSplits(run: Run): Promise<RunSplits> {
+  const { options } = run;
+  const dataset = await loadData(options);
+  const train = takeImages(dataset.train, options.limit);
+  const test = takeImages(dataset.test, options.testLimit);
+  const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
+  const steps = checkTrainingData(train, splits, runSpec(options, run.resume), options);
+  return { dataset, train, test, steps };
+}
+
+/** The model (new, given or resumed), its optimizer and the uploaded training split; each is owned by the run as soon as it exists. */
+function makeTrainee(run: Run, splits: RunSplits): Trainee {
+  const model = run.model ??= startingModel(run.options, run.device, splits.train);
+  const optimizer = run.optimizer = new (native().Optimizer)(model.parameterTensors(), run.settings);
+  if (run.resume?.optimizerState) optimizer.loadState(run.resume.optimizerState);
+  const [height, width] = model.inputSize;
+  const data = run.deviceData = uploadTrainingData(splits.train, height, width, run.device);
+  return { model, optimizer, data };
+}
+
+/** One epoch: its steps on the model's path, the evaluation, the record and the run folder's checkpoint. */
+async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoch: number): Promise<EvaluationResult> {
+  const { options, recorder, history } = run;
+  const { model, optimizer, data } = trainee;
+  const { dataset, train, test, steps } = splits;
+  const snapshotEvery = options.snapshotEvery ?? steps;
+  const partial = epoch === run.firstEpoch ? run.resume?.partial : undefined;
+  const totals = run.totals = partial ? { lossSum: partial.lossSum, correct: partial.correct, seen: partial.seen } : noTotals();
+  const seed = epochSeed(options.seed, epoch);
+  native().manualSeed(seed);
+  const order = native().ops.randperm(train.count, seed);
+  const epochStart = process.hrtime.bigint();
+  const globalStepBase = (epoch - 1) * steps;
+  const ctx: EpochContext = {
+    model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device),
+    onStepBoundary: async (done) => {
+      if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
+    },
+    report: (done, running) => {
+      const seconds = Number(process.hrtime.bigint() - epochStart) / 1e9;
+      options.onProgress?.({
+        type: 'step', epoch, step: done, steps,
+        loss: running.lossSum / Math.max(running.seen, 1), accuracy: running.correct / Math.max(running.seen, 1),
+        imagesPerSecond: running.seen / Math.max(seconds, 1e-9),
+      });
+    },
+  };
+  try {
+    await (model.mode === 'script' ? runScriptEpoch(ctx, Math.min(snapshotEvery, steps)) : runEagerEpoch(ctx));
+  } finally {
+    order.dispose();
+  }
+  const seconds = Number(process.hrtime.bigint() - epochStart) / 1e9;
+  const testEval = await evaluate(model, test, { chunkSize: options.evalChunkSize });
+  const validationEval = dataset.validation ? await evaluate(model, dataset.validation, { chunkSize: options.evalChunkSize }) : undefined;
+  const record: EpochRecord = {
+    epoch,
+    trainLoss: totals.lossSum / totals.seen,
+    trainAccuracy: totals.correct / totals.seen,
+    testLoss: testEval.loss,
+    testAccuracy: testEval.accuracy,
+    ...(validationEval ? { validationLoss: validationEval.loss, validationAccuracy: validationEval.accuracy } : {}),
+    seconds,
+    imagesPerSecond: totals.seen / seconds,
+    learningRate: options.learningRate,
+  };
+  history.push(record);
+  options.onProgress?.({ type: 'epoch', epoch, epochs: options.epochs, record });
+  if (recorder) {
+    await recorder.snapshot(model, globalStepBase + steps);
+    recorder.epochEnd(model, history, testEval, {
+      optimizer: { native: optimizer, settings: run.settings },
+      training: { epoch, seed: options.seed, history, options: recordableOptions(options) },
+    });
+  }
+  return testEval;
+}
+
+/** The epochs still to train; the last one's test evaluation (undefined when none was left). */
+async function runEpochs(run: Run, splits: RunSplits, trainee: Trainee): Promise<EvaluationResult | undefined> {
+  const { recorder, options } = run;
+  recorder?.start({
+    options: recordableOptions(options), spec: trainee.model.spec, classNames: splits.dataset.classNames, device: run.device,
+    trainCount: splits.train.count, testCount: splits.test.count,
+  });
+  if (recorder && run.firstEpoch === 1 && !run.resume?.partial) await recorder.snapshot(trainee.model, 0);
+  let lastEval: EvaluationResult | undefined;
+  for (run.epoch = run.firstEpoch; run.epoch <= options.epochs; ++run.epoch) lastEval = await trainOneEpoch(run, splits, trainee, run.epoch);
+  return lastEval;
+}
+
+/** The final evaluation, the run folder's last pictures, and the optimizer state kept beside the model. */
+async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval: EvaluationResult | undefined, started: number): Promise<TrainResult> {
+  const { model, optimizer } = trainee;
+  const finalEval = lastEval ?? await evaluate(model, splits.test, { chunkSize: run.options.evalChunkSize });
+  if (run.recorder) await run.recorder.finish(model, run.history, finalEval, splits.dataset.classNames);
+  recordOptimizerState(model, { settings: run.settings, state: optimizer.saveState() });
+  return {
+    model,
+    history: run.history,
+    testAccuracy: finalEval.accuracy,
+    testLoss: finalEval.loss,
+    confusion: finalEval.confusion,
+    classNames: splits.dataset.classNames,
+    runDir: run.options.runDir,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/**
+ * When an abort or divergence stops training: the abort's checkpoint, and the model handed to the
+ * caller through the error. Returns whether the model is kept.
+ */
+function stopRun(run: Run, err: unknown): boolean {
+  const { model, optimizer, recorder, options } = run;
+  if (err instanceof TrainingAbortedError && recorder && options.checkpointOnAbort && model && optimizer && err.step > 0) {
+    writeAbortCheckpoint(recorder, model, { native: optimizer, settings: run.settings }, {
+      epoch: run.epoch - 1, seed: options.seed, history: run.history, options: recordableOptions(options), partial: { step: err.step, ...run.totals },
+    });
+  }
+  if (model && (err instanceof TrainingAbortedError || err instanceof TrainingDivergedError)) {
+    (err as Error & { model?: CnnModel }).model = model;
+    return true;
+  }
+  return false;
+}
+
 /**
  * Trains a CNN and returns the model, its per-epoch history and its final test results.
  * @example
@@ -325,118 +506,24 @@ function writeAbortCheckpoint(recorder: RunRecorder, model: CnnModel, optimizer:
  * model.save('fashion.pt');
  */
 export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
-  const options = resolveTrainOptions(input);
+  const run = openRun(input);
   const started = Date.now();
-  const device = resolveDevice(options.device);
-  // Before anything native: a run folder that cannot be written fails now, not after an epoch.
-  const recorder = options.runDir ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
-  const resume = options.resumeFrom ? openResume(options, input.spec, device) : undefined;
-
-  // Everything native this run makes is freed on every path out of here (the model is handed to the
+  // Everything native the run makes is freed here on every path out (the model is handed to the
   // caller on success, and through the error when an abort or divergence stops training).
-  let model: CnnModel | undefined = resume?.model;
-  let optimizer: NativeOptimizer | undefined;
-  let data: DeviceData | undefined;
   let keepModel = false;
-  const settings = optimizerSettings(options);
-  const history: EpochRecord[] = resume?.history ?? [];
-  const firstEpoch = resume?.firstEpoch ?? 1;
-  let epoch = firstEpoch;
-  let totals: EpochTotals = { lossSum: 0, correct: 0, seen: 0 };
   try {
-    const dataset = await loadData(options);
-    const train = takeImages(dataset.train, options.limit);
-    const test = takeImages(dataset.test, options.testLimit);
-    const steps = checkTrainingData(train, [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]], runSpec(options, resume), options);
-    model ??= startingModel(options, device, train);
-    const [height, width] = model.inputSize;
-    optimizer = new (native().Optimizer)(model.parameterTensors(), settings);
-    if (resume?.optimizerState) optimizer.loadState(resume.optimizerState);
-    data = uploadTrainingData(train, height, width, device);
-    const snapshotEvery = options.snapshotEvery ?? steps;
-    let finalEval: EvaluationResult | undefined;
-    recorder?.start({ options: recordableOptions(options), spec: model.spec, classNames: dataset.classNames, device, trainCount: train.count, testCount: test.count });
-    if (recorder && firstEpoch === 1 && !resume?.partial) await recorder.snapshot(model, 0);
-    for (; epoch <= options.epochs; ++epoch) {
-      const partial = epoch === firstEpoch ? resume?.partial : undefined;
-      totals = partial ? { lossSum: partial.lossSum, correct: partial.correct, seen: partial.seen } : { lossSum: 0, correct: 0, seen: 0 };
-      const seed = epochSeed(options.seed, epoch);
-      native().manualSeed(seed);
-      const order = native().ops.randperm(train.count, seed);
-      const epochStart = process.hrtime.bigint();
-      const globalStepBase = (epoch - 1) * steps;
-      const ctx: EpochContext = {
-        model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals,
-        onStepBoundary: async (done) => {
-          if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model!, globalStepBase + done);
-        },
-        report: (done, running) => {
-          const seconds = Number(process.hrtime.bigint() - epochStart) / 1e9;
-          options.onProgress?.({
-            type: 'step', epoch, step: done, steps,
-            loss: running.lossSum / Math.max(running.seen, 1), accuracy: running.correct / Math.max(running.seen, 1),
-            imagesPerSecond: running.seen / Math.max(seconds, 1e-9),
-          });
-        },
-      };
-      try {
-        await (model.mode === 'script' ? runScriptEpoch(ctx, Math.min(snapshotEvery, steps)) : runEagerEpoch(ctx));
-      } finally {
-        order.dispose();
-      }
-      const seconds = Number(process.hrtime.bigint() - epochStart) / 1e9;
-      finalEval = await evaluate(model, test, { chunkSize: options.evalChunkSize });
-      const validationEval = dataset.validation ? await evaluate(model, dataset.validation, { chunkSize: options.evalChunkSize }) : undefined;
-      const record: EpochRecord = {
-        epoch,
-        trainLoss: totals.lossSum / totals.seen,
-        trainAccuracy: totals.correct / totals.seen,
-        testLoss: finalEval.loss,
-        testAccuracy: finalEval.accuracy,
-        ...(validationEval ? { validationLoss: validationEval.loss, validationAccuracy: validationEval.accuracy } : {}),
-        seconds,
-        imagesPerSecond: totals.seen / seconds,
-        learningRate: options.learningRate,
-      };
-      history.push(record);
-      options.onProgress?.({ type: 'epoch', epoch, epochs: options.epochs, record });
-      if (recorder) {
-        await recorder.snapshot(model, globalStepBase + steps);
-        recorder.epochEnd(model, history, finalEval, {
-          optimizer: { native: optimizer, settings },
-          training: { epoch, seed: options.seed, history, options: recordableOptions(options) },
-        });
-      }
-    }
-    if (!finalEval) finalEval = await evaluate(model, test, { chunkSize: options.evalChunkSize });
-    if (recorder) await recorder.finish(model, history, finalEval, dataset.classNames);
-    model.optimizerSnapshot = { settings, state: optimizer.saveState() };
+    const splits = await prepareSplits(run);
+    const trainee = makeTrainee(run, splits);
+    const lastEval = await runEpochs(run, splits, trainee);
+    const result = await finishRun(run, splits, trainee, lastEval, started);
     keepModel = true;
-    return {
-      model,
-      history,
-      testAccuracy: finalEval.accuracy,
-      testLoss: finalEval.loss,
-      confusion: finalEval.confusion,
-      classNames: dataset.classNames,
-      runDir: options.runDir,
-      seconds: (Date.now() - started) / 1000,
-    };
+    return result;
   } catch (err) {
-    if (err instanceof TrainingAbortedError && recorder && options.checkpointOnAbort && model && optimizer && err.step > 0) {
-      writeAbortCheckpoint(recorder, model, { native: optimizer, settings }, {
-        epoch: epoch - 1, seed: options.seed, history, options: recordableOptions(options), partial: { step: err.step, ...totals },
-      });
-    }
-    // An aborted or diverged run keeps its model usable for the caller through the error.
-    if (model && (err instanceof TrainingAbortedError || err instanceof TrainingDivergedError)) {
-      (err as Error & { model?: CnnModel }).model = model;
-      keepModel = true;
-    }
+    keepModel = stopRun(run, err);
     throw err;
   } finally {
-    optimizer?.dispose();
-    data?.dispose();
-    if (!keepModel) model?.dispose();
+    run.optimizer?.dispose();
+    run.deviceData?.dispose();
+    if (!keepModel) run.model?.dispose();
   }
 }

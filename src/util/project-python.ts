@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { packageRoot } from '../native';
+import { packageRoot } from './package-root';
 
 export function projectPython(): string {
   if (process.env.CONVSCOPE_PYTHON) return process.env.CONVSCOPE_PYTHON;

@@ -2,9 +2,10 @@
 import type { CnnModel } from '../nn/model';
 import { prepareImages } from '../nn/model';
 import { checkFinitePixels } from '../nn/model-options';
-import { noGrad } from '../ops';
-import { tidy } from '../tidy';
-import { checkKnownKeys, checkObject, checkString, expected } from '../validate';
+import { valuesOf } from '../core/native';
+import { noGrad } from '../core/ops';
+import { tidy } from '../core/tidy';
+import { checkKnownKeys, checkObject, checkString, expected } from '../util/validate';
 import { checkColormap } from './colormaps';
 
 export interface ActivationOptions {
@@ -35,7 +36,7 @@ export function renderActivations(model: CnnModel, image: Uint8Array | Float32Ar
   const { maps, shape } = tidy(() => noGrad(() => {
     const x = prepareImages(image, 1, model);
     const output = model.forwardWithActivations(x).find((o) => o.name === layer)!.output;
-    return { maps: output.toTypedArray() as Float32Array, shape: output.shape };
+    return { maps: valuesOf(output, 'float32'), shape: output.shape };
   }));
   if (shape.length !== 4) throw new RangeError(`layer ${layer} has output shape [${shape}]; activation maps need a convolutional layer`);
   const input = Float32Array.from(image, (v) => (image instanceof Uint8Array ? v / 255 : v));

@@ -3,7 +3,7 @@
 // loaded at call time (see canvas-loader.ts): importing this module never needs node-canvas.
 
 import type { ChartConfiguration } from 'chart.js';
-import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkString, expected } from '../validate';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkString, expected } from '../util/validate';
 import { loadCanvas, loadChartJsNodeCanvas } from './canvas-loader';
 import { TITLE_BAND } from './mosaic-layout';
 
@@ -60,7 +60,7 @@ function rendererFor(width: number, height: number): Renderer {
   let r = renderers.get(key);
   if (!r) {
     const { ChartJSNodeCanvas } = loadChartJsNodeCanvas();
-    r = new ChartJSNodeCanvas({ width, height, backgroundColour: 'white' }) as unknown as Renderer;
+    r = new ChartJSNodeCanvas({ width, height, backgroundColour: 'white' }) as Renderer;
     renderers.set(key, r);
   }
   return r;

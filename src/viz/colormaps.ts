@@ -2,7 +2,7 @@
 // floor(t * 256), clipped to 255), so a picture made here matches one made with matplotlib's
 // `imshow(..., cmap=name)` of the same normalised values.
 
-import { checkNumber, checkOneOf } from '../validate';
+import { checkNumber, checkOneOf } from '../util/validate';
 import { GRAY_ANCHORS, MAGMA_ANCHORS, RDBU_ANCHORS, VIRIDIS_ANCHORS, type ColorAnchor } from './colormap-data';
 
 /** Names accepted wherever a `colormap` option is taken. */

@@ -3,7 +3,7 @@
 // the colormap's colours; only text goes through the antialiased path.
 
 import type { Canvas as CanvasElement, CanvasRenderingContext2D } from 'canvas';
-import { expected } from '../validate';
+import { expected } from '../util/validate';
 import { loadCanvas } from './canvas-loader';
 import { lutIndex } from './colormaps';
 import type { Rect } from './mosaic-layout';

@@ -1,8 +1,8 @@
 // Feature maps (a conv layer's output for one image) beside the image that produced them, so one
 // can see which parts of the digit each channel responds to.
 
-import { checkFiniteValues, checkHostTensor, formatShape, type HostTensor } from '../host-tensor';
-import { checkPositiveInteger, expected } from '../validate';
+import { checkFiniteValues, checkHostTensor, formatShape, type HostTensor } from '../core/host-tensor';
+import { checkPositiveInteger, expected } from '../util/validate';
 import { colormapLut, isDiverging } from './colormaps';
 import { paintValues } from './draw';
 import { LABEL_BAND, TITLE_BAND, layoutMosaic, minWidthForTitle, shiftLayout, type MosaicLayout, type Rect } from './mosaic-layout';

@@ -2,8 +2,8 @@
 // A single palette shared by all frames is the default: per-frame palettes make colours that did
 // not change flicker between frames, which reads as the filters changing when they did not.
 
-import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../validate';
-import { isTypedArray } from '../host-tensor';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
+import { isTypedArray } from '../core/host-tensor';
 import { loadCanvas } from './canvas-loader';
 
 /** One frame: `rgba` holds `width * height * 4` bytes, row-major, as from `getImageData`. */

@@ -1,7 +1,7 @@
 // Matrix heatmaps (confusion matrices, filter-similarity matrices) drawn directly with canvas:
 // each cell is an exact, unblended colour square, so the picture can be read back and checked.
 
-import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkString, expected } from '../validate';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkString, expected } from '../util/validate';
 import { checkColormap, colormapLut, isDiverging, lutIndex, type ColormapName } from './colormaps';
 import { createSurface, drawColorbar, drawText, drawTitle, encodePng, formatTick, textColorFor } from './draw';
 import { COLORBAR_GAP, COLORBAR_TEXT_GAP, COLORBAR_TEXT_WIDTH, COLORBAR_WIDTH, TITLE_BAND, minWidthForTitle, type Rect } from './mosaic-layout';

@@ -1,8 +1,8 @@
 // Pictures of deeper conv layers, whose filters have many input channels: the whole layer as a
 // filters x channels grid, or one filter's channels as a mosaic.
 
-import { checkFiniteValues, checkHostTensor, type HostTensor } from '../host-tensor';
-import { checkInteger, checkPositiveInteger } from '../validate';
+import { checkFiniteValues, checkHostTensor, type HostTensor } from '../core/host-tensor';
+import { checkInteger, checkPositiveInteger } from '../util/validate';
 import { isDiverging } from './colormaps';
 import { layoutMosaic, type MosaicLayout } from './mosaic-layout';
 import { checkHighlightRange, defaultScale, layoutKernelTiles, resolveMosaicOptions, type MosaicOptions, type ResolvedMosaicOptions } from './mosaic-options';

@@ -2,7 +2,7 @@
 // Kept free of canvas so callers (tests, the redundancy marker, report tools) can locate tiles in a
 // rendered PNG without drawing anything, and so the renderers and those callers cannot disagree.
 
-import { checkBoolean, checkInteger, checkPositiveInteger, checkString } from '../validate';
+import { checkBoolean, checkInteger, checkPositiveInteger, checkString } from '../util/validate';
 
 /** An axis-aligned rectangle in picture pixels; `x, y` is the top-left corner. */
 export interface Rect {

@@ -1,7 +1,7 @@
 // Options shared by the weight and activation mosaics, checked once here so every renderer rejects
 // the same mistakes with the same messages (src/validate.ts shape).
 
-import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkPositiveInteger, checkString, expected } from '../validate';
+import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkPositiveInteger, checkString, expected } from '../util/validate';
 import { checkColormap, type ColormapName } from './colormaps';
 import { layoutMosaic, type MosaicLayout } from './mosaic-layout';
 import { checkNormalizeMode, type NormalizeMode } from './normalize';

@@ -1,7 +1,7 @@
 // First-layer filter mosaics: every filter of a single-channel conv layer as one tile of a grid.
 // This is the picture that shows whether a network learned edge, blob and stroke detectors.
 
-import { checkFiniteValues, checkHostTensor, type HostTensor } from '../host-tensor';
+import { checkFiniteValues, checkHostTensor, type HostTensor } from '../core/host-tensor';
 import { isDiverging } from './colormaps';
 import type { MosaicLayout } from './mosaic-layout';
 import { checkHighlightRange, defaultScale, layoutKernelTiles, resolveMosaicOptions, type MosaicOptions, type ResolvedMosaicOptions } from './mosaic-options';

@@ -2,7 +2,7 @@
 // mapping: over which values the range is taken (one tile or all of them), and whether the data is
 // signed (a diverging colormap wants zero at its centre colour, so the range is symmetric).
 
-import { checkOneOf } from '../validate';
+import { checkOneOf } from '../util/validate';
 
 /**
  * How value ranges are taken:

@@ -2,8 +2,8 @@
 // Python, without any extra package. Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 
 import * as os from 'os';
-import { shapeSize } from './host-tensor';
-import { expected } from './validate';
+import { shapeSize } from '../core/host-tensor';
+import { expected } from '../util/validate';
 
 /** Typed arrays `.npy` files are written from and read into. */
 export type NpyData = Float32Array | Float64Array | Int32Array | Uint8Array | BigInt64Array;

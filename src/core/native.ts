@@ -2,10 +2,22 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { packageRoot } from '../util/package-root';
+
+/** The activations the addon implements (ops.activation), the eager path's and the generated TorchScript's. */
+export const ACTIVATIONS = ['relu', 'elu', 'tanh', 'sigmoid', 'leaky_relu'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
+/** leaky_relu's slope for negative inputs (PyTorch's default): one value for ops.activation, TorchScript and ONNX. */
+export const LEAKY_RELU_SLOPE = 0.01;
 
 export type Dtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'int16' | 'bool' | 'bfloat16' | 'float16';
 export type TypedArrayOf =
   | Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array;
+/** The typed array toTypedArray() gives for each dtype: bfloat16 and float16 widen to float32, bool reads as uint8. */
+export interface TypedArrayByDtype {
+  float32: Float32Array; float64: Float64Array; int32: Int32Array; int64: BigInt64Array; uint8: Uint8Array;
+  int8: Int8Array; int16: Int16Array; bool: Uint8Array; bfloat16: Float32Array; float16: Float32Array;
+}
 
 /** A libtorch tensor owned by JS. Free it with `dispose()` (or inside a `tidy` scope); the GC is only a fallback. */
 export interface NativeTensor {
@@ -15,11 +27,27 @@ export interface NativeTensor {
   readonly isDisposed: boolean;
   requiresGrad: boolean;
   /** Copies the values out into a new typed array (bfloat16/float16 widen to float32, bool to uint8). */
-  toTypedArray(): TypedArrayOf;
+  toTypedArray(): TypedArrayByDtype[Dtype];
   item(): number;
   grad(): NativeTensor | null;
   backward(): void;
   dispose(): void;
+}
+
+/**
+ * A copy of a tensor's values typed by its dtype, checked: a tensor of another dtype is a TypeError
+ * (the addon's answer is checked before it is used, not cast).
+ * @example valuesOf(model.tensor('conv1.weight'), 'float32') // Float32Array
+ */
+export function valuesOf<D extends Dtype>(tensor: NativeTensor, dtype: D): TypedArrayByDtype[D] {
+  if (tensor.dtype !== dtype) throw new TypeError(`Expected a ${dtype} tensor but received one of dtype ${tensor.dtype}`);
+  return tensor.toTypedArray() as TypedArrayByDtype[D];
+}
+
+/** A floating tensor's values as float32, whatever its dtype (a module saved from Python may hold float64). */
+export function float32Values(tensor: NativeTensor): Float32Array {
+  const values = tensor.toTypedArray();
+  return values instanceof Float32Array ? values : Float32Array.from(values, Number);
 }
 
 export interface NativeOptimizer {
@@ -97,7 +125,8 @@ export interface NativeOps {
   conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: [number, number], padding: [number, number, number, number]): NativeTensor;
   linear(x: NativeTensor, w: NativeTensor, b: NativeTensor | null): NativeTensor;
   maxPool2d(x: NativeTensor, kernel: number, stride: number): NativeTensor;
-  activation(x: NativeTensor, name: string): NativeTensor;
+  /** `negativeSlope` is leaky_relu's (pass LEAKY_RELU_SLOPE); the other activations ignore it. */
+  activation(x: NativeTensor, name: Activation, negativeSlope?: number): NativeTensor;
   dropout(x: NativeTensor, rate: number, training: boolean): NativeTensor;
   flatten(x: NativeTensor): NativeTensor;
   crossEntropy(logits: NativeTensor, labels: NativeTensor, reduction?: 'mean' | 'sum' | 'none'): NativeTensor;
@@ -136,22 +165,6 @@ export interface NativeAddon {
   encodeStateDict(entries: Record<string, NativeTensor | string>): Buffer;
   decodeStateDict(bytes: Buffer): Record<string, NativeTensor | string>;
   trainEpoch(job: EpochJob, onProgress?: (p: EpochProgress) => void): { promise: Promise<EpochOutcome>; cancel(): void };
-}
-
-/** The package root: the folder holding convscope's package.json, from src/ or dist/src/. */
-export function packageRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest)) {
-      try {
-        if (JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'convscope') return dir;
-      } catch { /* an unreadable manifest is not ours */ }
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`convscope: cannot find the package root above ${__dirname}`);
-    dir = parent;
-  }
 }
 
 /** Where the addon may be, in order: $CONVSCOPE_ADDON, node-gyp's build, cmake-js's build. */

@@ -2,15 +2,15 @@
 // NumPy .npy files, and a JSON summary with per-filter statistics. Reads convscope checkpoints and
 // TorchScript files (convscope's exports or Python's).
 import * as path from 'path';
-import { writeFileAtomic } from '../fs-atomic';
-import { encodeNpy } from '../npy';
+import { writeFileAtomic } from '../util/fs-atomic';
+import { encodeNpy } from '../formats/npy';
 import type { ParameterInfo } from '../nn/model';
 import { loadTorchScript } from '../nn/torchscript';
-import { checkArchive } from '../train/archive-check';
+import { checkArchive } from '../formats/archive-check';
 import { loadModel } from '../train/checkpoint';
-import { readRegularFile } from '../fs-read';
-import { checkOneOf, checkString, expected } from '../validate';
-import { COLORMAP_NAMES, ColormapName } from './colormaps';
+import { readRegularFile } from '../util/fs-read';
+import { checkOneOf, checkString, expected } from '../util/validate';
+import { COLORMAP_NAMES, ColormapName } from '../viz/colormaps';
 
 export interface ExportFiltersOptions {
   /** A model.pt checkpoint or a TorchScript .pt file. */
@@ -81,7 +81,7 @@ export function exportFilters(options: ExportFiltersOptions): LayerExport[] {
   for (const layer of wanted) {
     if (!layers.includes(layer)) throw new RangeError(expected(`one of ${layers.join(', ')}`, 'layer', layer));
   }
-  const { renderFilterMosaic, renderLayerGrid } = require('./mosaic') as typeof import('./mosaic');
+  const { renderFilterMosaic, renderLayerGrid } = require('../viz/mosaic') as typeof import('../viz/mosaic');
   const maxTiles = options.maxTiles ?? 32;
   const exported: LayerExport[] = [];
   for (const layer of wanted) {

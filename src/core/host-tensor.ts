@@ -3,7 +3,7 @@
 
 import ndarray from 'ndarray';
 import type { NdArray } from 'ndarray';
-import { expected } from './validate';
+import { expected } from '../util/validate';
 
 /**
  * A tensor copied to host memory: `data` holds `product(shape)` values in row-major (C) order.

@@ -1,7 +1,7 @@
 // Deterministic freeing of intermediate tensors, like tfjs' tidy(): every tensor created by the ops
 // inside the scope is disposed when the scope ends, except the ones returned or kept.
 import type { NativeTensor } from './native';
-import { expected } from './validate';
+import { expected } from '../util/validate';
 
 const scopes: Set<NativeTensor>[] = [];
 

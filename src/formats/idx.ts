@@ -10,9 +10,9 @@
 
 import { endianness } from 'os';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'zlib';
-import { writeFileAtomic } from '../fs-atomic';
-import { readRegularFile, UnreadableFileError } from '../fs-read';
-import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../validate';
+import { writeFileAtomic } from '../util/fs-atomic';
+import { readRegularFile, UnreadableFileError } from '../util/fs-read';
+import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 
 /** Element types an IDX file can hold. */
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
