@@ -2,11 +2,12 @@
 convscope, on the same data (read from the IDX files convscope reads). Prints one JSON line.
 
 usage: python3 bench/pytorch_reference.py --images FILE --labels FILE --steps N --batch B --threads T
-       [--precision fp32|bf16] [--channels-last] [--device cpu|cuda] [--graph-rewrite]
+       [--precision fp32|bf16] [--channels-last] [--device cpu|cuda] [--graph-rewrite] [--compile]
 
 --graph-rewrite runs the same function the way convscope's scripted graph does
 (src/nn/script-source.ts): max pooling on channels-last tensors and ReLU after the pooling. It shows
 how much of the scripted path's lead over the textbook module below comes from that rewrite.
+--compile trains the module through torch.compile (inductor; its compilation happens in the warm-up).
 """
 import argparse, gzip, json, time
 import numpy as np
@@ -60,6 +61,7 @@ def main():
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--device', default='cpu')
     p.add_argument('--graph-rewrite', action='store_true')
+    p.add_argument('--compile', action='store_true')
     p.add_argument('--seed', type=int, default=42)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -71,6 +73,7 @@ def main():
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    forward = torch.compile(model) if a.compile else model
     perm = torch.randperm(images.shape[0], device=device)
     model.train()
 
@@ -82,7 +85,7 @@ def main():
         y = labels.index_select(0, rows).long()
         opt.zero_grad()
         with torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=a.precision == 'bf16'):
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(forward(x), y)
         loss.backward()
         opt.step()
         return loss

@@ -1,81 +1,121 @@
-// Training throughput, side by side in one run: convscope's eager and scripted paths against
-// PyTorch's own loop in Python (Debian's python3-torch): same network, batch, optimizer (Adam 1e-3),
-// threads and data; fp32 and bf16. Rounds are interleaved so that machine noise hits all alike.
-// 'pytorch-rewrite' is PyTorch running the scripted graph's rewrite (channels-last pooling, ReLU
-// after pooling; bench/pytorch_reference.py --graph-rewrite), to show how much of the lead it explains.
+// Training throughput, side by side in one run: convscope's eager and scripted paths, built on the
+// project's libtorch 2.x (the default) and on Debian's 1.13 (the fallback), against PyTorch's own loop
+// in the project's PyTorch 2.x (.venv): eager, channels-last, bf16 autocast + channels-last,
+// torch.compile, and the scripted graph's rewrite. Same network, batch, optimizer (Adam 1e-3),
+// threads, OpenMP settings and data. Every contender runs in a process of its own, and rounds are
+// interleaved so that machine noise hits all alike.
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { trainCnn } from '../src/train/train-cnn';
-import type { InMemoryDataset } from '../src/train/options';
 import { DEBIAN_FASHION_MNIST_DIR } from '../src/data/datasets';
+import { DEFAULT_OMP_WAIT_POLICY } from '../src/core/native';
+import { packageRoot } from '../src/util/package-root';
+import { projectPython } from '../src/util/project-python';
 import { median } from './stats';
 
 export interface ThroughputSettings { batchSize: number; warmupSteps: number; steps: number; rounds: number; threads: number }
 export const DEFAULT_THROUGHPUT: ThroughputSettings = { batchSize: 128, warmupSteps: 5, steps: 40, rounds: 8, threads: os.availableParallelism() };
 
-export type Contender = 'pytorch' | 'pytorch-rewrite' | 'eager' | 'script';
+export interface Contender {
+  /** Row label, e.g. 'convscope script (libtorch 2.13.0)' or 'PyTorch channels-last'. */
+  name: string;
+  precision: 'fp32' | 'bf16';
+  run(s: ThroughputSettings): number | string;
+}
+
 export interface ThroughputRow {
-  contender: Contender;
+  name: string;
   precision: 'fp32' | 'bf16';
   imagesPerSecond: number[];
-  /** Median over rounds of this row's images/s divided by PyTorch fp32's in the same round. */
+  /** Median over rounds of this row's images/s divided by PyTorch eager fp32's in the same round. */
   pairedRatio?: number;
 }
 
-/** Steady-state images/s of one convscope path: timestamps of step events after the warm-up. */
-export async function convscopeThroughput(dataset: InMemoryDataset, mode: 'eager' | 'script', precision: 'fp32' | 'bf16', s: ThroughputSettings): Promise<number> {
-  const stamps: number[] = [];
-  const result = await trainCnn({
-    dataset, mode, precision, batchSize: s.batchSize, limit: (s.warmupSteps + s.steps) * s.batchSize, testLimit: 100, seed: 1,
-    onProgress: (e) => { if (e.type === 'step') stamps[e.step] = performance.now(); },
-  });
-  result.model.dispose();
-  const seconds = (stamps[s.warmupSteps + s.steps] - stamps[s.warmupSteps]) / 1000;
-  return (s.steps * s.batchSize) / seconds;
+export const REFERENCE = 'PyTorch eager';
+
+// The same OpenMP setting for every contender (native.ts sets it before libtorch loads).
+const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? DEFAULT_OMP_WAIT_POLICY, ...extra });
+
+function lastJson(stdout: string): { imagesPerSecond: number; torch: string } {
+  return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 
-/** PyTorch's images/s from bench/pytorch_reference.py, or the reason (a string) when it cannot run. */
-export function pytorchThroughput(precision: 'fp32' | 'bf16', s: ThroughputSettings, graphRewrite = false, python = '/usr/bin/python3'): number | string {
-  const script = path.join(__dirname, '..', '..', 'bench', 'pytorch_reference.py');
-  const args = [script, '--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
-    '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), '--steps', String(s.steps),
-    '--warmup', String(s.warmupSteps), '--batch', String(s.batchSize), '--threads', String(s.threads), '--precision', precision];
-  if (precision === 'bf16') args.push('--channels-last');
-  if (graphRewrite) args.push('--graph-rewrite');
-  // The same OpenMP settings as convscope (native.ts sets OMP_WAIT_POLICY before libtorch loads).
-  const run = spawnSync(python, args, { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' } });
-  if (run.status !== 0) return `PyTorch reference failed: ${run.stderr.trim().split('\n').pop()}`;
-  return JSON.parse(run.stdout.trim().split('\n').pop()!).imagesPerSecond;
-}
-
-export async function benchTrainingThroughput(dataset: InMemoryDataset, s: ThroughputSettings = DEFAULT_THROUGHPUT): Promise<{ rows: ThroughputRow[]; pytorchError?: string }> {
-  const rows: ThroughputRow[] = [];
-  const row = (contender: Contender, precision: 'fp32' | 'bf16'): ThroughputRow => {
-    let r = rows.find((x) => x.contender === contender && x.precision === precision);
-    if (!r) rows.push((r = { contender, precision, imagesPerSecond: [] }));
-    return r;
+/** One of PyTorch's variants, from bench/pytorch_reference.py in the project's Python. */
+function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[]): Contender {
+  return {
+    name, precision,
+    run: (s) => {
+      const script = path.join(packageRoot(), 'bench', 'pytorch_reference.py');
+      const args = [script, '--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
+        '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), '--steps', String(s.steps),
+        '--warmup', String(s.warmupSteps), '--batch', String(s.batchSize), '--threads', String(s.threads), '--precision', precision, ...flags];
+      const run = spawnSync(projectPython(), args, { encoding: 'utf8', env: childEnv() });
+      if (run.status !== 0) return `${name} failed: ${run.stderr.trim().split('\n').pop()}`;
+      return lastJson(run.stdout).imagesPerSecond;
+    },
   };
-  let pytorchError: string | undefined;
-  for (let round = 0; round < s.rounds; ++round) {
+}
+
+/** convscope on one build of the addon (bench/convscope-worker.ts in a fresh process). */
+function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string): Contender {
+  return {
+    name: `convscope ${mode} (libtorch ${libtorch})`, precision,
+    run: (s) => {
+      const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-worker.js');
+      const run = spawnSync(process.execPath, [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps)],
+        { encoding: 'utf8', env: childEnv({ CONVSCOPE_ADDON: addon }) });
+      if (run.status !== 0) return `convscope ${mode} ${precision} on ${addon} failed: ${run.stderr.trim().split('\n').pop()}`;
+      return lastJson(run.stdout).imagesPerSecond;
+    },
+  };
+}
+
+/** The builds to compare: node-gyp's (the default libtorch) and the libtorch 1.13 fallback, where built. */
+export function convscopeBuilds(): { addon: string; libtorch: string }[] {
+  const builds: { addon: string; libtorch: string }[] = [];
+  for (const dir of ['build', 'build-libtorch1']) {
+    const addon = path.join(packageRoot(), dir, 'Release', 'convscope.node');
+    if (!fs.existsSync(addon)) continue;
+    const probe = spawnSync(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(addon)}).torchInfo().version)`], { encoding: 'utf8' });
+    if (probe.status === 0) builds.push({ addon, libtorch: probe.stdout });
+  }
+  return builds;
+}
+
+export function contenders(): Contender[] {
+  const list: Contender[] = [
+    pytorch(REFERENCE, 'fp32', []),
+    pytorch('PyTorch channels-last', 'fp32', ['--channels-last']),
+    pytorch('PyTorch torch.compile', 'fp32', ['--compile']),
+    pytorch('PyTorch graph rewrite', 'fp32', ['--graph-rewrite']),
+    pytorch('PyTorch channels-last', 'bf16', ['--channels-last']),
+  ];
+  for (const { addon, libtorch } of convscopeBuilds()) {
     for (const precision of ['fp32', 'bf16'] as const) {
-      const reference = pytorchThroughput(precision, s);
-      if (typeof reference === 'number') row('pytorch', precision).imagesPerSecond.push(reference);
-      else pytorchError = reference;
-      if (precision === 'fp32') {
-        const rewritten = pytorchThroughput(precision, s, true);
-        if (typeof rewritten === 'number') row('pytorch-rewrite', precision).imagesPerSecond.push(rewritten);
-        else pytorchError = rewritten;
-      }
-      row('eager', precision).imagesPerSecond.push(await convscopeThroughput(dataset, 'eager', precision, s));
-      row('script', precision).imagesPerSecond.push(await convscopeThroughput(dataset, 'script', precision, s));
+      for (const mode of ['eager', 'script'] as const) list.push(convscope(mode, precision, addon, libtorch));
     }
+  }
+  return list;
+}
+
+export function benchTrainingThroughput(s: ThroughputSettings = DEFAULT_THROUGHPUT, only?: RegExp): { rows: ThroughputRow[]; errors: string[] } {
+  const all = contenders().filter((c) => !only || c.name === REFERENCE || only.test(c.name));
+  const rows: ThroughputRow[] = all.map((c) => ({ name: c.name, precision: c.precision, imagesPerSecond: [] }));
+  const errors = new Set<string>();
+  for (let round = 0; round < s.rounds; ++round) {
+    all.forEach((c, i) => {
+      const result = c.run(s);
+      if (typeof result === 'number') rows[i].imagesPerSecond.push(result);
+      else { errors.add(result); rows[i].imagesPerSecond.push(NaN); }
+    });
+    process.stderr.write(`bench: round ${round + 1}/${s.rounds} done\n`);
   }
   // Each round runs every contender back to back, so the ratio within a round cancels the slow
   // drifts of a shared machine; its median over rounds is the figure the goals are read from.
-  const reference = rows.find((r) => r.contender === 'pytorch' && r.precision === 'fp32')?.imagesPerSecond ?? [];
+  const reference = rows.find((r) => r.name === REFERENCE && r.precision === 'fp32')!.imagesPerSecond;
   for (const r of rows) {
-    r.pairedRatio = reference.length === r.imagesPerSecond.length ? median(r.imagesPerSecond.map((v, i) => v / reference[i])) : NaN;
+    r.pairedRatio = median(r.imagesPerSecond.map((v, i) => v / reference[i]).filter(Number.isFinite));
   }
-  return { rows, pytorchError };
+  return { rows, errors: [...errors] };
 }

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import { GifReader } from 'omggif';
 import { readEvents } from '../src/summary/tfevents-reader';
 import { loadCheckpoint } from '../src/train/checkpoint';
@@ -66,3 +66,29 @@ if (cuda) skipBecause('train --device cuda without CUDA: this libtorch has CUDA 
   expect(run.status).toBe(1);
   expect(run.stderr).toMatch(/CUDA was asked for but is not available: .*libtorch at \/.*build:addon/);
 });
+
+test('Ctrl-C stops train with exit code 130 and a checkpoint that --resume continues, spec included', async () => {
+  const runs = path.join(tmp, 'sigint');
+  const common = ['--limit', '12800', '--test-limit', '200', '--batch-size', '64', '--mode', 'script', '--no-pictures', '--runs', runs];
+  // A non-default network: --resume must take it from the checkpoint, not from the defaults.
+  const child = spawn(process.execPath, [cli, 'train', ...common, '--filters', '8', '--epochs', '2', '--name', 'stopped'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += String(d); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Interrupt once the run folder exists and training has had a moment to take some steps.
+  while (!fs.existsSync(runs) || fs.readdirSync(runs).length === 0) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGINT');
+  expect(await exited).toBe(130);
+  expect(stderr).toMatch(/stopping after the current step/);
+  const [folder] = fs.readdirSync(runs);
+  const checkpoint = path.join(runs, folder, 'model.pt');
+  const stopped = loadCheckpoint(checkpoint);
+  expect(stopped.model.spec.conv[0].filters).toBe(8);
+  stopped.model.dispose();
+  const resumed = spawnSync(process.execPath, [cli, 'train', ...common, '--epochs', '2', '--name', 'resumed', '--resume', checkpoint], { encoding: 'utf8' });
+  expect(resumed.stderr).not.toMatch(/convscope:/);
+  expect(resumed.status).toBe(0);
+  const resumedFolder = fs.readdirSync(runs).find((f) => f.endsWith('-resumed'))!;
+  expect(JSON.parse(fs.readFileSync(path.join(runs, resumedFolder, 'history.json'), 'utf8'))).toHaveLength(2);
+}, 180000);

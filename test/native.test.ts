@@ -122,6 +122,28 @@ describe('errors', () => {
     b.dispose();
   });
 
+  // The entry points that parse bytes, compile source or run on a worker thread: libtorch's failures
+  // there must come back as JS errors too, and the process must go on.
+  test('decodeStateDict, ScriptModel, Optimizer.loadState and trainEpoch turn libtorch failures into JS errors', async () => {
+    expect(() => addon.decodeStateDict(Buffer.from('PK\u0003\u0004 not really a zip'))).toThrow(/^libtorch: /);
+    // A TorchScript compile error is not a c10::Error; it still arrives as a JS error naming the cause.
+    expect(() => new addon.ScriptModel({ source: 'def forward(self, x):\n    return undefined_name\n', parameters: [] })).toThrow(/undefined value undefined_name/);
+    const w = new addon.Tensor(new Float32Array(4), [2, 2]);
+    w.requiresGrad = true;
+    const optimizer = new addon.Optimizer([w], { kind: 'adam', learningRate: 0.1 });
+    expect(() => optimizer.loadState(Buffer.from('junk'))).toThrow(/^libtorch: /);
+    const module = new addon.ScriptModel({ source: 'def forward(self, x):\n    return torch.linear(x, self.fc.weight, None)\n', parameters: [['fc.weight', w]] });
+    // Images of 3 pixels for a 2-input layer: the shape error happens inside the native epoch.
+    const images = new addon.Tensor(new Uint8Array(12), [4, 1, 3]);
+    const labels = new addon.Tensor(new BigInt64Array(4), [4]);
+    const order = new addon.Tensor(new BigInt64Array([0n, 1n, 2n, 3n]), [4]);
+    await expect(addon.trainEpoch({ model: module, optimizer, images, labels, order, batchSize: 2, mean: 0, std: 1 }).promise).rejects.toThrow(/failed in the TorchScript interpreter/);
+    expect(addon.ops.add(w, w).shape).toEqual([2, 2]); // still alive
+    for (const t of [images, labels, order, w]) t.dispose();
+    module.dispose();
+    optimizer.dispose();
+  });
+
   test('unsupported typed arrays and dtypes are refused', () => {
     expect(() => new addon.Tensor(new Uint16Array(2) as never, [2])).toThrow(/unsupported typed array/);
     expect(thrown(() => addon.ops.zeros([2], 'complex' as never)).name).toBe('RangeError');

@@ -150,25 +150,37 @@ describe('TorchScript export', () => {
     model.dispose();
   });
 
-  withTorch('loadTorchScript reads a module saved from Python and evaluates it', async () => {
+  withTorch('loadTorchScript reads a module saved from Python and evaluates it as Python does', async () => {
     const file = path.join(tmp, 'from-python.pt');
+    const test = fashion().test;
+    const count = 500;
+    // Python saves the module and reports its own answers on the same images: the accuracy and the
+    // first image's probabilities that convscope must reproduce. The images go through stdin: one
+    // command-line argument may not exceed 128 KiB.
     const script = [
-      'import sys, torch',
+      'import sys, json, torch',
       "sys.path.insert(0, 'bench')",
       'from pytorch_reference import Net',
       'torch.manual_seed(0)',
-      'torch.jit.save(torch.jit.script(Net().eval()), sys.argv[1])',
+      'm = torch.jit.script(Net().eval())',
+      'torch.jit.save(m, sys.argv[1])',
+      'data = json.load(sys.stdin)',
+      `x = torch.tensor(data['images'], dtype=torch.float32).reshape(${count}, 1, 28, 28) / 255`,
+      "y = torch.tensor(data['labels'])",
+      'with torch.no_grad(): logits = m(x)',
+      'print(json.dumps({"accuracy": float((logits.argmax(1) == y).float().mean()), "first": torch.softmax(logits[0], 0).tolist()}))',
     ].join('\n');
-    const run = spawnSync(PYTHON, ['-c', script, file], { encoding: 'utf8', cwd: path.join(__dirname, '..') });
+    const input = JSON.stringify({ images: Array.from(test.images.subarray(0, count * 784)), labels: Array.from(test.labels.subarray(0, count)) });
+    const run = spawnSync(PYTHON, ['-c', script, file], { input, encoding: 'utf8', cwd: path.join(__dirname, '..') });
     expect(run.stderr).toBe('');
+    const python = JSON.parse(run.stdout) as { accuracy: number; first: number[] };
     const model = loadTorchScript(file);
     expect(model.parameters().map((p) => p.name)).toContain('conv1.weight');
-    const test = fashion().test;
-    const result = await evaluate(model, { images: test.images.subarray(0, 500 * 784), labels: test.labels.subarray(0, 500), count: 500 });
-    expect(result.count).toBe(500);
-    expect(result.accuracy).toBeGreaterThanOrEqual(0);
+    const result = await evaluate(model, { images: test.images.subarray(0, count * 784), labels: test.labels.subarray(0, count), count });
+    expect(result.count).toBe(count);
+    expect(result.accuracy).toBeCloseTo(python.accuracy, 6);
     const probs = model.predict(test.images.subarray(0, 784));
-    expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    probs.forEach((p, i) => expect(Math.abs(p - python.first[i])).toBeLessThan(1e-5));
     model.dispose();
   });
 

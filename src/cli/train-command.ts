@@ -81,9 +81,11 @@ export function addTrainCommand(program: Command): void {
     .action(async (flags) => {
       const { trainCnn, defaultSpec } = require('../index') as typeof import('../index');
       const { formatSummary } = require('./summary') as typeof import('./summary');
-      const spec = defaultSpec();
-      if (flags.kernelSize !== undefined) spec.conv[0].kernelSize = flags.kernelSize;
-      if (flags.filters !== undefined) spec.conv[0].filters = flags.filters;
+      // Resuming takes the spec from the checkpoint; a spec flag given with --resume is checked against it.
+      const specFlags = flags.kernelSize !== undefined || flags.filters !== undefined;
+      const spec = flags.resume && !specFlags ? undefined : defaultSpec();
+      if (spec && flags.kernelSize !== undefined) spec.conv[0].kernelSize = flags.kernelSize;
+      if (spec && flags.filters !== undefined) spec.conv[0].filters = flags.filters;
       const name = flags.name ?? `${flags.dataset}-${flags.mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
       const runDir = path.join(flags.runs, runFolderName(name));
       const printer = progressPrinter();
