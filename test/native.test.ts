@@ -122,6 +122,18 @@ describe('errors', () => {
     b.dispose();
   });
 
+  // The checkpoint format (a dict pickled without type tags, for PyTorch 2.x's weights_only loader)
+  // must still read back in every libtorch convscope builds on, Debian's 1.13 included.
+  test('encodeStateDict and decodeStateDict round-trip tensors and strings', () => {
+    const w = new addon.Tensor(new Float32Array([1.5, -2, 3]), [3]);
+    const bytes = addon.encodeStateDict({ 'fc.weight': w, 'convscope.meta': '{"a":1}' });
+    const back = addon.decodeStateDict(bytes);
+    expect(back['convscope.meta']).toBe('{"a":1}');
+    const t = back['fc.weight'] as typeof w;
+    expect(Array.from(t.toTypedArray() as Float32Array)).toEqual([1.5, -2, 3]);
+    for (const x of [w, t]) x.dispose();
+  });
+
   // The entry points that parse bytes, compile source or run on a worker thread: libtorch's failures
   // there must come back as JS errors too, and the process must go on.
   test('decodeStateDict, ScriptModel, Optimizer.loadState and trainEpoch turn libtorch failures into JS errors', async () => {
