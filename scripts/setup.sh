@@ -86,10 +86,10 @@ if [ ! -f "$addon" ] || newer_than "$addon"; then
 else
   echo "setup: addon (node-gyp) up to date"
 fi
-cmake_addon=build-cmake/Release/convscope.node
-if [ ! -f "$cmake_addon" ] || newer_than "$cmake_addon"; then
+fallback_addon=build-libtorch1/Release/convscope.node
+if [ ! -f "$fallback_addon" ] || newer_than "$fallback_addon"; then
   echo "setup: building the fallback addon with CMake against Debian's libtorch 1.13"
-  npm run --silent build:cmake >/dev/null
+  npm run --silent build:libtorch1 >/dev/null
 else
   echo "setup: addon (CMake, libtorch 1.13) up to date"
 fi
