@@ -14,9 +14,9 @@ const SRC = path.join(__dirname, '..', 'src');
 const LAYERS: string[][] = [
   ['util'],            // validation, atomic writes, bounded reads, the package root, the project's Python
   ['core'],            // the addon loader and its types, ops, tidy scopes, host tensors
-  ['formats'],         // bytes on disk: IDX, npy, PyTorch archives
+  ['formats'],         // bytes on disk: IDX, npy, PyTorch archives, checkpoint entries, ONNX
   ['data'],            // datasets: finding, verifying, downloading
-  ['nn'],              // specs, layers, models, TorchScript, ONNX
+  ['nn'],              // specs, layers, models, TorchScript
   ['viz', 'summary'],  // pictures; TensorBoard event files
   ['train'],           // trainCnn, evaluation, checkpoints, run folders
   ['experiments'],     // the exercise's experiments and the report

@@ -7,7 +7,7 @@ import { spawnSync } from 'child_process';
 import { createModel, defaultSpec, loadModel, loadTorchScript } from '../src/index';
 import type { CnnSpec } from '../src/index';
 import { planModel } from '../src/nn/spec';
-import { encodeOnnx } from '../src/nn/onnx-export';
+import { encodeOnnx } from '../src/formats/onnx';
 import { fashion, specVariants } from './fixtures';
 import { PYTHON, testWithPython } from './helpers';
 

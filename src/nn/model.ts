@@ -9,7 +9,7 @@ import { tidy, track } from '../core/tidy';
 import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 import { buildLayers, Layer } from './layers';
 import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, checkSeed, InputNorm, NO_NORM, PredictOptions } from './model-options';
-import { encodeOnnx } from './onnx-export';
+import { encodeOnnx } from '../formats/onnx';
 import { recordedOptimizerState } from './optimizer-state';
 import { scriptSource } from './script-source';
 import { CnnSpec, ModelPlan, ParameterShape, planModel } from './spec';

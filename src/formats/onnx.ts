@@ -1,11 +1,20 @@
-// ONNX export: the graph is written from the same plan that builds the eager layers and the
-// TorchScript source, with ONNX's own message definitions (the onnx-proto package: onnx.proto compiled
-// for protobufjs). The model is self-contained: its input "pixels" is float32 (N, 1, H, W) in [0, 1],
-// standardised inside the graph with the model's inputNorm; its output "logits" is (N, classes).
+// The ONNX file format: a network's graph written with ONNX's own message definitions (the
+// onnx-proto package: onnx.proto compiled for protobufjs). nn/model.ts hands it the same plan that
+// builds the eager layers and the TorchScript source. The model is self-contained: its input "pixels"
+// is float32 (N, 1, H, W) in [0, 1], standardised inside the graph; its output "logits" is (N, classes).
 import { onnx } from 'onnx-proto';
-import { LEAKY_RELU_SLOPE } from '../core/native';
-import type { InputNorm } from './model-options';
-import type { Activation, ModelPlan } from './spec';
+import { Activation, LEAKY_RELU_SLOPE } from '../core/native';
+
+/** What the writer needs of a model's plan; nn/spec's ModelPlan has this shape. */
+export interface OnnxNetworkPlan {
+  spec: { inputSize: [number, number]; classes: number };
+  /** padding is [left, right, top, bottom]. */
+  conv: { name: string; kernelSize: number; stride: number; padding: [number, number, number, number]; activation: Activation; pool: boolean }[];
+  dense: { name: string; activation: Activation | null }[];
+}
+
+/** Pixels in [0, 1] are standardised as (x - mean) / std inside the graph. */
+export interface OnnxInputNorm { mean: number; std: number }
 
 /** The opset every operator used here has had its current form in since (Conv, MaxPool, Gemm, ...). */
 export const ONNX_OPSET = 13;
@@ -53,7 +62,7 @@ function activationNode(activation: Activation, layer: string): { op: string; at
 }
 
 /** The ONNX model's bytes for a plan, its weights (PyTorch names and shapes) and its input standardisation. */
-export function encodeOnnx(plan: ModelPlan, weights: OnnxWeights[], inputNorm: InputNorm): Uint8Array {
+export function encodeOnnx(plan: OnnxNetworkPlan, weights: OnnxWeights[], inputNorm: OnnxInputNorm): Uint8Array {
   const nodes: onnx.INodeProto[] = [];
   const initializers: onnx.ITensorProto[] = weights.map((w) => floatTensor(w.name, w.shape, w.values));
   let current = 'pixels';
