@@ -7,6 +7,7 @@
 #include "args.h"
 #include "errors.h"
 #include "tensor.h"
+#include "torch_compat.h"
 
 namespace convscope {
 namespace {
@@ -46,11 +47,19 @@ Napi::Value Uniform(const Napi::CallbackInfo& info) {
   });
 }
 
+// Under bfloat16 autocast on the CPU, oneDNN's fast convolutions are the channels-last ones (PyTorch's
+// own bf16 recipe converts to channels-last); the output stays channels-last, which the activation
+// and max pooling after it also prefer. Same values, other layout; fp32 keeps NCHW.
+at::Tensor ConvolutionLayout(const at::Tensor& x) {
+  if (x.is_cpu() && x.dim() == 4 && compat::AutocastEnabled(at::kCPU)) return x.contiguous(at::MemoryFormat::ChannelsLast);
+  return x;
+}
+
 // padding is [left, right, top, bottom]; symmetric padding goes to the convolution itself,
 // asymmetric ('same' with an even kernel) pads the input first, as TensorFlow does.
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
-    at::Tensor x = Arg(info, 0, "input");
+    at::Tensor x = ConvolutionLayout(Arg(info, 0, "input"));
     at::Tensor w = Arg(info, 1, "weight");
     auto bias = OptionalArg(info, 2, "bias");
     auto stride = ReadIntArray(info[3], "stride", 1, 1 << 16);
