@@ -5,16 +5,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { createModel, defaultSpec, loadModel } from '../src/index';
-import { fashion } from './fixtures';
-import { PYTHON, testWithPython } from './helpers';
+import { fashion, FASHION_INPUT_NORM as INPUT_NORM } from './fixtures';
+import { maxAbsDiff, PYTHON, testWithPython } from './helpers';
 
 const withTorch = testWithPython(['torch']);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-exports-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-// Fashion-MNIST's training statistics, as trainCnn measures them: far from the identity, so a file
-// that lost them gives visibly different answers.
-const INPUT_NORM = { mean: 0.2860405969887955, std: 0.3530242445149223 };
 const COUNT = 20;
 
 /** Runs a Python snippet with argv [file, images JSON]; returns the probabilities it prints. */
@@ -25,11 +22,6 @@ function pythonProbabilities(lines: string[], file: string, images: Uint8Array):
   const run = spawnSync(PYTHON, ['-c', script, file, JSON.stringify(Array.from(images))], { encoding: 'utf8', cwd: path.join(__dirname, '..') });
   expect(run.stderr).toBe('');
   return Float32Array.from(JSON.parse(run.stdout) as number[]);
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  return a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i])), 0);
 }
 
 describe('exports carry the input standardisation', () => {

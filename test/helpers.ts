@@ -48,3 +48,9 @@ export function testWithPython(modules: string[]): jest.It {
   skipBecause(lacking);
   return test.skip;
 }
+
+/** The largest elementwise difference of two arrays of the same length (probabilities, logits). */
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  return a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i])), 0);
+}

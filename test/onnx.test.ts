@@ -8,13 +8,12 @@ import { createModel, defaultSpec, loadModel, loadTorchScript } from '../src/ind
 import type { CnnSpec } from '../src/index';
 import { planModel } from '../src/nn/spec';
 import { encodeOnnx } from '../src/formats/onnx';
-import { fashion, specVariants } from './fixtures';
-import { PYTHON, testWithPython } from './helpers';
+import { fashion, FASHION_INPUT_NORM as INPUT_NORM, specVariants } from './fixtures';
+import { maxAbsDiff, PYTHON, testWithPython } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-onnx-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const INPUT_NORM = { mean: 0.2860405969887955, std: 0.3530242445149223 };
 const COUNT = 16;
 const pixels = () => fashion().test.images.subarray(0, COUNT * 784);
 
@@ -28,11 +27,6 @@ function softmaxRows(logits: Float32Array, classes: number): Float32Array {
     exps.forEach((v, i) => { out[r * classes + i] = v / sum; });
   }
   return out;
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  return a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i])), 0);
 }
 
 /**
