@@ -21,7 +21,8 @@ export function prepareDemoFolder(model: CnnModel, dir: string, test: Split, cla
   const [h, w] = model.inputSize;
   const images = Buffer.from(test.images.buffer, test.images.byteOffset, count * h * w);
   writeFileAtomic(path.join(dir, 'samples.json'), JSON.stringify({ count, labels: Array.from(test.labels.subarray(0, count)), images: images.toString('base64') }));
-  const description = `${model.parameters().length / 2} layers with weights, ${model.classes} classes, input ${h}x${w}`;
+  // Counted from the plan: parameters() copies every weight to the host.
+  const description = `${model.plan.conv.length + model.plan.dense.length} layers with weights, ${model.classes} classes, input ${h}x${w}`;
   writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify({ inputSize: model.inputSize, classes: model.classes, classNames, inputNorm: model.inputNorm, description }));
   const conv1 = model.parameters().find((p) => p.name === 'conv1.weight')!;
   writeFileAtomic(path.join(dir, 'filters.png'), renderFilterMosaic({ data: conv1.values, shape: conv1.shape }, { colormap: 'RdBu' }));
