@@ -15,6 +15,7 @@
         "native/trainer.cc",
         "native/precision.cc",
         "native/batch.cc",
+        "native/train_step.cc",
         "native/fused_adam.cc"
       ],
       "include_dirs": [
@@ -53,7 +54,8 @@
           "'<!(node scripts/find-libtorch.js cuda-sources)'=='1'",
           {
             "sources": [
-              "native/cuda/cuda_runtime.cc"
+              "native/cuda/cuda_runtime.cc",
+              "native/cuda/graph_step.cc"
             ]
           }
         ]

@@ -15,6 +15,8 @@ struct InstanceData {
   Napi::FunctionReference tensorConstructor;
   Napi::FunctionReference optimizerConstructor;
   Napi::FunctionReference scriptModelConstructor;
+  // Set only in builds with the CUDA sources (cuda/graph_step.cc).
+  Napi::FunctionReference stepGraphConstructor;
 };
 
 inline InstanceData& GetInstanceData(Napi::Env env) {

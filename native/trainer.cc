@@ -14,28 +14,57 @@
 #include "args.h"
 #include "errors.h"
 #include "optimizer.h"
-#include "precision.h"
 #include "script_model.h"
 #include "tensor.h"
+#include "train_step.h"
+#ifdef CONVSCOPE_CUDA_SOURCES
+#include "cuda/graph_step.h"
+#endif
 
 namespace convscope {
 namespace {
 
 struct EpochJob {
-  torch::jit::Module module;
+  StepInputs inputs;  // the module, the dataset on the device, normalisation, L1, precision
   std::shared_ptr<torch::optim::Optimizer> optimizer;
-  at::Tensor images;  // uint8 [N, H, W] on the training device
-  at::Tensor labels;  // uint8 [N]
   at::Tensor order;   // int64 permutation of the rows this epoch visits
   int64_t batchSize = 0;
-  double mean = 0, std = 1, l1 = 0;
-  std::vector<at::Tensor> l1Params;
   int64_t progressEvery = 1;
   bool dropLast = false;
   // OpenMP's thread count is per calling thread: the worker thread must be told the main thread's
   // setting, or it starts as many threads as the host has cores and oversubscribes the CPU.
   int threads = 1;
-  bool bf16 = false;
+#ifdef CONVSCOPE_CUDA_SOURCES
+  // Set when the step is to be replayed from a CUDA graph (cuda/graph_step.h).
+  std::shared_ptr<GraphedStep> graph;
+#endif
+};
+
+// Each step issued op by op; the optimizer's own step() updates the weights.
+class PlainSteps : public StepRunner {
+ public:
+  PlainSteps(StepInputs& inputs, std::shared_ptr<torch::optim::Optimizer> optimizer)
+      : inputs_(inputs), optimizer_(std::move(optimizer)), onCpu_(inputs.images.device().is_cpu()),
+        stats_(torch::zeros({2}, inputs.images.options().dtype(at::kDouble))) {}
+
+  bool Step(const at::Tensor& rows) override {
+    ClearGradients(*optimizer_);
+    const StepTensors t = ForwardBackward(inputs_, rows);
+    // On the CPU reading the loss costs nothing; stop before a non-finite loss corrupts the weights.
+    if (onCpu_ && !std::isfinite(t.objective.item<double>())) return false;
+    optimizer_->step();
+    stats_.add_(BatchStats(t.logits, t.labels, t.loss));
+    return true;
+  }
+
+  const at::Tensor& Stats() const override { return stats_; }
+
+ private:
+  StepInputs& inputs_;
+  std::shared_ptr<torch::optim::Optimizer> optimizer_;
+  bool onCpu_;
+  // [loss sum, correct] stays on the device: reading it back each step would synchronise the GPU.
+  at::Tensor stats_;
 };
 
 struct Progress {
@@ -107,18 +136,23 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   }
 
  private:
+  std::unique_ptr<StepRunner> OpenSteps() {
+#ifdef CONVSCOPE_CUDA_SOURCES
+    if (job_.graph) return OpenGraphedSegment(job_.graph, job_.inputs, job_.optimizer, job_.batchSize);
+#endif
+    return std::make_unique<PlainSteps>(job_.inputs, job_.optimizer);
+  }
+
   void RunEpoch(const ExecutionProgress& progress) {
     auto& job = job_;
     at::set_num_threads(job.threads);
     const int64_t total = job.order.size(0);
     const int64_t steps = job.dropLast ? total / job.batchSize : (total + job.batchSize - 1) / job.batchSize;
-    at::Tensor order = job.order.to(job.images.device());
-    job.module.train(true);
-    const bool onCpu = job.images.device().is_cpu();
-    // [loss sum, correct] stays on the device: reading it back each step would synchronise the GPU.
-    at::Tensor stats = torch::zeros({2}, torch::TensorOptions().dtype(at::kDouble).device(job.images.device()));
-    auto readStats = [&stats] {
-      at::Tensor host = stats.to(torch::kCPU);
+    at::Tensor order = job.order.to(job.inputs.images.device());
+    job.inputs.module.train(true);
+    std::unique_ptr<StepRunner> runner = OpenSteps();
+    auto readStats = [&runner] {
+      at::Tensor host = runner->Stats().to(torch::kCPU);
       return std::make_pair(host[0].item<double>(), host[1].item<double>());
     };
     int64_t seen = 0;
@@ -129,24 +163,10 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
       }
       const int64_t start = step * job.batchSize;
       const int64_t end = std::min(total, start + job.batchSize);
-      const Batch batch = GatherBatch(job.images, job.labels, order.slice(0, start, end), job.mean, job.std);
-
-      ClearGradients(*job.optimizer);
-      at::Tensor logits, loss;
-      {
-        AutocastScope autocast(job.bf16, job.images.device());
-        logits = job.module.forward({batch.x}).toTensor();
-        loss = at::cross_entropy_loss(logits, batch.y);
-      }
-      at::Tensor objective = job.l1 > 0 ? loss + SumOfAbs(job.l1Params) * job.l1 : loss;
-      objective.backward();
-      // On the CPU reading the loss costs nothing; stop before a non-finite loss corrupts the weights.
-      if (onCpu && !std::isfinite(objective.item<double>())) {
+      if (!runner->Step(order.slice(0, start, end))) {
         outcome_.nonFiniteStep = step;
         break;
       }
-      job.optimizer->step();
-      stats.add_(BatchStats(logits, batch.y, loss));
       seen += end - start;
       outcome_.steps = step + 1;
       const bool last = step + 1 == steps;
@@ -161,6 +181,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
         progress.Send(&report, 1);
       }
     }
+    runner->Finish();
     outcome_.seen = seen;
     std::tie(outcome_.lossSum, outcome_.correct) = readStats();
   }
@@ -183,31 +204,41 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     EpochJob job;
     // Tensor and module handles are reference-counted: the worker keeps them alive even if JS
     // disposes its wrappers meanwhile.
-    job.module = ScriptModelWrap::From(o.Get("model"), "model");
+    StepInputs& in = job.inputs;
+    in.module = ScriptModelWrap::From(o.Get("model"), "model");
     job.optimizer = OptimizerWrap::From(o.Get("optimizer"), "optimizer");
-    job.images = TensorWrap::From(o.Get("images"), "images");
-    job.labels = TensorWrap::From(o.Get("labels"), "labels");
+    in.images = TensorWrap::From(o.Get("images"), "images");
+    in.labels = TensorWrap::From(o.Get("labels"), "labels");
     job.order = TensorWrap::From(o.Get("order"), "order");
     job.batchSize = ReadInt(o.Get("batchSize"), "batchSize", 1, INT64_C(1) << 31);
-    job.mean = OptionalNumber(o, "mean", 0.0);
-    job.std = OptionalNumber(o, "std", 1.0);
-    job.l1 = OptionalNumber(o, "l1", 0.0);
+    in.mean = OptionalNumber(o, "mean", 0.0);
+    in.std = OptionalNumber(o, "std", 1.0);
+    in.l1 = OptionalNumber(o, "l1", 0.0);
     job.progressEvery = OptionalInt(o, "progressEvery", 1, 1, INT64_C(1) << 31);
     job.dropLast = OptionalBool(o, "dropLast", false);
     job.threads = at::get_num_threads();
     const std::string precision = OptionalString(o, "precision", "fp32");
     if (precision != "fp32" && precision != "bf16") throw OutOfRange("Expected fp32 or bf16 for precision but received \"" + precision + "\"");
-    job.bf16 = precision == "bf16";
-    if (job.images.dim() != 3 || job.images.scalar_type() != at::kByte) throw OutOfRange("Expected uint8 images of shape [N, H, W] for images");
-    if (job.labels.dim() != 1 || job.labels.size(0) != job.images.size(0)) throw OutOfRange("Expected one label per image for labels");
+    in.bf16 = precision == "bf16";
+    if (in.images.dim() != 3 || in.images.scalar_type() != at::kByte) throw OutOfRange("Expected uint8 images of shape [N, H, W] for images");
+    if (in.labels.dim() != 1 || in.labels.size(0) != in.images.size(0)) throw OutOfRange("Expected one label per image for labels");
     if (job.order.dim() != 1 || job.order.scalar_type() != at::kLong) throw OutOfRange("Expected an int64 vector for order");
     if (job.order.size(0) == 0) throw OutOfRange("Expected at least one row in order");
     Napi::Value list = o.Get("l1Params");
     if (list.IsArray()) {
       auto array = list.As<Napi::Array>();
-      for (uint32_t i = 0; i < array.Length(); ++i) job.l1Params.push_back(TensorWrap::From(array.Get(i), Element("l1Params", i).c_str()));
+      for (uint32_t i = 0; i < array.Length(); ++i) in.l1Params.push_back(TensorWrap::From(array.Get(i), Element("l1Params", i).c_str()));
     }
-    if (job.l1 > 0 && job.l1Params.empty()) throw OutOfRange("Expected l1Params when l1 > 0");
+    if (in.l1 > 0 && in.l1Params.empty()) throw OutOfRange("Expected l1Params when l1 > 0");
+    Napi::Value graph = o.Get("graph");
+    if (!graph.IsUndefined() && !graph.IsNull()) {
+#ifdef CONVSCOPE_CUDA_SOURCES
+      job.graph = GraphedStepFrom(graph, "graph");
+      if (!in.images.is_cuda()) throw OutOfRange("Expected training data on a CUDA device for graph (a CUDA graph step)");
+#else
+      throw OutOfRange("Expected no graph: this build of convscope has no CUDA sources (torchInfo().cudaSources is false)");
+#endif
+    }
     Napi::Function onProgress = info[1].IsFunction() ? info[1].As<Napi::Function>() : Napi::Function();
     auto cancel = std::make_shared<std::atomic<bool>>(false);
     auto* worker = new EpochWorker(env, std::move(job), onProgress, cancel);

@@ -1,14 +1,25 @@
 // The CUDA path. Runs where the loaded libtorch has CUDA and a GPU; elsewhere it says it skipped.
-import { createModel, evaluate, torchInfo, trainCnn } from '../src/index';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CnnModel, createModel, evaluate, torchInfo, trainCnn } from '../src/index';
 import { native } from '../src/core/native';
 import { ops } from '../src/core/ops';
 import { tidy } from '../src/core/tidy';
+import { SYNC_EVERY } from '../src/train/train-cnn';
 import { fashion, smallSpec } from './fixtures';
-import { rejected, skipBecause } from './helpers';
+import { maxAbsDiff, rejected, skipBecause } from './helpers';
 
 const cuda = torchInfo().cuda;
 const describeCuda = cuda ? describe : describe.skip;
 if (!cuda) skipBecause(`CUDA tests: the libtorch at ${torchInfo().libtorchPath} has no CUDA or sees no GPU`);
+
+const weightsOf = (m: CnnModel): Float32Array[] => m.parameters().map((p) => p.values);
+
+function largestWeightDifference(a: CnnModel, b: CnnModel): number {
+  const [wa, wb] = [weightsOf(a), weightsOf(b)];
+  return Math.max(...wa.map((w, i) => maxAbsDiff(w, wb[i])));
+}
 
 function batchLoss(model: ReturnType<typeof createModel>, n: number): number {
   const t = fashion().train;
@@ -30,6 +41,93 @@ describeCuda('CUDA', () => {
     r.model.dispose();
   });
 
+  test('the CUDA graph is used by default in script mode and only there', async () => {
+    const common = { dataset: fashion(), spec: smallSpec(), device: 'cuda' as const, limit: 128 * 8, testLimit: 200, batchSize: 128 };
+    const scripted = await trainCnn({ ...common, mode: 'script' });
+    // 3 plain warm-up steps, then the captured step and every later full batch are replays.
+    expect(scripted.cudaGraphReplays).toBe(5);
+    const plain = await trainCnn({ ...common, mode: 'script', cudaGraph: false });
+    expect(plain.cudaGraphReplays).toBe(0);
+    const eager = await trainCnn({ ...common, mode: 'eager' });
+    expect(eager.cudaGraphReplays).toBe(0);
+    for (const r of [scripted, plain, eager]) r.model.dispose();
+    expect(native().cuda!.liveGraphs()).toBe(0);
+  });
+
+  test.each([['Adam', {}], ['SGD with Nesterov momentum', { optimizer: 'sgd', momentum: 0.9, nesterov: true, learningRate: 0.05 }]] as const)(
+    'graph and plain steps give the same weights within 1e-5 from the same weights and batches (%s, dropout on)', async (_name, optimizer) => {
+      const start = createModel(smallSpec(), { mode: 'script', device: 'cuda', seed: 11 });
+      const run = (cudaGraph: boolean) => trainCnn({
+        dataset: fashion(), initialModel: start, mode: 'script', device: 'cuda', cudaGraph, ...optimizer,
+        // 12 full batches and a partial one: warm-ups, the capture, replays, and the step outside the graph.
+        limit: 128 * 12 + 40, batchSize: 128, testLimit: 500, epochs: 2, seed: 5,
+      });
+      const graphed = await run(true);
+      const plain = await run(false);
+      expect(graphed.cudaGraphReplays).toBe(2 * 12 - 3);
+      expect(largestWeightDifference(graphed.model, plain.model)).toBeLessThan(1e-5);
+      expect(largestWeightDifference(graphed.model, start)).toBeGreaterThan(1e-3);
+      expect(Math.abs(graphed.history[1].trainLoss - plain.history[1].trainLoss)).toBeLessThan(1e-5);
+      for (const m of [graphed.model, plain.model, start]) m.dispose();
+    });
+
+  test('a graphed run checkpoints the optimizer state a plain run would (the step count comes back from the device)', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-cuda-'));
+    const start = createModel(smallSpec(), { mode: 'script', device: 'cuda', seed: 12 });
+    const common = { dataset: fashion(), mode: 'script' as const, device: 'cuda' as const, limit: 128 * 6, batchSize: 128, testLimit: 200, seed: 2, pictures: false };
+    const endWeights: CnnModel[] = [];
+    for (const cudaGraph of [true, false]) {
+      const runDir = path.join(tmp, `graph-${cudaGraph}`);
+      const first = await trainCnn({ ...common, initialModel: start, cudaGraph, runDir });
+      first.model.dispose();
+      // Resumed plainly: a step count left at the warm-ups' would change Adam's bias correction.
+      const resumed = await trainCnn({ ...common, cudaGraph: false, epochs: 2, resumeFrom: path.join(runDir, 'model.pt') });
+      endWeights.push(resumed.model);
+    }
+    expect(largestWeightDifference(endWeights[0], endWeights[1])).toBeLessThan(1e-5);
+    for (const m of [...endWeights, start]) m.dispose();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test.each([['eager', undefined], ['script', false], ['script', true]] as const)('an abort stops training on CUDA within one step (%s, cudaGraph %s)', async (mode, cudaGraph) => {
+    const previous = SYNC_EVERY.device;
+    SYNC_EVERY.device = 1;
+    try {
+      const controller = new AbortController();
+      let stepsAfterAbort = -1;
+      const err = (await rejected(trainCnn({
+        dataset: fashion(), spec: smallSpec(), device: 'cuda', mode, cudaGraph, limit: 128 * 40, batchSize: 128, testLimit: 100, signal: controller.signal,
+        onProgress: (e) => {
+          if (stepsAfterAbort >= 0 && e.type === 'step') stepsAfterAbort += 1;
+          if (e.type === 'step' && e.step === 10) { controller.abort(); stepsAfterAbort = 0; }
+        },
+      }))) as Error & { model?: CnnModel; step?: number };
+      expect(err.name).toBe('AbortError');
+      expect(stepsAfterAbort).toBeLessThanOrEqual(1);
+      expect(err.step).toBeLessThanOrEqual(12);
+      expect(err.model!.predict(fashion().test.images.subarray(0, 784))).toHaveLength(10);
+      err.model!.dispose();
+    } finally {
+      SYNC_EVERY.device = previous;
+    }
+    expect(native().cuda!.liveGraphs()).toBe(0);
+  });
+
+  test('training on CUDA leaves no native tensor, graph or GPU memory behind', async () => {
+    const baseline = native().liveTensors();
+    const before = native().cuda!.memory().allocated;
+    for (const cudaGraph of [true, false]) {
+      const r = await trainCnn({ dataset: fashion(), spec: smallSpec(), device: 'cuda', mode: 'script', cudaGraph, limit: 128 * 6 + 3, testLimit: 300 });
+      r.model.dispose();
+    }
+    const e = await trainCnn({ dataset: fashion(), spec: smallSpec(), device: 'cuda', mode: 'eager', limit: 128 * 6 + 3, testLimit: 300 });
+    e.model.dispose();
+    expect(native().liveTensors()).toBe(baseline);
+    expect(native().cuda!.liveGraphs()).toBe(0);
+    native().cuda!.synchronize();
+    expect(native().cuda!.memory().allocated).toBe(before);
+  });
+
   test('CPU and CUDA give the same loss for the same weights and batch within 1e-4', () => {
     const cpu = createModel(smallSpec(), { seed: 5 });
     const gpu = cpu.toDevice('cuda');
@@ -48,6 +146,24 @@ describeCuda('CUDA', () => {
     expect(Math.abs(a.accuracy - b.accuracy)).toBeLessThanOrEqual(0.001);
     cpu.dispose();
     gpu.dispose();
+  });
+
+  test.each([['eager', false], ['script', false], ['script', true]] as const)('a batch of 1,000,000 that does not fit is a clear error; the process and the model live on (%s, cudaGraph %s)', async (mode, cudaGraph) => {
+    const count = 1_000_000;
+    // Blank images: only their number matters. A 256-filter first layer needs 800 GB for one batch.
+    const huge = { images: new Uint8Array(count * 784), labels: new Uint8Array(count), count };
+    const dataset = { name: 'blank', train: huge, test: { ...huge, images: huge.images.subarray(0, 784), labels: huge.labels.subarray(0, 1), count: 1 }, classNames: fashion().classNames };
+    const model = createModel({ conv: [{ filters: 256, kernelSize: 5, padding: 'same', pool: true }], dense: [], dropout: 0 }, { mode, device: 'cuda', seed: 1 });
+    const baseline = native().liveTensors();
+    const err = await rejected(trainCnn({ dataset, initialModel: model, mode, device: 'cuda', cudaGraph: mode === 'script' ? cudaGraph : undefined, batchSize: count }));
+    expect(err.message).toMatch(/out of memory/i);
+    expect(native().liveTensors()).toBe(baseline);
+    native().cuda!.emptyCache();
+    expect(model.predict(fashion().test.images.subarray(0, 784))).toHaveLength(10);
+    const again = await trainCnn({ dataset: fashion(), initialModel: model, mode, device: 'cuda', limit: 1000, testLimit: 200 });
+    expect(again.testAccuracy).toBeGreaterThan(0.3);
+    again.model.dispose();
+    model.dispose();
   });
 
   test('running out of GPU memory is a clear error and the process lives on', async () => {

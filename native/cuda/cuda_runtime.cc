@@ -6,6 +6,7 @@
 
 #include "../args.h"
 #include "../errors.h"
+#include "graph_step.h"
 
 namespace convscope {
 namespace {
@@ -53,6 +54,7 @@ void RegisterCuda(Napi::Env env, Napi::Object exports) {
   cuda.Set("memory", Napi::Function::New(env, Memory, "memory"));
   cuda.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   cuda.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
+  RegisterGraphStep(env, cuda);
   exports.Set("cuda", cuda);
 }
 

@@ -93,6 +93,8 @@ export interface EpochJob {
   progressEvery?: number;
   dropLast?: boolean;
   precision?: 'fp32' | 'bf16';
+  /** Replay full batches from this CUDA graph (builds with `cudaSources`, data on a CUDA device). */
+  graph?: NativeStepGraph;
 }
 
 export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
@@ -117,6 +119,18 @@ export interface NativeCuda {
   memory(device?: number): { allocated: number; reserved: number; peakAllocated: number };
   synchronize(): void;
   emptyCache(): void;
+  /** One run's captured training step (native/cuda/graph_step.h); dispose() frees the graph and its memory pool. */
+  StepGraph: new (device?: string) => NativeStepGraph;
+  /** StepGraphs alive (not yet disposed, or still held by a running epoch). */
+  liveGraphs(): number;
+}
+
+export interface NativeStepGraph {
+  /** Whether the step has been captured yet (after the warm-up steps). */
+  readonly captured: boolean;
+  /** Full batches run by replaying the graph so far. */
+  readonly replays: number;
+  dispose(): void;
 }
 
 export interface NativeOps {

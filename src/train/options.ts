@@ -112,11 +112,17 @@ export interface TrainOptions {
    * mid-epoch, that resumeFrom continues from (default true).
    */
   checkpointOnAbort?: boolean;
+  /**
+   * Scripted training on CUDA: capture the whole step (gather, forward, loss, backward, update) in one
+   * CUDA graph and replay it for every full batch (default true on CUDA in script mode). Needs mode
+   * 'script', a CUDA device and a build with the CUDA sources (torchInfo().cudaSources).
+   */
+  cudaGraph?: boolean;
 }
 
 /** Options that stay optional once defaults are applied; every other option gets a value. */
 type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | 'onProgress' | 'signal' | 'runDir'
-  | 'snapshotEvery' | 'resumeFrom' | 'initialModel';
+  | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph';
 
 /** TrainOptions after validation, with every default filled in. */
 export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve>> & Pick<TrainOptions, OptionalAfterResolve>;
@@ -125,6 +131,7 @@ const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort',
+  'cudaGraph',
 ];
 
 /**
@@ -162,11 +169,16 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     // Both say where the weights come from; one of them would be silently ignored.
     throw new TypeError(expected('either resumeFrom or initialModel', 'initialModel', o.initialModel) + ' together with resumeFrom');
   }
+  const mode = checkOneOf(o.mode ?? 'eager', 'mode', MODES);
+  if (o.cudaGraph === true && mode !== 'script') {
+    // The eager path issues every op from JS; there is no native step to capture.
+    throw new RangeError(expected("mode 'script' for cudaGraph: true (a CUDA graph holds the scripted step)", 'mode', mode));
+  }
   return {
     dataset,
     dataDir: optional(o.dataDir, (v) => checkString(v, 'dataDir')),
     spec,
-    mode: checkOneOf(o.mode ?? 'eager', 'mode', MODES),
+    mode,
     epochs: checkInteger(o.epochs ?? 1, 'epochs', 1, 100000),
     batchSize: checkInteger(o.batchSize ?? 128, 'batchSize', 1, 1 << 24),
     learningRate: checkNumber(o.learningRate ?? 1e-3, 'learningRate', 0, Infinity, { exclusiveMin: true }),
@@ -196,6 +208,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     pictures: checkBoolean(o.pictures ?? true, 'pictures'),
     precision: checkOneOf(o.precision ?? 'fp32', 'precision', ['fp32', 'bf16'] as const),
     checkpointOnAbort: checkBoolean(o.checkpointOnAbort ?? true, 'checkpointOnAbort'),
+    cudaGraph: optional(o.cudaGraph, (v) => checkBoolean(v, 'cudaGraph')),
   };
 }
 

@@ -1,7 +1,7 @@
 // trainCnn: the main job. Loads the data, builds (or resumes) the model, trains it epoch by epoch on
 // the eager or the scripted path, evaluates in chunks, and records the run.
 import { loadDatasetAsync } from '../data/datasets';
-import { native, NativeOptimizer, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
+import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
 import { CnnModel, createModel, InputNorm, NO_NORM } from '../nn/model';
 import { ops } from '../core/ops';
 import { tidy } from '../core/tidy';
@@ -24,6 +24,8 @@ export interface TrainResult {
   classNames: string[];
   runDir?: string;
   seconds: number;
+  /** Full batches run by replaying the scripted step's CUDA graph (0 without one; see TrainOptions.cudaGraph). */
+  cudaGraphReplays: number;
 }
 
 /** Rejection of an aborted training: `name` is 'AbortError', as for fetch(). */
@@ -59,6 +61,19 @@ function resolveDevice(device: ResolvedTrainOptions['device']): string {
       '`LIBTORCH=/path/to/libtorch-cuda npm run build:addon` or `TORCH_PYTHON=/path/to/python-with-cuda-torch npm run build:addon`.');
   }
   return device;
+}
+
+/**
+ * Whether the run's scripted step is replayed from a CUDA graph: by default on CUDA in script mode
+ * where the addon has the CUDA sources; `cudaGraph: true` where that is impossible is an error.
+ */
+function wantsStepGraph(options: ResolvedTrainOptions, device: string): boolean {
+  const possible = options.mode === 'script' && device.startsWith('cuda') && native().cuda?.StepGraph !== undefined;
+  if (options.cudaGraph === true && !possible) {
+    const why = !device.startsWith('cuda') ? `the run's device is ${device}` : 'this build of the addon has no CUDA sources (torchInfo().cudaSources is false)';
+    throw new RangeError(expected('a scripted run on a CUDA device for cudaGraph: true', 'cudaGraph', true) + `, but ${why}`);
+  }
+  return possible && options.cudaGraph !== false;
 }
 
 async function loadData(options: ResolvedTrainOptions): Promise<InMemoryDataset> {
@@ -125,6 +140,8 @@ interface EpochContext {
   totals: EpochTotals;
   /** Steps between reading training statistics back from the device (and between progress reports). */
   syncEvery: number;
+  /** The run's CUDA graph of the scripted step, if it has one. */
+  stepGraph?: NativeStepGraph;
   /** Called at step boundaries where a snapshot is due. */
   onStepBoundary: (stepsDone: number) => Promise<void> | void;
   report: (stepsDone: number, totals: EpochTotals) => void;
@@ -251,6 +268,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
       batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
       progressEvery: ctx.syncEvery, dropLast: options.dropLast, precision: options.precision,
+      ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
     }, (p) => {
       if (callbackError) return;
       try {
@@ -339,6 +357,8 @@ interface Run {
   model?: CnnModel;
   optimizer?: NativeOptimizer;
   deviceData?: DeviceData;
+  wantsStepGraph: boolean;
+  stepGraph?: NativeStepGraph;
 }
 
 /** The splits a run trains and tests on, and the steps of one epoch. */
@@ -354,6 +374,7 @@ interface Trainee {
   model: CnnModel;
   optimizer: NativeOptimizer;
   data: DeviceData;
+  stepGraph?: NativeStepGraph;
 }
 
 const noTotals = (): EpochTotals => ({ lossSum: 0, correct: 0, seen: 0 });
@@ -362,13 +383,14 @@ const noTotals = (): EpochTotals => ({ lossSum: 0, correct: 0, seen: 0 });
 function openRun(input: TrainOptions): Run {
   const options = resolveTrainOptions(input);
   const device = resolveDevice(options.device);
+  const stepGraph = wantsStepGraph(options, device);
   // Before anything native: a run folder that cannot be written fails now, not after an epoch.
   const recorder = options.runDir ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
   const resume = options.resumeFrom ? openResume(options, input.spec, device) : undefined;
   const firstEpoch = resume?.firstEpoch ?? 1;
   return {
     options, device, recorder, resume, settings: optimizerSettings(options), history: resume?.history ?? [],
-    firstEpoch, epoch: firstEpoch, totals: noTotals(), model: resume?.model,
+    firstEpoch, epoch: firstEpoch, totals: noTotals(), model: resume?.model, wantsStepGraph: stepGraph,
   };
 }
 
@@ -389,13 +411,14 @@ function makeTrainee(run: Run, splits: RunSplits): Trainee {
   if (run.resume?.optimizerState) optimizer.loadState(run.resume.optimizerState);
   const [height, width] = model.inputSize;
   const data = run.deviceData = uploadTrainingData(splits.train, height, width, run.device);
-  return { model, optimizer, data };
+  const stepGraph = run.stepGraph = run.wantsStepGraph ? new (native().cuda!.StepGraph)(run.device) : undefined;
+  return { model, optimizer, data, stepGraph };
 }
 
 /** One epoch: its steps on the model's path, the evaluation, the record and the run folder's checkpoint. */
 async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoch: number): Promise<EvaluationResult> {
   const { options, recorder, history } = run;
-  const { model, optimizer, data } = trainee;
+  const { model, optimizer, data, stepGraph } = trainee;
   const { dataset, train, test, steps } = splits;
   const snapshotEvery = options.snapshotEvery ?? steps;
   const partial = epoch === run.firstEpoch ? run.resume?.partial : undefined;
@@ -406,7 +429,7 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
   const epochStart = process.hrtime.bigint();
   const globalStepBase = (epoch - 1) * steps;
   const ctx: EpochContext = {
-    model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device),
+    model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph,
     onStepBoundary: async (done) => {
       if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
     },
@@ -478,6 +501,7 @@ async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval
     classNames: splits.dataset.classNames,
     runDir: run.options.runDir,
     seconds: (Date.now() - started) / 1000,
+    cudaGraphReplays: trainee.stepGraph?.replays ?? 0,
   };
 }
 
@@ -522,6 +546,7 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     keepModel = stopRun(run, err);
     throw err;
   } finally {
+    run.stepGraph?.dispose();
     run.optimizer?.dispose();
     run.deviceData?.dispose();
     if (!keepModel) run.model?.dispose();

@@ -1,0 +1,347 @@
+#include "graph_step.h"
+
+#include <ATen/autocast_mode.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+
+#include <atomic>
+#include <cmath>
+#include <optional>
+
+#include "../batch.h"
+#include "../args.h"
+#include "../errors.h"
+#include "../instance_data.h"
+#include "../optimizer.h"
+#include "../torch_compat.h"
+
+namespace convscope {
+namespace {
+
+constexpr int kWarmupSteps = 3;
+std::atomic<int64_t> liveGraphs{0};
+
+// The optimizer's update in a form a CUDA graph can hold: nothing read on the host changes between
+// replays. Adam runs PyTorch's fused CUDA kernel (what Adam(fused=True, capturable=True) calls) with
+// the step count and the learning rate in device tensors; the step count goes back to libtorch's own
+// state after each segment, so checkpoints and resuming see the usual Adam state. SGD's libtorch
+// step is capturable once its momentum buffers exist (the warm-up steps create them); its learning
+// rate is part of the capture key instead.
+class CapturableUpdate {
+ public:
+  explicit CapturableUpdate(std::shared_ptr<torch::optim::Optimizer> optimizer) : optimizer_(std::move(optimizer)) {
+    adam_ = dynamic_cast<torch::optim::Adam*>(optimizer_.get());
+    if (!adam_) return;
+    if (adam_->param_groups().size() != 1) throw std::runtime_error("the CUDA graph step takes an Adam optimizer with one parameter group");
+    for (auto& p : adam_->param_groups()[0].params()) steps_.push_back(torch::zeros({}, p.options().dtype(at::kFloat)));
+    learningRate_ = torch::zeros({}, steps_.at(0).options());
+  }
+
+  // Outside the graph, before a segment: finds Adam's state (making what its first step would make,
+  // so the tensors exist before capture; loadState() may have replaced them since the last segment)
+  // and copies the host's step counts and learning rate to the device.
+  void Load() {
+    if (!adam_) return;
+    auto& group = adam_->param_groups().at(0);
+    if (static_cast<torch::optim::AdamOptions&>(group.options()).amsgrad()) throw std::runtime_error("the CUDA graph step does not take AMSGrad");
+    auto& state = adam_->state();
+    using Key = std::remove_reference_t<decltype(state)>::key_type;
+    params_.clear();
+    expAvgs_.clear();
+    expAvgSqs_.clear();
+    states_.clear();
+    for (auto& p : group.params()) {
+      const auto key = compat::OptimizerStateKey<Key>(p);
+      auto found = state.find(key);
+      if (found == state.end()) {
+        auto fresh = std::make_unique<torch::optim::AdamParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        found = state.emplace(key, std::move(fresh)).first;
+      }
+      auto& s = static_cast<torch::optim::AdamParamState&>(*found->second);
+      params_.push_back(p);
+      expAvgs_.push_back(s.exp_avg());
+      expAvgSqs_.push_back(s.exp_avg_sq());
+      states_.push_back(&s);
+    }
+    if (params_.size() != steps_.size()) throw std::runtime_error("the optimizer's parameters changed under the CUDA graph step");
+    for (size_t i = 0; i < steps_.size(); ++i) steps_[i].fill_(static_cast<double>(states_[i]->step()));
+    learningRate_.fill_(group.options().get_lr());
+  }
+
+  // Capturable: device work only.
+  void Apply() {
+    torch::NoGradGuard noGrad;
+    if (!adam_) {
+      optimizer_->step();
+      return;
+    }
+    const auto& o = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().at(0).options());
+    std::vector<at::Tensor> grads;
+    grads.reserve(params_.size());
+    for (auto& p : params_) {
+      if (!p.grad().defined()) throw std::runtime_error("a parameter has no gradient: the CUDA graph step updates every parameter");
+      grads.push_back(p.grad());
+    }
+    at::_foreach_add_(steps_, 1);
+    at::_fused_adam_(params_, grads, expAvgs_, expAvgSqs_, {}, steps_, learningRate_, std::get<0>(o.betas()),
+                     std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+  }
+
+  // Outside the graph, after a segment: the device's step count back into libtorch's state.
+  void Store() {
+    if (!adam_ || steps_.empty()) return;
+    const auto step = static_cast<int64_t>(std::llround(steps_[0].item<double>()));
+    for (auto* s : states_) s->step(step);
+  }
+
+  // Everything the captured update reads by address (after Load).
+  void AppendAddresses(std::vector<const void*>& out) const {
+    for (const auto& t : expAvgs_) out.push_back(t.data_ptr());
+    for (const auto& t : expAvgSqs_) out.push_back(t.data_ptr());
+  }
+
+  // What the captured update bakes in: SGD's learning rate (Adam's lives in a device tensor).
+  double SgdLearningRate() const { return adam_ ? 0.0 : optimizer_->param_groups().at(0).options().get_lr(); }
+
+ private:
+  std::shared_ptr<torch::optim::Optimizer> optimizer_;
+  torch::optim::Adam* adam_ = nullptr;
+  std::vector<at::Tensor> params_, expAvgs_, expAvgSqs_, steps_;
+  std::vector<torch::optim::AdamParamState*> states_;
+  at::Tensor learningRate_;
+};
+
+// What a captured graph read by address or baked in as a constant: a graph is replayed only while
+// all of it is unchanged.
+struct CaptureKey {
+  std::vector<const void*> addresses;
+  const void* optimizer = nullptr;
+  int64_t batchSize = 0;
+  double mean = 0, std = 1, l1 = 0, sgdLearningRate = 0;
+  bool bf16 = false;
+
+  bool operator==(const CaptureKey& o) const {
+    return addresses == o.addresses && optimizer == o.optimizer && batchSize == o.batchSize && mean == o.mean &&
+           std == o.std && l1 == o.l1 && sgdLearningRate == o.sgdLearningRate && bf16 == o.bf16;
+  }
+};
+
+}  // namespace
+
+class GraphedStep {
+ public:
+  explicit GraphedStep(c10::DeviceIndex device) : stream_(c10::cuda::getStreamFromPool(false, device)) { ++liveGraphs; }
+  ~GraphedStep() { --liveGraphs; }
+  GraphedStep(const GraphedStep&) = delete;
+  GraphedStep& operator=(const GraphedStep&) = delete;
+
+  c10::cuda::CUDAStream stream() const { return stream_; }
+  int64_t replays() const { return replays_; }
+  bool captured() const { return graph_ != nullptr; }
+
+  // On the side stream, before a segment: keeps the graph if it still fits, else drops it.
+  void Prepare(StepInputs& inputs, const std::shared_ptr<torch::optim::Optimizer>& optimizer, int64_t batchSize) {
+    if (!update_ || optimizerIdentity_ != optimizer.get()) {
+      update_.emplace(optimizer);
+      optimizerIdentity_ = optimizer.get();
+    }
+    update_->Load();
+    CaptureKey key = KeyFor(inputs, optimizer, batchSize);
+    if (!(key == key_)) {
+      graph_.reset();
+      warmups_ = 0;
+      key_ = std::move(key);
+      const auto options = inputs.images.options();
+      rows_ = torch::zeros({batchSize}, options.dtype(at::kLong));
+      stats_ = torch::zeros({2}, options.dtype(at::kDouble));
+    }
+    stats_.zero_();
+  }
+
+  const at::Tensor& stats() const { return stats_; }
+
+  void Step(StepInputs& inputs, torch::optim::Optimizer& optimizer, const at::Tensor& rows) {
+    if (rows.size(0) != key_.batchSize || (!graph_ && warmups_ < kWarmupSteps)) {
+      if (rows.size(0) == key_.batchSize) ++warmups_;
+      PlainStep(inputs, optimizer, rows);
+      return;
+    }
+    rows_.copy_(rows, /*non_blocking=*/true);
+    if (!graph_) Capture(inputs, optimizer);
+    graph_->replay();
+    ++replays_;
+  }
+
+  void Finish() {
+    stream_.synchronize();
+    update_->Store();
+  }
+
+ private:
+  CaptureKey KeyFor(StepInputs& inputs, const std::shared_ptr<torch::optim::Optimizer>& optimizer, int64_t batchSize) {
+    CaptureKey key;
+    key.addresses.push_back(inputs.images.data_ptr());
+    key.addresses.push_back(inputs.labels.data_ptr());
+    for (const auto& p : inputs.module.parameters()) key.addresses.push_back(p.data_ptr());
+    for (const auto& p : inputs.l1Params) key.addresses.push_back(p.data_ptr());
+    update_->AppendAddresses(key.addresses);
+    key.optimizer = optimizer.get();
+    key.batchSize = batchSize;
+    key.mean = inputs.mean;
+    key.std = inputs.std;
+    key.l1 = inputs.l1;
+    key.sgdLearningRate = update_->SgdLearningRate();
+    key.bf16 = inputs.bf16;
+    return key;
+  }
+
+  // The step the graph holds, run directly: warm-ups, odd-sized batches, and the capture itself.
+  void PlainStep(StepInputs& inputs, torch::optim::Optimizer& optimizer, const at::Tensor& rows) {
+    ClearGradients(optimizer);
+    const StepTensors t = ForwardBackward(inputs, rows);
+    update_->Apply();
+    stats_.add_(BatchStats(t.logits, t.labels, t.loss));
+  }
+
+  void Capture(StepInputs& inputs, torch::optim::Optimizer& optimizer) {
+    // Gradients are cleared, so the captured backward writes them instead of adding into last step's.
+    ClearGradients(optimizer);
+    // Autocast's cast cache would keep tensors made during capture beyond it (PyTorch asks for
+    // cache_enabled=False when capturing for the same reason).
+    const bool castCache = at::autocast::is_autocast_cache_enabled();
+    at::autocast::set_autocast_cache_enabled(false);
+    auto graph = std::make_unique<at::cuda::CUDAGraph>();
+    try {
+      // A private memory pool and global capture mode, as torch.cuda.graph does. The default CUDA
+      // generator registers itself, so dropout draws new masks at every replay.
+      graph->capture_begin();
+      PlainStep(inputs, optimizer, rows_);
+      graph->capture_end();
+    } catch (...) {
+      at::autocast::set_autocast_cache_enabled(castCache);
+      const std::string reason = Describe(std::current_exception()).message;
+      // End the capture so the stream is usable again; its own error is the one already reported.
+      try {
+        graph->capture_end();
+      } catch (...) {
+      }
+      graph.reset();
+      (void)cudaGetLastError();
+      ClearGradients(optimizer);
+      throw std::runtime_error("the CUDA graph capture of the training step failed (" + reason +
+                               "); train with cudaGraph: false to run the step without a graph");
+    }
+    at::autocast::set_autocast_cache_enabled(castCache);
+    graph_ = std::move(graph);
+  }
+
+  c10::cuda::CUDAStream stream_;
+  std::optional<CapturableUpdate> update_;
+  const void* optimizerIdentity_ = nullptr;
+  CaptureKey key_;
+  at::Tensor rows_, stats_;
+  std::unique_ptr<at::cuda::CUDAGraph> graph_;
+  int warmups_ = 0;
+  int64_t replays_ = 0;
+};
+
+namespace {
+
+// One segment on the graph's side stream. The stream guard restores the worker thread's stream
+// however the segment ends; work queued on the default stream (the dataset's upload) is waited for.
+class GraphedSegment : public StepRunner {
+ public:
+  GraphedSegment(std::shared_ptr<GraphedStep> graph, StepInputs& inputs, std::shared_ptr<torch::optim::Optimizer> optimizer,
+                 int64_t batchSize)
+      : graph_(std::move(graph)), inputs_(inputs), optimizer_(std::move(optimizer)), guard_(graph_->stream()) {
+    c10::cuda::getDefaultCUDAStream(graph_->stream().device_index()).synchronize();
+    graph_->Prepare(inputs_, optimizer_, batchSize);
+  }
+
+  bool Step(const at::Tensor& rows) override {
+    graph_->Step(inputs_, *optimizer_, rows);
+    return true;
+  }
+
+  const at::Tensor& Stats() const override { return graph_->stats(); }
+
+  void Finish() override { graph_->Finish(); }
+
+ private:
+  std::shared_ptr<GraphedStep> graph_;
+  StepInputs& inputs_;
+  std::shared_ptr<torch::optim::Optimizer> optimizer_;
+  c10::cuda::CUDAStreamGuard guard_;
+};
+
+// new cuda.StepGraph(device?): the graph of one run; dispose() frees it and its memory pool.
+class StepGraphWrap : public Napi::ObjectWrap<StepGraphWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "StepGraph", {
+        InstanceAccessor<&StepGraphWrap::Captured>("captured"),
+        InstanceAccessor<&StepGraphWrap::Replays>("replays"),
+        InstanceMethod<&StepGraphWrap::Dispose>("dispose"),
+    });
+  }
+
+  explicit StepGraphWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StepGraphWrap>(info) {
+    Guarded(info.Env(), [&] {
+      const std::string name = info[0].IsUndefined() ? "cuda" : ReadString(info[0], "device");
+      const torch::Device device(name);
+      if (!device.is_cuda()) throw OutOfRange("Expected a CUDA device for device but received \"" + name + "\"");
+      graph_ = std::make_shared<GraphedStep>(device.has_index() ? device.index() : c10::cuda::current_device());
+    });
+  }
+
+  std::shared_ptr<GraphedStep> graph() const { return graph_; }
+
+ private:
+  Napi::Value Captured(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), graph_ && graph_->captured()); }
+  Napi::Value Replays(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), graph_ ? static_cast<double>(graph_->replays()) : 0.0);
+  }
+  // A job still running keeps its own reference; the graph goes when that job ends.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    graph_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<GraphedStep> graph_;
+};
+
+Napi::Value LiveGraphs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(liveGraphs.load()));
+}
+
+}  // namespace
+
+std::unique_ptr<StepRunner> OpenGraphedSegment(std::shared_ptr<GraphedStep> graph, StepInputs& inputs,
+                                               std::shared_ptr<torch::optim::Optimizer> optimizer, int64_t batchSize) {
+  if (!inputs.images.is_cuda()) throw OutOfRange("Expected training data on a CUDA device for the CUDA graph step");
+  return std::make_unique<GraphedSegment>(std::move(graph), inputs, std::move(optimizer), batchSize);
+}
+
+std::shared_ptr<GraphedStep> GraphedStepFrom(const Napi::Value& value, const char* name) {
+  auto& data = GetInstanceData(value.Env());
+  if (!value.IsObject() || data.stepGraphConstructor.IsEmpty() || !value.As<Napi::Object>().InstanceOf(data.stepGraphConstructor.Value())) {
+    throw TypeMismatch(std::string("Expected a cuda.StepGraph for ") + name + " but received " + DescribeValue(value));
+  }
+  auto graph = StepGraphWrap::Unwrap(value.As<Napi::Object>())->graph();
+  if (!graph) throw std::runtime_error(std::string("StepGraph for ") + name + " was used after dispose()");
+  return graph;
+}
+
+void RegisterGraphStep(Napi::Env env, Napi::Object cuda) {
+  Napi::Function constructor = StepGraphWrap::Define(env);
+  GetInstanceData(env).stepGraphConstructor = Napi::Persistent(constructor);
+  cuda.Set("StepGraph", constructor);
+  cuda.Set("liveGraphs", Napi::Function::New(env, LiveGraphs, "liveGraphs"));
+}
+
+}  // namespace convscope

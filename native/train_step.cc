@@ -1,0 +1,22 @@
+#include "train_step.h"
+
+#include "batch.h"
+#include "precision.h"
+
+namespace convscope {
+
+StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows) {
+  const Batch batch = GatherBatch(inputs.images, inputs.labels, rows, inputs.mean, inputs.std);
+  StepTensors out;
+  {
+    AutocastScope autocast(inputs.bf16, inputs.images.device());
+    out.logits = inputs.module.forward({batch.x}).toTensor();
+    out.loss = at::cross_entropy_loss(out.logits, batch.y);
+  }
+  out.objective = inputs.l1 > 0 ? out.loss + SumOfAbs(inputs.l1Params) * inputs.l1 : out.loss;
+  out.objective.backward();
+  out.labels = batch.y;
+  return out;
+}
+
+}  // namespace convscope
