@@ -5,7 +5,7 @@
 // batch 128, Adam 1e-3, fp32, last partial batch dropped (468 steps); one warm-up epoch, then the
 // median of --epochs epochs; chunked evaluation of the 10k test images (chunks of 1000), median of 5.
 //
-// usage: node dist/bench/gpu.js [--epochs N] [--out FILE] [--timeout S]
+// usage: node dist/bench/gpu.js [--epochs N] [--out FILE] [--timeout S (per contender, default 240)]
 //        node dist/bench/gpu.js --device cpu --limit 256 --epochs 1    (smoke test of the harness on a CPU;
 //        script-graph and PyTorch's graph fail there by design, torch.compile is skipped)
 // Data: loadDataset's search ($CONVSCOPE_DATA, the cache, Debian's copy); PyTorch is $CONVSCOPE_PYTHON
@@ -62,7 +62,7 @@ function parseArgs(argv: string[]): { epochs: number; out: string; device: 'cuda
   if (device !== 'cuda' && device !== 'cpu') throw new Error(`--device must be cuda or cpu, got ${device}`);
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 128)) throw new Error(`--limit must be a whole number >= 128, got ${value('--limit')}`);
   if (device === 'cpu' && limit === undefined) throw new Error('--device cpu is a smoke test of the harness: give --limit too (e.g. --limit 512)');
-  return { epochs, device, limit, out: value('--out') ?? path.join(ROOT, 'bench', 'results', 'gpu.json'), timeoutS: Number(value('--timeout') ?? 600) };
+  return { epochs, device, limit, out: value('--out') ?? path.join(ROOT, 'bench', 'results', 'gpu.json'), timeoutS: Number(value('--timeout') ?? 240) };
 }
 
 /** The last line of a child's stdout that parses as JSON, or an error naming what went wrong. */
