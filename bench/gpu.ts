@@ -162,6 +162,12 @@ function main(): void {
   }
   process.stdout.write(`  (time per epoch as a fraction of PyTorch eager's: lower is faster)\n\nGoals (issue 14)${args.device === 'cpu' ? ' — CPU smoke test, the goals are for CUDA' : ''}\n`);
   for (const g of goals) process.stdout.write(`  ${g.goal.padEnd(56)} <= ${String(g.limit).padEnd(5)}${fmt(g.value, g.unit === 's' ? 3 : 1).padStart(9)} ${g.unit}  ${g.met ? 'met' : 'MISSED'}\n`);
+  for (const r of rows) {
+    const replays = (r.detail as { cudaGraphReplays?: number } | undefined)?.cudaGraphReplays;
+    if (replays !== undefined && (r.variant === 'script-graph') !== replays > 0) {
+      process.stdout.write(`  WARNING: ${r.name} replayed the CUDA graph ${replays} times\n`);
+    }
+  }
   const failed = rows.filter((r) => r.error);
   for (const r of failed) process.stdout.write(`\n${r.name} failed: ${r.error}\n`);
 
