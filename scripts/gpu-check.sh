@@ -1,18 +1,41 @@
 #!/usr/bin/env bash
-# The one command for a GPU machine (see ../shared/device/README.md): builds the addon against the
-# machine's CUDA PyTorch, runs the CUDA tests and the GPU benchmark, and leaves logs in $OUT (or ./gpu-out).
+# The one command for a GPU machine (../shared/device/README.md): builds the addon against the
+# machine's CUDA PyTorch, runs the CUDA tests, and runs the GPU benchmark, leaving logs and a JSON of
+# figures in $OUT (or ./gpu-out). Each phase has its own time limit and a failing phase does not stop
+# the next, so one call brings back everything that could be learnt.
 #
-# Prepare here (a CPU machine), then carry: .device (bash ../shared/device/pack-node.sh), dist,
-# node_modules (node-addon-api, node-gyp, jest, ts-jest and their dependencies), and .gpu-data with
-# Fashion-MNIST's four .gz files (cp /usr/share/datasets/fashion-mnist/*.gz .gpu-data/):
-#   run(command="bash scripts/gpu-check.sh", carry=[".device", "dist", "node_modules", ".gpu-data"])
+# Prepare here (a CPU machine) with `bash scripts/gpu-pack.sh` after the last change, then:
+#   run(command="bash scripts/gpu-check.sh", carry=[".device", "dist", ".gpu-carry", ".gpu-data"], timeout_s=560)
 # The GPU machine has no npm, so tools are started through node directly.
-set -euo pipefail
+set -uo pipefail
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+phases="$out/phases.txt"
+started=$SECONDS
+phase() { echo "$(date -u +%H:%M:%S) +$((SECONDS - started))s $*" | tee -a "$phases"; }
+
 source .device/on-device.sh
-out=${OUT:-gpu-out}; mkdir -p "$out"
-export TORCH_PYTHON=$(command -v python3) CONVSCOPE_PYTHON=$(command -v python3) CONVSCOPE_DATA=$PWD/.gpu-data
-node scripts/find-libtorch.js describe | tee "$out/libtorch.txt"
-node node_modules/node-gyp/bin/node-gyp.js rebuild -j 16 --nodedir "$PWD/.device/node" > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
-node -e "console.log(require('./dist/src/index').torchInfo())" | tee "$out/info.txt"
-node node_modules/jest/bin/jest.js test/cuda.test.ts test/script.test.ts test/train.test.ts 2>&1 | tee "$out/tests.log"
-node dist/bench/run.js train 2>&1 | tee "$out/bench.log"
+source scripts/gpu-unpack.sh
+export TORCH_PYTHON=$(command -v python3)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >> "$phases"
+node scripts/find-libtorch.js describe >> "$phases" 2>&1
+
+phase "build: node-gyp rebuild -j 16 against $TORCH_DIR"
+if timeout 300 node node_modules/node-gyp/bin/node-gyp.js rebuild -j 16 --nodedir "$PWD/.device/node" > "$out/build.log" 2>&1; then
+  phase "build: ok"
+else
+  phase "build: FAILED (see build.log)"
+  tail -40 "$out/build.log"
+  exit 1
+fi
+node -e "console.log(JSON.stringify(require('./dist/src/index').torchInfo()))" >> "$phases" 2>&1
+
+phase "tests: dist/test/cuda.test.js"
+timeout 200 node node_modules/jest/bin/jest.js -c jest.gpu.config.js -i dist/test/cuda.test.js > "$out/tests.log" 2>&1
+phase "tests: exit $?"
+grep -E "✓|✕|○|Tests:" "$out/tests.log" | tail -40
+
+phase "bench: node dist/bench/gpu.js --epochs 3"
+timeout 260 node dist/bench/gpu.js --epochs 3 --timeout 120 --out "$out/gpu.json" > "$out/bench.log" 2>&1
+phase "bench: exit $?"
+tail -30 "$out/bench.log"

@@ -6,8 +6,10 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <atomic>
 #include <cmath>
+#include <mutex>
 #include <optional>
 
 #include "../batch.h"
@@ -22,6 +24,24 @@ namespace {
 
 constexpr int kWarmupSteps = 3;
 std::atomic<int64_t> liveGraphs{0};
+
+// One side stream per GPU for every graph of the process, taken by one segment at a time. A capture
+// must see no other work launched onto its stream, and a stream of its own per graph would leave a
+// cuBLAS workspace behind for each (libtorch keeps one per stream for the life of the process).
+struct Lane {
+  std::mutex mutex;
+  std::optional<c10::cuda::CUDAStream> stream;
+};
+
+Lane& LaneOf(c10::DeviceIndex device) {
+  static std::array<Lane, 64> lanes;
+  static std::mutex making;
+  Lane& lane = lanes.at(static_cast<size_t>(device));
+  // Not the lane's own mutex: a segment may hold that for a while, and this runs on the main thread.
+  std::lock_guard<std::mutex> lock(making);
+  if (!lane.stream) lane.stream = c10::cuda::getStreamFromPool(false, device);
+  return lane;
+}
 
 // The optimizer's update in a form a CUDA graph can hold: nothing read on the host changes between
 // replays. Adam runs PyTorch's fused CUDA kernel (what Adam(fused=True, capturable=True) calls) with
@@ -135,12 +155,12 @@ struct CaptureKey {
 
 class GraphedStep {
  public:
-  explicit GraphedStep(c10::DeviceIndex device) : stream_(c10::cuda::getStreamFromPool(false, device)) { ++liveGraphs; }
+  explicit GraphedStep(c10::DeviceIndex device) : lane_(LaneOf(device)) { ++liveGraphs; }
   ~GraphedStep() { --liveGraphs; }
   GraphedStep(const GraphedStep&) = delete;
   GraphedStep& operator=(const GraphedStep&) = delete;
 
-  c10::cuda::CUDAStream stream() const { return stream_; }
+  Lane& lane() const { return lane_; }
   int64_t replays() const { return replays_; }
   bool captured() const { return graph_ != nullptr; }
 
@@ -178,7 +198,7 @@ class GraphedStep {
   }
 
   void Finish() {
-    stream_.synchronize();
+    lane_.stream->synchronize();
     update_->Store();
   }
 
@@ -240,7 +260,7 @@ class GraphedStep {
     graph_ = std::move(graph);
   }
 
-  c10::cuda::CUDAStream stream_;
+  Lane& lane_;
   std::optional<CapturableUpdate> update_;
   const void* optimizerIdentity_ = nullptr;
   CaptureKey key_;
@@ -252,14 +272,16 @@ class GraphedStep {
 
 namespace {
 
-// One segment on the graph's side stream. The stream guard restores the worker thread's stream
-// however the segment ends; work queued on the default stream (the dataset's upload) is waited for.
+// One segment on the GPU's side stream, which it holds until it ends. The stream guard restores the
+// worker thread's stream however the segment ends; work queued on the default stream (the dataset's
+// upload) is waited for.
 class GraphedSegment : public StepRunner {
  public:
   GraphedSegment(std::shared_ptr<GraphedStep> graph, StepInputs& inputs, std::shared_ptr<torch::optim::Optimizer> optimizer,
                  int64_t batchSize)
-      : graph_(std::move(graph)), inputs_(inputs), optimizer_(std::move(optimizer)), guard_(graph_->stream()) {
-    c10::cuda::getDefaultCUDAStream(graph_->stream().device_index()).synchronize();
+      : graph_(std::move(graph)), inputs_(inputs), optimizer_(std::move(optimizer)), hold_(graph_->lane().mutex),
+        guard_(*graph_->lane().stream) {
+    c10::cuda::getDefaultCUDAStream(graph_->lane().stream->device_index()).synchronize();
     graph_->Prepare(inputs_, optimizer_, batchSize);
   }
 
@@ -276,6 +298,7 @@ class GraphedSegment : public StepRunner {
   std::shared_ptr<GraphedStep> graph_;
   StepInputs& inputs_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_lock<std::mutex> hold_;
   c10::cuda::CUDAStreamGuard guard_;
 };
 
