@@ -17,6 +17,8 @@ phase() { echo "$(date -u +%H:%M:%S) +$((SECONDS - started))s $*" | tee -a "$pha
 source .device/on-device.sh
 source scripts/gpu-unpack.sh
 export TORCH_PYTHON=$(command -v python3)
+# The CUDA-only sources need nvcc's toolkit headers (scripts/find-libtorch.js cuda-sources).
+command -v nvcc >/dev/null || export PATH=$PATH:/usr/local/cuda/bin
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >> "$phases"
 node scripts/find-libtorch.js describe >> "$phases" 2>&1
 
