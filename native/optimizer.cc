@@ -29,21 +29,58 @@ void ClearGradients(torch::optim::Optimizer& optimizer) {
   }
 }
 
-namespace {
-
 // Adam's update of the parameters the CPU's fused pass did not take (those on a GPU), over whole
-// lists at once as PyTorch's foreach Adam does: a handful of kernel launches per step instead of
-// seven per parameter, which on a GPU is most of the optimizer's time. The bias corrections are
-// host scalars per parameter, so the arithmetic is the op-by-op update's.
+// lists at once. On CUDA it is PyTorch's fused Adam kernel (Adam(fused=True)): two launches per step
+// for every parameter, and the very kernel the CUDA graph step captures (cuda/graph_step.cc), so
+// graphed and plain training agree to rounding. Elsewhere foreach ops (PyTorch's default Adam), with
+// the bias corrections as host scalars per parameter.
 struct PendingAdam {
-  std::vector<at::Tensor> params, grads, expAvgs, expAvgSqs;
+  std::vector<at::Tensor> params, grads, expAvgs, expAvgSqs, deviceSteps, stepsToAdvance;
   std::vector<at::Scalar> negativeStepSizes, sqrtBiasCorrections2;
+  bool fusable = true;
+
+  void Add(LeanAdam& owner, const at::Tensor& p, const at::Tensor& grad, torch::optim::AdamParamState& state,
+           double negativeStepSize, double sqrtBiasCorrection2) {
+    params.push_back(p);
+    grads.push_back(grad);
+    expAvgs.push_back(state.exp_avg());
+    expAvgSqs.push_back(state.exp_avg_sq());
+    negativeStepSizes.emplace_back(negativeStepSize);
+    sqrtBiasCorrections2.emplace_back(sqrtBiasCorrection2);
+#if TORCH_VERSION_MAJOR >= 2
+    fusable = fusable && p.is_cuda() && p.scalar_type() == at::kFloat && p.is_contiguous() && grad.is_contiguous() &&
+              grad.scalar_type() == at::kFloat;
+    if (!fusable) return;
+    // The kernel reads the count after this step's increment and adds nothing to it. In the usual
+    // case the device count is one behind and advances with the others in one launch.
+    auto& step = owner.deviceSteps_[p.unsafeGetTensorImpl()];
+    if (!step.count.defined() || step.count.device() != p.device()) {
+      step.count = torch::zeros({}, p.options().dtype(at::kFloat));
+      step.host = 0;
+    }
+    if (step.host == state.step() - 1) {
+      stepsToAdvance.push_back(step.count);
+    } else {
+      step.count.fill_(static_cast<double>(state.step()));
+    }
+    step.host = state.step();
+    deviceSteps.push_back(step.count);
+#else
+    fusable = false;
+#endif
+  }
 
   void Apply(const torch::optim::AdamOptions& options) {
     if (params.empty()) return;
     const double beta1 = std::get<0>(options.betas());
     const double beta2 = std::get<1>(options.betas());
 #if TORCH_VERSION_MAJOR >= 2
+    if (fusable) {
+      if (!stepsToAdvance.empty()) at::_foreach_add_(stepsToAdvance, 1);
+      at::_fused_adam_(params, grads, expAvgs, expAvgSqs, {}, deviceSteps, options.lr(), beta1, beta2,
+                       options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      return;
+    }
     if (options.weight_decay() != 0) grads = at::_foreach_add(grads, params, options.weight_decay());
     at::_foreach_lerp_(expAvgs, grads, 1 - beta1);
     at::_foreach_mul_(expAvgSqs, beta2);
@@ -65,8 +102,6 @@ struct PendingAdam {
 #endif
   }
 };
-
-}  // namespace
 
 torch::Tensor LeanAdam::step(LossClosure closure) {
   torch::NoGradGuard noGrad;
@@ -99,12 +134,7 @@ torch::Tensor LeanAdam::step(LossClosure closure) {
                                     static_cast<float>(options.eps()), static_cast<float>(-options.lr() / correction1),
                                     static_cast<float>(options.weight_decay())};
       if (FusedAdamStep(p, grad, state.exp_avg(), state.exp_avg_sq(), scalars)) continue;
-      pending.params.push_back(p);
-      pending.grads.push_back(grad);
-      pending.expAvgs.push_back(state.exp_avg());
-      pending.expAvgSqs.push_back(state.exp_avg_sq());
-      pending.negativeStepSizes.emplace_back(-options.lr() / correction1);
-      pending.sqrtBiasCorrections2.emplace_back(std::sqrt(correction2));
+      pending.Add(*this, p, grad, state, -options.lr() / correction1, std::sqrt(correction2));
     }
     pending.Apply(options);
   }

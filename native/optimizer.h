@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <unordered_map>
 
 namespace convscope {
 
@@ -22,6 +23,16 @@ class LeanAdam : public torch::optim::Adam {
  public:
   using torch::optim::Adam::Adam;
   torch::Tensor step(LossClosure closure = nullptr) override;
+
+ private:
+  // Per GPU parameter, its step count as the float32 device tensor PyTorch's fused CUDA kernel reads,
+  // and the host count it was last set from (the CUDA graph step or loadState may move the host's).
+  struct DeviceStep {
+    at::Tensor count;
+    int64_t host = -1;
+  };
+  std::unordered_map<const void*, DeviceStep> deviceSteps_;
+  friend struct PendingAdam;
 };
 
 class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {

@@ -26,12 +26,16 @@ function cudaTorchDir() {
 
 // node-gyp always builds into ./build beside binding.gyp, so the check gets a binding.gyp of its own
 // in build-cuda/: the project's, with its paths made relative to that folder.
+/** Writes build-cuda/binding.gyp; returns whether it changed (a changed one needs a full rebuild). */
 function writeBindingGyp() {
   const text = fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8')
     .replace(/"native\//g, '"../native/')
     .replace(/node scripts\//g, 'node ../scripts/');
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'binding.gyp'), text);
+  const file = path.join(out, 'binding.gyp');
+  const changed = !fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text;
+  if (changed) fs.writeFileSync(file, text);
+  return changed;
 }
 
 function main() {
@@ -53,9 +57,11 @@ function main() {
     console.log('cuda-check: no CUDA toolkit (nvcc on PATH and its include/cuda_runtime_api.h) to compile the CUDA sources with');
     process.exit(1);
   }
-  writeBindingGyp();
+  const changed = writeBindingGyp();
   const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] });
-  const run = spawnSync(process.execPath, [nodeGyp, 'rebuild', '-j', 'max'], { cwd: out, env, stdio: 'inherit' });
+  // Unchanged project: make recompiles only the sources that changed since the last check.
+  const verb = changed || !fs.existsSync(path.join(out, 'build', 'Makefile')) ? 'rebuild' : 'build';
+  const run = spawnSync(process.execPath, [nodeGyp, verb, '-j', 'max'], { cwd: out, env, stdio: 'inherit' });
   process.exit(run.status ?? 1);
 }
 

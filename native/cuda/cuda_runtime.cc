@@ -8,6 +8,12 @@
 #include "../errors.h"
 #include "graph_step.h"
 
+// Declared in ATen/cuda/CUDAContextLight.h, which also includes the cuSPARSE and cuBLAS headers
+// that a CUDA toolkit without those libraries lacks; this file needs only the one function.
+namespace at::cuda {
+void clearCublasWorkspaces();
+}
+
 namespace convscope {
 namespace {
 
@@ -39,9 +45,14 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   });
 }
 
-// emptyCache(): returns the allocator's unused blocks to the driver (after an out-of-memory error, say).
+// emptyCache(): returns the allocator's unused blocks to the driver (after an out-of-memory error,
+// say), the cuBLAS workspaces included: libtorch keeps one per (thread's handle, stream) for the
+// process's life, and they are made again when next needed. Waits for the GPU first, so no kernel
+// still uses a workspace; keeps them while a captured graph (which holds their addresses) lives.
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
+    c10::cuda::device_synchronize();
+    if (LiveGraphCount() == 0) at::cuda::clearCublasWorkspaces();
     c10::cuda::CUDACachingAllocator::emptyCache();
     return info.Env().Undefined();
   });

@@ -339,7 +339,7 @@ class StepGraphWrap : public Napi::ObjectWrap<StepGraphWrap> {
 };
 
 Napi::Value LiveGraphs(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(liveGraphs.load()));
+  return Napi::Number::New(info.Env(), static_cast<double>(LiveGraphCount()));
 }
 
 }  // namespace
@@ -349,6 +349,8 @@ std::unique_ptr<StepRunner> OpenGraphedSegment(std::shared_ptr<GraphedStep> grap
   if (!inputs.images.is_cuda()) throw OutOfRange("Expected training data on a CUDA device for the CUDA graph step");
   return std::make_unique<GraphedSegment>(std::move(graph), inputs, std::move(optimizer), batchSize);
 }
+
+int64_t LiveGraphCount() { return liveGraphs.load(); }
 
 std::shared_ptr<GraphedStep> GraphedStepFrom(const Napi::Value& value, const char* name) {
   auto& data = GetInstanceData(value.Env());

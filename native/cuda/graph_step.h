@@ -30,6 +30,9 @@ std::unique_ptr<StepRunner> OpenGraphedSegment(std::shared_ptr<GraphedStep> grap
 // The GraphedStep behind a JS StepGraph; throws a TypeMismatch naming `name` for anything else.
 std::shared_ptr<GraphedStep> GraphedStepFrom(const Napi::Value& value, const char* name);
 
+// StepGraphs alive in the process (disposed ones still held by a running epoch included).
+int64_t LiveGraphCount();
+
 // Adds StepGraph and liveGraphs() to the `cuda` namespace object.
 void RegisterGraphStep(Napi::Env env, Napi::Object cuda);
 

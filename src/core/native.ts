@@ -118,6 +118,7 @@ export interface NativeCuda {
   /** Bytes held by libtorch's caching allocator on one GPU (default: the current one). */
   memory(device?: number): { allocated: number; reserved: number; peakAllocated: number };
   synchronize(): void;
+  /** Returns cached, unused GPU memory to the driver, cuBLAS's workspaces too while no StepGraph lives. */
   emptyCache(): void;
   /** One run's captured training step (native/cuda/graph_step.h); dispose() frees the graph and its memory pool. */
   StepGraph: new (device?: string) => NativeStepGraph;

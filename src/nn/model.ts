@@ -373,7 +373,11 @@ export function prepareImages(images: Uint8Array | Float32Array, count: number, 
     throw new RangeError(expected(`${count} images of ${h}x${w} (${count * h * w} values)`, 'images', images));
   }
   return tidy(() => {
-    const onDevice = ops().to(fromHost(images, [count, 1, h, w]), model.device, 'float32');
+    const host = fromHost(images, [count, 1, h, w]);
+    // To a GPU, bytes travel as bytes and become floats there: a quarter of the copy.
+    const onDevice = model.device !== 'cpu' && images instanceof Uint8Array
+      ? ops().to(ops().to(host, model.device), null, 'float32')
+      : ops().to(host, model.device, 'float32');
     // Pixels to [0, 1], then standardised: x * (scale / std) - mean / std.
     const scale = images instanceof Uint8Array ? 1 / 255 : 1;
     const { mean, std } = model.inputNorm;

@@ -68,24 +68,42 @@ export async function evaluate(model: Classifier, split: LabelledImages, options
     throw new RangeError(expected(`${data.count} images of ${h}x${w}`, 'split.images', data.images));
   }
   const classes = model.classes;
-  const confusion = new Float64Array(classes * classes);
-  let lossSum = 0;
-  for (let start = 0; start < data.count; start += chunkSize) {
-    const end = Math.min(data.count, start + chunkSize);
-    const [chunkLoss, chunkConfusion] = tidy(() => noGrad(() => {
-      const x = prepareImages(data.images.subarray(start * pixels, end * pixels), end - start, model);
-      // The chunk's labels are copied into libtorch memory next to its images.
-      const y = ops().to(fromHost(data.labels.subarray(start, end), [end - start]), model.device, 'int64');
-      const logits = model.logits(x);
-      const loss = ops().crossEntropy(logits, y, 'sum').item();
-      const matrix = valuesOf(ops().confusion(ops().argmax(logits, 1), y, classes), 'int64');
-      return [loss, matrix] as const;
-    }));
-    // The chunk's activations are freed; hand them back so the peak follows the chunk size.
-    native().releaseFreeMemory();
-    lossSum += chunkLoss;
-    for (let i = 0; i < chunkConfusion.length; ++i) confusion[i] += Number(chunkConfusion[i]);
-    if (end < data.count) await nextTick();
+  const onCpu = model.device === 'cpu';
+  // The loss sum and the confusion counts accumulate where the model runs and are read once at the
+  // end: a read-back per chunk would wait for a GPU every chunk.
+  let lossSum: NativeTensor | undefined;
+  let counts: NativeTensor | undefined;
+  const accumulate = (total: NativeTensor | undefined, part: NativeTensor): NativeTensor => {
+    if (!total) return part;
+    const sum = native().ops.add(total, part);
+    total.dispose();
+    part.dispose();
+    return sum;
+  };
+  let confusion: Float64Array;
+  let loss: number;
+  try {
+    for (let start = 0; start < data.count; start += chunkSize) {
+      const end = Math.min(data.count, start + chunkSize);
+      // tidy frees the chunk's tensors but the two it returns, which join the running totals.
+      const [chunkLoss, chunkCounts] = tidy(() => noGrad(() => {
+        const x = prepareImages(data.images.subarray(start * pixels, end * pixels), end - start, model);
+        // The chunk's labels are copied into libtorch memory next to its images.
+        const y = ops().to(fromHost(data.labels.subarray(start, end), [end - start]), model.device, 'int64');
+        const logits = model.logits(x);
+        return [ops().to(ops().crossEntropy(logits, y, 'sum'), null, 'float64'), ops().confusion(ops().argmax(logits, 1), y, classes)] as const;
+      }));
+      lossSum = accumulate(lossSum, chunkLoss);
+      counts = accumulate(counts, chunkCounts);
+      // The chunk's activations are freed; on the CPU, hand them back so the peak follows the chunk size.
+      if (onCpu) native().releaseFreeMemory();
+      if (end < data.count) await nextTick();
+    }
+    loss = valuesOf(lossSum!, 'float64')[0];
+    confusion = Float64Array.from(valuesOf(counts!, 'int64'), Number);
+  } finally {
+    lossSum?.dispose();
+    counts?.dispose();
   }
   let correct = 0;
   const rows: number[][] = [];
@@ -93,7 +111,7 @@ export async function evaluate(model: Classifier, split: LabelledImages, options
     rows.push(Array.from(confusion.subarray(t * classes, (t + 1) * classes)));
     correct += confusion[t * classes + t];
   }
-  return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count, chunkSize, confusion: rows };
+  return { accuracy: correct / data.count, loss: loss / data.count, count: data.count, chunkSize, confusion: rows };
 }
 
 export type { NativeTensor };

@@ -238,8 +238,9 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
       if (syncEvery === 1 || pendingFrom === step + 1) ctx.report(step + 1, totals);
       // Freeing a step's tensors in JS order leaves glibc's heap fragmented (blocks of 64-byte aligned
       // activations do not fit back into the holes they left), so the process would keep growing by
-      // about one activation per step; handing free memory back every few steps bounds it.
-      if ((step + 1) % TRIM_EVERY_STEPS === 0) native().releaseFreeMemory();
+      // about one activation per step; handing free memory back every few steps bounds it. (On a GPU
+      // the activations are not in the host's heap, and the trim would only cost time.)
+      if (model.device === 'cpu' && (step + 1) % TRIM_EVERY_STEPS === 0) native().releaseFreeMemory();
       await ctx.onStepBoundary(step + 1);
       // One step at most between turns of the event loop: timers and I/O keep running during an epoch.
       await yieldToEventLoop();
