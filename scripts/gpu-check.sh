@@ -6,8 +6,12 @@
 #
 # Prepare here (a CPU machine) with `bash scripts/gpu-pack.sh` after the last change, then:
 #   run(command="bash scripts/gpu-check.sh", carry=[".device", "dist", ".gpu-carry", ".gpu-data"], timeout_s=560)
+# Phases after the build: tests, bench, train (the CLI as users run it); all but train by default,
+# or name them: `bash scripts/gpu-check.sh train`.
 # The GPU machine has no npm, so tools are started through node directly.
 set -uo pipefail
+phases_wanted=${*:-tests bench}
+wants() { [[ " $phases_wanted " == *" $1 "* ]]; }
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 phases="$out/phases.txt"
@@ -32,12 +36,32 @@ else
 fi
 node -e "console.log(JSON.stringify(require('./dist/src/index').torchInfo()))" >> "$phases" 2>&1
 
-phase "tests: dist/test/cuda.test.js"
-timeout 200 node node_modules/jest/bin/jest.js -c jest.gpu.config.js -i dist/test/cuda.test.js > "$out/tests.log" 2>&1
-phase "tests: exit $?"
-grep -E "✓|✕|○|Tests:" "$out/tests.log" | tail -40
+if wants tests; then
+  phase "tests: dist/test/cuda.test.js"
+  timeout 200 node node_modules/jest/bin/jest.js -c jest.gpu.config.js -i dist/test/cuda.test.js > "$out/tests.log" 2>&1
+  phase "tests: exit $?"
+  grep -E "✓|✕|○|Tests:" "$out/tests.log" | tail -40
+fi
 
-phase "bench: node dist/bench/gpu.js --epochs 3"
-timeout 260 node dist/bench/gpu.js --epochs 3 --timeout 120 --out "$out/gpu.json" > "$out/bench.log" 2>&1
-phase "bench: exit $?"
-tail -30 "$out/bench.log"
+if wants bench; then
+  phase "bench: node dist/bench/gpu.js --epochs 3"
+  timeout 260 node dist/bench/gpu.js --epochs 3 --timeout 120 --out "$out/gpu.json" > "$out/bench.log" 2>&1
+  phase "bench: exit $?"
+  tail -30 "$out/bench.log"
+fi
+
+if wants train; then
+  # `npm run train:cuda` as package.json spells it (no npm there), then the other paths, each with
+  # its summary in train.log and its history.json beside it.
+  train() {
+    local name=$1; shift
+    phase "train $name: $*"
+    timeout 120 node dist/src/cli/main.js train --runs /tmp/runs --name "$name" "$@" >> "$out/train.log" 2>&1
+    phase "train $name: exit $?"
+    tail -4 "$out/train.log"
+  }
+  train cuda-script-5-epochs --device cuda --mode script --epochs 5
+  train cuda-eager-1-epoch --device cuda
+  train cuda-script-bf16-5-epochs --device cuda --mode script --epochs 5 --precision bf16 --no-pictures
+  (cd /tmp/runs && tar -czf "$OLDPWD/$out/train-runs.tgz" */history.json */config.json) || true
+fi

@@ -78,6 +78,7 @@ export function addTrainCommand(program: Command): void {
     .option('--runs <dir>', 'parent folder of run folders', 'runs')
     .option('--name <name>', 'run name (default: dataset-mode)')
     .option('--no-pictures', 'skip mosaics, GIF and curves')
+    .option('--no-cuda-graph', 'scripted CUDA runs: issue every step\'s kernels instead of replaying one captured CUDA graph')
     .action(async (flags) => {
       const { trainCnn, defaultSpec } = require('../index') as typeof import('../index');
       const { formatSummary } = require('./summary') as typeof import('./summary');
@@ -103,6 +104,8 @@ export function addTrainCommand(program: Command): void {
         evalChunkSize: flags.evalChunk, limit: flags.limit, testLimit: flags.testLimit, validation: flags.validation,
         standardize: flags.standardize, snapshotEvery: flags.snapshotEvery, resumeFrom: flags.resume,
         pictures: flags.pictures, precision: flags.precision, runDir, onProgress: printer.onProgress, signal: controller.signal,
+        // Left to trainCnn's default (on for scripted CUDA runs) unless switched off.
+        cudaGraph: flags.cudaGraph === false ? false : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).finally(() => {
