@@ -63,5 +63,5 @@ if wants train; then
   train cuda-script-5-epochs --device cuda --mode script --epochs 5
   train cuda-eager-1-epoch --device cuda
   train cuda-script-bf16-5-epochs --device cuda --mode script --epochs 5 --precision bf16 --no-pictures
-  (cd /tmp/runs && tar -czf "$OLDPWD/$out/train-runs.tgz" */history.json */config.json) || true
+  tar -czf "$out/train-runs.tgz" -C /tmp/runs . --wildcards "*/history.json" "*/config.json" || true
 fi

@@ -47,7 +47,19 @@ test('train writes config, history, checkpoint, mosaic, frames, GIF, curves, con
   expect(testAcc[1].value).toBeCloseTo(history[1].testAccuracy, 5);
   const images = events.flatMap((e) => e.images.map((i) => ({ ...i, step: e.step })));
   expect(images.filter((i) => i.tag === 'conv1/filters').map((i) => i.step)).toEqual([0, 2, 4, 5, 7, 9, 10]);
+  // The summary names what the folder holds.
+  expect(run.stdout).toContain(`run folder: ${dir} (`);
+  expect(run.stdout).toMatch(/conv1-filters\.png.*curves\.png.*filters\.gif.*model\.pt.*events\.out\.tfevents\.\*\)/);
 }, 120000);
+
+test('the summary lists the files a run without pictures wrote, and no picture', () => {
+  const runs = path.join(tmp, 'no-pictures');
+  const run = spawnSync(process.execPath, [cli, 'train', '--limit', '256', '--test-limit', '100', '--no-pictures', '--runs', runs, '--mode', 'script'], { encoding: 'utf8' });
+  expect(run.status).toBe(0);
+  const line = run.stdout.split('\n').find((l) => l.startsWith('run folder: '))!;
+  expect(line).toMatch(/\(config\.json, confusion\.json, history\.json, model\.pt, events\.out\.tfevents\.\*\)$/);
+  expect(line).not.toMatch(/\.png|\.gif/);
+});
 
 test('bad flags end with one clear line and a non-zero exit', () => {
   const run = spawnSync(process.execPath, [cli, 'train', '--epochs', 'many'], { encoding: 'utf8' });

@@ -1,5 +1,14 @@
 // The table printed after training: one row per epoch, then the run folder and what is in it.
+import * as fs from 'fs';
 import type { TrainResult } from '../train/train-cnn';
+
+/** What the run folder holds, read from the folder: pictures are absent when skipped or without node-canvas. */
+function folderContents(dir: string): string {
+  const names = fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+  const events = names.filter((n) => n.startsWith('events.out.tfevents.'));
+  const rest = names.filter((n) => !n.startsWith('events.out.tfevents.'));
+  return [...rest, ...(events.length > 0 ? ['events.out.tfevents.*'] : [])].join(', ');
+}
 
 export function formatSummary(result: TrainResult): string {
   const Table = require('cli-table3') as typeof import('cli-table3');
@@ -11,6 +20,6 @@ export function formatSummary(result: TrainResult): string {
       (100 * r.testAccuracy).toFixed(2) + '%', r.seconds.toFixed(1), Math.round(r.imagesPerSecond)]);
   }
   const lines = [table.toString(), `final test accuracy: ${(100 * result.testAccuracy).toFixed(2)}%`];
-  if (result.runDir) lines.push(`run folder: ${result.runDir} (config.json, history.json, model.pt, conv1-filters.png, filters.gif, curves.png, events.out.tfevents.*)`);
+  if (result.runDir) lines.push(`run folder: ${result.runDir} (${folderContents(result.runDir)})`);
   return lines.join('\n');
 }
