@@ -1,5 +1,10 @@
 // npm run bench: every speed and memory goal of the project, measured side by side in one run on
 // this machine, printed as one table with ratios (and written to bench/results/latest.json).
+//   npm run bench [-- SECTION...] [--only REGEX] [--peers] [--rounds N] [--steps N] [--out FILE]
+// SECTION: data, train, eval-memory (all when none is named). --only keeps the reference and the
+// training rows whose name matches; --peers adds Keras and tfjs-node (scripts/setup-peers.sh) to the
+// training rounds; --rounds and --steps shorten a run (a smoke run, not a measurement); --out writes
+// the JSON elsewhere than bench/results/latest.json.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -7,17 +12,35 @@ import { torchInfo } from '../src/index';
 import { benchEvalMemory } from './eval-memory';
 import { benchLoadData } from './load-data';
 import { median } from './stats';
-import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE } from './training-throughput';
+import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE, ThroughputSettings } from './training-throughput';
 
 // On a shared machine noise only ever slows a run, so the best of the interleaved rounds is the
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
 const best = (values: number[]): number => Math.max(...values);
 
+const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out'];
+
+/** The value after `flag` on the command line, or undefined. */
+function flagValue(flag: string): string | undefined {
+  const at = process.argv.indexOf(flag);
+  return at > 1 ? process.argv[at + 1] : undefined;
+}
+
+function positiveInteger(flag: string, fallback: number): number {
+  const value = flagValue(flag);
+  if (value === undefined) return fallback;
+  if (!/^[1-9][0-9]*$/.test(value)) throw new Error(`${flag} takes a positive integer, not ${value}`);
+  return Number(value);
+}
+
 async function main(): Promise<void> {
-  const only = process.argv.slice(2).filter((a, i, all) => a !== '--only' && all[i - 1] !== '--only');
+  const args = process.argv.slice(2);
+  const only = args.filter((a, i) => !a.startsWith('--') && !VALUED_FLAGS.includes(args[i - 1]));
   const wants = (name: string) => only.length === 0 || only.includes(name);
+  const settings: ThroughputSettings = { ...DEFAULT_THROUGHPUT, rounds: positiveInteger('--rounds', DEFAULT_THROUGHPUT.rounds), steps: positiveInteger('--steps', DEFAULT_THROUGHPUT.steps) };
+  const withPeers = args.includes('--peers');
   const machine = `${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores, libtorch ${torchInfo().version}`;
-  const report: Record<string, unknown> = { date: new Date().toISOString(), machine, settings: DEFAULT_THROUGHPUT };
+  const report: Record<string, unknown> = { date: new Date().toISOString(), machine, settings, ...(withPeers ? { peers: true } : {}) };
   process.stdout.write(`convscope benchmark on ${machine}\n\n`);
 
   if (wants('data')) {
@@ -28,13 +51,17 @@ async function main(): Promise<void> {
 
   if (wants('train')) {
     // `npm run bench -- train --only 'script'` keeps the reference and the rows whose name matches.
-    const onlyAt = process.argv.indexOf('--only');
-    const { rows, errors } = benchTrainingThroughput(DEFAULT_THROUGHPUT, onlyAt > 0 ? new RegExp(process.argv[onlyAt + 1]) : undefined);
+    const onlyPattern = flagValue('--only');
+    const { rows, errors } = benchTrainingThroughput(settings, onlyPattern !== undefined ? new RegExp(onlyPattern) : undefined, withPeers);
     report.training = rows;
     const reference = rows.find((r) => r.name === REFERENCE && r.precision === 'fp32')!.imagesPerSecond;
-    process.stdout.write(`training throughput, batch ${DEFAULT_THROUGHPUT.batchSize}, Adam, ${DEFAULT_THROUGHPUT.threads} threads, ${DEFAULT_THROUGHPUT.rounds} interleaved rounds, ${DEFAULT_THROUGHPUT.steps} steps each\n`);
+    process.stdout.write(`training throughput, batch ${settings.batchSize}, Adam, ${settings.threads} threads, ${settings.rounds} interleaved rounds, ${settings.steps} steps each\n`);
     process.stdout.write(`  ${'contender'.padEnd(34)}  precision   median images/s   best images/s   median of per-round ratios to ${REFERENCE} fp32\n`);
     for (const r of rows) {
+      if (r.note) {
+        process.stdout.write(`  ${r.name.padEnd(34)}  ${r.precision.padEnd(9)}  ${r.note}\n`);
+        continue;
+      }
       const finite = r.imagesPerSecond.filter(Number.isFinite);
       process.stdout.write(`  ${r.name.padEnd(34)}  ${r.precision.padEnd(9)}  ${median(finite).toFixed(0).padStart(15)}   ${best(finite).toFixed(0).padStart(13)}   ${(r.pairedRatio ?? NaN).toFixed(2).padStart(10)}x\n`);
     }
@@ -52,10 +79,11 @@ async function main(): Promise<void> {
     process.stdout.write('\n');
   }
 
-  const out = path.join(__dirname, '..', '..', 'bench', 'results');
-  fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-  process.stdout.write(`written to bench/results/latest.json\n`);
+  const out = flagValue('--out') ?? path.join(__dirname, '..', '..', 'bench', 'results', 'latest.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+  const shown = path.relative(process.cwd(), path.resolve(out));
+  process.stdout.write(`written to ${shown.startsWith('..') ? path.resolve(out) : shown}\n`);
 }
 
 main().catch((err) => {

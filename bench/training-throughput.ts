@@ -4,6 +4,9 @@
 // torch.compile, and the scripted graph's rewrite. Same network, batch, optimizer (Adam 1e-3),
 // threads, OpenMP settings and data. Every contender runs in a process of its own, and rounds are
 // interleaved so that machine noise hits all alike.
+// With `--peers` (issue 19) Keras (model.fit on TensorFlow, bench/keras_reference.py in .venv-peers) and
+// tfjs-node (bench/tfjs_reference.js on .peers/tfjs) join the same rounds; scripts/setup-peers.sh sets
+// them up, and where it has not run their rows say so instead of failing.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -22,6 +25,8 @@ export interface Contender {
   name: string;
   precision: 'fp32' | 'bf16';
   run(s: ThroughputSettings): number | string;
+  /** Set where the contender cannot run here (a peer not set up): its row shows this and it never runs. */
+  unavailable?: string;
 }
 
 export interface ThroughputRow {
@@ -30,6 +35,8 @@ export interface ThroughputRow {
   imagesPerSecond: number[];
   /** Median over rounds of this row's images/s divided by PyTorch eager fp32's in the same round. */
   pairedRatio?: number;
+  /** Why the row has no figures (a contender that is not set up). */
+  note?: string;
 }
 
 export const REFERENCE = 'PyTorch eager';
@@ -55,6 +62,52 @@ function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[]): Con
       return lastJson(run.stdout).imagesPerSecond;
     },
   };
+}
+
+const trainingData = () => ['--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
+  '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz')];
+
+/** The peers' folders, made by scripts/setup-peers.sh. */
+export const PEERS_VENV = () => path.join(packageRoot(), '.venv-peers');
+export const PEERS_TFJS = () => path.join(packageRoot(), '.peers', 'tfjs');
+const NOT_SET_UP = 'not set up: run scripts/setup-peers.sh';
+
+/** The version in the name of the first folder under `dir` that starts with `prefix` (a dist-info), or ''. */
+function versionIn(dir: string, prefix: string): string {
+  const found = fs.existsSync(dir) ? fs.readdirSync(dir).find((f) => f.startsWith(prefix)) : undefined;
+  return found ? found.slice(prefix.length).replace(/\.dist-info$/, '') : '';
+}
+
+/** A peer in a process of its own: `command args... --steps ... --threads T`, one JSON line out. */
+function peer(name: string, unavailable: string | undefined, command: string, args: string[]): Contender {
+  return {
+    name, precision: 'fp32', unavailable,
+    run: (s) => {
+      const run = spawnSync(command, [...args, ...trainingData(), '--steps', String(s.steps), '--warmup', String(s.warmupSteps),
+        '--batch', String(s.batchSize), '--threads', String(s.threads)], { encoding: 'utf8', env: childEnv() });
+      if (run.status !== 0) return `${name} failed: ${(run.stderr || String(run.error)).trim().split('\n').pop()}`;
+      return lastJson(run.stdout).imagesPerSecond;
+    },
+  };
+}
+
+/** Keras (model.fit on TensorFlow, .venv-peers) and tfjs-node (.peers/tfjs): the peers of issue 19. */
+export function peers(): Contender[] {
+  const python = path.join(PEERS_VENV(), 'bin', 'python3');
+  const sitePackages = fs.existsSync(path.join(PEERS_VENV(), 'lib'))
+    ? fs.readdirSync(path.join(PEERS_VENV(), 'lib')).map((d) => path.join(PEERS_VENV(), 'lib', d, 'site-packages')).find((d) => fs.existsSync(d)) ?? '' : '';
+  const tf = versionIn(sitePackages, 'tensorflow_cpu-') || versionIn(sitePackages, 'tensorflow-');
+  const keras = versionIn(sitePackages, 'keras-');
+  const tfjsPackage = path.join(PEERS_TFJS(), 'node_modules', '@tensorflow', 'tfjs-node');
+  const tfjsBuilt = fs.existsSync(path.join(tfjsPackage, 'lib')) && fs.readdirSync(path.join(tfjsPackage, 'lib'))
+    .some((d) => fs.existsSync(path.join(tfjsPackage, 'lib', d, 'tfjs_binding.node')));
+  const tfjs = tfjsBuilt ? (JSON.parse(fs.readFileSync(path.join(tfjsPackage, 'package.json'), 'utf8')) as { version: string }).version : '';
+  return [
+    peer(keras ? `Keras ${keras} (TF ${tf}) model.fit` : 'Keras model.fit', fs.existsSync(python) && keras ? undefined : NOT_SET_UP,
+      python, [path.join(packageRoot(), 'bench', 'keras_reference.py')]),
+    peer(tfjs ? `tfjs-node ${tfjs} model.fit` : 'tfjs-node model.fit', tfjsBuilt ? undefined : NOT_SET_UP,
+      process.execPath, [path.join(packageRoot(), 'bench', 'tfjs_reference.js')]),
+  ];
 }
 
 /** convscope on one build of the addon (bench/convscope-worker.ts in a fresh process). */
@@ -83,7 +136,7 @@ export function convscopeBuilds(): { addon: string; libtorch: string }[] {
   return builds;
 }
 
-export function contenders(): Contender[] {
+export function contenders(withPeers = false): Contender[] {
   const list: Contender[] = [
     pytorch(REFERENCE, 'fp32', []),
     pytorch('PyTorch channels-last', 'fp32', ['--channels-last']),
@@ -96,15 +149,17 @@ export function contenders(): Contender[] {
       for (const mode of ['eager', 'script'] as const) list.push(convscope(mode, precision, addon, libtorch));
     }
   }
+  if (withPeers) list.push(...peers());
   return list;
 }
 
-export function benchTrainingThroughput(s: ThroughputSettings = DEFAULT_THROUGHPUT, only?: RegExp): { rows: ThroughputRow[]; errors: string[] } {
-  const all = contenders().filter((c) => !only || c.name === REFERENCE || only.test(c.name));
-  const rows: ThroughputRow[] = all.map((c) => ({ name: c.name, precision: c.precision, imagesPerSecond: [] }));
+export function benchTrainingThroughput(s: ThroughputSettings = DEFAULT_THROUGHPUT, only?: RegExp, withPeers = false): { rows: ThroughputRow[]; errors: string[] } {
+  const all = contenders(withPeers).filter((c) => !only || c.name === REFERENCE || only.test(c.name));
+  const rows: ThroughputRow[] = all.map((c) => ({ name: c.name, precision: c.precision, imagesPerSecond: [], ...(c.unavailable ? { note: c.unavailable } : {}) }));
   const errors = new Set<string>();
   for (let round = 0; round < s.rounds; ++round) {
     all.forEach((c, i) => {
+      if (c.unavailable) return;
       const result = c.run(s);
       if (typeof result === 'number') rows[i].imagesPerSecond.push(result);
       else { errors.add(result); rows[i].imagesPerSecond.push(NaN); }
