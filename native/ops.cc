@@ -123,7 +123,9 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
     if (reduction != "sum" && reduction != "mean" && reduction != "none") {
       throw OutOfRange("Expected mean, sum or none for reduction but received \"" + reduction + "\"");
     }
-    return Wrapped(info, at::cross_entropy_loss(Arg(info, 0, "logits"), Arg(info, 1, "labels"), {}, mode));
+    const double smoothing = info[3].IsUndefined() ? 0.0 : ReadNumber(info[3], "labelSmoothing");
+    if (!(smoothing >= 0.0 && smoothing < 1.0)) throw OutOfRange("Expected a number in [0, 1) for labelSmoothing but received " + std::to_string(smoothing));
+    return Wrapped(info, at::cross_entropy_loss(Arg(info, 0, "logits"), Arg(info, 1, "labels"), {}, mode, -100, smoothing));
   });
 }
 

@@ -13,13 +13,9 @@
 #include "torch_compat.h"
 
 namespace convscope {
-namespace {
-
-void SetLr(torch::optim::Optimizer& optimizer, double lr) {
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
-
-}  // namespace
 
 void ClearGradients(torch::optim::Optimizer& optimizer) {
   for (auto& group : optimizer.param_groups()) {
@@ -214,7 +210,7 @@ Napi::Value OptimizerWrap::Step(const Napi::CallbackInfo& info) {
 
 Napi::Value OptimizerWrap::SetLearningRate(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
-    SetLr(Checked("setLearningRate"), ReadNumber(info[0], "learningRate"));
+    convscope::SetLearningRate(Checked("setLearningRate"), ReadNumber(info[0], "learningRate"));
     return info.Env().Undefined();
   });
 }

@@ -11,7 +11,7 @@ StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows) {
   {
     AutocastScope autocast(inputs.bf16, inputs.images.device());
     out.logits = inputs.module.forward({batch.x}).toTensor();
-    out.loss = at::cross_entropy_loss(out.logits, batch.y);
+    out.loss = at::cross_entropy_loss(out.logits, batch.y, {}, at::Reduction::Mean, -100, inputs.labelSmoothing);
   }
   out.objective = inputs.l1 > 0 ? out.loss + SumOfAbs(inputs.l1Params) * inputs.l1 : out.loss;
   out.objective.backward();

@@ -15,7 +15,7 @@ struct StepInputs {
   torch::jit::Module module;
   at::Tensor images;  // uint8 [N, H, W] on the training device
   at::Tensor labels;  // uint8 [N]
-  double mean = 0, std = 1, l1 = 0;
+  double mean = 0, std = 1, l1 = 0, labelSmoothing = 0;
   std::vector<at::Tensor> l1Params;
   bool bf16 = false;
 };
@@ -35,6 +35,8 @@ class StepRunner {
   // One batch: forward, backward and the optimizer's update. False when the loss was not finite and
   // the weights were left alone (checked only where reading the loss is free: on the CPU).
   virtual bool Step(const at::Tensor& rows) = 0;
+  // The learning rate of the next steps (a schedule sets it before each step).
+  virtual void SetLearningRate(double lr) = 0;
   // [loss sum, correct] over the segment's steps so far, on the training device.
   virtual const at::Tensor& Stats() const = 0;
   // After the last step: waits for the device and hands the optimizer its step count back.

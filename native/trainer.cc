@@ -31,6 +31,7 @@ struct EpochJob {
   int64_t batchSize = 0;
   int64_t progressEvery = 1;
   bool dropLast = false;
+  std::vector<double> learningRates;  // per step of the segment; empty: the optimizer's own
   // OpenMP's thread count is per calling thread: the worker thread must be told the main thread's
   // setting, or it starts as many threads as the host has cores and oversubscribes the CPU.
   int threads = 1;
@@ -58,6 +59,8 @@ class PlainSteps : public StepRunner {
   }
 
   const at::Tensor& Stats() const override { return stats_; }
+
+  void SetLearningRate(double lr) override { convscope::SetLearningRate(*optimizer_, lr); }
 
  private:
   StepInputs& inputs_;
@@ -163,6 +166,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
       }
       const int64_t start = step * job.batchSize;
       const int64_t end = std::min(total, start + job.batchSize);
+      if (!job.learningRates.empty()) runner->SetLearningRate(job.learningRates[step]);
       if (!runner->Step(order.slice(0, start, end))) {
         outcome_.nonFiniteStep = step;
         break;
@@ -214,6 +218,8 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     in.mean = OptionalNumber(o, "mean", 0.0);
     in.std = OptionalNumber(o, "std", 1.0);
     in.l1 = OptionalNumber(o, "l1", 0.0);
+    in.labelSmoothing = OptionalNumber(o, "labelSmoothing", 0.0);
+    if (!(in.labelSmoothing >= 0.0 && in.labelSmoothing < 1.0)) throw OutOfRange("Expected a number in [0, 1) for labelSmoothing");
     job.progressEvery = OptionalInt(o, "progressEvery", 1, 1, INT64_C(1) << 31);
     job.dropLast = OptionalBool(o, "dropLast", false);
     job.threads = at::get_num_threads();
@@ -224,6 +230,24 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     if (in.labels.dim() != 1 || in.labels.size(0) != in.images.size(0)) throw OutOfRange("Expected one label per image for labels");
     if (job.order.dim() != 1 || job.order.scalar_type() != at::kLong) throw OutOfRange("Expected an int64 vector for order");
     if (job.order.size(0) == 0) throw OutOfRange("Expected at least one row in order");
+    Napi::Value rates = o.Get("learningRates");
+    if (!rates.IsUndefined()) {
+      if (!rates.IsTypedArray() || rates.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+        throw TypeMismatch("Expected a Float64Array for learningRates but received " + DescribeValue(rates));
+      }
+      auto array = rates.As<Napi::Float64Array>();
+      const int64_t total = job.order.size(0);
+      const int64_t steps = job.dropLast ? total / job.batchSize : (total + job.batchSize - 1) / job.batchSize;
+      if (static_cast<int64_t>(array.ElementLength()) != steps) {
+        throw OutOfRange("Expected one learning rate per step (" + std::to_string(steps) + ") for learningRates but received " +
+                         std::to_string(array.ElementLength()));
+      }
+      // Copied: the worker thread must not read a JS-owned buffer.
+      job.learningRates.assign(array.Data(), array.Data() + array.ElementLength());
+      for (double lr : job.learningRates) {
+        if (!(lr >= 0.0) || !std::isfinite(lr)) throw OutOfRange("Expected finite learning rates >= 0 for learningRates");
+      }
+    }
     Napi::Value list = o.Get("l1Params");
     if (list.IsArray()) {
       auto array = list.As<Napi::Array>();

@@ -44,35 +44,38 @@ Lane& LaneOf(c10::DeviceIndex device) {
 }
 
 // The optimizer's update in a form a CUDA graph can hold: nothing read on the host changes between
-// replays. Adam runs PyTorch's fused CUDA kernel (what Adam(fused=True, capturable=True) calls) with
-// the step count and the learning rate in device tensors; the step count goes back to libtorch's own
-// state after each segment, so checkpoints and resuming see the usual Adam state. SGD's libtorch
-// step is capturable once its momentum buffers exist (the warm-up steps create them); its learning
-// rate is part of the capture key instead.
+// replays, and the learning rate lives in a device tensor that a schedule refills before each step.
+// Adam runs PyTorch's fused CUDA kernel (what Adam(fused=True, capturable=True) calls) with the step
+// count on the device too; the count goes back to libtorch's own state after each segment, so
+// checkpoints and resuming see the usual Adam state. SGD is libtorch's update written out with the
+// device learning rate, once its momentum buffers exist (the warm-up steps make them).
 class CapturableUpdate {
  public:
   explicit CapturableUpdate(std::shared_ptr<torch::optim::Optimizer> optimizer) : optimizer_(std::move(optimizer)) {
+    if (optimizer_->param_groups().size() != 1) throw std::runtime_error("the CUDA graph step takes an optimizer with one parameter group");
+    const auto& params = optimizer_->param_groups()[0].params();
     adam_ = dynamic_cast<torch::optim::Adam*>(optimizer_.get());
-    if (!adam_) return;
-    if (adam_->param_groups().size() != 1) throw std::runtime_error("the CUDA graph step takes an Adam optimizer with one parameter group");
-    for (auto& p : adam_->param_groups()[0].params()) steps_.push_back(torch::zeros({}, p.options().dtype(at::kFloat)));
-    learningRate_ = torch::zeros({}, steps_.at(0).options());
+    sgd_ = dynamic_cast<torch::optim::SGD*>(optimizer_.get());
+    if (!adam_ && !sgd_) throw std::runtime_error("the CUDA graph step takes Adam or SGD");
+    learningRate_ = torch::zeros({}, params.at(0).options().dtype(at::kFloat));
+    if (adam_) for (auto& p : params) steps_.push_back(torch::zeros({}, p.options().dtype(at::kFloat)));
   }
 
-  // Outside the graph, before a segment: finds Adam's state (making what its first step would make,
-  // so the tensors exist before capture; loadState() may have replaced them since the last segment)
-  // and copies the host's step counts and learning rate to the device.
+  // Outside the graph, before a segment: finds the optimizer's state (making what Adam's first step
+  // would make, so its tensors exist before capture; loadState() may have replaced them since the
+  // last segment) and copies the host's step counts and learning rate to the device.
   void Load() {
+    auto& group = optimizer_->param_groups().at(0);
+    params_ = group.params();
+    learningRate_.fill_(group.options().get_lr());
     if (!adam_) return;
-    auto& group = adam_->param_groups().at(0);
     if (static_cast<torch::optim::AdamOptions&>(group.options()).amsgrad()) throw std::runtime_error("the CUDA graph step does not take AMSGrad");
     auto& state = adam_->state();
     using Key = std::remove_reference_t<decltype(state)>::key_type;
-    params_.clear();
     expAvgs_.clear();
     expAvgSqs_.clear();
     states_.clear();
-    for (auto& p : group.params()) {
+    for (auto& p : params_) {
       const auto key = compat::OptimizerStateKey<Key>(p);
       auto found = state.find(key);
       if (found == state.end()) {
@@ -83,30 +86,34 @@ class CapturableUpdate {
         found = state.emplace(key, std::move(fresh)).first;
       }
       auto& s = static_cast<torch::optim::AdamParamState&>(*found->second);
-      params_.push_back(p);
       expAvgs_.push_back(s.exp_avg());
       expAvgSqs_.push_back(s.exp_avg_sq());
       states_.push_back(&s);
     }
     if (params_.size() != steps_.size()) throw std::runtime_error("the optimizer's parameters changed under the CUDA graph step");
     for (size_t i = 0; i < steps_.size(); ++i) steps_[i].fill_(static_cast<double>(states_[i]->step()));
-    learningRate_.fill_(group.options().get_lr());
   }
 
-  // Capturable: device work only.
+  // Outside the graph: the rate of the next steps, on the host (plain steps) and the device (the graph).
+  void SetLearningRate(double lr) {
+    convscope::SetLearningRate(*optimizer_, lr);
+    learningRate_.fill_(lr);
+  }
+
+  // Capturable: device work only (SGD's first step, which makes the momentum buffers, is not).
   void Apply() {
     torch::NoGradGuard noGrad;
-    if (!adam_) {
-      optimizer_->step();
-      return;
-    }
-    const auto& o = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().at(0).options());
     std::vector<at::Tensor> grads;
     grads.reserve(params_.size());
     for (auto& p : params_) {
       if (!p.grad().defined()) throw std::runtime_error("a parameter has no gradient: the CUDA graph step updates every parameter");
       grads.push_back(p.grad());
     }
+    if (sgd_) {
+      ApplySgd(grads);
+      return;
+    }
+    const auto& o = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().at(0).options());
     at::_foreach_add_(steps_, 1);
     at::_fused_adam_(params_, grads, expAvgs_, expAvgSqs_, {}, steps_, learningRate_, std::get<0>(o.betas()),
                      std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
@@ -125,12 +132,38 @@ class CapturableUpdate {
     for (const auto& t : expAvgSqs_) out.push_back(t.data_ptr());
   }
 
-  // What the captured update bakes in: SGD's learning rate (Adam's lives in a device tensor).
-  double SgdLearningRate() const { return adam_ ? 0.0 : optimizer_->param_groups().at(0).options().get_lr(); }
-
  private:
+  // libtorch's SGD step (weight decay, momentum with dampening, Nesterov), with the device rate.
+  void ApplySgd(const std::vector<at::Tensor>& grads) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(sgd_->param_groups().at(0).options());
+    auto& state = sgd_->state();
+    using Key = std::remove_reference_t<decltype(state)>::key_type;
+    std::vector<torch::optim::SGDParamState*> buffers;
+    if (o.momentum() != 0) {
+      for (auto& p : params_) {
+        auto found = state.find(compat::OptimizerStateKey<Key>(p));
+        if (found == state.end()) {
+          // The first step makes the buffers (a clone of the gradient): libtorch's own step does it.
+          sgd_->step();
+          return;
+        }
+        buffers.push_back(static_cast<torch::optim::SGDParamState*>(found->second.get()));
+      }
+    }
+    for (size_t i = 0; i < params_.size(); ++i) {
+      at::Tensor d = o.weight_decay() != 0 ? grads[i].add(params_[i], o.weight_decay()) : grads[i];
+      if (o.momentum() != 0) {
+        at::Tensor& buffer = buffers[i]->momentum_buffer();
+        buffer.mul_(o.momentum()).add_(d, 1 - o.dampening());
+        d = o.nesterov() ? d.add(buffer, o.momentum()) : buffer;
+      }
+      params_[i].addcmul_(d, learningRate_, -1.0);
+    }
+  }
+
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
   torch::optim::Adam* adam_ = nullptr;
+  torch::optim::SGD* sgd_ = nullptr;
   std::vector<at::Tensor> params_, expAvgs_, expAvgSqs_, steps_;
   std::vector<torch::optim::AdamParamState*> states_;
   at::Tensor learningRate_;
@@ -142,12 +175,12 @@ struct CaptureKey {
   std::vector<const void*> addresses;
   const void* optimizer = nullptr;
   int64_t batchSize = 0;
-  double mean = 0, std = 1, l1 = 0, sgdLearningRate = 0;
+  double mean = 0, std = 1, l1 = 0, labelSmoothing = 0;
   bool bf16 = false;
 
   bool operator==(const CaptureKey& o) const {
     return addresses == o.addresses && optimizer == o.optimizer && batchSize == o.batchSize && mean == o.mean &&
-           std == o.std && l1 == o.l1 && sgdLearningRate == o.sgdLearningRate && bf16 == o.bf16;
+           std == o.std && l1 == o.l1 && labelSmoothing == o.labelSmoothing && bf16 == o.bf16;
   }
 };
 
@@ -197,6 +230,8 @@ class GraphedStep {
     ++replays_;
   }
 
+  void SetLearningRate(double lr) { update_->SetLearningRate(lr); }
+
   void Finish() {
     lane_.stream->synchronize();
     update_->Store();
@@ -215,7 +250,7 @@ class GraphedStep {
     key.mean = inputs.mean;
     key.std = inputs.std;
     key.l1 = inputs.l1;
-    key.sgdLearningRate = update_->SgdLearningRate();
+    key.labelSmoothing = inputs.labelSmoothing;
     key.bf16 = inputs.bf16;
     return key;
   }
@@ -291,6 +326,8 @@ class GraphedSegment : public StepRunner {
   }
 
   const at::Tensor& Stats() const override { return graph_->stats(); }
+
+  void SetLearningRate(double lr) override { graph_->SetLearningRate(lr); }
 
   void Finish() override { graph_->Finish(); }
 

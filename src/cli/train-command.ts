@@ -65,6 +65,9 @@ export function addTrainCommand(program: Command): void {
     .option('--device <name>', 'cpu, cuda or auto', 'cpu')
     .option('--mode <name>', 'eager or script', 'eager')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', 'fp32')
+    .option('--schedule <name>', 'learning rate over the run: constant, cosine or one-cycle', 'constant')
+    .option('--warmup-steps <n>', 'steps of linear warm-up (constant, cosine) or of one-cycle\'s rise', parseInteger)
+    .option('--label-smoothing <x>', 'label smoothing of the training loss, in [0, 1)', parseNumber)
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -106,6 +109,7 @@ export function addTrainCommand(program: Command): void {
         pictures: flags.pictures, precision: flags.precision, runDir, onProgress: printer.onProgress, signal: controller.signal,
         // Left to trainCnn's default (on for scripted CUDA runs) unless switched off.
         cudaGraph: flags.cudaGraph === false ? false : undefined,
+        schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).finally(() => {

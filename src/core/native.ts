@@ -95,6 +95,9 @@ export interface EpochJob {
   precision?: 'fp32' | 'bf16';
   /** Replay full batches from this CUDA graph (builds with `cudaSources`, data on a CUDA device). */
   graph?: NativeStepGraph;
+  /** The learning rate of each step of the segment (its length: the segment's steps); else the optimizer's. */
+  learningRates?: Float64Array;
+  labelSmoothing?: number;
 }
 
 export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
@@ -144,7 +147,8 @@ export interface NativeOps {
   activation(x: NativeTensor, name: Activation, negativeSlope?: number): NativeTensor;
   dropout(x: NativeTensor, rate: number, training: boolean): NativeTensor;
   flatten(x: NativeTensor): NativeTensor;
-  crossEntropy(logits: NativeTensor, labels: NativeTensor, reduction?: 'mean' | 'sum' | 'none'): NativeTensor;
+  /** `labelSmoothing` in [0, 1), as torch.nn.functional.cross_entropy's. */
+  crossEntropy(logits: NativeTensor, labels: NativeTensor, reduction?: 'mean' | 'sum' | 'none', labelSmoothing?: number): NativeTensor;
   sumAbs(tensors: NativeTensor[]): NativeTensor;
   add(a: NativeTensor, b: NativeTensor): NativeTensor;
   mulScalar(x: NativeTensor, factor: number): NativeTensor;

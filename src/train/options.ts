@@ -5,6 +5,7 @@ import { defaultSpec, planModel } from '../nn/spec';
 import { CnnModel, ExecutionMode, MODES } from '../nn/model';
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 import { checkSplit, LabelledImages } from './evaluate';
+import { SCHEDULES, ScheduleKind } from './schedule';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -118,6 +119,16 @@ export interface TrainOptions {
    * 'script', a CUDA device and a build with the CUDA sources (torchInfo().cudaSources).
    */
   cudaGraph?: boolean;
+  /**
+   * How the learning rate moves over the run's steps (default 'constant'): 'cosine' anneals it to 0,
+   * 'one-cycle' rises from learningRate / 25 to learningRate and falls to 1/10^4 of its start
+   * (PyTorch's OneCycleLR). The rate of every step goes to TensorBoard.
+   */
+  schedule?: ScheduleKind;
+  /** constant, cosine: steps of linear warm-up to learningRate (default 0); one-cycle: its rising phase (default 30% of the run). */
+  warmupSteps?: number;
+  /** Label smoothing of the training loss, in [0, 1) (default 0; evaluation reports the plain loss). */
+  labelSmoothing?: number;
 }
 
 /** Options that stay optional once defaults are applied; every other option gets a value. */
@@ -131,7 +142,7 @@ const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort',
-  'cudaGraph',
+  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing',
 ];
 
 /**
@@ -209,6 +220,9 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     precision: checkOneOf(o.precision ?? 'fp32', 'precision', ['fp32', 'bf16'] as const),
     checkpointOnAbort: checkBoolean(o.checkpointOnAbort ?? true, 'checkpointOnAbort'),
     cudaGraph: optional(o.cudaGraph, (v) => checkBoolean(v, 'cudaGraph')),
+    schedule: checkOneOf(o.schedule ?? 'constant', 'schedule', SCHEDULES),
+    warmupSteps: checkInteger(o.warmupSteps ?? 0, 'warmupSteps', 0, Number.MAX_SAFE_INTEGER),
+    labelSmoothing: checkNumber(o.labelSmoothing ?? 0, 'labelSmoothing', 0, 1, { exclusiveMax: true }),
   };
 }
 

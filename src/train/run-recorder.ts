@@ -115,6 +115,13 @@ export class RunRecorder {
     writeFileAtomic(path.join(this.dir, RUN_FILES.confusion), JSON.stringify(evaluation.confusion) + '\n');
   }
 
+  /** A scheduled run's learning rate at every step of an epoch (TensorBoard's x axis: the step, from 1). */
+  stepLearningRates(firstStep: number, rates: Float64Array): void {
+    const writer = this.summaries();
+    rates.forEach((rate, i) => writer.addScalar('learning_rate/step', rate, firstStep + i + 1));
+    writer.flush();
+  }
+
   /** Where an aborted run stopped (mid-epoch): the checkpoint only, so `resumeFrom` continues from there. */
   abortCheckpoint(model: CnnModel, save: SaveOptions): void {
     saveCheckpoint(path.join(this.dir, RUN_FILES.checkpoint), model, save);

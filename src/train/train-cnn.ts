@@ -13,6 +13,7 @@ import { evaluate, EvaluationResult, LabelledImages, takeImages } from './evalua
 import { EpochRecord, InMemoryDataset, recordableOptions, ResolvedTrainOptions, resolveTrainOptions, TrainOptions } from './options';
 import { openResume, Resume } from './resume';
 import { RunRecorder } from './run-recorder';
+import { isScheduled, learningRateAt, learningRates, Schedule } from './schedule';
 
 export interface TrainResult {
   model: CnnModel;
@@ -142,6 +143,9 @@ interface EpochContext {
   syncEvery: number;
   /** The run's CUDA graph of the scripted step, if it has one. */
   stepGraph?: NativeStepGraph;
+  /** The learning rate of every step of the run; `stepBase` is this epoch's first step in it. */
+  schedule: Schedule;
+  stepBase: number;
   /** Called at step boundaries where a snapshot is due. */
   onStepBoundary: (stepsDone: number) => Promise<void> | void;
   report: (stepsDone: number, totals: EpochTotals) => void;
@@ -182,6 +186,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
   const { model, optimizer, data, order, options, epoch, steps, totals, syncEvery } = ctx;
   const weights = options.l1 > 0 ? model.weightTensors() : [];
   const { mean, std } = model.inputNorm;
+  const scheduled = isScheduled(ctx.schedule);
   // On a GPU, [loss sum, correct] accumulate on the device between read-backs.
   let pending: NativeTensor | undefined;
   let pendingFrom = ctx.firstStep;
@@ -205,11 +210,12 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
       }
       const start = step * options.batchSize;
       const end = Math.min(data.count, start + options.batchSize);
+      if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
       const outcome = tidy(() => {
         const [x, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
         const { logits, loss } = withPrecision(options.precision, model.device, () => {
           const out = model.forward(x, { training: true });
-          return { logits: out, loss: ops().crossEntropy(out, y) };
+          return { logits: out, loss: ops().crossEntropy(out, y, 'mean', options.labelSmoothing) };
         });
         const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
         optimizer.zeroGrad();
@@ -269,6 +275,8 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
       batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
       progressEvery: ctx.syncEvery, dropLast: options.dropLast, precision: options.precision,
+      labelSmoothing: options.labelSmoothing,
+      ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
       ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
     }, (p) => {
       if (callbackError) return;
@@ -368,6 +376,8 @@ interface RunSplits {
   train: LabelledImages;
   test: LabelledImages;
   steps: number;
+  /** The learning rate of every step of the run (steps x epochs). */
+  schedule: Schedule;
 }
 
 /** What training steps: the model, its optimizer and the training split on the device. */
@@ -402,7 +412,8 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
   const test = takeImages(dataset.test, options.testLimit);
   const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
   const steps = checkTrainingData(train, splits, runSpec(options, run.resume), options);
-  return { dataset, train, test, steps };
+  const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: steps * options.epochs, warmupSteps: options.warmupSteps };
+  return { dataset, train, test, steps, schedule };
 }
 
 /** The model (new, given or resumed), its optimizer and the uploaded training split; each is owned by the run as soon as it exists. */
@@ -431,6 +442,7 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
   const globalStepBase = (epoch - 1) * steps;
   const ctx: EpochContext = {
     model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph,
+    schedule: splits.schedule, stepBase: globalStepBase,
     onStepBoundary: async (done) => {
       if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
     },
@@ -460,11 +472,13 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
     ...(validationEval ? { validationLoss: validationEval.loss, validationAccuracy: validationEval.accuracy } : {}),
     seconds,
     imagesPerSecond: totals.seen / seconds,
-    learningRate: options.learningRate,
+    // The rate of the epoch's last step.
+    learningRate: learningRateAt(splits.schedule, globalStepBase + steps - 1),
   };
   history.push(record);
   options.onProgress?.({ type: 'epoch', epoch, epochs: options.epochs, record });
   if (recorder) {
+    if (isScheduled(splits.schedule)) recorder.stepLearningRates(globalStepBase, learningRates(splits.schedule, globalStepBase, globalStepBase + steps));
     await recorder.snapshot(model, globalStepBase + steps);
     recorder.epochEnd(model, history, testEval, {
       optimizer: { native: optimizer, settings: run.settings },
