@@ -8,9 +8,12 @@ namespace convscope {
 namespace {
 
 // Compiled for AVX-512, AVX2 and baseline x86-64; the loader picks the best the CPU has at run time,
-// so the binary stays portable. The loop is memory-bound once it is vectorised. Weight decay is a
-// template argument so the loop body has no branch (a branch stops GCC vectorising the AVX2 clone).
-template <bool kWeightDecay>
+// so the binary stays portable. The loop is memory-bound once it is vectorised. The kind of weight
+// decay is a template argument so the loop body has no branch (a branch stops GCC vectorising the
+// AVX2 clone).
+enum class Decay { kNone, kL2, kDecoupled };
+
+template <Decay kDecay>
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
@@ -19,14 +22,17 @@ void UpdateRange(float* __restrict p, const float* __restrict g, float* __restri
 #pragma omp simd
   for (int64_t i = begin; i < end; ++i) {
     float grad = g[i];
-    if constexpr (kWeightDecay) grad = grad + s.weightDecay * p[i];
+    if constexpr (kDecay == Decay::kL2) grad = grad + s.weightDecay * p[i];
+    // AdamW: param.mul_(1 - lr * weight_decay) before the update, as PyTorch's AdamW.
+    float param = p[i];
+    if constexpr (kDecay == Decay::kDecoupled) param = param * s.decay;
     // lerp_ with a weight below 0.5: self + weight * (end - self).
     const float mean = m[i] + s.firstMomentWeight * (grad - m[i]);
     const float square = v[i] * s.beta2 + s.oneMinusBeta2 * grad * grad;
     const float denominator = std::sqrt(square) / s.sqrtBiasCorrection2 + s.epsilon;
     m[i] = mean;
     v[i] = square;
-    p[i] = p[i] + s.stepSize * mean / denominator;
+    p[i] = param + s.stepSize * mean / denominator;
   }
 }
 
@@ -46,10 +52,12 @@ bool FusedAdamStep(const at::Tensor& param, const at::Tensor& grad, const at::Te
   float* v = expAvgSq.data_ptr<float>();
   // 16K elements (256 KB over the four arrays) per task keeps small parameters on one thread.
   at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
-    if (s.weightDecay != 0.0f) {
-      UpdateRange<true>(p, g, m, v, begin, end, s);
+    if (s.decay != 1.0f) {
+      UpdateRange<Decay::kDecoupled>(p, g, m, v, begin, end, s);
+    } else if (s.weightDecay != 0.0f) {
+      UpdateRange<Decay::kL2>(p, g, m, v, begin, end, s);
     } else {
-      UpdateRange<false>(p, g, m, v, begin, end, s);
+      UpdateRange<Decay::kNone>(p, g, m, v, begin, end, s);
     }
   });
   return true;

@@ -14,7 +14,8 @@ struct AdamStepScalars {
   float sqrtBiasCorrection2; // sqrt(1 - beta2^step)
   float epsilon;
   float stepSize;            // -lr / (1 - beta1^step)
-  float weightDecay;
+  float weightDecay;         // Adam's L2 penalty, added to the gradient (0 for AdamW)
+  float decay = 1.0f;        // AdamW's decoupled decay: the parameter is first scaled by 1 - lr * weight decay
 };
 
 // True if the tensors qualify (same size, contiguous float32 on the CPU) and were updated; false

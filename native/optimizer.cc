@@ -66,18 +66,25 @@ struct PendingAdam {
 #endif
   }
 
-  void Apply(const torch::optim::AdamOptions& options) {
+  void Apply(const torch::optim::AdamOptions& options, bool decoupled) {
     if (params.empty()) return;
     const double beta1 = std::get<0>(options.betas());
     const double beta2 = std::get<1>(options.betas());
+    const double decay = options.weight_decay();
 #if TORCH_VERSION_MAJOR >= 2
     if (fusable) {
       if (!stepsToAdvance.empty()) at::_foreach_add_(stepsToAdvance, 1);
-      at::_fused_adam_(params, grads, expAvgs, expAvgSqs, {}, deviceSteps, options.lr(), beta1, beta2,
-                       options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      if (decoupled) {
+        at::_fused_adamw_(params, grads, expAvgs, expAvgSqs, {}, deviceSteps, options.lr(), beta1, beta2, decay,
+                          options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      } else {
+        at::_fused_adam_(params, grads, expAvgs, expAvgSqs, {}, deviceSteps, options.lr(), beta1, beta2, decay,
+                         options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      }
       return;
     }
-    if (options.weight_decay() != 0) grads = at::_foreach_add(grads, params, options.weight_decay());
+    if (decoupled && decay != 0) at::_foreach_mul_(params, 1 - options.lr() * decay);
+    if (!decoupled && decay != 0) grads = at::_foreach_add(grads, params, decay);
     at::_foreach_lerp_(expAvgs, grads, 1 - beta1);
     at::_foreach_mul_(expAvgSqs, beta2);
     at::_foreach_addcmul_(expAvgSqs, grads, grads, 1 - beta2);
@@ -88,7 +95,8 @@ struct PendingAdam {
 #else
     // libtorch 1.13 (CPU only, where the fused pass takes every parameter): op by op.
     for (size_t i = 0; i < params.size(); ++i) {
-      at::Tensor grad = options.weight_decay() != 0 ? grads[i].add(params[i], options.weight_decay()) : grads[i];
+      if (decoupled && decay != 0) params[i].mul_(1 - options.lr() * decay);
+      at::Tensor grad = !decoupled && decay != 0 ? grads[i].add(params[i], decay) : grads[i];
       expAvgs[i].lerp_(grad, 1 - beta1);
       expAvgSqs[i].mul_(beta2).addcmul_(grad, grad, 1 - beta2);
       at::Tensor denominator = expAvgSqs[i].sqrt();
@@ -128,11 +136,12 @@ torch::Tensor LeanAdam::step(LossClosure closure) {
       const AdamStepScalars scalars{static_cast<float>(1 - beta1), static_cast<float>(beta2),
                                     static_cast<float>(1 - beta2), static_cast<float>(std::sqrt(correction2)),
                                     static_cast<float>(options.eps()), static_cast<float>(-options.lr() / correction1),
-                                    static_cast<float>(options.weight_decay())};
+                                    decoupled_ ? 0.0f : static_cast<float>(options.weight_decay()),
+                                    decoupled_ ? static_cast<float>(1 - options.lr() * options.weight_decay()) : 1.0f};
       if (FusedAdamStep(p, grad, state.exp_avg(), state.exp_avg_sq(), scalars)) continue;
       pending.Add(*this, p, grad, state, -options.lr() / correction1, std::sqrt(correction2));
     }
-    pending.Apply(options);
+    pending.Apply(options, decoupled_);
   }
   return {};
 }
@@ -157,7 +166,7 @@ std::shared_ptr<torch::optim::Optimizer> OptimizerWrap::From(const Napi::Value& 
   return wrap->optimizer_;
 }
 
-// new Optimizer(params: Tensor[], { kind: 'sgd' | 'adam', learningRate, momentum, nesterov, weightDecay,
+// new Optimizer(params: Tensor[], { kind: 'sgd' | 'adam' | 'adamw', learningRate, momentum, nesterov, weightDecay,
 // beta1, beta2, epsilon })
 OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OptimizerWrap>(info) {
   Guarded(info.Env(), [&] {
@@ -177,14 +186,16 @@ OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
                       .nesterov(OptionalBool(options, "nesterov", false))
                       .weight_decay(weightDecay);
       optimizer_ = std::make_shared<torch::optim::SGD>(params, opts);
-    } else if (kind == "adam") {
+    } else if (kind == "adam" || kind == "adamw") {
       auto opts = torch::optim::AdamOptions(lr)
                       .betas({OptionalNumber(options, "beta1", 0.9), OptionalNumber(options, "beta2", 0.999)})
                       .eps(OptionalNumber(options, "epsilon", 1e-8))
                       .weight_decay(weightDecay);
-      optimizer_ = std::make_shared<LeanAdam>(params, opts);
+      auto adam = std::make_shared<LeanAdam>(params, opts);
+      adam->set_decoupled(kind == "adamw");
+      optimizer_ = adam;
     } else {
-      throw OutOfRange("Expected \"sgd\" or \"adam\" for optimizer but received \"" + kind + "\"");
+      throw OutOfRange("Expected \"sgd\", \"adam\" or \"adamw\" for optimizer but received \"" + kind + "\"");
     }
   });
 }

@@ -26,6 +26,10 @@ class LeanAdam : public torch::optim::Adam {
  public:
   using torch::optim::Adam::Adam;
   torch::Tensor step(LossClosure closure = nullptr) override;
+  // AdamW (Loshchilov and Hutter): weight decay scales the parameter by 1 - lr * decay before the
+  // update instead of joining the gradient. Same state as Adam.
+  void set_decoupled(bool decoupled) { decoupled_ = decoupled; }
+  bool decoupled() const { return decoupled_; }
 
  private:
   // Per GPU parameter, its step count as the float32 device tensor PyTorch's fused CUDA kernel reads,
@@ -35,6 +39,7 @@ class LeanAdam : public torch::optim::Adam {
     int64_t host = -1;
   };
   std::unordered_map<const void*, DeviceStep> deviceSteps_;
+  bool decoupled_ = false;
   friend struct PendingAdam;
 };
 

@@ -59,7 +59,7 @@ describe('crafted checkpoint metadata is refused, naming the field, before any t
     ['a record of another epoch', (m) => { m.training.history[0].epoch = 7; }, /Expected epoch 1 for training\.history\[0\]\.epoch but received 7/],
     ['a record without a loss', (m) => { delete m.training.history[0].trainLoss; }, /Expected a number for training\.history\[0\]\.trainLoss but received undefined/],
     ['seed a string', (m) => { m.training.seed = 'x'; }, /for training\.seed/],
-    ['optimizer kind unknown', (m) => { m.optimizer.kind = 'rmsprop'; }, /Expected one of adam, sgd for optimizer\.kind but received "rmsprop"/],
+    ['optimizer kind unknown', (m) => { m.optimizer.kind = 'rmsprop'; }, /Expected one of adam, adamw, sgd for optimizer\.kind but received "rmsprop"/],
     ['learning rate negative', (m) => { m.optimizer.learningRate = -1; }, /for optimizer\.learningRate but received -1/],
     ['no optimizer settings for the state', (m) => { delete m.optimizer; }, /has an optimizer state \(convscope\.optimizer\) but no optimizer settings/],
     ['mode unknown', (m) => { m.mode = 'fast'; }, /Expected one of eager, script for mode but received "fast"/],

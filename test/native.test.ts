@@ -164,10 +164,12 @@ describe('errors', () => {
 
 describe('optimizer', () => {
   // PyTorch's Adam, written out: the native one must take exactly these steps.
-  function adamReference(p0: number, grads: number[], lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8, decay = 0): number {
+  // Adam's update as PyTorch writes it; AdamW (decoupled) scales the parameter instead of adding the decay to the gradient.
+  function adamReference(p0: number, grads: number[], lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8, decay = 0, decoupled = false): number {
     let p = p0, m = 0, v = 0;
     grads.forEach((g0, i) => {
-      const g = g0 + decay * p;
+      if (decoupled) p *= 1 - lr * decay;
+      const g = decoupled ? g0 : g0 + decay * p;
       m = b1 * m + (1 - b1) * g;
       v = b2 * v + (1 - b2) * g * g;
       const step = i + 1;
@@ -176,7 +178,7 @@ describe('optimizer', () => {
     return p;
   }
 
-  test.each([[0], [0.1]])('Adam steps match the PyTorch formula (weight decay %p)', (decay) => {
+  test.each([[0, 'adam'], [0.1, 'adam'], [0.1, 'adamw']] as const)('Adam steps match the PyTorch formula (weight decay %p, %s)', (decay, kind) => {
     const p = new addon.Tensor(new Float32Array([1.5, -0.25]), [2]);
     p.requiresGrad = true;
     // loss = c * (p[0] + p[1]): the gradient is c for both elements.
@@ -190,32 +192,33 @@ describe('optimizer', () => {
       opt.step();
       for (const t of [scaled, first, second, total]) t.dispose();
     };
-    const makeAdam = () => new addon.Optimizer([p], { kind: 'adam', learningRate: 0.01, weightDecay: decay });
+    const makeAdam = () => new addon.Optimizer([p], { kind, learningRate: 0.01, weightDecay: decay });
     const opt = makeAdam();
     const factors = [0.5, -2, 3];
     for (const c of factors) stepWith(opt, c);
     const values = () => Array.from(p.toTypedArray() as Float32Array);
-    expect(values()[0]).toBeCloseTo(adamReference(1.5, factors, 0.01, 0.9, 0.999, 1e-8, decay), 5);
-    expect(values()[1]).toBeCloseTo(adamReference(-0.25, factors, 0.01, 0.9, 0.999, 1e-8, decay), 5);
+    const decoupled = kind === 'adamw';
+    expect(values()[0]).toBeCloseTo(adamReference(1.5, factors, 0.01, 0.9, 0.999, 1e-8, decay, decoupled), 5);
+    expect(values()[1]).toBeCloseTo(adamReference(-0.25, factors, 0.01, 0.9, 0.999, 1e-8, decay, decoupled), 5);
     // A fresh optimizer given the saved state continues the same sequence (moments and step count kept).
     const again = makeAdam();
     again.loadState(opt.saveState());
     stepWith(again, 1);
-    expect(values()[0]).toBeCloseTo(adamReference(1.5, [...factors, 1], 0.01, 0.9, 0.999, 1e-8, decay), 5);
+    expect(values()[0]).toBeCloseTo(adamReference(1.5, [...factors, 1], 0.01, 0.9, 0.999, 1e-8, decay, decoupled), 5);
     opt.dispose();
     again.dispose();
     p.dispose();
   });
 
-  // float32 CPU parameters take the fused one-pass update; float64 ones take libtorch's op-by-op
-  // route. 40,003 elements span several parallel tasks and end in a partial vector.
-  test.each([[0], [0.05]])('the fused Adam update agrees with the op-by-op update on a large parameter (weight decay %p)', (decay) => {
+  // float32 CPU parameters take the fused one-pass update; float64 ones take the foreach route
+  // (op by op on libtorch 1.13). 40,003 elements span several parallel tasks and end in a partial vector.
+  test.each([[0, 'adam'], [0.05, 'adam'], [0.05, 'adamw']] as const)('the fused Adam update agrees with the list-wise update on a large parameter (weight decay %p, %s)', (decay, kind) => {
     const n = 40_003;
     const start = Float64Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 2);
     const run = (values: Float32Array | Float64Array): number[] => {
       const p = new addon.Tensor(values, [1, n]);
       p.requiresGrad = true;
-      const opt = new addon.Optimizer([p], { kind: 'adam', learningRate: 0.01, weightDecay: decay });
+      const opt = new addon.Optimizer([p], { kind, learningRate: 0.01, weightDecay: decay });
       for (let step = 0; step < 3; step++) {
         // loss = sum(p * c): the gradient is c, different for every element and every step.
         const c = values instanceof Float32Array

@@ -89,6 +89,7 @@ describe('parity between the eager and the scripted path', () => {
   test.each([
     ['SGD', { kind: 'sgd', learningRate: 0.1, momentum: 0.9 }],
     ['Adam', { kind: 'adam', learningRate: 1e-3 }],
+    ['AdamW', { kind: 'adamw', learningRate: 1e-3, weightDecay: 0.05 }],
   ] as [string, OptimizerSettings][])('one %s step gives the same loss and weights within 1e-5', async (_name, settings) => {
     const after = await expectSameStep(noDropout(), 4, settings, 64);
     // The step really moved the weights.

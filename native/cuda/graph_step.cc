@@ -46,7 +46,7 @@ Lane& LaneOf(c10::DeviceIndex device) {
 // The optimizer's update in a form a CUDA graph can hold: nothing read on the host changes between
 // replays, and the learning rate lives in a device tensor that a schedule refills before each step.
 // Adam runs PyTorch's fused CUDA kernel (what Adam(fused=True, capturable=True) calls) with the step
-// count on the device too; the count goes back to libtorch's own state after each segment, so
+// count on the device too (AdamW its fused kernel); the count goes back to libtorch's own state after each segment, so
 // checkpoints and resuming see the usual Adam state. SGD is libtorch's update written out with the
 // device learning rate, once its momentum buffers exist (the warm-up steps make them).
 class CapturableUpdate {
@@ -115,6 +115,12 @@ class CapturableUpdate {
     }
     const auto& o = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().at(0).options());
     at::_foreach_add_(steps_, 1);
+    const auto* lean = dynamic_cast<const LeanAdam*>(adam_);
+    if (lean && lean->decoupled()) {
+      at::_fused_adamw_(params_, grads, expAvgs_, expAvgSqs_, {}, steps_, learningRate_, std::get<0>(o.betas()),
+                        std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      return;
+    }
     at::_fused_adam_(params_, grads, expAvgs_, expAvgSqs_, {}, steps_, learningRate_, std::get<0>(o.betas()),
                      std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
   }

@@ -57,7 +57,7 @@ export function addTrainCommand(program: Command): void {
     .option('--epochs <n>', 'epochs', parseInteger, 1)
     .option('--batch-size <n>', 'batch size', parseInteger, 128)
     .option('--lr <x>', 'learning rate', parseNumber, 1e-3)
-    .option('--optimizer <name>', 'adam or sgd', 'adam')
+    .option('--optimizer <name>', 'adam, adamw or sgd', 'adam')
     .option('--momentum <x>', 'SGD momentum', parseNumber)
     .option('--nesterov', 'Nesterov momentum (SGD)')
     .option('--weight-decay <x>', 'L2 penalty (weight decay)', parseNumber)

@@ -60,7 +60,7 @@ export interface NativeOptimizer {
 }
 
 export interface OptimizerSettings {
-  kind: 'sgd' | 'adam';
+  kind: 'sgd' | 'adam' | 'adamw';
   learningRate: number;
   momentum?: number;
   nesterov?: boolean;

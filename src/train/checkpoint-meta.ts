@@ -30,7 +30,7 @@ export interface TrainingState {
   partial?: PartialEpoch;
 }
 
-const OPTIMIZER_KINDS = ['adam', 'sgd'] as const;
+const OPTIMIZER_KINDS = ['adam', 'adamw', 'sgd'] as const;
 const RECORD_NUMBERS = ['trainLoss', 'trainAccuracy', 'testLoss', 'testAccuracy', 'seconds', 'imagesPerSecond', 'learningRate'] as const;
 const OPTIONAL_RECORD_NUMBERS = ['validationLoss', 'validationAccuracy'] as const;
 

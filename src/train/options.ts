@@ -9,7 +9,7 @@ import { SCHEDULES, ScheduleKind } from './schedule';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
-export const OPTIMIZERS = ['adam', 'sgd'] as const;
+export const OPTIMIZERS = ['adam', 'adamw', 'sgd'] as const;
 /** trainCnn's optimizer when none is named. */
 export const DEFAULT_OPTIMIZER: (typeof OPTIMIZERS)[number] = 'adam';
 export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
@@ -76,7 +76,7 @@ export interface TrainOptions {
   /** SGD momentum (default 0). */
   momentum?: number;
   nesterov?: boolean;
-  /** L2 penalty, applied by the optimizer as weight decay. */
+  /** L2 penalty, applied by the optimizer as weight decay (AdamW: decoupled weight decay, default 0.01). */
   weightDecay?: number;
   /** L1 penalty: l1 * sum|w| over all weights (not biases) is added to the loss. */
   l1?: number;
@@ -196,7 +196,8 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     optimizer: checkOneOf(o.optimizer ?? DEFAULT_OPTIMIZER, 'optimizer', OPTIMIZERS),
     momentum: checkNumber(o.momentum ?? 0, 'momentum', 0, 1, { exclusiveMax: true }),
     nesterov: checkBoolean(o.nesterov ?? false, 'nesterov'),
-    weightDecay: checkNumber(o.weightDecay ?? 0, 'weightDecay', 0),
+    // AdamW's weight decay is decoupled and defaults to PyTorch's 0.01; elsewhere an L2 penalty, default 0.
+    weightDecay: checkNumber(o.weightDecay ?? (o.optimizer === 'adamw' ? 0.01 : 0), 'weightDecay', 0),
     l1: checkNumber(o.l1 ?? 0, 'l1', 0),
     device: checkOneOf(o.device ?? 'cpu', 'device', DEVICES),
     seed: checkInteger(o.seed ?? 42, 'seed', 0, Number.MAX_SAFE_INTEGER),
