@@ -72,7 +72,7 @@ else
   # library above is already in place), and could not be.
   echo '{ "tf-lib": "http://127.0.0.1:9/libtensorflow-is-the-tensorflow-wheel.tar.gz" }' > "$pkg/scripts/custom-binary.json"
 
-  echo "setup-peers: building tfjs-node's addon from source against Node's headers (a few minutes)"
+  echo "setup-peers: building tfjs-node's addon from source against Node's headers (under a minute)"
   nodedir=$(dirname "$(dirname "$(command -v node)")")
   [ -f "$nodedir/include/node/node_api.h" ] && export npm_config_nodedir="$nodedir"
   (cd "$TFJS_DIR" && npm rebuild --foreground-scripts @tensorflow/tfjs-node)
