@@ -16,6 +16,13 @@ struct Batch {
 // Rows `rows` of uint8 images [N, H, W] and labels [N], on the images' device.
 Batch GatherBatch(const at::Tensor& images, const at::Tensor& labels, const at::Tensor& rows, double mean, double std);
 
+// Random shifts and horizontal flips of a gathered batch x [B, 1, H, W], each image its own: padded
+// by `shift` pixels with `padValue` (a blank pixel after standardisation), cropped back to H x W at
+// an offset drawn per image from [0, 2 * shift] in each direction, then mirrored left-right with
+// probability 1/2 when `flip`. Draws from the default generator of x's device, in a fixed order (row
+// offsets, column offsets, flips), so both paths and a CUDA graph's replays see the same kind of draws.
+at::Tensor AugmentBatch(const at::Tensor& x, int64_t shift, bool flip, double padValue);
+
 // sum over tensors of sum(|t|): the L1 penalty before its coefficient.
 at::Tensor SumOfAbs(const std::vector<at::Tensor>& tensors);
 

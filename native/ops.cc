@@ -268,6 +268,16 @@ Napi::Value GatherBatch(const Napi::CallbackInfo& info) {
   });
 }
 
+// augment(x, shift, flip, padValue): batch.h's AugmentBatch, for the eager path.
+Napi::Value Augment(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "x");
+    if (x.dim() != 4) throw OutOfRange("Expected a batch [N, C, H, W] for x");
+    const int64_t shift = ReadInt(info[1], "shift", 0, 1024);
+    return Wrapped(info, AugmentBatch(x, shift, ReadBool(info[2], "flip"), ReadNumber(info[3], "padValue")));
+  });
+}
+
 Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
     bool previous = at::GradMode::is_enabled();
@@ -284,7 +294,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
       {"maxPool2d", MaxPool2d}, {"activation", Activation}, {"dropout", Dropout}, {"flatten", Flatten},
       {"crossEntropy", CrossEntropy}, {"sumAbs", SumAbs}, {"add", Add}, {"mulScalar", MulScalar}, {"affine", Affine},
       {"softmax", Softmax}, {"argmax", Argmax}, {"confusion", Confusion}, {"countCorrect", CountCorrect}, {"stepStats", StepStats}, {"detach", Detach}, {"to", To},
-      {"reshape", Reshape}, {"slice", Slice}, {"randperm", Randperm}, {"gatherBatch", GatherBatch},
+      {"reshape", Reshape}, {"slice", Slice}, {"randperm", Randperm}, {"gatherBatch", GatherBatch}, {"augment", Augment},
       {"setGradEnabled", SetGradEnabled},
   };
   auto table = Napi::Object::New(env);

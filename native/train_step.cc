@@ -6,7 +6,8 @@
 namespace convscope {
 
 StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows) {
-  const Batch batch = GatherBatch(inputs.images, inputs.labels, rows, inputs.mean, inputs.std);
+  Batch batch = GatherBatch(inputs.images, inputs.labels, rows, inputs.mean, inputs.std);
+  if (inputs.shift > 0 || inputs.flip) batch.x = AugmentBatch(batch.x, inputs.shift, inputs.flip, -inputs.mean / inputs.std);
   StepTensors out;
   {
     AutocastScope autocast(inputs.bf16, inputs.images.device());

@@ -18,6 +18,8 @@ struct StepInputs {
   double mean = 0, std = 1, l1 = 0, labelSmoothing = 0;
   std::vector<at::Tensor> l1Params;
   bool bf16 = false;
+  int64_t shift = 0;  // augmentation (batch.h's AugmentBatch); 0 and false: none
+  bool flip = false;
 };
 
 struct StepTensors {

@@ -219,6 +219,8 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     in.std = OptionalNumber(o, "std", 1.0);
     in.l1 = OptionalNumber(o, "l1", 0.0);
     in.labelSmoothing = OptionalNumber(o, "labelSmoothing", 0.0);
+    in.shift = OptionalInt(o, "shift", 0, 0, 1024);
+    in.flip = OptionalBool(o, "flip", false);
     if (!(in.labelSmoothing >= 0.0 && in.labelSmoothing < 1.0)) throw OutOfRange("Expected a number in [0, 1) for labelSmoothing");
     job.progressEvery = OptionalInt(o, "progressEvery", 1, 1, INT64_C(1) << 31);
     job.dropLast = OptionalBool(o, "dropLast", false);

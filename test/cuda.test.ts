@@ -59,6 +59,7 @@ describeCuda('CUDA', () => {
     ['SGD with Nesterov momentum, one-cycle schedule', { optimizer: 'sgd', momentum: 0.9, nesterov: true, learningRate: 0.05, schedule: 'one-cycle' }],
     ['Adam, cosine schedule after warm-up, label smoothing', { schedule: 'cosine', warmupSteps: 5, labelSmoothing: 0.1 }],
     ['AdamW', { optimizer: 'adamw', weightDecay: 0.05 }],
+    ['Adam, augmentation (shifts and flips drawn inside the graph)', { augment: { shift: 2, flip: true } }],
   ] as const)(
     'graph and plain steps give the same weights within 1e-5 from the same weights and batches (%s, dropout on)', async (_name, optimizer) => {
       const start = createModel(smallSpec(), { mode: 'script', device: 'cuda', seed: 11 });

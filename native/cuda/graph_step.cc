@@ -182,11 +182,13 @@ struct CaptureKey {
   const void* optimizer = nullptr;
   int64_t batchSize = 0;
   double mean = 0, std = 1, l1 = 0, labelSmoothing = 0;
-  bool bf16 = false;
+  int64_t shift = 0;
+  bool bf16 = false, flip = false;
 
   bool operator==(const CaptureKey& o) const {
     return addresses == o.addresses && optimizer == o.optimizer && batchSize == o.batchSize && mean == o.mean &&
-           std == o.std && l1 == o.l1 && labelSmoothing == o.labelSmoothing && bf16 == o.bf16;
+           std == o.std && l1 == o.l1 && labelSmoothing == o.labelSmoothing && shift == o.shift && bf16 == o.bf16 &&
+           flip == o.flip;
   }
 };
 
@@ -257,6 +259,8 @@ class GraphedStep {
     key.std = inputs.std;
     key.l1 = inputs.l1;
     key.labelSmoothing = inputs.labelSmoothing;
+    key.shift = inputs.shift;
+    key.flip = inputs.flip;
     key.bf16 = inputs.bf16;
     return key;
   }

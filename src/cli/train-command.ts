@@ -68,6 +68,8 @@ export function addTrainCommand(program: Command): void {
     .option('--schedule <name>', 'learning rate over the run: constant, cosine or one-cycle', 'constant')
     .option('--warmup-steps <n>', 'steps of linear warm-up (constant, cosine) or of one-cycle\'s rise', parseInteger)
     .option('--label-smoothing <x>', 'label smoothing of the training loss, in [0, 1)', parseNumber)
+    .option('--shift <n>', 'augmentation: shift training images by up to n pixels', parseInteger)
+    .option('--flip', 'augmentation: mirror training images left-right at random')
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -110,6 +112,7 @@ export function addTrainCommand(program: Command): void {
         // Left to trainCnn's default (on for scripted CUDA runs) unless switched off.
         cudaGraph: flags.cudaGraph === false ? false : undefined,
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
+        augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).finally(() => {

@@ -98,6 +98,9 @@ export interface EpochJob {
   /** The learning rate of each step of the segment (its length: the segment's steps); else the optimizer's. */
   learningRates?: Float64Array;
   labelSmoothing?: number;
+  /** Augmentation of each batch (shift in pixels, left-right flips). */
+  shift?: number;
+  flip?: boolean;
 }
 
 export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
@@ -164,6 +167,8 @@ export interface NativeOps {
   slice(x: NativeTensor, dim: number, start: number, end: number): NativeTensor;
   randperm(n: number, seed: number): NativeTensor;
   gatherBatch(images: NativeTensor, labels: NativeTensor, indices: NativeTensor, start: number, end: number, mean: number, std: number): [NativeTensor, NativeTensor];
+  /** Random shifts (pad with `padValue`, crop) and left-right flips of a batch [N, C, H, W], per image. */
+  augment(x: NativeTensor, shift: number, flip: boolean, padValue: number): NativeTensor;
   setGradEnabled(enabled: boolean): boolean;
 }
 

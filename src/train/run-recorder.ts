@@ -23,6 +23,7 @@ export const RUN_FILES = {
   curves: 'curves.png',
   confusion: 'confusion.json',
   confusionPng: 'confusion.png',
+  augmented: 'augmented.png',
 } as const;
 
 /** A folder name for a run: `2026-11-27T10-08-26-fashion-mnist-eager`. */
@@ -80,6 +81,18 @@ export class RunRecorder {
 
   start(config: Record<string, unknown>): void {
     writeFileAtomic(path.join(this.dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+  }
+
+  /** A grid of augmented training images [count, 1, h, w] as the run sees them (standardised values). */
+  augmentedSamples(images: Float32Array, shape: [number, number, number, number]): void {
+    if (!this.picturesEnabled) return;
+    try {
+      const { renderFilterMosaic } = require('../viz/mosaic') as typeof import('../viz/mosaic');
+      const png = renderFilterMosaic({ data: images, shape }, { colormap: 'gray', normalize: 'global', title: 'augmented training images' });
+      writeFileAtomic(path.join(this.dir, RUN_FILES.augmented), png);
+    } catch (err) {
+      this.warnOnce(err);
+    }
   }
 
   /** Records the first-layer filters at a global step: a PNG frame and a TensorBoard image. */

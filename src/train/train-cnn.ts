@@ -212,7 +212,9 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
       const end = Math.min(data.count, start + options.batchSize);
       if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
       const outcome = tidy(() => {
-        const [x, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
+        const [gathered, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
+        const { shift, flip } = options.augment;
+        const x = shift > 0 || flip ? ops().augment(gathered, shift, flip, -mean / std) : gathered;
         const { logits, loss } = withPrecision(options.precision, model.device, () => {
           const out = model.forward(x, { training: true });
           return { logits: out, loss: ops().crossEntropy(out, y, 'mean', options.labelSmoothing) };
@@ -275,7 +277,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
       batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
       progressEvery: ctx.syncEvery, dropLast: options.dropLast, precision: options.precision,
-      labelSmoothing: options.labelSmoothing,
+      labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip,
       ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
       ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
     }, (p) => {
@@ -488,6 +490,20 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
   return testEval;
 }
 
+/** The run folder's picture of augmented training images: the first 32, augmented as a batch would be. */
+function recordAugmentedSamples(recorder: RunRecorder, trainee: Trainee, options: ResolvedTrainOptions): void {
+  const { data, model } = trainee;
+  const count = Math.min(32, data.count);
+  const [h, w] = model.inputSize;
+  const { mean, std } = model.inputNorm;
+  const values = tidy(() => {
+    const rows = ops().to(new (native().Tensor)(BigInt64Array.from({ length: count }, (_, i) => BigInt(i)), [count]), model.device);
+    const [x] = ops().gatherBatch(data.images, data.labels, rows, 0, count, mean, std);
+    return valuesOf(ops().to(ops().augment(x, options.augment.shift, options.augment.flip, -mean / std), 'cpu'), 'float32');
+  });
+  recorder.augmentedSamples(values, [count, 1, h, w]);
+}
+
 /** The epochs still to train; the last one's test evaluation (undefined when none was left). */
 async function runEpochs(run: Run, splits: RunSplits, trainee: Trainee): Promise<EvaluationResult | undefined> {
   const { recorder, options } = run;
@@ -496,6 +512,7 @@ async function runEpochs(run: Run, splits: RunSplits, trainee: Trainee): Promise
     trainCount: splits.train.count, testCount: splits.test.count,
   });
   if (recorder && run.firstEpoch === 1 && !run.resume?.partial) await recorder.snapshot(trainee.model, 0);
+  if (recorder && (options.augment.shift > 0 || options.augment.flip)) recordAugmentedSamples(recorder, trainee, options);
   let lastEval: EvaluationResult | undefined;
   for (run.epoch = run.firstEpoch; run.epoch <= options.epochs; ++run.epoch) lastEval = await trainOneEpoch(run, splits, trainee, run.epoch);
   return lastEval;
