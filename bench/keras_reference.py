@@ -7,29 +7,20 @@ others do). Prints one JSON line like pytorch_reference.py's.
 usage: .venv-peers/bin/python3 bench/keras_reference.py --images FILE --labels FILE --steps N --batch B
        --threads T [--warmup W] [--jit-compile]
 
-Runs in .venv-peers (scripts/setup-peers.sh), which has no PyTorch, so read_idx is a copy of
-pytorch_reference.py's rather than an import of it. The steps are one model.fit call over
+Runs in .venv-peers (scripts/setup-peers.sh), which has no PyTorch: the IDX reader is
+bench/reference_common.py's, shared with the PyTorch scripts without importing torch. The steps are one model.fit call over
 (warmup + steps) batches; a callback stamps the end of every batch and the figure is timed from the
 end of the last warm-up batch to the end of the last batch. Threads: TensorFlow's intra-op and
 inter-op pools both get --threads. XLA (--jit-compile) is off by default, as Keras itself leaves it
 on a machine with only CPUs.
 """
-import argparse, gzip, json, os, time
+import argparse, json, os, time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # oneDNN's and CPU-feature notices on stderr
 import numpy as np
 import tensorflow as tf
 import keras
-
-
-def read_idx(path):
-    # The same as bench/pytorch_reference.py's.
-    raw = open(path, 'rb').read()
-    if raw[:2] == b'\x1f\x8b':
-        raw = gzip.decompress(raw)
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from reference_common import add_training_arguments, read_idx
 
 
 def build_model():
@@ -67,12 +58,7 @@ class BatchClock(keras.callbacks.Callback):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--images', required=True)
-    p.add_argument('--labels', required=True)
-    p.add_argument('--steps', type=int, default=50)
-    p.add_argument('--warmup', type=int, default=5)
-    p.add_argument('--batch', type=int, default=128)
-    p.add_argument('--threads', type=int, default=2)
+    add_training_arguments(p)
     p.add_argument('--jit-compile', action='store_true')
     p.add_argument('--seed', type=int, default=42)
     a = p.parse_args()

@@ -9,11 +9,12 @@ usage: python3 bench/pytorch_reference.py --images FILE --labels FILE --steps N 
 how much of the scripted path's lead over the textbook module below comes from that rewrite.
 --compile trains the module through torch.compile (inductor; its compilation happens in the warm-up).
 """
-import argparse, gzip, json, time
+import argparse, json, time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from reference_common import add_training_arguments, read_idx
 
 
 class Net(nn.Module):
@@ -40,23 +41,9 @@ class Net(nn.Module):
         return self.fc2(x)
 
 
-def read_idx(path):
-    raw = open(path, 'rb').read()
-    if raw[:2] == b'\x1f\x8b':
-        raw = gzip.decompress(raw)
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--images', required=True)
-    p.add_argument('--labels', required=True)
-    p.add_argument('--steps', type=int, default=50)
-    p.add_argument('--warmup', type=int, default=5)
-    p.add_argument('--batch', type=int, default=128)
-    p.add_argument('--threads', type=int, default=2)
+    add_training_arguments(p)
     p.add_argument('--precision', default='fp32')
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--device', default='cpu')

@@ -13,6 +13,21 @@
 #include "torch_compat.h"
 
 namespace convscope {
+torch::optim::AdamParamState& AdamStateOf(torch::optim::Adam& adam, const at::Tensor& p) {
+  auto& state = adam.state();
+  // The key libtorch's Adam and its serialisation use for a parameter's state.
+  const auto key = compat::OptimizerStateKey<std::remove_reference_t<decltype(state)>::key_type>(p);
+  auto found = state.find(key);
+  if (found == state.end()) {
+    auto fresh = std::make_unique<torch::optim::AdamParamState>();
+    fresh->step(0);
+    fresh->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+    fresh->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
+    found = state.emplace(key, std::move(fresh)).first;
+  }
+  return static_cast<torch::optim::AdamParamState&>(*found->second);
+}
+
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
@@ -119,17 +134,7 @@ torch::Tensor LeanAdam::step(LossClosure closure) {
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       at::Tensor grad = p.grad();
-      // The key libtorch's Adam and its serialisation use for a parameter's state.
-      const auto key = compat::OptimizerStateKey<decltype(state_)::key_type>(p);
-      auto found = state_.find(key);
-      if (found == state_.end()) {
-        auto fresh = std::make_unique<torch::optim::AdamParamState>();
-        fresh->step(0);
-        fresh->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        fresh->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        found = state_.emplace(key, std::move(fresh)).first;
-      }
-      auto& state = static_cast<torch::optim::AdamParamState&>(*found->second);
+      auto& state = AdamStateOf(*this, p);
       state.step(state.step() + 1);
       const double correction1 = 1 - std::pow(beta1, state.step());
       const double correction2 = 1 - std::pow(beta2, state.step());

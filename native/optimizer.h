@@ -18,6 +18,9 @@ void ClearGradients(torch::optim::Optimizer& optimizer);
 // Every parameter group's learning rate.
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
 
+// Adam's state of parameter p, made as its first step makes it (step 0, zero moments) when absent.
+torch::optim::AdamParamState& AdamStateOf(torch::optim::Adam& adam, const at::Tensor& p);
+
 // torch::optim::Adam with a leaner step: on the CPU one fused pass per parameter (fused_adam.h, as
 // PyTorch 2's Adam(fused=True)); on a GPU the whole parameter list at once with foreach ops (as
 // PyTorch 2's default CUDA Adam), a few kernel launches per step instead of seven per parameter. Same state

@@ -70,22 +70,11 @@ class CapturableUpdate {
     learningRate_.fill_(group.options().get_lr());
     if (!adam_) return;
     if (static_cast<torch::optim::AdamOptions&>(group.options()).amsgrad()) throw std::runtime_error("the CUDA graph step does not take AMSGrad");
-    auto& state = adam_->state();
-    using Key = std::remove_reference_t<decltype(state)>::key_type;
     expAvgs_.clear();
     expAvgSqs_.clear();
     states_.clear();
     for (auto& p : params_) {
-      const auto key = compat::OptimizerStateKey<Key>(p);
-      auto found = state.find(key);
-      if (found == state.end()) {
-        auto fresh = std::make_unique<torch::optim::AdamParamState>();
-        fresh->step(0);
-        fresh->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        fresh->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        found = state.emplace(key, std::move(fresh)).first;
-      }
-      auto& s = static_cast<torch::optim::AdamParamState&>(*found->second);
+      auto& s = AdamStateOf(*adam_, p);
       expAvgs_.push_back(s.exp_avg());
       expAvgSqs_.push_back(s.exp_avg_sq());
       states_.push_back(&s);
