@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "batch.h"
+#include "train_step.h"
 #include "device.h"
 #include "args.h"
 #include "errors.h"
@@ -123,8 +124,7 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
     if (reduction != "sum" && reduction != "mean" && reduction != "none") {
       throw OutOfRange("Expected mean, sum or none for reduction but received \"" + reduction + "\"");
     }
-    const double smoothing = info[3].IsUndefined() ? 0.0 : ReadNumber(info[3], "labelSmoothing");
-    if (!(smoothing >= 0.0 && smoothing < 1.0)) throw OutOfRange("Expected a number in [0, 1) for labelSmoothing but received " + std::to_string(smoothing));
+    const double smoothing = info[3].IsUndefined() ? 0.0 : CheckLabelSmoothing(ReadNumber(info[3], "labelSmoothing"));
     return Wrapped(info, at::cross_entropy_loss(Arg(info, 0, "logits"), Arg(info, 1, "labels"), {}, mode, -100, smoothing));
   });
 }

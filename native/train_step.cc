@@ -1,9 +1,19 @@
 #include "train_step.h"
 
+#include <string>
+
 #include "batch.h"
+#include "errors.h"
 #include "precision.h"
 
 namespace convscope {
+
+double CheckLabelSmoothing(double value) {
+  if (!(value >= 0.0 && value < 1.0)) {
+    throw OutOfRange("Expected a number in [0, 1) for labelSmoothing but received " + std::to_string(value));
+  }
+  return value;
+}
 
 StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows) {
   Batch batch = GatherBatch(inputs.images, inputs.labels, rows, inputs.mean, inputs.std);

@@ -26,6 +26,9 @@ struct StepTensors {
   at::Tensor logits, loss, objective, labels;
 };
 
+// `value` when it is a label smoothing (in [0, 1)); else throws OutOfRange naming it.
+double CheckLabelSmoothing(double value);
+
 // Gradients are written, not accumulated, only when the caller cleared them first (ClearGradients).
 StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows);
 

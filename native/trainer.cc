@@ -39,6 +39,12 @@ struct EpochJob {
   // Set when the step is to be replayed from a CUDA graph (cuda/graph_step.h).
   std::shared_ptr<GraphedStep> graph;
 #endif
+
+  // Batches in `order`: the last one partial unless dropped.
+  int64_t Steps() const {
+    const int64_t total = order.size(0);
+    return dropLast ? total / batchSize : (total + batchSize - 1) / batchSize;
+  }
 };
 
 // Each step issued op by op; the optimizer's own step() updates the weights.
@@ -150,7 +156,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
     auto& job = job_;
     at::set_num_threads(job.threads);
     const int64_t total = job.order.size(0);
-    const int64_t steps = job.dropLast ? total / job.batchSize : (total + job.batchSize - 1) / job.batchSize;
+    const int64_t steps = job.Steps();
     at::Tensor order = job.order.to(job.inputs.images.device());
     job.inputs.module.train(true);
     std::unique_ptr<StepRunner> runner = OpenSteps();
@@ -218,10 +224,9 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     in.mean = OptionalNumber(o, "mean", 0.0);
     in.std = OptionalNumber(o, "std", 1.0);
     in.l1 = OptionalNumber(o, "l1", 0.0);
-    in.labelSmoothing = OptionalNumber(o, "labelSmoothing", 0.0);
+    in.labelSmoothing = CheckLabelSmoothing(OptionalNumber(o, "labelSmoothing", 0.0));
     in.shift = OptionalInt(o, "shift", 0, 0, 1024);
     in.flip = OptionalBool(o, "flip", false);
-    if (!(in.labelSmoothing >= 0.0 && in.labelSmoothing < 1.0)) throw OutOfRange("Expected a number in [0, 1) for labelSmoothing");
     job.progressEvery = OptionalInt(o, "progressEvery", 1, 1, INT64_C(1) << 31);
     job.dropLast = OptionalBool(o, "dropLast", false);
     job.threads = at::get_num_threads();
@@ -238,8 +243,7 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
         throw TypeMismatch("Expected a Float64Array for learningRates but received " + DescribeValue(rates));
       }
       auto array = rates.As<Napi::Float64Array>();
-      const int64_t total = job.order.size(0);
-      const int64_t steps = job.dropLast ? total / job.batchSize : (total + job.batchSize - 1) / job.batchSize;
+      const int64_t steps = job.Steps();
       if (static_cast<int64_t>(array.ElementLength()) != steps) {
         throw OutOfRange("Expected one learning rate per step (" + std::to_string(steps) + ") for learningRates but received " +
                          std::to_string(array.ElementLength()));

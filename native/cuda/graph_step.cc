@@ -121,6 +121,8 @@ class CapturableUpdate {
     for (auto* s : states_) s->step(step);
   }
 
+  bool Updates(const torch::optim::Optimizer& optimizer) const { return optimizer_.get() == &optimizer; }
+
   // Everything the captured update reads by address (after Load).
   void AppendAddresses(std::vector<const void*>& out) const {
     for (const auto& t : expAvgs_) out.push_back(t.data_ptr());
@@ -196,10 +198,7 @@ class GraphedStep {
 
   // On the side stream, before a segment: keeps the graph if it still fits, else drops it.
   void Prepare(StepInputs& inputs, const std::shared_ptr<torch::optim::Optimizer>& optimizer, int64_t batchSize) {
-    if (!update_ || optimizerIdentity_ != optimizer.get()) {
-      update_.emplace(optimizer);
-      optimizerIdentity_ = optimizer.get();
-    }
+    if (!update_ || !update_->Updates(*optimizer)) update_.emplace(optimizer);
     update_->Load();
     CaptureKey key = KeyFor(inputs, optimizer, batchSize);
     if (!(key == key_)) {
@@ -296,7 +295,6 @@ class GraphedStep {
 
   Lane& lane_;
   std::optional<CapturableUpdate> update_;
-  const void* optimizerIdentity_ = nullptr;
   CaptureKey key_;
   at::Tensor rows_, stats_;
   std::unique_ptr<at::cuda::CUDAGraph> graph_;

@@ -178,6 +178,16 @@ function syncEveryFor(device: string): number {
   return device === 'cpu' ? SYNC_EVERY.cpu : SYNC_EVERY.device;
 }
 
+/** Whether the run augments its batches. */
+function augments(options: ResolvedTrainOptions): boolean {
+  return options.augment.shift > 0 || options.augment.flip;
+}
+
+/** A gathered batch as the eager path trains on it: augmented when the run asks, padding with a blank pixel's standardised value. */
+function augmentedBatch(x: NativeTensor, options: ResolvedTrainOptions, { mean, std }: InputNorm): NativeTensor {
+  return augments(options) ? ops().augment(x, options.augment.shift, options.augment.flip, -mean / std) : x;
+}
+
 /** Eager steps between returning freed host memory to the OS (see runEagerEpoch). */
 const TRIM_EVERY_STEPS = 16;
 
@@ -213,8 +223,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
       if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
       const outcome = tidy(() => {
         const [gathered, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
-        const { shift, flip } = options.augment;
-        const x = shift > 0 || flip ? ops().augment(gathered, shift, flip, -mean / std) : gathered;
+        const x = augmentedBatch(gathered, options, model.inputNorm);
         const { logits, loss } = withPrecision(options.precision, model.device, () => {
           const out = model.forward(x, { training: true });
           return { logits: out, loss: ops().crossEntropy(out, y, 'mean', options.labelSmoothing) };
@@ -499,7 +508,7 @@ function recordAugmentedSamples(recorder: RunRecorder, trainee: Trainee, options
   const values = tidy(() => {
     const rows = ops().to(new (native().Tensor)(BigInt64Array.from({ length: count }, (_, i) => BigInt(i)), [count]), model.device);
     const [x] = ops().gatherBatch(data.images, data.labels, rows, 0, count, mean, std);
-    return valuesOf(ops().to(ops().augment(x, options.augment.shift, options.augment.flip, -mean / std), 'cpu'), 'float32');
+    return valuesOf(ops().to(augmentedBatch(x, options, model.inputNorm), 'cpu'), 'float32');
   });
   recorder.augmentedSamples(values, [count, 1, h, w]);
 }
@@ -512,7 +521,7 @@ async function runEpochs(run: Run, splits: RunSplits, trainee: Trainee): Promise
     trainCount: splits.train.count, testCount: splits.test.count,
   });
   if (recorder && run.firstEpoch === 1 && !run.resume?.partial) await recorder.snapshot(trainee.model, 0);
-  if (recorder && (options.augment.shift > 0 || options.augment.flip)) recordAugmentedSamples(recorder, trainee, options);
+  if (recorder && augments(options)) recordAugmentedSamples(recorder, trainee, options);
   let lastEval: EvaluationResult | undefined;
   for (run.epoch = run.firstEpoch; run.epoch <= options.epochs; ++run.epoch) lastEval = await trainOneEpoch(run, splits, trainee, run.epoch);
   return lastEval;
