@@ -19,7 +19,7 @@ const LAYERS: string[][] = [
   ['nn'],              // specs, layers, models, TorchScript
   ['viz', 'summary'],  // pictures; TensorBoard event files
   ['train'],           // trainCnn, evaluation, checkpoints, run folders
-  ['experiments'],     // the exercise's experiments and the report
+  ['experiments', 'tune'], // the exercise's experiments and the report; hyperparameter search
   ['demo'],            // the browser demo's model folder and server
   ['index'],           // the public API
   ['cli'],             // the convscope command
