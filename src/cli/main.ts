@@ -5,6 +5,7 @@ import { addTrainCommand } from './train-command';
 import { addExperimentCommands } from './experiment-commands';
 import { addDemoCommand } from './demo-command';
 import { addExportCommands } from './export-commands';
+import { addTuneCommand } from './tune-command';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   });
   addTrainCommand(program);
   addExperimentCommands(program);
+  addTuneCommand(program);
   addExportCommands(program);
   addDemoCommand(program);
   return program;
