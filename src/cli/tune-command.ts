@@ -83,7 +83,7 @@ function tuneOptions(flags: Flags, signal: AbortSignal): TuneOptions {
 export function addTuneCommand(program: Command): void {
   program
     .command('tune')
-    .description('hyperparameter search: trials scored on a validation split of the training images, the best retrained and tested once')
+    .description('hyperparameter search, one trial at a time (each uses all cores): trials scored on a validation split of the training images, the best retrained and tested once')
     .option('--space <file>', 'the search space as JSON (default: learning rate, batch size, dropout and filters, 24 combinations)')
     .option('--search <kind>', 'random or grid', 'random')
     .option('--trials <n>', 'random search: trials (default 10)', parseInteger)
@@ -91,7 +91,7 @@ export function addTuneCommand(program: Command): void {
     .option('--limit <n>', 'training images used, validation included', parseInteger, 10000)
     .option('--validation <n>', 'of those, the last n are held out to score trials (default 10%)', parseInteger)
     .option('--test-limit <n>', 'test images of the final test (default all)', parseInteger)
-    .option('--dir <dir>', 'search folder: trials.json (to resume), tune.json, tune.png, best.pt', 'tune')
+    .option('--dir <dir>', 'search folder: trials.json (to resume), tune.json, tune.png, best.pt', 'runs/tune')
     .option('--min-trials <n>', 'early stopping: completed trials needed before stopping any', parseInteger, 3)
     .option('--grace-epochs <n>', 'early stopping: epochs every trial trains first', parseInteger, 1)
     .option('--no-early-stopping', 'run every trial for all its epochs')

@@ -118,7 +118,7 @@ async function writeChart(options: ResolvedTuneOptions, report: TuneReportInput)
  * training images to test it once. Finished trials are kept in `<dir>/trials.json` as they end;
  * running the same search again in the same dir skips them. Writes tune.json, tune.png and best.pt.
  * @example
- * const r = await tune({ dir: 'tune/lr', space: { learningRate: { min: 1e-4, max: 1e-2, log: true } }, trials: 8, epochs: 2, limit: 10000 });
+ * const r = await tune({ dir: 'runs/tune-lr', space: { learningRate: { min: 1e-4, max: 1e-2, log: true } }, trials: 8, epochs: 2, limit: 10000 });
  * console.log(r.best?.params, r.best?.validationAccuracy, r.best?.testAccuracy);
  */
 export async function tune(input: TuneOptions): Promise<TuneResult> {
