@@ -50,17 +50,21 @@ Napi::Value Uniform(const Napi::CallbackInfo& info) {
 
 // Under bfloat16 autocast on the CPU, oneDNN's fast convolutions are the channels-last ones (PyTorch's
 // own bf16 recipe converts to channels-last); the output stays channels-last, which the activation
-// and max pooling after it also prefer. Same values, other layout; fp32 keeps NCHW.
-at::Tensor ConvolutionLayout(const at::Tensor& x) {
-  if (x.is_cpu() && x.dim() == 4 && compat::AutocastEnabled(at::kCPU)) return x.contiguous(at::MemoryFormat::ChannelsLast);
+// and max pooling after it also prefer. A convolution followed by batch normalisation asks for
+// channels-last too (`channelsLast`): the CPU's batch norm is several times faster in that layout.
+// Same values, other layout; fp32 otherwise keeps NCHW.
+at::Tensor ConvolutionLayout(const at::Tensor& x, bool channelsLast) {
+  if (x.is_cpu() && x.dim() == 4 && (channelsLast || compat::AutocastEnabled(at::kCPU))) return x.contiguous(at::MemoryFormat::ChannelsLast);
   return x;
 }
 
-// padding is [left, right, top, bottom]; symmetric padding goes to the convolution itself,
-// asymmetric ('same' with an even kernel) pads the input first, as TensorFlow does.
+// conv2d(x, w, bias, stride, padding, channelsLast?): padding is [left, right, top, bottom];
+// symmetric padding goes to the convolution itself, asymmetric ('same' with an even kernel) pads the
+// input first, as TensorFlow does.
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
-    at::Tensor x = ConvolutionLayout(Arg(info, 0, "input"));
+    const bool channelsLast = !info[5].IsUndefined() && ReadBool(info[5], "channelsLast");
+    at::Tensor x = ConvolutionLayout(Arg(info, 0, "input"), channelsLast);
     at::Tensor w = Arg(info, 1, "weight");
     auto bias = OptionalArg(info, 2, "bias");
     auto stride = ReadIntArray(info[3], "stride", 1, 1 << 16);
@@ -110,6 +114,44 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
     double p = ReadNumber(info[1], "rate");
     if (p < 0 || p >= 1) throw OutOfRange("Expected a number in [0, 1) for rate");
     return Wrapped(info, at::dropout(Arg(info, 0, "input"), p, ReadBool(info[2], "training")));
+  });
+}
+
+// batchNorm(x, weight, bias, runningMean, runningVar, numBatchesTracked, training, momentum, eps):
+// PyTorch's BatchNorm1d/2d forward. In training it normalises with the batch's statistics and updates
+// the running ones in place (libtorch does, inside at::batch_norm), and counts the batch as
+// nn.BatchNorm's forward does; in evaluation it uses the running statistics.
+Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "input");
+    if (x.dim() != 2 && x.dim() != 4) throw OutOfRange("Expected an input [N, C] or [N, C, H, W] for batchNorm");
+    at::Tensor runningMean = Arg(info, 3, "runningMean");
+    at::Tensor runningVar = Arg(info, 4, "runningVar");
+    auto counter = OptionalArg(info, 5, "numBatchesTracked");
+    const bool training = ReadBool(info[6], "training");
+    const double momentum = ReadNumber(info[7], "momentum");
+    const double eps = ReadNumber(info[8], "eps");
+    if (momentum < 0 || momentum > 1) throw OutOfRange("Expected a number in [0, 1] for momentum");
+    if (!(eps > 0)) throw OutOfRange("Expected a number > 0 for eps");
+    if (runningMean.dim() != 1 || runningMean.size(0) != x.size(1) || runningVar.sizes() != runningMean.sizes()) {
+      throw OutOfRange("Expected running statistics of " + std::to_string(x.size(1)) + " channels for batchNorm");
+    }
+    at::Tensor y = at::batch_norm(x, OptionalArg(info, 1, "weight"), OptionalArg(info, 2, "bias"), runningMean, runningVar,
+                                  training, momentum, eps, /*cudnn_enabled=*/true);
+    if (training && counter) {
+      at::NoGradGuard no_grad;
+      counter->add_(1);
+    }
+    return Wrapped(info, y);
+  });
+}
+
+// Global average pooling: [N, C, H, W] -> [N, C], the mean over each channel's pixels.
+Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "input");
+    if (x.dim() != 4) throw OutOfRange("Expected an input [N, C, H, W] for globalAvgPool");
+    return Wrapped(info, x.mean({2, 3}));
   });
 }
 
@@ -292,6 +334,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Fn> ops[] = {
       {"zeros", Zeros}, {"uniform", Uniform}, {"conv2d", Conv2d}, {"linear", Linear},
       {"maxPool2d", MaxPool2d}, {"activation", Activation}, {"dropout", Dropout}, {"flatten", Flatten},
+      {"batchNorm", BatchNorm}, {"globalAvgPool", GlobalAvgPool},
       {"crossEntropy", CrossEntropy}, {"sumAbs", SumAbs}, {"add", Add}, {"mulScalar", MulScalar}, {"affine", Affine},
       {"softmax", Softmax}, {"argmax", Argmax}, {"confusion", Confusion}, {"countCorrect", CountCorrect}, {"stepStats", StepStats}, {"detach", Detach}, {"to", To},
       {"reshape", Reshape}, {"slice", Slice}, {"randperm", Randperm}, {"gatherBatch", GatherBatch}, {"augment", Augment},

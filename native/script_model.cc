@@ -19,15 +19,22 @@ void AddTrainingFlag(torch::jit::Module& module) {
   module.register_attribute("training", c10::BoolType::get(), true);
 }
 
-// Builds "ConvNet" with one submodule per layer ("conv1", "fc1", ...) so that parameter names are
-// PyTorch's ("conv1.weight"), then compiles the generated forward() against them.
-torch::jit::Module Compile(const std::string& source, const std::vector<std::pair<std::string, at::Tensor>>& params) {
+struct NamedTensor {
+  std::string name;
+  at::Tensor tensor;
+  bool isBuffer;
+};
+
+// Builds "ConvNet" with one submodule per layer ("conv1", "fc1", ...) so that parameter and buffer
+// names are PyTorch's ("conv1.weight", "conv1_bn.running_mean"), then compiles the generated
+// forward() against them. The tensors are shared, not copied: the model's own tensors.
+torch::jit::Module Compile(const std::string& source, const std::vector<NamedTensor>& params) {
   auto unit = std::make_shared<torch::jit::CompilationUnit>();
   torch::jit::Module root(c10::QualifiedName("__torch__.convscope.ConvNet"), unit, /*shouldMangle=*/true);
   AddTrainingFlag(root);
   std::map<std::string, torch::jit::Module> layers;
   std::vector<std::string> order;
-  for (const auto& [name, tensor] : params) {
+  for (const auto& [name, tensor, isBuffer] : params) {
     auto dot = name.find('.');
     if (dot == std::string::npos || dot == 0 || dot + 1 == name.size() || name.find('.', dot + 1) != std::string::npos) {
       throw OutOfRange("Expected parameter names of the form layer.weight, but received \"" + name + "\"");
@@ -39,11 +46,25 @@ torch::jit::Module Compile(const std::string& source, const std::vector<std::pai
       layers.emplace(layer, sub);
       order.push_back(layer);
     }
-    layers.at(layer).register_parameter(name.substr(dot + 1), tensor, /*is_buffer=*/false);
+    layers.at(layer).register_parameter(name.substr(dot + 1), tensor, isBuffer);
   }
   for (const auto& layer : order) root.register_module(layer, layers.at(layer));
   root.define(source);
   return root;
+}
+
+// Appends the [name, Tensor] pairs of options[key]; the buffers list may be absent (a model without any).
+void ReadNamedTensors(const Napi::Object& options, const char* key, bool isBuffer, std::vector<NamedTensor>& out) {
+  if (!options.Has(key) && isBuffer) return;
+  Napi::Value list = options.Get(key);
+  if (!list.IsArray()) throw TypeMismatch(std::string("Expected an array of [name, Tensor] for ") + key + " but received " + DescribeValue(list));
+  auto array = list.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value pair = array.Get(i);
+    if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) throw TypeMismatch("Expected [name, Tensor] for " + Element(key, i) + " but received " + DescribeValue(pair));
+    auto entry = pair.As<Napi::Array>();
+    out.push_back({ReadString(entry.Get(0u), "parameter name"), TensorWrap::From(entry.Get(1u), key), isBuffer});
+  }
 }
 
 }  // namespace
@@ -66,7 +87,8 @@ torch::jit::Module ScriptModelWrap::From(const Napi::Value& value, const char* n
   return Unwrap(value.As<Napi::Object>())->Checked(name);
 }
 
-// new ScriptModel({ source, parameters: [[name, Tensor], ...] }) or new ScriptModel({ bytes: Buffer, device? })
+// new ScriptModel({ source, parameters: [[name, Tensor], ...], buffers?: [[name, Tensor], ...] })
+// or new ScriptModel({ bytes: Buffer, device? })
 ScriptModelWrap::ScriptModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ScriptModelWrap>(info) {
   Guarded(info.Env(), [&] {
     if (!info[0].IsObject()) throw TypeMismatch("Expected an object for options but received " + DescribeValue(info[0]));
@@ -80,16 +102,9 @@ ScriptModelWrap::ScriptModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectW
       return;
     }
     std::string source = ReadString(options.Get("source"), "source");
-    Napi::Value list = options.Get("parameters");
-    if (!list.IsArray()) throw TypeMismatch("Expected an array of [name, Tensor] for parameters but received " + DescribeValue(list));
-    std::vector<std::pair<std::string, at::Tensor>> params;
-    auto array = list.As<Napi::Array>();
-    for (uint32_t i = 0; i < array.Length(); ++i) {
-      Napi::Value pair = array.Get(i);
-      if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) throw TypeMismatch("Expected [name, Tensor] for " + Element("parameters", i) + " but received " + DescribeValue(pair));
-      auto entry = pair.As<Napi::Array>();
-      params.emplace_back(ReadString(entry.Get(0u), "parameter name"), TensorWrap::From(entry.Get(1u), "parameter"));
-    }
+    std::vector<NamedTensor> params;
+    ReadNamedTensors(options, "parameters", false, params);
+    ReadNamedTensors(options, "buffers", true, params);
     module_ = Compile(source, params);
   });
 }

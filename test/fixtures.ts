@@ -21,7 +21,8 @@ export function smallSpec(): CnnSpec {
 
 /**
  * Specs that exercise every activation, 'valid' padding with odd sizes (pooling drops a row), even
- * kernels with asymmetric 'same' padding, and strides: for tests that two implementations agree.
+ * kernels with asymmetric 'same' padding, strides, batch normalisation, a block of two convolutions
+ * and global average pooling: for tests that two implementations agree.
  */
 export function specVariants(): [string, CnnSpec][] {
   return [
@@ -29,6 +30,8 @@ export function specVariants(): [string, CnnSpec][] {
     ['leaky_relu, even kernel, stride 2', { conv: [{ filters: 6, kernelSize: 4, padding: 'same', activation: 'leaky_relu', pool: true }, { filters: 10, kernelSize: 3, stride: 2, activation: 'leaky_relu', pool: false }], dense: [24], dropout: 0 }],
     ['tanh and sigmoid', { conv: [{ filters: 6, kernelSize: 3, activation: 'tanh', pool: true }, { filters: 8, kernelSize: 3, activation: 'sigmoid', pool: true }], dense: [16], dropout: 0, denseActivation: 'elu' }],
     ['elu', { conv: [{ filters: 4, kernelSize: 7, activation: 'elu', pool: true }], dense: [16], dropout: 0 }],
+    ['batch norm, a two-conv block, global average pooling', { conv: [{ filters: 6, kernelSize: 3, pool: false }, { filters: 8, kernelSize: 3, pool: true }, { filters: 10, kernelSize: 3, pool: true }], dense: [16], dropout: 0, batchNorm: true, globalAvgPool: true }],
+    ['batch norm with tanh, flattened', { conv: [{ filters: 6, kernelSize: 5, activation: 'tanh', pool: true }], dense: [24], dropout: 0, batchNorm: true }],
   ];
 }
 

@@ -77,7 +77,7 @@ describe('exportOnnx', () => {
   test('a spec feature the export cannot express is a clear error naming the layer and the feature', () => {
     const plan = planModel(defaultSpec());
     const unsupported = { ...plan, conv: [{ ...plan.conv[0], activation: 'swish' as never }, plan.conv[1]] };
-    expect(() => encodeOnnx(unsupported, [], { mean: 0, std: 1 })).toThrow(/conv1 uses the activation "swish", which the ONNX export does not support \(it supports relu, elu, tanh, sigmoid, leaky_relu\)/);
+    expect(() => encodeOnnx(unsupported, [], { mean: 0, std: 1 }, { batchNormEps: 1e-5 })).toThrow(/conv1 uses the activation "swish", which the ONNX export does not support \(it supports relu, elu, tanh, sigmoid, leaky_relu\)/);
   });
 
   test('a disposed model or an unwritable path is a clear error and leaves no file behind', () => {

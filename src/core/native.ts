@@ -143,13 +143,22 @@ export interface NativeStepGraph {
 export interface NativeOps {
   zeros(shape: number[], dtype?: Dtype): NativeTensor;
   uniform(shape: number[], low: number, high: number): NativeTensor;
-  conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: [number, number], padding: [number, number, number, number]): NativeTensor;
+  /** `channelsLast`: on the CPU, compute in channels-last layout (what a batch norm after it prefers). */
+  conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: [number, number], padding: [number, number, number, number], channelsLast?: boolean): NativeTensor;
   linear(x: NativeTensor, w: NativeTensor, b: NativeTensor | null): NativeTensor;
   maxPool2d(x: NativeTensor, kernel: number, stride: number): NativeTensor;
   /** `negativeSlope` is leaky_relu's (pass LEAKY_RELU_SLOPE); the other activations ignore it. */
   activation(x: NativeTensor, name: Activation, negativeSlope?: number): NativeTensor;
   dropout(x: NativeTensor, rate: number, training: boolean): NativeTensor;
   flatten(x: NativeTensor): NativeTensor;
+  /**
+   * PyTorch's batch normalisation over dimension 1 of [N, C] or [N, C, H, W]. In training it uses the
+   * batch's statistics, updates runningMean/runningVar in place and adds 1 to numBatchesTracked (int64).
+   */
+  batchNorm(x: NativeTensor, weight: NativeTensor | null, bias: NativeTensor | null, runningMean: NativeTensor, runningVar: NativeTensor,
+    numBatchesTracked: NativeTensor | null, training: boolean, momentum: number, eps: number): NativeTensor;
+  /** [N, C, H, W] -> [N, C]: the mean of each channel. */
+  globalAvgPool(x: NativeTensor): NativeTensor;
   /** `labelSmoothing` in [0, 1), as torch.nn.functional.cross_entropy's. */
   crossEntropy(logits: NativeTensor, labels: NativeTensor, reduction?: 'mean' | 'sum' | 'none', labelSmoothing?: number): NativeTensor;
   sumAbs(tensors: NativeTensor[]): NativeTensor;
@@ -175,7 +184,7 @@ export interface NativeOps {
 export interface NativeAddon {
   Tensor: new (data: TypedArrayOf, shape: number[]) => NativeTensor;
   Optimizer: new (params: NativeTensor[], settings: OptimizerSettings) => NativeOptimizer;
-  ScriptModel: new (options: { source: string; parameters: [string, NativeTensor][] } | { bytes: Buffer }) => NativeScriptModel;
+  ScriptModel: new (options: { source: string; parameters: [string, NativeTensor][]; buffers?: [string, NativeTensor][] } | { bytes: Buffer }) => NativeScriptModel;
   ops: NativeOps;
   torchInfo(): TorchInfo;
   cuda?: NativeCuda;

@@ -9,9 +9,13 @@ import { Activation, LEAKY_RELU_SLOPE } from '../core/native';
 export interface OnnxNetworkPlan {
   spec: { inputSize: [number, number]; classes: number };
   /** padding is [left, right, top, bottom]. */
-  conv: { name: string; kernelSize: number; stride: number; padding: [number, number, number, number]; activation: Activation; pool: boolean }[];
-  dense: { name: string; activation: Activation | null }[];
+  conv: { name: string; kernelSize: number; stride: number; padding: [number, number, number, number]; activation: Activation; pool: boolean; bias: boolean; batchNorm: string | null }[];
+  dense: { name: string; activation: Activation | null; bias: boolean; batchNorm: string | null }[];
+  globalAvgPool: boolean;
 }
+
+/** The batch normalisation's epsilon (PyTorch's default, nn/spec's BATCH_NORM_EPS). */
+export interface OnnxOptions { batchNormEps: number }
 
 /** Pixels in [0, 1] are standardised as (x - mean) / std inside the graph. */
 export interface OnnxInputNorm { mean: number; std: number }
@@ -61,8 +65,11 @@ function activationNode(activation: Activation, layer: string): { op: string; at
   return node;
 }
 
-/** The ONNX model's bytes for a plan, its weights (PyTorch names and shapes) and its input standardisation. */
-export function encodeOnnx(plan: OnnxNetworkPlan, weights: OnnxWeights[], inputNorm: OnnxInputNorm): Uint8Array {
+/**
+ * The ONNX model's bytes for a plan, its weights (PyTorch names and shapes, batch normalisation's
+ * running statistics included) and its input standardisation.
+ */
+export function encodeOnnx(plan: OnnxNetworkPlan, weights: OnnxWeights[], inputNorm: OnnxInputNorm, options: OnnxOptions): Uint8Array {
   const nodes: onnx.INodeProto[] = [];
   const initializers: onnx.ITensorProto[] = weights.map((w) => floatTensor(w.name, w.shape, w.values));
   let current = 'pixels';
@@ -72,27 +79,33 @@ export function encodeOnnx(plan: OnnxNetworkPlan, weights: OnnxWeights[], inputN
     nodes.push({ opType: op, input: inputs, output: [output], name: output, attribute: attributes.map(attribute) });
     return output;
   };
+  // Evaluation-mode batch normalisation with the running statistics; dropout is the identity here.
+  const batchNorm = (name: string, input: string): string => add('BatchNormalization',
+    [input, `${name}.weight`, `${name}.bias`, `${name}.running_mean`, `${name}.running_var`], [{ name: 'epsilon', f: options.batchNormEps }], name);
   if (inputNorm.mean !== 0 || inputNorm.std !== 1) {
     initializers.push(floatTensor('input_mean', [], new Float32Array([inputNorm.mean])), floatTensor('input_std', [], new Float32Array([inputNorm.std])));
     current = add('Div', [add('Sub', [current, 'input_mean'], [], 'centred'), 'input_std'], [], 'standardised');
   }
   for (const c of plan.conv) {
     const [left, right, top, bottom] = c.padding;
-    current = add('Conv', [current, `${c.name}.weight`, `${c.name}.bias`], [
+    current = add('Conv', [current, `${c.name}.weight`, ...(c.bias ? [`${c.name}.bias`] : [])], [
       { name: 'kernel_shape', ints: [c.kernelSize, c.kernelSize] },
       { name: 'strides', ints: [c.stride, c.stride] },
       // ONNX orders pads as [top, left, bottom, right]; uneven ('same' with an even kernel) is allowed.
       { name: 'pads', ints: [top, left, bottom, right] },
     ], c.name);
+    if (c.batchNorm) current = batchNorm(c.batchNorm, current);
     const act = activationNode(c.activation, c.name);
     current = add(act.op, [current], act.attributes, `${c.name}.act`);
     if (c.pool) current = add('MaxPool', [current], [{ name: 'kernel_shape', ints: [2, 2] }, { name: 'strides', ints: [2, 2] }], `${c.name}.pool`);
   }
+  if (plan.globalAvgPool) current = add('GlobalAveragePool', [current], [], 'global_avg_pool');
   current = add('Flatten', [current], [{ name: 'axis', i: 1 }], 'flatten');
   plan.dense.forEach((d, i) => {
     const last = i === plan.dense.length - 1;
     // Gemm computes x W^T + b with PyTorch's (out, in) weight as it is. Dropout is the identity here.
-    current = add('Gemm', [current, `${d.name}.weight`, `${d.name}.bias`], [{ name: 'transB', i: 1 }], last && !d.activation ? 'logits' : d.name);
+    current = add('Gemm', [current, `${d.name}.weight`, ...(d.bias ? [`${d.name}.bias`] : [])], [{ name: 'transB', i: 1 }], last && !d.activation ? 'logits' : d.name);
+    if (d.batchNorm) current = batchNorm(d.batchNorm, current);
     if (d.activation) {
       const act = activationNode(d.activation, d.name);
       current = add(act.op, [current], act.attributes, last ? 'logits' : `${d.name}.act`);

@@ -2,7 +2,7 @@
 // them), so a user can step through a pass, read any intermediate tensor or change the model in TS.
 import { LEAKY_RELU_SLOPE, NativeTensor } from '../core/native';
 import { ops } from '../core/ops';
-import type { Activation, ConvPlan, DensePlan } from './spec';
+import { Activation, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, ConvPlan, DensePlan } from './spec';
 
 export interface Layer {
   readonly name: string;
@@ -15,14 +15,33 @@ export class Conv2d implements Layer {
   constructor(readonly name: string, private readonly plan: ConvPlan, private readonly param: ParameterLookup) {}
   forward(x: NativeTensor): NativeTensor {
     const { stride, padding } = this.plan;
-    return ops().conv2d(x, this.param(`${this.name}.weight`), this.param(`${this.name}.bias`), [stride, stride], padding);
+    const bias = this.plan.bias ? this.param(`${this.name}.bias`) : null;
+    // A batch norm after it runs several times faster on channels-last tensors (the CPU's kernels).
+    return ops().conv2d(x, this.param(`${this.name}.weight`), bias, [stride, stride], padding, this.plan.batchNorm !== null);
   }
 }
 
 export class Linear implements Layer {
-  constructor(readonly name: string, private readonly param: ParameterLookup) {}
+  constructor(readonly name: string, private readonly bias: boolean, private readonly param: ParameterLookup) {}
   forward(x: NativeTensor): NativeTensor {
-    return ops().linear(x, this.param(`${this.name}.weight`), this.param(`${this.name}.bias`));
+    return ops().linear(x, this.param(`${this.name}.weight`), this.bias ? this.param(`${this.name}.bias`) : null);
+  }
+}
+
+/** PyTorch's BatchNorm2d (after a conv) or BatchNorm1d (after a dense layer); training updates its running statistics. */
+export class BatchNorm implements Layer {
+  constructor(readonly name: string, private readonly param: ParameterLookup) {}
+  forward(x: NativeTensor, training: boolean): NativeTensor {
+    const p = (field: string) => this.param(`${this.name}.${field}`);
+    return ops().batchNorm(x, p('weight'), p('bias'), p('running_mean'), p('running_var'), p('num_batches_tracked'),
+      training, BATCH_NORM_MOMENTUM, BATCH_NORM_EPS);
+  }
+}
+
+export class GlobalAvgPool implements Layer {
+  readonly name = 'global_avg_pool';
+  forward(x: NativeTensor): NativeTensor {
+    return ops().globalAvgPool(x);
   }
 }
 
@@ -54,16 +73,23 @@ export class Flatten implements Layer {
   }
 }
 
-/** The layer sequence of a plan, named after PyTorch's modules (conv1, conv1.act, conv1.pool, ...). */
-export function buildLayers(conv: ConvPlan[], dense: DensePlan[], param: ParameterLookup): Layer[] {
+/**
+ * The layer sequence of a plan, named after PyTorch's modules (conv1, conv1_bn, conv1.act, conv1.pool,
+ * ...). `param` looks up parameters and buffers alike.
+ */
+export function buildLayers(conv: ConvPlan[], dense: DensePlan[], globalAvgPool: boolean, param: ParameterLookup): Layer[] {
   const layers: Layer[] = [];
   for (const c of conv) {
-    layers.push(new Conv2d(c.name, c, param), new ActivationLayer(`${c.name}.act`, c.activation));
+    layers.push(new Conv2d(c.name, c, param));
+    if (c.batchNorm) layers.push(new BatchNorm(c.batchNorm, param));
+    layers.push(new ActivationLayer(`${c.name}.act`, c.activation));
     if (c.pool) layers.push(new MaxPool2d(`${c.name}.pool`));
+    if (c.dropout > 0) layers.push(new Dropout(`${c.name}.dropout`, c.dropout));
   }
-  layers.push(new Flatten());
+  layers.push(globalAvgPool ? new GlobalAvgPool() : new Flatten());
   for (const d of dense) {
-    layers.push(new Linear(d.name, param));
+    layers.push(new Linear(d.name, d.bias, param));
+    if (d.batchNorm) layers.push(new BatchNorm(d.batchNorm, param));
     if (d.activation) layers.push(new ActivationLayer(`${d.name}.act`, d.activation));
     if (d.dropout > 0) layers.push(new Dropout(`${d.name}.dropout`, d.dropout));
   }

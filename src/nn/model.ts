@@ -1,7 +1,7 @@
 // CnnModel: one network, two execution paths. Both hold the same named parameter tensors; the
 // scripted kind also holds a TorchScript module compiled over exactly those tensors.
 import { writeFileAtomic } from '../util/fs-atomic';
-import { native, NativeScriptModel, NativeTensor, valuesOf } from '../core/native';
+import { float32Values, native, NativeScriptModel, NativeTensor, valuesOf } from '../core/native';
 import { encodeCheckpoint, OptimizerSnapshot } from '../formats/checkpoint';
 import { shapeSize } from '../core/host-tensor';
 import { fromHost, noGrad, ops } from '../core/ops';
@@ -12,7 +12,7 @@ import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, ch
 import { encodeOnnx } from '../formats/onnx';
 import { recordedOptimizerState } from './optimizer-state';
 import { scriptSource } from './script-source';
-import { CnnSpec, ModelPlan, ParameterShape, planModel } from './spec';
+import { BATCH_NORM_EPS, BufferShape, CnnSpec, ModelPlan, ParameterShape, planModel } from './spec';
 
 export const MODES = ['eager', 'script'] as const;
 export type ExecutionMode = (typeof MODES)[number];
@@ -32,6 +32,8 @@ export interface Classifier {
 }
 
 export interface ParameterInfo { name: string; shape: number[]; values: Float32Array }
+/** A buffer (a batch normalisation's running statistics; its int64 batch count as a float). */
+export type BufferInfo = ParameterInfo;
 
 export interface CreateModelOptions {
   mode?: ExecutionMode;
@@ -80,12 +82,13 @@ export class CnnModel implements Classifier {
   readonly mode: ExecutionMode;
   readonly device: string;
   readonly inputNorm: InputNorm;
+  /** Parameters and buffers by name. */
   private readonly params: Map<string, NativeTensor>;
   private readonly layers: Layer[];
   private script: NativeScriptModel | undefined;
   private disposed = false;
 
-  /** Use createModel() or loadModel(); this takes ownership of `params`. */
+  /** Use createModel() or loadModel(); this takes ownership of `params` (every parameter and buffer of the plan). */
   constructor(plan: ModelPlan, params: Map<string, NativeTensor>, mode: ExecutionMode, device: string, inputNorm: InputNorm) {
     this.plan = plan;
     this.mode = mode;
@@ -99,10 +102,24 @@ export class CnnModel implements Classifier {
         throw new RangeError(`Expected shape [${p.shape}] for parameter ${p.name} but received [${tensor.shape}]`);
       }
     }
-    this.layers = buildLayers(plan.conv, plan.dense, (name) => this.param(name));
-    if (mode === 'script') {
-      this.script = new (native().ScriptModel)({ source: scriptSource(plan), parameters: plan.parameters.map((p) => [p.name, this.param(p.name)]) });
+    for (const b of plan.buffers) {
+      const tensor = params.get(b.name);
+      if (!tensor) throw new Error(`model buffers lack ${b.name}`);
+      if (tensor.shape.join('x') !== b.shape.join('x') || tensor.dtype !== b.dtype) {
+        throw new RangeError(`Expected a ${b.dtype} buffer of shape [${b.shape}] for ${b.name} but received a ${tensor.dtype} one of shape [${tensor.shape}]`);
+      }
     }
+    this.layers = buildLayers(plan.conv, plan.dense, plan.globalAvgPool, (name) => this.param(name));
+    if (mode === 'script') this.script = this.compileScript(scriptSource(plan));
+  }
+
+  /** A TorchScript module over this model's own tensors (shared): what training and the export run. */
+  private compileScript(source: string): NativeScriptModel {
+    return new (native().ScriptModel)({
+      source,
+      parameters: this.plan.parameters.map((p) => [p.name, this.param(p.name)]),
+      buffers: this.plan.buffers.map((b) => [b.name, this.param(b.name)]),
+    });
   }
 
   get spec(): Required<CnnSpec> { return this.plan.spec; }
@@ -135,10 +152,10 @@ export class CnnModel implements Classifier {
     return this.plan.parameters.map((p) => this.param(p.name));
   }
 
-  /** Weights only (no biases): what the L1 penalty covers. */
+  /** Conv and dense weights (no biases, no batch-norm scales): what the L1 penalty covers. */
   weightTensors(): NativeTensor[] {
     this.check('weightTensors');
-    return this.plan.parameters.filter((p) => p.name.endsWith('.weight')).map((p) => this.param(p.name));
+    return this.plan.parameters.filter((p) => p.penalised).map((p) => this.param(p.name));
   }
 
   tensor(name: string): NativeTensor {
@@ -152,7 +169,16 @@ export class CnnModel implements Classifier {
     return this.plan.parameters.map((p) => ({ name: p.name, shape: [...p.shape], values: valuesOf(this.param(p.name), 'float32') }));
   }
 
-  /** Forward pass on a prepared batch [N, 1, H, W]; `training` turns dropout on. */
+  /** Name, shape and a host copy of every buffer (batch normalisation's running statistics and batch counts). */
+  buffers(): BufferInfo[] {
+    this.check('buffers');
+    return this.plan.buffers.map((b) => ({ name: b.name, shape: [...b.shape], values: float32Values(this.param(b.name)) }));
+  }
+
+  /**
+   * Forward pass on a prepared batch [N, 1, H, W]; `training` turns dropout on and makes batch
+   * normalisation use (and update) the batch's statistics.
+   */
   forward(x: NativeTensor, options: { training?: boolean } = {}): NativeTensor {
     this.check('forward');
     const training = options.training ?? false;
@@ -191,7 +217,7 @@ export class CnnModel implements Classifier {
   convert(mode: ExecutionMode): CnnModel {
     this.check('convert');
     checkOneOf(mode, 'mode', MODES);
-    return modelOver(this.plan, mode, this.device, this.inputNorm, (p) => leafCopy(this.param(p.name)));
+    return modelOver(this.plan, mode, this.device, this.inputNorm, (p) => leafCopy(this.param(p.name)), (b) => stateCopy(this.param(b.name)));
   }
 
   /** The same weights as a scripted (TorchScript) model. */
@@ -202,7 +228,7 @@ export class CnnModel implements Classifier {
   /** A copy of this model on another device ('cpu', 'cuda'). */
   toDevice(device: string): CnnModel {
     this.check('toDevice');
-    return modelOver(this.plan, this.mode, device, this.inputNorm, (p) => leafCopy(this.param(p.name), device));
+    return modelOver(this.plan, this.mode, device, this.inputNorm, (p) => leafCopy(this.param(p.name), device), (b) => stateCopy(this.param(b.name), device));
   }
 
   /**
@@ -223,7 +249,7 @@ export class CnnModel implements Classifier {
       throw new Error('includeOptimizer: this model has no optimizer state (it was not trained by trainCnn in this process, nor loaded from a checkpoint with one)');
     }
     return encodeCheckpoint({
-      parameters: this.plan.parameters.map((p) => [p.name, this.param(p.name)]),
+      parameters: this.plan.stateNames.map((name) => [name, this.param(name)]),
       inputNorm: this.inputNorm,
       meta: { spec: this.spec, mode: this.mode, inputNorm: this.inputNorm },
       optimizer,
@@ -246,10 +272,7 @@ export class CnnModel implements Classifier {
   exportTorchScript(file: string): void {
     this.check('exportTorchScript');
     checkString(file, 'path');
-    const exported = new (native().ScriptModel)({
-      source: scriptSource(this.plan, this.inputNorm),
-      parameters: this.plan.parameters.map((p) => [p.name, this.param(p.name)]),
-    });
+    const exported = this.compileScript(scriptSource(this.plan, this.inputNorm));
     try {
       exported.train(false);
       writeFileAtomic(file, exported.save());
@@ -266,7 +289,8 @@ export class CnnModel implements Classifier {
   exportOnnx(file: string): void {
     this.check('exportOnnx');
     checkString(file, 'path');
-    writeFileAtomic(file, Buffer.from(encodeOnnx(this.plan, this.parameters(), this.inputNorm)));
+    const statistics = this.buffers().filter((b) => !b.name.endsWith('.num_batches_tracked'));
+    writeFileAtomic(file, Buffer.from(encodeOnnx(this.plan, [...this.parameters(), ...statistics], this.inputNorm, { batchNormEps: BATCH_NORM_EPS })));
   }
 
   /** This model if already on `device`, else a copy there with this one disposed. */
@@ -289,14 +313,17 @@ export class CnnModel implements Classifier {
 }
 
 /**
- * A model over parameters made one by one with `make`. If making one fails (an allocation too large
- * for memory, an unavailable device) or the model cannot be built (a script that does not compile),
- * every tensor made so far is freed before the error propagates.
+ * A model over parameters made one by one with `make` and buffers with `makeBuffer` (default: fresh
+ * statistics). If making one fails (an allocation too large for memory, an unavailable device) or
+ * the model cannot be built (a script that does not compile), every tensor made so far is freed
+ * before the error propagates.
  */
-function modelOver(plan: ModelPlan, mode: ExecutionMode, device: string, inputNorm: InputNorm, make: (p: ParameterShape) => NativeTensor): CnnModel {
+function modelOver(plan: ModelPlan, mode: ExecutionMode, device: string, inputNorm: InputNorm, make: (p: ParameterShape) => NativeTensor,
+  makeBuffer: (b: BufferShape) => NativeTensor = (b) => freshBuffer(b, device)): CnnModel {
   const params = new Map<string, NativeTensor>();
   try {
     for (const p of plan.parameters) params.set(p.name, make(p));
+    for (const b of plan.buffers) params.set(b.name, makeBuffer(b));
     return new CnnModel(plan, params, mode, device, inputNorm);
   } catch (err) {
     for (const t of params.values()) t.dispose();
@@ -313,10 +340,50 @@ export function leafCopy(tensor: NativeTensor, device?: string): NativeTensor {
   return copy;
 }
 
+/** A detached copy that takes no gradient (a buffer), on `device` if given. */
+export function stateCopy(tensor: NativeTensor, device?: string): NativeTensor {
+  const moved = device ? native().ops.to(tensor, device) : tensor;
+  try {
+    return native().ops.detach(moved);
+  } finally {
+    if (moved !== tensor) moved.dispose();
+  }
+}
+
+/** A buffer as PyTorch's module starts it: running mean 0, running variance 1, no batch counted. */
+function freshBuffer(b: BufferShape, device: string): NativeTensor {
+  const zeros = native().ops.zeros(b.shape, b.dtype);
+  const filled = b.fill === 1 ? native().ops.affine(zeros, 0, 1) : zeros;
+  if (filled !== zeros) zeros.dispose();
+  if (device === 'cpu') return filled;
+  try {
+    return native().ops.to(filled, device);
+  } finally {
+    filled.dispose();
+  }
+}
+
+/** A parameter as PyTorch initialises it (see ParameterShape.init), on the CPU. */
+function initialParameter(p: ParameterShape): NativeTensor {
+  const addon = native();
+  if (p.init === 'uniform') {
+    const bound = 1 / Math.sqrt(p.fanIn);
+    return addon.ops.uniform(p.shape, -bound, bound);
+  }
+  const zeros = addon.ops.zeros(p.shape);
+  if (p.init === 'zeros') return zeros;
+  try {
+    return addon.ops.affine(zeros, 0, 1);
+  } finally {
+    zeros.dispose();
+  }
+}
+
 /**
  * Builds a model from a spec with PyTorch's initialisation (Kaiming-uniform with a = sqrt(5), i.e.
- * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases), drawn from `seed` in PyTorch's order:
- * the same seed gives the same weights as `torch.manual_seed(seed); Net()` in Python.
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases; batch normalisation's scale 1 and shift
+ * 0), drawn from `seed` in PyTorch's order: the same seed gives the same weights as
+ * `torch.manual_seed(seed); Net()` in Python.
  * @example const model = createModel(defaultSpec(), { mode: 'eager', seed: 1 });
  */
 export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): CnnModel {
@@ -325,8 +392,7 @@ export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): Cn
   const addon = native();
   if (seed !== undefined) addon.manualSeed(seed);
   return modelOver(plan, mode, device, inputNorm, (p) => {
-    const bound = 1 / Math.sqrt(p.fanIn);
-    const initial = addon.ops.uniform(p.shape, -bound, bound);
+    const initial = initialParameter(p);
     if (device === 'cpu') {
       initial.requiresGrad = true;
       return initial;
@@ -342,24 +408,33 @@ export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): Cn
 /**
  * Builds a model from host weights (for example edited ones: pruned filters, a state dict from
  * elsewhere). Every parameter of the spec must be given with its exact shape; values are copied.
+ * Buffers (model.buffers()) may be given in the same list; those missing start fresh.
  * @example const pruned = modelFromParameters(spec, model.parameters().map(edit));
  */
 export function modelFromParameters(spec: CnnSpec, parameters: ParameterInfo[], options: CreateModelOptions = {}): CnnModel {
   const plan = planModel(spec);
   const { mode, device, inputNorm } = resolveCreateOptions(options, 'modelFromParameters');
   const byName = new Map(parameters.map((p) => [p.name, p]));
-  return modelOver(plan, mode, device, inputNorm, (p) => {
-    const given = byName.get(p.name);
-    if (!given) throw new RangeError(`Expected a parameter named ${p.name} for parameters but it is missing`);
+  const hostCopy = (p: { name: string; shape: number[] }, given: ParameterInfo, dtype: 'float32' | 'int64', finish: (t: NativeTensor) => NativeTensor) => {
     if (given.shape.join('x') !== p.shape.join('x') || given.values.length !== shapeSize(p.shape)) {
-      throw new RangeError(`Expected shape [${p.shape}] for parameter ${p.name} but received [${given.shape}] with ${given.values.length} values`);
+      throw new RangeError(`Expected shape [${p.shape}] for ${p.name} but received [${given.shape}] with ${given.values.length} values`);
     }
-    const host = new (native().Tensor)(given.values, p.shape);
+    const values = dtype === 'int64' ? BigInt64Array.from(given.values, (v) => BigInt(Math.round(v))) : given.values;
+    const host = new (native().Tensor)(values, p.shape);
     try {
-      return leafCopy(host, device);
+      return finish(host);
     } finally {
       host.dispose();
     }
+  };
+  return modelOver(plan, mode, device, inputNorm, (p) => {
+    const given = byName.get(p.name);
+    if (!given) throw new RangeError(`Expected a parameter named ${p.name} for parameters but it is missing`);
+    return hostCopy(p, given, 'float32', (host) => leafCopy(host, device));
+  }, (b) => {
+    // Buffers (batch normalisation's statistics, as buffers() lists them) are optional: fresh ones otherwise.
+    const given = byName.get(b.name);
+    return given ? hostCopy(b, given, b.dtype, (host) => stateCopy(host, device)) : freshBuffer(b, device);
   });
 }
 

@@ -9,8 +9,9 @@
 //   f(max(a, b)) for these piecewise-linear increasing functions, bit for bit, and the gradient reaches
 //   the same input element, so the activation and its backward touch a quarter of the elements.
 //   Smooth activations keep their place: their float implementations are not guaranteed monotone.
+//   Batch normalisation (an affine map per channel whose scale may be negative) stays before both.
 import { LEAKY_RELU_SLOPE } from '../core/native';
-import type { Activation, ModelPlan } from './spec';
+import { Activation, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, ModelPlan } from './spec';
 
 const SCRIPT_ACTIVATION: Record<Activation, string> = {
   relu: 'torch.relu(x)',
@@ -33,6 +34,16 @@ const POOL_METHOD = [
   `    return torch.max_pool2d(x.contiguous(memory_format=${CHANNELS_LAST}), [2, 2], [2, 2])`,
 ];
 
+// On the CPU, libtorch's batch normalisation (its backward above all) is several times faster on
+// channels-last tensors; a convolution given a channels-last input returns one. The network's input
+// (one channel) only needs its strides relabelled, no copy.
+const CHANNELS_LAST_METHOD = [
+  'def channels_last(self, x):',
+  '    if x.is_cuda:',
+  '        return x',
+  `    return x.contiguous(memory_format=${CHANNELS_LAST})`,
+];
+
 /**
  * The module's forward() for a plan. With `inputNorm` (the exported form) forward takes pixels in
  * [0, 1] and standardises them itself, so that the file is the whole model; without it (the training
@@ -45,26 +56,46 @@ export function scriptSource(plan: ModelPlan, inputNorm?: { mean: number; std: n
   for (const c of plan.conv) {
     const [left, right, top, bottom] = c.padding;
     const stride = `[${c.stride}, ${c.stride}]`;
+    const bias = c.bias ? `self.${c.name}.bias` : 'None';
+    if (c.batchNorm) lines.push('    x = self.channels_last(x)');
     if (left === right && top === bottom) {
-      lines.push(`    x = torch.conv2d(x, self.${c.name}.weight, self.${c.name}.bias, ${stride}, [${top}, ${left}])`);
+      lines.push(`    x = torch.conv2d(x, self.${c.name}.weight, ${bias}, ${stride}, [${top}, ${left}])`);
     } else {
       lines.push(`    x = torch.constant_pad_nd(x, [${left}, ${right}, ${top}, ${bottom}], 0.0)`);
-      lines.push(`    x = torch.conv2d(x, self.${c.name}.weight, self.${c.name}.bias, ${stride}, [0, 0])`);
+      lines.push(`    x = torch.conv2d(x, self.${c.name}.weight, ${bias}, ${stride}, [0, 0])`);
     }
+    if (c.batchNorm) lines.push(...batchNormLines(c.batchNorm));
     const activation = `    x = ${SCRIPT_ACTIVATION[c.activation]}`;
     if (!c.pool) lines.push(activation);
     else if (COMMUTES_WITH_MAX_POOL.has(c.activation)) lines.push('    x = self.pool(x)', activation);
     else lines.push(activation, '    x = self.pool(x)');
+    if (c.dropout > 0) lines.push(`    x = torch.dropout(x, ${numberLiteral(c.dropout)}, self.training)`);
   }
-  lines.push('    x = torch.flatten(x, 1)');
+  lines.push(plan.globalAvgPool ? '    x = torch.mean(x, [2, 3])' : '    x = torch.flatten(x, 1)');
   for (const d of plan.dense) {
-    lines.push(`    x = torch.linear(x, self.${d.name}.weight, self.${d.name}.bias)`);
+    lines.push(`    x = torch.linear(x, self.${d.name}.weight, ${d.bias ? `self.${d.name}.bias` : 'None'})`);
+    if (d.batchNorm) lines.push(...batchNormLines(d.batchNorm));
     if (d.activation) lines.push(`    x = ${SCRIPT_ACTIVATION[d.activation]}`);
     if (d.dropout > 0) lines.push(`    x = torch.dropout(x, ${d.dropout}, self.training)`);
   }
   lines.push('    return x');
   if (plan.conv.some((c) => c.pool)) lines.push('', ...POOL_METHOD);
+  if (plan.conv.some((c) => c.batchNorm)) lines.push('', ...CHANNELS_LAST_METHOD);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * nn.BatchNorm's forward: torch.batch_norm updates the running statistics in place when training,
+ * and the module counts the batch (num_batches_tracked), as PyTorch's does.
+ */
+function batchNormLines(name: string): string[] {
+  const m = `self.${name}`;
+  return [
+    '    if self.training:',
+    `        ${m}.num_batches_tracked.add_(1)`,
+    `    x = torch.batch_norm(x, ${m}.weight, ${m}.bias, ${m}.running_mean, ${m}.running_var, self.training, ` +
+      `${numberLiteral(BATCH_NORM_MOMENTUM)}, ${numberLiteral(BATCH_NORM_EPS)}, True)`,
+  ];
 }
 
 function numberLiteral(value: number): string {

@@ -2,14 +2,18 @@
 // (script-source.ts) are both built from the plan computed here, so the two paths cannot drift apart.
 import { shapeSize } from '../core/host-tensor';
 import { ACTIVATIONS, type Activation } from '../core/native';
-import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
 
 export { ACTIVATIONS };
 export type { Activation };
 export const PADDINGS = ['same', 'valid'] as const;
 export type Padding = (typeof PADDINGS)[number];
 
-/** One convolution, followed by its activation and, if `pool`, 2x2 max pooling with stride 2. */
+/**
+ * One convolution, followed by batch normalisation (when the spec asks for it), its activation, 2x2
+ * max pooling with stride 2 if `pool`, and dropout if `dropout` > 0. A block of two convolutions
+ * before pooling is two entries, the first without `pool`.
+ */
 export interface ConvLayerSpec {
   filters: number;
   kernelSize: number;
@@ -17,6 +21,8 @@ export interface ConvLayerSpec {
   padding?: Padding;
   activation?: Activation;
   pool?: boolean;
+  /** Dropout rate after this layer (after its pooling), 0 = none (the default). */
+  dropout?: number;
 }
 
 /**
@@ -32,6 +38,18 @@ export interface CnnSpec {
   denseActivation?: Activation;
   inputSize?: [number, number];
   classes?: number;
+  /**
+   * Batch normalisation (PyTorch's BatchNorm2d/BatchNorm1d: momentum 0.1, eps 1e-5, learnt scale and
+   * shift) after every convolution and hidden dense layer, before its activation. Those layers then
+   * have no bias of their own (the normalisation's shift takes its place), as in PyTorch's batch-norm
+   * networks. Default false.
+   */
+  batchNorm?: boolean;
+  /**
+   * Average each channel of the last conv layer's output to one value (global average pooling)
+   * instead of flattening it: the dense layers then see `filters` features. Default false.
+   */
+  globalAvgPool?: boolean;
 }
 
 /** The TensorFlow layers-tutorial network: conv 5x5x32 + pool, conv 5x5x64 + pool, dense 1024, dropout 0.4. */
@@ -46,8 +64,14 @@ export function defaultSpec(): CnnSpec {
     denseActivation: 'relu',
     inputSize: [28, 28],
     classes: 10,
+    batchNorm: false,
+    globalAvgPool: false,
   };
 }
+
+/** PyTorch's BatchNorm defaults, which every path (eager, TorchScript, ONNX) uses. */
+export const BATCH_NORM_MOMENTUM = 0.1;
+export const BATCH_NORM_EPS = 1e-5;
 
 export interface ConvPlan {
   kind: 'conv';
@@ -60,6 +84,11 @@ export interface ConvPlan {
   padding: [number, number, number, number];
   activation: Activation;
   pool: boolean;
+  /** False when batch normalisation follows (its shift replaces the bias). */
+  bias: boolean;
+  /** The batch normalisation's module name (conv1_bn), or null. */
+  batchNorm: string | null;
+  dropout: number;
   inputSize: [number, number];
   outputSize: [number, number];
 }
@@ -71,24 +100,38 @@ export interface DensePlan {
   outFeatures: number;
   activation: Activation | null;
   dropout: number;
+  bias: boolean;
+  batchNorm: string | null;
 }
 
-export interface ParameterShape { name: string; shape: number[]; fanIn: number }
+/**
+ * A trainable tensor. `init`: PyTorch's initialisation, 'uniform' U(-1/sqrt(fanIn), 1/sqrt(fanIn)) for
+ * conv and dense layers, 'ones'/'zeros' for a batch normalisation's scale/shift. `penalised`: the L1
+ * penalty covers it (conv and dense weights).
+ */
+export interface ParameterShape { name: string; shape: number[]; fanIn: number; init: 'uniform' | 'ones' | 'zeros'; penalised: boolean }
+
+/** A state tensor that is not trained (a batch normalisation's running statistics and batch count). */
+export interface BufferShape { name: string; shape: number[]; dtype: 'float32' | 'int64'; fill: 0 | 1 }
 
 export interface ModelPlan {
   spec: Required<CnnSpec>;
   conv: ConvPlan[];
   dense: DensePlan[];
   flatFeatures: number;
+  globalAvgPool: boolean;
   parameters: ParameterShape[];
+  buffers: BufferShape[];
+  /** Every parameter and buffer name in PyTorch's state-dict order (module by module). */
+  stateNames: string[];
 }
 
-const SPEC_KEYS = ['conv', 'dense', 'dropout', 'denseActivation', 'inputSize', 'classes'];
+const SPEC_KEYS = ['conv', 'dense', 'dropout', 'denseActivation', 'inputSize', 'classes', 'batchNorm', 'globalAvgPool'];
 /** The most classes evaluation supports (the addon's confusion matrix); a bigger spec is refused before training. */
 export const MAX_CLASSES = 4096;
 /** The largest image height or width a model takes. */
 export const MAX_INPUT_SIDE = 4096;
-const CONV_KEYS = ['filters', 'kernelSize', 'stride', 'padding', 'activation', 'pool'];
+const CONV_KEYS = ['filters', 'kernelSize', 'stride', 'padding', 'activation', 'pool', 'dropout'];
 
 function samePadding(size: number, kernel: number, stride: number): [number, number] {
   const out = Math.ceil(size / stride);
@@ -127,7 +170,7 @@ function convPadding(where: string, padding: Padding, kernelSize: number, stride
 }
 
 /** Checks conv layer i of the spec and plans it on an input of `channels` x `size`. */
-function planConv(layerInput: unknown, i: number, channels: number, size: [number, number]): ConvPlan {
+function planConv(layerInput: unknown, i: number, channels: number, size: [number, number], batchNorm: boolean): ConvPlan {
   const where = `spec.conv[${i}]`;
   const layer = checkObject(layerInput, where);
   checkKnownKeys(layer, where, CONV_KEYS);
@@ -138,27 +181,49 @@ function planConv(layerInput: unknown, i: number, channels: number, size: [numbe
   const activation = checkOneOf(layer.activation ?? 'relu', `${where}.activation`, ACTIVATIONS);
   const pool = layer.pool === undefined ? false : layer.pool;
   if (typeof pool !== 'boolean') throw new TypeError(expected('a boolean', `${where}.pool`, layer.pool));
+  const dropout = checkNumber(layer.dropout ?? 0, `${where}.dropout`, 0, 1, { exclusiveMax: true });
   const pad = convPadding(where, padding, kernelSize, stride, size);
   const outH = Math.floor((size[0] + pad[2] + pad[3] - kernelSize) / stride) + 1;
   const outW = Math.floor((size[1] + pad[0] + pad[1] - kernelSize) / stride) + 1;
   if (pool && (outH < 2 || outW < 2)) throw new RangeError(`Expected ${where} to leave at least 2x2 pixels to pool but it leaves ${outH}x${outW}`);
   const outputSize: [number, number] = pool ? [Math.floor(outH / 2), Math.floor(outW / 2)] : [outH, outW];
-  return { kind: 'conv', name: `conv${i + 1}`, inChannels: channels, outChannels: filters, kernelSize, stride, padding: pad, activation, pool, inputSize: size, outputSize };
+  const name = `conv${i + 1}`;
+  return {
+    kind: 'conv', name, inChannels: channels, outChannels: filters, kernelSize, stride, padding: pad, activation, pool,
+    bias: !batchNorm, batchNorm: batchNorm ? `${name}_bn` : null, dropout, inputSize: size, outputSize,
+  };
 }
 
-/** PyTorch's construction order: each layer's weight, then its bias. */
-function parameterShapes(conv: ConvPlan[], dense: DensePlan[]): ParameterShape[] {
+/**
+ * PyTorch's construction order: each layer's weight, then its bias, then its batch normalisation's
+ * scale, shift and statistics. Random draws happen only for conv and dense layers, in this order, so
+ * a seed gives the weights PyTorch's module gives.
+ */
+function stateShapes(conv: ConvPlan[], dense: DensePlan[]): Pick<ModelPlan, 'parameters' | 'buffers' | 'stateNames'> {
   const parameters: ParameterShape[] = [];
+  const buffers: BufferShape[] = [];
+  const stateNames: string[] = [];
+  const param = (p: ParameterShape) => { parameters.push(p); stateNames.push(p.name); };
+  const layer = (name: string, weightShape: number[], fanIn: number, bias: boolean, batchNorm: string | null, channels: number) => {
+    param({ name: `${name}.weight`, shape: weightShape, fanIn, init: 'uniform', penalised: true });
+    if (bias) param({ name: `${name}.bias`, shape: [weightShape[0]], fanIn, init: 'uniform', penalised: false });
+    if (!batchNorm) return;
+    param({ name: `${batchNorm}.weight`, shape: [channels], fanIn: channels, init: 'ones', penalised: false });
+    param({ name: `${batchNorm}.bias`, shape: [channels], fanIn: channels, init: 'zeros', penalised: false });
+    for (const b of [
+      { name: `${batchNorm}.running_mean`, shape: [channels], dtype: 'float32', fill: 0 },
+      { name: `${batchNorm}.running_var`, shape: [channels], dtype: 'float32', fill: 1 },
+      { name: `${batchNorm}.num_batches_tracked`, shape: [], dtype: 'int64', fill: 0 },
+    ] as BufferShape[]) {
+      buffers.push(b);
+      stateNames.push(b.name);
+    }
+  };
   for (const c of conv) {
-    const fanIn = c.inChannels * c.kernelSize * c.kernelSize;
-    parameters.push({ name: `${c.name}.weight`, shape: [c.outChannels, c.inChannels, c.kernelSize, c.kernelSize], fanIn });
-    parameters.push({ name: `${c.name}.bias`, shape: [c.outChannels], fanIn });
+    layer(c.name, [c.outChannels, c.inChannels, c.kernelSize, c.kernelSize], c.inChannels * c.kernelSize * c.kernelSize, c.bias, c.batchNorm, c.outChannels);
   }
-  for (const d of dense) {
-    parameters.push({ name: `${d.name}.weight`, shape: [d.outFeatures, d.inFeatures], fanIn: d.inFeatures });
-    parameters.push({ name: `${d.name}.bias`, shape: [d.outFeatures], fanIn: d.inFeatures });
-  }
-  return parameters;
+  for (const d of dense) layer(d.name, [d.outFeatures, d.inFeatures], d.inFeatures, d.bias, d.batchNorm, d.outFeatures);
+  return { parameters, buffers, stateNames };
 }
 
 /** Checks a spec and derives every layer's shapes; errors name the offending field. */
@@ -174,30 +239,41 @@ export function planModel(input: unknown): ModelPlan {
   const classes = checkInteger(raw.classes ?? 10, 'spec.classes', 2, MAX_CLASSES);
   const dropout = checkNumber(raw.dropout ?? 0, 'spec.dropout', 0, 1, { exclusiveMax: true });
   const denseActivation = checkOneOf(raw.denseActivation ?? 'relu', 'spec.denseActivation', ACTIVATIONS);
+  const batchNorm = checkBoolean(raw.batchNorm ?? false, 'spec.batchNorm');
+  const globalAvgPool = checkBoolean(raw.globalAvgPool ?? false, 'spec.globalAvgPool');
+  if (globalAvgPool && raw.conv.length === 0) throw new RangeError('Expected at least one conv layer for spec.globalAvgPool but spec.conv is empty');
 
   const conv: ConvPlan[] = [];
   let channels = 1;
   let size: [number, number] = [inputSize[0], inputSize[1]];
   const convInputs = entries(raw.conv);
   convInputs.forEach((layerInput, i) => {
-    const layer = planConv(layerInput, i, channels, size);
+    const layer = planConv(layerInput, i, channels, size, batchNorm);
     conv.push(layer);
     channels = layer.outChannels;
     size = layer.outputSize;
   });
 
-  const flatFeatures = channels * size[0] * size[1];
+  const flatFeatures = globalAvgPool ? channels : channels * size[0] * size[1];
   const units = [...entries(raw.dense).map((u, i) => checkInteger(u, `spec.dense[${i}]`, 1, 1 << 20)), classes];
   const dense: DensePlan[] = units.map((out, i) => {
     const hidden = i < units.length - 1;
     const inFeatures = i === 0 ? flatFeatures : units[i - 1];
-    return { kind: 'dense', name: `fc${i + 1}`, inFeatures, outFeatures: out, activation: hidden ? denseActivation : null, dropout: hidden ? dropout : 0 };
+    const name = `fc${i + 1}`;
+    const normalised = hidden && batchNorm;
+    return {
+      kind: 'dense', name, inFeatures, outFeatures: out, activation: hidden ? denseActivation : null, dropout: hidden ? dropout : 0,
+      bias: !normalised, batchNorm: normalised ? `${name}_bn` : null,
+    };
   });
   const spec: Required<CnnSpec> = {
-    conv: conv.map((c, i) => ({ filters: c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: (convInputs[i] as ConvLayerSpec).padding ?? 'same', activation: c.activation, pool: c.pool })),
-    dense: units.slice(0, -1), dropout, denseActivation, inputSize: [inputSize[0], inputSize[1]], classes,
+    conv: conv.map((c, i) => ({
+      filters: c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: (convInputs[i] as ConvLayerSpec).padding ?? 'same',
+      activation: c.activation, pool: c.pool, dropout: c.dropout,
+    })),
+    dense: units.slice(0, -1), dropout, denseActivation, inputSize: [inputSize[0], inputSize[1]], classes, batchNorm, globalAvgPool,
   };
-  return { spec, conv, dense, flatFeatures, parameters: parameterShapes(conv, dense) };
+  return { spec, conv, dense, flatFeatures, globalAvgPool, ...stateShapes(conv, dense) };
 }
 
 /** Whether two specs describe the same network once defaults are filled in (planModel checks both). */

@@ -1,15 +1,15 @@
 // Checkpoints as training writes and reads them: a model with its optimizer state and where training
 // stood (the file format itself is formats/checkpoint.ts). Loading builds a CnnModel and records the
 // optimizer state beside it, so that `model.save(path, { includeOptimizer: true })` keeps it.
-import type { NativeOptimizer, NativeTensor, OptimizerSettings } from '../core/native';
+import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../core/native';
 import { writeFileAtomic } from '../util/fs-atomic';
 import {
   CHECKPOINT_FORMAT, CheckpointEntries, CheckpointError, INPUT_MEAN_KEY, INPUT_STD_KEY, META_KEY, OPTIMIZER_KEY, optimizerStateEntry, readCheckpointEntries, scalarEntry,
 } from '../formats/checkpoint';
-import { CnnModel, ExecutionMode, InputNorm, leafCopy, MODES, NO_NORM } from '../nn/model';
+import { CnnModel, ExecutionMode, InputNorm, leafCopy, MODES, stateCopy, NO_NORM } from '../nn/model';
 import { checkInputNorm } from '../nn/model-options';
 import { recordOptimizerState } from '../nn/optimizer-state';
-import { CnnSpec, planModel, specsEqual } from '../nn/spec';
+import { BufferShape, CnnSpec, planModel, specsEqual } from '../nn/spec';
 import { checkObject, checkOneOf, checkString, expected } from '../util/validate';
 import { parseMode, parseOptimizerSettings, parseTrainingState, TrainingState } from './checkpoint-meta';
 
@@ -113,6 +113,23 @@ function checkSameSpec(file: string, held: CnnSpec, given: CnnSpec | undefined):
     `${JSON.stringify(planModel(given).spec)} (a spec is only needed for plain state dicts)`);
 }
 
+/**
+ * A buffer (batch normalisation's statistics) from the checkpoint, on `device`. A state dict from a
+ * PyTorch older than 0.4.1 has no num_batches_tracked; its count then starts at 0, as PyTorch's
+ * load_state_dict does.
+ */
+function bufferFrom(file: string, entries: CheckpointEntries, b: BufferShape, device: string): NativeTensor {
+  const tensor = entries[b.name];
+  if (tensor === undefined && b.name.endsWith('.num_batches_tracked')) {
+    const zero = native().ops.zeros([], 'int64');
+    try { return stateCopy(zero, device); } finally { zero.dispose(); }
+  }
+  if (tensor === undefined || typeof tensor === 'string') throw new CheckpointError(file, `lacks the tensor ${b.name}`);
+  if (tensor.dtype !== b.dtype) throw new CheckpointError(file, `has ${b.name} of dtype ${tensor.dtype}, expected ${b.dtype}`);
+  if (tensor.shape.join('x') !== b.shape.join('x')) throw new CheckpointError(file, `has ${b.name} of shape [${tensor.shape}], expected [${b.shape}] for its spec`);
+  return stateCopy(tensor, device);
+}
+
 /** Reads a checkpoint written by saveCheckpoint (or a plain PyTorch state dict, given its spec). */
 export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedCheckpoint {
   checkString(file, 'path');
@@ -145,6 +162,7 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
       }
       params.set(p.name, leafCopy(tensor, options.device ?? 'cpu'));
     }
+    for (const b of plan.buffers) params.set(b.name, bufferFrom(file, entries, b, options.device ?? 'cpu'));
     const optimizerState = optimizerStateEntry(file, entries);
     if (optimizerState && !meta.optimizer) throw new CheckpointError(file, `has an optimizer state (${OPTIMIZER_KEY}) but no optimizer settings in its metadata`);
     const model = new CnnModel(plan, params, mode, options.device ?? 'cpu', meta.inputNorm ?? NO_NORM);
