@@ -465,7 +465,7 @@ export function prepareImages(images: Uint8Array | Float32Array, count: number, 
  * @returns a Float32Array of count x classes probabilities.
  */
 export function predictProbabilities(model: Classifier, images: Uint8Array | Float32Array, options: PredictOptions = {}): Float32Array {
-  const chunk = checkPredictOptions(options);
+  const chunk = checkPredictOptions(options, model.device);
   const [h, w] = model.inputSize;
   const pixels = h * w;
   if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) {

@@ -27,19 +27,21 @@ const COMMUTES_WITH_MAX_POOL: ReadonlySet<Activation> = new Set(['relu', 'leaky_
 // natively (it is a Python-side constant), the enum's value is.
 const CHANNELS_LAST = 2;
 
+// In evaluation (no backward pass) NCHW is the faster layout on the CPU: 2.3 s against 6-7 s for
+// the 10,000 test images of the tutorial network on the project's machine.
 const POOL_METHOD = [
   'def pool(self, x):',
-  '    if x.is_cuda:',
+  '    if x.is_cuda or not self.training:',
   '        return torch.max_pool2d(x, [2, 2], [2, 2])',
   `    return torch.max_pool2d(x.contiguous(memory_format=${CHANNELS_LAST}), [2, 2], [2, 2])`,
 ];
 
-// On the CPU, libtorch's batch normalisation (its backward above all) is several times faster on
-// channels-last tensors; a convolution given a channels-last input returns one. The network's input
-// (one channel) only needs its strides relabelled, no copy.
+// In training on the CPU, libtorch's batch normalisation (its backward above all) is several times
+// faster on channels-last tensors; a convolution given a channels-last input returns one. The
+// network's input (one channel) only needs its strides relabelled, no copy.
 const CHANNELS_LAST_METHOD = [
   'def channels_last(self, x):',
-  '    if x.is_cuda:',
+  '    if x.is_cuda or not self.training:',
   '        return x',
   `    return x.contiguous(memory_format=${CHANNELS_LAST})`,
 ];
