@@ -54,18 +54,20 @@ export function addTrainCommand(program: Command): void {
     .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)')
     .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
     .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
-    .option('--epochs <n>', 'epochs', parseInteger, 1)
-    .option('--batch-size <n>', 'batch size', parseInteger, 128)
-    .option('--lr <x>', 'learning rate', parseNumber, 1e-3)
-    .option('--optimizer <name>', 'adam, adamw or sgd', 'adam')
+    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network) or fast (a batch-norm CNN, one-cycle, augmentation); flags given win')
+    // No defaults below where a preset sets the value: trainCnn fills in the same defaults otherwise.
+    .option('--epochs <n>', 'epochs (default 1)', parseInteger)
+    .option('--batch-size <n>', 'batch size (default 128)', parseInteger)
+    .option('--lr <x>', 'learning rate (default 0.001)', parseNumber)
+    .option('--optimizer <name>', 'adam, adamw or sgd (default adam)')
     .option('--momentum <x>', 'SGD momentum', parseNumber)
     .option('--nesterov', 'Nesterov momentum (SGD)')
     .option('--weight-decay <x>', 'L2 penalty (weight decay)', parseNumber)
     .option('--l1 <x>', 'L1 penalty on weights', parseNumber)
     .option('--device <name>', 'cpu, cuda or auto', 'cpu')
-    .option('--mode <name>', 'eager or script', 'eager')
+    .option('--mode <name>', 'eager or script (default eager)')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', 'fp32')
-    .option('--schedule <name>', 'learning rate over the run: constant, cosine or one-cycle', 'constant')
+    .option('--schedule <name>', 'learning rate over the run: constant, cosine or one-cycle (default constant)')
     .option('--warmup-steps <n>', 'steps of linear warm-up (constant, cosine) or of one-cycle\'s rise', parseInteger)
     .option('--label-smoothing <x>', 'label smoothing of the training loss, in [0, 1)', parseNumber)
     .option('--shift <n>', 'augmentation: shift training images by up to n pixels', parseInteger)
@@ -74,7 +76,7 @@ export function addTrainCommand(program: Command): void {
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
     .option('--seed <n>', 'random seed', parseInteger, 42)
-    .option('--eval-chunk <n>', 'images per evaluation chunk', parseInteger, 1000)
+    .option('--eval-chunk <n>', 'images per evaluation chunk (default 128 on the CPU, 1000 on a GPU)', parseInteger)
     .option('--snapshot-every <n>', 'record first-layer filters every n steps', parseInteger)
     .option('--kernel-size <n>', 'first-layer kernel size', parseInteger)
     .option('--filters <n>', 'first-layer filter count', parseInteger)
@@ -85,14 +87,20 @@ export function addTrainCommand(program: Command): void {
     .option('--no-pictures', 'skip mosaics, GIF and curves')
     .option('--no-cuda-graph', 'scripted CUDA runs: issue every step\'s kernels instead of replaying one captured CUDA graph')
     .action(async (flags) => {
-      const { trainCnn, defaultSpec } = require('../index') as typeof import('../index');
+      const { trainCnn, defaultSpec, presetOptions, PRESETS } = require('../index') as typeof import('../index');
       const { formatSummary } = require('./summary') as typeof import('./summary');
+      if (flags.preset !== undefined && !(PRESETS as readonly string[]).includes(flags.preset)) {
+        throw new InvalidArgumentError(`--preset: expected one of ${PRESETS.join(', ')} but received "${flags.preset}"`);
+      }
+      const preset = flags.preset === undefined ? undefined : presetOptions(flags.preset, flags.dataset);
       // Resuming takes the spec from the checkpoint; a spec flag given with --resume is checked against it.
+      // Without spec flags a preset brings its own spec.
       const specFlags = flags.kernelSize !== undefined || flags.filters !== undefined;
-      const spec = flags.resume && !specFlags ? undefined : defaultSpec();
+      const spec = (flags.resume || preset) && !specFlags ? undefined : structuredClone(preset?.spec ?? defaultSpec());
       if (spec && flags.kernelSize !== undefined) spec.conv[0].kernelSize = flags.kernelSize;
       if (spec && flags.filters !== undefined) spec.conv[0].filters = flags.filters;
-      const name = flags.name ?? `${flags.dataset}-${flags.mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
+      const mode = flags.mode ?? preset?.mode ?? 'eager';
+      const name = flags.name ?? `${flags.dataset}-${flags.preset ? flags.preset + '-' : ''}${mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
       const runDir = path.join(flags.runs, runFolderName(name));
       const printer = progressPrinter();
       const controller = new AbortController();
@@ -103,7 +111,7 @@ export function addTrainCommand(program: Command): void {
       };
       process.once('SIGINT', onSignal);
       const options: TrainOptions = {
-        dataset: flags.dataset, dataDir: flags.dataDir, spec, mode: flags.mode, epochs: flags.epochs,
+        preset: flags.preset, dataset: flags.dataset, dataDir: flags.dataDir, spec, mode: flags.mode, epochs: flags.epochs,
         batchSize: flags.batchSize, learningRate: flags.lr, optimizer: flags.optimizer, momentum: flags.momentum,
         nesterov: flags.nesterov, weightDecay: flags.weightDecay, l1: flags.l1, device: flags.device, seed: flags.seed,
         evalChunkSize: flags.evalChunk, limit: flags.limit, testLimit: flags.testLimit, validation: flags.validation,

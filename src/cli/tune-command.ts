@@ -66,6 +66,7 @@ function tuneOptions(flags: Flags, signal: AbortSignal): TuneOptions {
     device: flags.device as TuneOptions['device'],
     seed: flags.seed as number,
     optimizer: flags.optimizer as TuneOptions['optimizer'],
+    preset: flags.preset as TuneOptions['preset'],
     learningRate: flags.lr as number | undefined,
     batchSize: flags.batchSize as number | undefined,
     precision: flags.precision as TuneOptions['precision'],
@@ -101,10 +102,11 @@ export function addTuneCommand(program: Command): void {
     .option('--mode <name>', 'script (faster on a CPU) or eager', 'script')
     .option('--device <name>', 'cpu, cuda or auto', 'cpu')
     .option('--seed <n>', 'seed of the sampling and of every training', parseInteger, 42)
-    .option('--optimizer <name>', 'adam, adamw or sgd', 'adam')
+    .option('--preset <name>', 'start every trial from a recipe (tutorial or fast, as train --preset); the space and flags given win')
+    .option('--optimizer <name>', 'adam, adamw or sgd (default adam, or the preset\'s)')
     .option('--lr <x>', 'learning rate, when the space does not search it', parseNumber)
     .option('--batch-size <n>', 'batch size, when the space does not search it', parseInteger)
-    .option('--precision <p>', 'fp32 or bf16 (autocast)', 'fp32')
+    .option('--precision <p>', 'fp32 or bf16 (autocast, default fp32)')
     .option('--label-smoothing <x>', 'label smoothing of the training loss', parseNumber)
     .option('--shift <n>', 'augmentation: shift training images by up to n pixels', parseInteger)
     .option('--flip', 'augmentation: mirror training images left-right at random')

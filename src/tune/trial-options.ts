@@ -1,6 +1,7 @@
 // A trial's trainCnn options: the search's base options with the trial's hyperparameters put in
 // (some go into the spec: filters, kernel size, dropout).
 import { CnnSpec, defaultSpec } from '../nn/spec';
+import { presetOptions } from '../train/presets';
 import type { TrainOptions } from '../train/options';
 import { expected } from '../util/validate';
 import type { TrialParams } from './space';
@@ -9,7 +10,7 @@ import type { TrialParams } from './space';
 export const BASE_KEYS = [
   'dataset', 'dataDir', 'spec', 'mode', 'device', 'seed', 'augment', 'optimizer', 'momentum', 'nesterov', 'l1', 'precision',
   'labelSmoothing', 'warmupSteps', 'standardize', 'dropLast', 'evalChunkSize', 'batchSize', 'learningRate', 'weightDecay', 'schedule',
-  'cudaGraph',
+  'cudaGraph', 'preset',
 ] as const;
 export type BaseKey = (typeof BASE_KEYS)[number];
 export type TuneBaseOptions = Pick<TrainOptions, BaseKey>;
@@ -39,9 +40,17 @@ export function trialSpec(base: CnnSpec, params: TrialParams): CnnSpec {
   return spec;
 }
 
+/** The spec trials start from: the one given, else the preset's, else the tutorial network. */
+function baseSpec(base: TuneBaseOptions): CnnSpec {
+  if (base.spec) return base.spec;
+  if (!base.preset) return defaultSpec();
+  const dataset = typeof base.dataset === 'object' ? base.dataset.name : base.dataset ?? 'fashion-mnist';
+  return presetOptions(base.preset, dataset).spec;
+}
+
 /** A trial's options for trainCnn, without the data, the callbacks and the signal that the runner adds. */
 export function trialTrainOptions(base: TuneBaseOptions, params: TrialParams, epochs: number): TrainOptions {
-  const options: TrainOptions = { ...base, spec: trialSpec(base.spec ?? defaultSpec(), params), epochs };
+  const options: TrainOptions = { ...base, spec: trialSpec(baseSpec(base), params), epochs };
   if (params.learningRate !== undefined) options.learningRate = params.learningRate;
   if (params.batchSize !== undefined) options.batchSize = params.batchSize;
   if (params.weightDecay !== undefined) options.weightDecay = params.weightDecay;
