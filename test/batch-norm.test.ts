@@ -29,36 +29,16 @@ function subset(count: number): InMemoryDataset {
 }
 
 /**
- * The spec as a PyTorch module, built from convscope's plan with PyTorch's own layers (nn.Conv2d,
- * nn.BatchNorm2d/1d, nn.Linear) registered in the plan's order: an independent implementation.
+ * PyTorch's side: the spec as a module of PyTorch's own layers, built from convscope's plan
+ * (bench/plan_net.py, an independent implementation), computing batch-norm convolutions
+ * channels-last as convscope does on the CPU: PyTorch's own NCHW answers differ from its
+ * channels-last ones by up to 2e-4 after the step below (batch norm's backward over the 3x3 maps
+ * before global pooling amplifies rounding).
  */
 const PYTHON_NET = `
-import json, sys, torch, torch.nn as nn, torch.nn.functional as F
-class Net(nn.Module):
-    def __init__(self, plan):
-        super().__init__()
-        self.plan = plan
-        for c in plan['conv']:
-            setattr(self, c['name'], nn.Conv2d(c['inChannels'], c['outChannels'], c['kernelSize'], stride=c['stride'], bias=c['bias']))
-            if c['batchNorm']: setattr(self, c['batchNorm'], nn.BatchNorm2d(c['outChannels']))
-        for d in plan['dense']:
-            setattr(self, d['name'], nn.Linear(d['inFeatures'], d['outFeatures'], bias=d['bias']))
-            if d['batchNorm']: setattr(self, d['batchNorm'], nn.BatchNorm1d(d['outFeatures']))
-    def forward(self, x):
-        for c in self.plan['conv']:
-            # channels-last, as convscope computes batch-norm nets on the CPU (PyTorch's CPU recipe):
-            # PyTorch's own NCHW answers differ from its channels-last ones by up to 2e-4 after the
-            # step below (batch norm's backward over the 3x3 maps before global pooling amplifies rounding).
-            x = getattr(self, c['name'])(F.pad(x, c['padding']).contiguous(memory_format=torch.channels_last))
-            if c['batchNorm']: x = getattr(self, c['batchNorm'])(x)
-            x = F.relu(x)
-            if c['pool']: x = F.max_pool2d(x, 2)
-        x = x.mean((2, 3)) if self.plan['globalAvgPool'] else torch.flatten(x, 1)
-        for d in self.plan['dense']:
-            x = getattr(self, d['name'])(x)
-            if d['batchNorm']: x = getattr(self, d['batchNorm'])(x)
-            if d['activation']: x = F.relu(x)
-        return x
+import json, sys, torch, torch.nn.functional as F
+sys.path.insert(0, 'bench')
+from plan_net import PlanNet as Net
 def state(file):
     return {k: v for k, v in torch.load(file).items() if not k.startswith('convscope.')}
 `;
@@ -66,7 +46,7 @@ def state(file):
 /** Runs a snippet after PYTHON_NET; its sys.argv[1:] are `args` (big arrays travel on stdin, as one JSON list, in `inputs`). */
 function runPython(body: string, args: string[], stdin: unknown[] = []): unknown {
   const script = PYTHON_NET + 'inputs = json.loads(sys.stdin.read() or "[]")\n' + body;
-  const run = spawnSync(PYTHON, ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, input: JSON.stringify(stdin) });
+  const run = spawnSync(PYTHON, ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, input: JSON.stringify(stdin), cwd: path.join(__dirname, '..') });
   expect(run.error).toBeUndefined();
   expect(run.stderr).toBe('');
   return JSON.parse(run.stdout);

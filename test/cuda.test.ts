@@ -77,6 +77,23 @@ describeCuda('CUDA', () => {
       for (const m of [graphed.model, plain.model, start]) m.dispose();
     });
 
+  test('batch norm: graph and plain steps give the same weights, running statistics and batch counts (the graph updates them in place)', async () => {
+    const spec = { ...smallSpec(), batchNorm: true };
+    const start = createModel(spec, { mode: 'script', device: 'cuda', seed: 12 });
+    const run = (cudaGraph: boolean) => trainCnn({
+      dataset: fashion(), initialModel: start, mode: 'script', device: 'cuda', cudaGraph, limit: 128 * 12 + 40, batchSize: 128, testLimit: 500, epochs: 2, seed: 5,
+    });
+    const graphed = await run(true);
+    const plain = await run(false);
+    expect(graphed.cudaGraphReplays).toBe(2 * 12 - 3);
+    expect(largestWeightDifference(graphed.model, plain.model)).toBeLessThan(1e-5);
+    const [a, b] = [graphed.model.buffers(), plain.model.buffers()];
+    expect(a.map((x) => x.name)).toEqual(b.map((x) => x.name));
+    a.forEach((x, i) => expect([x.name, maxAbsDiff(x.values, b[i].values) < 1e-4]).toEqual([x.name, true]));
+    expect(Array.from(a.find((x) => x.name === 'conv1_bn.num_batches_tracked')!.values)).toEqual([26]);
+    for (const m of [graphed.model, plain.model, start]) m.dispose();
+  });
+
   test('a graphed run checkpoints the optimizer state a plain run would (the step count comes back from the device)', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-cuda-'));
     const start = createModel(smallSpec(), { mode: 'script', device: 'cuda', seed: 12 });

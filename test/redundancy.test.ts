@@ -11,6 +11,8 @@ import { pruneFirstLayer, selectDistinctFilters } from '../src/experiments/fewer
 import { channelMeanFilters } from '../src/experiments/redundancy';
 import { filterTotalVariation } from '../src/experiments/regularization';
 import { thrown } from './helpers';
+import { fromHost, noGrad, ops } from '../src/core/ops';
+import { tidy } from '../src/core/tidy';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-redundancy-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -105,15 +107,20 @@ describe('pruneFirstLayer', () => {
   const specs: Record<string, CnnSpec> = {
     'two conv layers (conv2 input channels)': { conv: [{ filters: 6, kernelSize: 5, pool: true }, { filters: 4, kernelSize: 3, pool: true }], dense: [16], dropout: 0 },
     'one conv layer (fc1 columns)': { conv: [{ filters: 6, kernelSize: 3, pool: true }], dense: [], dropout: 0 },
+    'batch norm (its scale, shift and statistics per filter)': { conv: [{ filters: 6, kernelSize: 5, pool: true }, { filters: 4, kernelSize: 3, pool: true }], dense: [16], dropout: 0, batchNorm: true },
   };
   for (const [name, spec] of Object.entries(specs)) {
     test(`gives the predictions of the full network with the other filters switched off: ${name}`, () => {
       const model = createModel(spec, { seed: 3 });
+      // One batch in training mode moves batch norm's running statistics away from 0 and 1.
+      tidy(() => noGrad(() => model.forward(ops().to(fromHost(new Uint8Array(8 * 784).map((_, i) => (i * 53) % 256), [8, 1, 28, 28]), null, 'float32'), { training: true })));
       const kept = [1, 3, 4];
       const pruned = pruneFirstLayer(model, kept);
-      // Zero weights and bias make a dropped filter's ReLU output 0, so it adds nothing downstream.
-      const switchedOff = modelFromParameters(spec, model.parameters().map((p) => {
-        if (p.name !== 'conv1.weight' && p.name !== 'conv1.bias') return p;
+      // Zero weights and bias (and batch norm's scale, shift and mean) make a dropped filter's ReLU
+      // output 0, so it adds nothing downstream.
+      const perFilter = ['conv1.weight', 'conv1.bias', 'conv1_bn.weight', 'conv1_bn.bias', 'conv1_bn.running_mean'];
+      const switchedOff = modelFromParameters(spec, [...model.parameters(), ...model.buffers()].map((p) => {
+        if (!perFilter.includes(p.name)) return p;
         const per = p.values.length / p.shape[0];
         const values = p.values.map((v, i) => (kept.includes(Math.floor(i / per)) ? v : 0));
         return { ...p, values };

@@ -132,8 +132,8 @@ function takeChannels(p: ParameterInfo, keep: number[], channels: number, shape:
 }
 
 /**
- * A new network with only the `kept` first-layer filters: conv1's weight and bias rows, and the
- * matching input channels of the next layer (conv2's weight[:, kept], or, for a single conv layer,
+ * A new network with only the `kept` first-layer filters: conv1's weight and bias rows (and its batch
+ * normalisation's), and the matching input channels of the next layer (conv2's weight[:, kept], or, for a single conv layer,
  * fc1's columns of those channels). Every other weight is copied unchanged.
  * @example const small = pruneFirstLayer(model, [0, 3, 7]); await evaluate(small, test);
  */
@@ -145,8 +145,11 @@ export function pruneFirstLayer(model: CnnModel, kept: number[]): CnnModel {
   const spec = withFirstLayer(plan.spec, { filters: kept.length });
   const prunedPlan = planModel(spec);
   const next = plan.conv.length > 1 ? 'conv2.weight' : 'fc1.weight';
-  const edited = model.parameters().map((p) => {
-    if (p.name === 'conv1.weight' || p.name === 'conv1.bias') return takeRows(p, kept);
+  // One row per filter: conv1's weight and bias, or its batch normalisation's scale, shift and statistics.
+  const bn = plan.conv[0].batchNorm;
+  const perFilter = new Set(['conv1.weight', 'conv1.bias', ...(bn ? ['weight', 'bias', 'running_mean', 'running_var'].map((f) => `${bn}.${f}`) : [])]);
+  const edited = [...model.parameters(), ...model.buffers()].map((p) => {
+    if (perFilter.has(p.name)) return takeRows(p, kept);
     if (p.name === next) {
       // fc1 after a single conv layer sees the flattened [channels, h, w] maps: a channel's block of columns.
       const shape = prunedPlan.parameters.find((q) => q.name === next)!.shape;
