@@ -8,6 +8,8 @@ usage: python3 bench/pytorch_reference.py --images FILE --labels FILE --steps N 
 (src/nn/script-source.ts): max pooling on channels-last tensors and ReLU after the pooling. It shows
 how much of the scripted path's lead over the textbook module below comes from that rewrite.
 --compile trains the module through torch.compile (inductor; its compilation happens in the warm-up).
+--plan FILE trains another convscope network instead, given as its plan's JSON (bench/plan_net.py);
+with --channels-last its batch-norm convolutions compute channels-last, as convscope's do.
 """
 import argparse, json, time
 import numpy as np
@@ -15,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from reference_common import add_training_arguments, read_idx
+from plan_net import PlanNet
 
 
 class Net(nn.Module):
@@ -50,14 +53,18 @@ def main():
     p.add_argument('--graph-rewrite', action='store_true')
     p.add_argument('--compile', action='store_true')
     p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--plan')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     device = torch.device(a.device)
     images = torch.from_numpy(read_idx(a.images).copy()).to(device)
     labels = torch.from_numpy(read_idx(a.labels).copy()).to(device)
-    model = Net(a.graph_rewrite).to(device)
-    if a.channels_last:
+    if a.plan:
+        model = PlanNet(json.load(open(a.plan)), channels_last=a.channels_last).to(device)
+    else:
+        model = Net(a.graph_rewrite).to(device)
+    if a.channels_last and not a.plan:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     forward = torch.compile(model) if a.compile else model

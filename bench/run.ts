@@ -1,7 +1,8 @@
 // npm run bench: every speed and memory goal of the project, measured side by side in one run on
 // this machine, printed as one table with ratios (and written to bench/results/latest.json).
 //   npm run bench [-- SECTION...] [--only REGEX] [--peers] [--rounds N] [--steps N] [--out FILE]
-// SECTION: data, train, eval-memory (all when none is named). --only keeps the reference and the
+// SECTION: data, train, train-bn (the batch-norm network against PyTorch), eval-memory (all when none
+// is named). --only keeps the reference and the
 // training rows whose name matches; --peers adds Keras and tfjs-node (scripts/setup-peers.sh) to the
 // training rounds; --rounds and --steps shorten a run (a smoke run, not a measurement); --out writes
 // the JSON elsewhere than bench/results/latest.json.
@@ -12,7 +13,8 @@ import { torchInfo } from '../src/index';
 import { benchEvalMemory } from './eval-memory';
 import { benchLoadData } from './load-data';
 import { median } from './stats';
-import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE, ThroughputSettings } from './training-throughput';
+import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE, ThroughputRow, ThroughputSettings } from './training-throughput';
+import { BATCH_NORM_REFERENCE, benchBatchNormThroughput } from './batch-norm-throughput';
 
 // On a shared machine noise only ever slows a run, so the best of the interleaved rounds is the
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
@@ -31,6 +33,18 @@ function positiveInteger(flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (!/^[1-9][0-9]*$/.test(value)) throw new Error(`${flag} takes a positive integer, not ${value}`);
   return Number(value);
+}
+
+function printRows(rows: ThroughputRow[], errors: string[]): void {
+  for (const r of rows) {
+    if (r.note) {
+      process.stdout.write(`  ${r.name.padEnd(34)}  ${r.precision.padEnd(9)}  ${r.note}\n`);
+      continue;
+    }
+    const finite = r.imagesPerSecond.filter(Number.isFinite);
+    process.stdout.write(`  ${r.name.padEnd(34)}  ${r.precision.padEnd(9)}  ${median(finite).toFixed(0).padStart(15)}   ${best(finite).toFixed(0).padStart(13)}   ${(r.pairedRatio ?? NaN).toFixed(2).padStart(10)}x\n`);
+  }
+  for (const error of errors) process.stdout.write(`  (${error})\n`);
 }
 
 async function main(): Promise<void> {
@@ -57,16 +71,17 @@ async function main(): Promise<void> {
     const reference = rows.find((r) => r.name === REFERENCE && r.precision === 'fp32')!.imagesPerSecond;
     process.stdout.write(`training throughput, batch ${settings.batchSize}, Adam, ${settings.threads} threads, ${settings.rounds} interleaved rounds, ${settings.steps} steps each\n`);
     process.stdout.write(`  ${'contender'.padEnd(34)}  precision   median images/s   best images/s   median of per-round ratios to ${REFERENCE} fp32\n`);
-    for (const r of rows) {
-      if (r.note) {
-        process.stdout.write(`  ${r.name.padEnd(34)}  ${r.precision.padEnd(9)}  ${r.note}\n`);
-        continue;
-      }
-      const finite = r.imagesPerSecond.filter(Number.isFinite);
-      process.stdout.write(`  ${r.name.padEnd(34)}  ${r.precision.padEnd(9)}  ${median(finite).toFixed(0).padStart(15)}   ${best(finite).toFixed(0).padStart(13)}   ${(r.pairedRatio ?? NaN).toFixed(2).padStart(10)}x\n`);
-    }
-    for (const error of errors) process.stdout.write(`  (${error})\n`);
+    printRows(rows, errors);
     process.stdout.write(`  (${REFERENCE} fp32 median: ${median(reference.filter(Number.isFinite)).toFixed(0)} images/s)\n\n`);
+  }
+
+  if (wants('train-bn')) {
+    const { rows, errors } = benchBatchNormThroughput(settings);
+    report.batchNormTraining = rows;
+    process.stdout.write(`batch-norm network (the fast preset's) training throughput, batch ${settings.batchSize}, Adam, ${settings.threads} threads, ${settings.rounds} interleaved rounds (goal: convscope >= 1.0x PyTorch)\n`);
+    process.stdout.write(`  ${'contender'.padEnd(34)}  precision   median images/s   best images/s   median of per-round ratios to ${BATCH_NORM_REFERENCE}\n`);
+    printRows(rows, errors);
+    process.stdout.write('\n');
   }
 
   if (wants('eval-memory')) {

@@ -49,7 +49,7 @@ function lastJson(stdout: string): { imagesPerSecond: number; torch: string } {
 }
 
 /** One of PyTorch's variants, from bench/pytorch_reference.py in the project's Python. */
-function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[]): Contender {
+export function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[]): Contender {
   return {
     name, precision,
     run: (s) => {
@@ -110,13 +110,16 @@ export function peers(): Contender[] {
   ];
 }
 
-/** convscope on one build of the addon (bench/convscope-worker.ts in a fresh process). */
-function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string): Contender {
+/**
+ * convscope on one build of the addon (bench/convscope-worker.ts in a fresh process), training the
+ * tutorial network or a preset's network (`preset`).
+ */
+export function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string, preset?: string): Contender {
   return {
     name: `convscope ${mode} (libtorch ${libtorch})`, precision,
     run: (s) => {
       const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-worker.js');
-      const run = spawnSync(process.execPath, [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps)],
+      const run = spawnSync(process.execPath, [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps), ...(preset ? [preset] : [])],
         { encoding: 'utf8', env: childEnv({ CONVSCOPE_ADDON: addon }) });
       if (run.status !== 0) return `convscope ${mode} ${precision} on ${addon} failed: ${run.stderr.trim().split('\n').pop()}`;
       return lastJson(run.stdout).imagesPerSecond;
@@ -154,7 +157,14 @@ export function contenders(withPeers = false): Contender[] {
 }
 
 export function benchTrainingThroughput(s: ThroughputSettings = DEFAULT_THROUGHPUT, only?: RegExp, withPeers = false): { rows: ThroughputRow[]; errors: string[] } {
-  const all = contenders(withPeers).filter((c) => !only || c.name === REFERENCE || only.test(c.name));
+  return interleavedRounds(contenders(withPeers).filter((c) => !only || c.name === REFERENCE || only.test(c.name)), REFERENCE, s);
+}
+
+/**
+ * Runs every contender once per round, rounds interleaved; each row's pairedRatio is the median over
+ * rounds of its images/s divided by the `reference` row's (fp32) in the same round.
+ */
+export function interleavedRounds(all: Contender[], reference: string, s: ThroughputSettings): { rows: ThroughputRow[]; errors: string[] } {
   const rows: ThroughputRow[] = all.map((c) => ({ name: c.name, precision: c.precision, imagesPerSecond: [], ...(c.unavailable ? { note: c.unavailable } : {}) }));
   const errors = new Set<string>();
   for (let round = 0; round < s.rounds; ++round) {
@@ -168,9 +178,9 @@ export function benchTrainingThroughput(s: ThroughputSettings = DEFAULT_THROUGHP
   }
   // Each round runs every contender back to back, so the ratio within a round cancels the slow
   // drifts of a shared machine; its median over rounds is the figure the goals are read from.
-  const reference = rows.find((r) => r.name === REFERENCE && r.precision === 'fp32')!.imagesPerSecond;
+  const referenceRow = rows.find((r) => r.name === reference && r.precision === 'fp32')!.imagesPerSecond;
   for (const r of rows) {
-    r.pairedRatio = median(r.imagesPerSecond.map((v, i) => v / reference[i]).filter(Number.isFinite));
+    r.pairedRatio = median(r.imagesPerSecond.map((v, i) => v / referenceRow[i]).filter(Number.isFinite));
   }
   return { rows, errors: [...errors] };
 }
