@@ -2,8 +2,8 @@
 // scatter panel per hyperparameter, drawn by Chart.js. node-canvas is loaded only here, at draw time
 // (see viz/canvas-loader.ts): a machine without it still searches, and skips the chart.
 import type { ChartConfiguration } from 'chart.js';
-import { loadCanvas, loadChartJsNodeCanvas } from '../viz/canvas-loader';
-import { SERIES_COLORS } from '../viz/charts';
+import { loadChartJsNodeCanvas } from '../viz/canvas-loader';
+import { composePanels, SERIES_COLORS } from '../viz/charts';
 import type { Dimension } from './space';
 import { formatParam, PARAM_LABELS, TrialParams } from './space';
 import type { TrialResult } from './trial';
@@ -75,22 +75,5 @@ export async function renderTuneChart(dimensions: Dimension[], trials: TrialResu
   const renderer = new ChartJSNodeCanvas({ width: PANEL.width, height: PANEL.height, backgroundColour: 'white' });
   const panels: Buffer[] = [];
   for (const d of dimensions) panels.push(await renderer.renderToBuffer(panelConfig(d, trials, bestTrial)));
-  const { createCanvas, Image } = loadCanvas();
-  const columns = Math.min(COLUMNS, panels.length);
-  const rows = Math.ceil(panels.length / columns);
-  const canvas = createCanvas(columns * PANEL.width, rows * PANEL.height + TITLE_HEIGHT);
-  const ctx = canvas.getContext('2d');
-  ctx.fillStyle = '#ffffff';
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  panels.forEach((png, i) => {
-    const img = new Image();
-    img.src = png;
-    ctx.drawImage(img, (i % columns) * PANEL.width, TITLE_HEIGHT + Math.floor(i / columns) * PANEL.height);
-  });
-  ctx.fillStyle = '#222222';
-  ctx.font = 'bold 14px sans-serif';
-  ctx.textAlign = 'center';
-  ctx.textBaseline = 'middle';
-  ctx.fillText(title, canvas.width / 2, TITLE_HEIGHT / 2);
-  return canvas.toBuffer('image/png');
+  return composePanels(panels, { width: PANEL.width, height: PANEL.height, columns: COLUMNS, title, titleHeight: TITLE_HEIGHT });
 }

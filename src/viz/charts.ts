@@ -161,23 +161,32 @@ export async function renderTrainingCurves(history: EpochMetrics[], options: Tra
     lineConfig('accuracy', 'epoch', 'accuracy', series('trainAccuracy', 'testAccuracy'), fraction ? { yMax: 1, integerX: true } : { integerX: true }),
   );
 
+  return composePanels([loss, accuracy], { width: panelWidth, height, columns: 2, title, titleHeight: TITLE_BAND });
+}
+
+/**
+ * Chart panels (PNG bytes, each `width` x `height`) laid out `columns` to a row on white, under a
+ * centred bold title in a band of `titleHeight` (no band without a title): one picture of several charts.
+ */
+export function composePanels(panels: Buffer[], layout: { width: number; height: number; columns: number; title?: string; titleHeight: number }): Buffer {
   const { createCanvas, Image } = loadCanvas();
-  const top = title ? TITLE_BAND : 0;
-  const canvas = createCanvas(2 * panelWidth, height + top);
+  const top = layout.title ? layout.titleHeight : 0;
+  const rows = Math.ceil(panels.length / layout.columns);
+  const canvas = createCanvas(Math.min(layout.columns, panels.length) * layout.width, rows * layout.height + top);
   const ctx = canvas.getContext('2d');
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
-  [loss, accuracy].forEach((png, i) => {
+  panels.forEach((png, i) => {
     const img = new Image();
     img.src = png;
-    ctx.drawImage(img, i * panelWidth, top);
+    ctx.drawImage(img, (i % layout.columns) * layout.width, top + Math.floor(i / layout.columns) * layout.height);
   });
-  if (title) {
+  if (layout.title) {
     ctx.fillStyle = '#222222';
     ctx.font = 'bold 14px sans-serif';
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
-    ctx.fillText(title, canvas.width / 2, top / 2);
+    ctx.fillText(layout.title, canvas.width / 2, top / 2);
   }
   return canvas.toBuffer('image/png');
 }
