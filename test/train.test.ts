@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import { createModel, loadModel, trainCnn, evaluate, defaultSpec } from '../src/index';
 import { native } from '../src/core/native';
 import { fashion, smallSpec } from './fixtures';
-import { PYTHON, testWithPython } from './helpers';
+import { PYTHON, rejected, testWithPython } from './helpers';
 
 const withTorch = testWithPython(['torch']);
 
@@ -216,5 +216,27 @@ describe('liveTensors', () => {
     const r = await trainCnn({ dataset: fashion(), spec: smallSpec(), limit: 256, testLimit: 128 });
     r.model.dispose();
     expect(native().liveTensors()).toBe(baseline);
+  });
+});
+
+describe('validation on an in-memory dataset', () => {
+  const data = () => {
+    const f = fashion();
+    const split = { images: f.train.images.subarray(0, 600 * 784), labels: f.train.labels.subarray(0, 600), count: 600 };
+    return { name: 'fashion-600', train: split, test: { ...split, count: 100, images: split.images.subarray(0, 100 * 784), labels: split.labels.subarray(0, 100) }, classNames: f.classNames };
+  };
+
+  test('holds out the last n training images, as for a named dataset', async () => {
+    let steps = 0;
+    const r = await trainCnn({ dataset: data(), validation: 100, batchSize: 100, spec: smallSpec(), mode: 'script', onProgress: (e) => { if (e.type === 'step') steps = e.steps; } });
+    expect(steps).toBe(5);
+    expect(r.history[0].validationAccuracy).toBeGreaterThan(0);
+    r.model.dispose();
+  });
+
+  test('must leave training images and cannot replace a given validation split', async () => {
+    expect((await rejected(trainCnn({ dataset: data(), validation: 600 }))).message).toMatch(/validation but received 600/);
+    const withSplit = { ...data(), validation: data().test };
+    expect((await rejected(trainCnn({ dataset: withSplit, validation: 10 }))).message).toMatch(/either dataset.validation or the validation option/);
   });
 });

@@ -89,7 +89,7 @@ export interface TrainOptions {
   limit?: number;
   /** Evaluate on the first `testLimit` test images only. */
   testLimit?: number;
-  /** Hold out the last n training images as a validation split. */
+  /** Hold out the last n training images as a validation split (of a named or an in-memory dataset). */
   validation?: number;
   /** Standardise inputs with the training set's mean and std (default true; false keeps pixels in [0, 1]). */
   standardize?: boolean;
@@ -179,6 +179,14 @@ function checkInMemoryDataset(value: Record<string, unknown>): InMemoryDataset {
   return value as unknown as InMemoryDataset;
 }
 
+/** `validation` carves the last training images of an in-memory dataset: it must leave some, and not replace a given split. */
+function checkValidationFits(dataset: InMemoryDataset, value: unknown): void {
+  if (dataset.validation) {
+    throw new RangeError(`Expected either dataset.validation or the validation option but received both (validation: ${JSON.stringify(value)})`);
+  }
+  checkInteger(value, 'validation', 1, dataset.train.count - 1);
+}
+
 function checkAugment(value: unknown): Required<AugmentOptions> {
   if (value === undefined) return { shift: 0, flip: false };
   const a = checkObject(value, 'augment');
@@ -217,6 +225,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     // Both say where the weights come from; one of them would be silently ignored.
     throw new TypeError(expected('either resumeFrom or initialModel', 'initialModel', o.initialModel) + ' together with resumeFrom');
   }
+  if (o.validation !== undefined && typeof dataset === 'object') checkValidationFits(dataset, o.validation);
   const mode = checkOneOf(o.mode ?? 'eager', 'mode', MODES);
   if (o.cudaGraph === true && mode !== 'script') {
     // The eager path issues every op from JS; there is no native step to capture.

@@ -78,9 +78,25 @@ function wantsStepGraph(options: ResolvedTrainOptions, device: string): boolean 
 }
 
 async function loadData(options: ResolvedTrainOptions): Promise<InMemoryDataset> {
-  if (typeof options.dataset !== 'string') return options.dataset;
+  if (typeof options.dataset !== 'string') return carveValidation(options.dataset, options.validation);
   // The async loader may download into the cache when no local copy exists (never in CI or tests).
   return loadDatasetAsync(options.dataset, { dataDir: options.dataDir, validation: options.validation });
+}
+
+/**
+ * An in-memory dataset with its last `count` training images moved to a validation split, as
+ * loadDataset({ validation }) does for a named one (resolveTrainOptions checked that they fit).
+ */
+function carveValidation(dataset: InMemoryDataset, count: number | undefined): InMemoryDataset {
+  if (count === undefined) return dataset;
+  const { train } = dataset;
+  const pixels = train.images.length / train.count;
+  const kept = train.count - count;
+  return {
+    ...dataset,
+    train: { images: train.images.subarray(0, kept * pixels), labels: train.labels.subarray(0, kept), count: kept },
+    validation: { images: train.images.subarray(kept * pixels), labels: train.labels.subarray(kept), count },
+  };
 }
 
 function datasetNorm(split: LabelledImages): InputNorm {
