@@ -14,11 +14,16 @@ export interface LabelledImages {
   count: number;
 }
 
+/** Images `from..to` of a split (views, no copy). @example sliceImages(dataset.train, 100, 200).count // 100 */
+export function sliceImages(split: LabelledImages, from: number, to: number): LabelledImages {
+  const pixels = split.images.length / split.count;
+  return { images: split.images.subarray(from * pixels, to * pixels), labels: split.labels.subarray(from, to), count: to - from };
+}
+
 /** The first `limit` images of a split (a view, no copy). @example takeImages(dataset.test, 2000).count // 2000 */
 export function takeImages(split: LabelledImages, limit: number | undefined): LabelledImages {
   if (limit === undefined || limit >= split.count) return split;
-  const pixels = split.images.length / split.count;
-  return { images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit };
+  return sliceImages(split, 0, limit);
 }
 
 export interface EvaluateOptions {

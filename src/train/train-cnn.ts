@@ -9,7 +9,7 @@ import { recordOptimizerState } from '../nn/optimizer-state';
 import { CnnSpec, planModel } from '../nn/spec';
 import { expected } from '../util/validate';
 import type { TrainingState } from './checkpoint';
-import { evaluate, EvaluationResult, LabelledImages, takeImages } from './evaluate';
+import { evaluate, EvaluationResult, LabelledImages, sliceImages, takeImages } from './evaluate';
 import { EpochRecord, InMemoryDataset, recordableOptions, ResolvedTrainOptions, resolveTrainOptions, TrainOptions } from './options';
 import { openResume, Resume } from './resume';
 import { RunRecorder } from './run-recorder';
@@ -90,13 +90,8 @@ async function loadData(options: ResolvedTrainOptions): Promise<InMemoryDataset>
 function carveValidation(dataset: InMemoryDataset, count: number | undefined): InMemoryDataset {
   if (count === undefined) return dataset;
   const { train } = dataset;
-  const pixels = train.images.length / train.count;
   const kept = train.count - count;
-  return {
-    ...dataset,
-    train: { images: train.images.subarray(0, kept * pixels), labels: train.labels.subarray(0, kept), count: kept },
-    validation: { images: train.images.subarray(kept * pixels), labels: train.labels.subarray(kept), count },
-  };
+  return { ...dataset, train: sliceImages(train, 0, kept), validation: sliceImages(train, kept, train.count) };
 }
 
 function datasetNorm(split: LabelledImages): InputNorm {

@@ -28,7 +28,7 @@ export async function retrainBest(
       checkpointOnAbort: false,
       ...(o.signal ? { signal: o.signal } : {}),
     }));
-    const test = await evaluate(model, data.test, o.base.evalChunkSize === undefined ? {} : { chunkSize: o.base.evalChunkSize });
+    const test = await evaluate(model, data.test, { chunkSize: o.base.evalChunkSize });
     model.save(path.join(o.dir, BEST_MODEL_FILE));
     return {
       trial: best.trial, params: best.params, epochs: o.epochs, trainImages: data.pool.count,

@@ -2,7 +2,7 @@
 // validation part that scores them, and the test images kept apart for the one final test.
 import { createHash } from 'crypto';
 import { loadDatasetAsync } from '../data/datasets';
-import type { LabelledImages } from '../train/evaluate';
+import { LabelledImages, sliceImages } from '../train/evaluate';
 import type { InMemoryDataset } from '../train/options';
 import { expected } from '../util/validate';
 import type { TuneBaseOptions } from './trial-options';
@@ -20,11 +20,6 @@ export interface SearchData {
   test: LabelledImages;
   /** Identifies the images, so that a search is only resumed on the data it started with. */
   fingerprint: { name: string; pool: number; validation: number; test: number; sha256: string };
-}
-
-function slice(split: LabelledImages, from: number, to: number): LabelledImages {
-  const pixels = split.images.length / split.count;
-  return { images: split.images.subarray(from * pixels, to * pixels), labels: split.labels.subarray(from, to), count: to - from };
 }
 
 function fingerprintOf(name: string, pool: LabelledImages, validation: number, test: LabelledImages): SearchData['fingerprint'] {
@@ -47,11 +42,11 @@ export async function loadSearchData(base: TuneBaseOptions, limits: { limit?: nu
   if (validation >= poolCount) {
     throw new RangeError(expected(`fewer than the ${poolCount} training images used, so that some are left to train on`, 'validation', validation));
   }
-  const pool = slice(all, 0, poolCount);
-  const test = slice(dataset.test, 0, Math.min(limits.testLimit ?? dataset.test.count, dataset.test.count));
+  const pool = sliceImages(all, 0, poolCount);
+  const test = sliceImages(dataset.test, 0, Math.min(limits.testLimit ?? dataset.test.count, dataset.test.count));
   return {
     name: dataset.name, classNames: dataset.classNames, pool,
-    train: slice(pool, 0, poolCount - validation), validation: slice(pool, poolCount - validation, poolCount), test,
+    train: sliceImages(pool, 0, poolCount - validation), validation: sliceImages(pool, poolCount - validation, poolCount), test,
     fingerprint: fingerprintOf(dataset.name, pool, validation, test),
   };
 }
@@ -62,5 +57,5 @@ export async function loadSearchData(base: TuneBaseOptions, limits: { limit?: nu
  * discarded. This way no trial and no retraining can see, or spend time on, the real test images.
  */
 export function withoutTestImages(name: string, classNames: string[], train: LabelledImages, validation?: LabelledImages): InMemoryDataset {
-  return { name, classNames, train, test: slice(train, 0, 1), ...(validation ? { validation } : {}) };
+  return { name, classNames, train, test: sliceImages(train, 0, 1), ...(validation ? { validation } : {}) };
 }
