@@ -333,9 +333,7 @@ function modelOver(plan: ModelPlan, mode: ExecutionMode, device: string, inputNo
 
 /** A detached copy that is a leaf requiring grad: a fresh parameter. */
 export function leafCopy(tensor: NativeTensor, device?: string): NativeTensor {
-  const moved = device ? native().ops.to(tensor, device) : tensor;
-  const copy = native().ops.detach(moved);
-  if (moved !== tensor) moved.dispose();
+  const copy = stateCopy(tensor, device);
   copy.requiresGrad = true;
   return copy;
 }
@@ -350,11 +348,20 @@ export function stateCopy(tensor: NativeTensor, device?: string): NativeTensor {
   }
 }
 
-/** A buffer as PyTorch's module starts it: running mean 0, running variance 1, no batch counted. */
-function freshBuffer(b: BufferShape, device: string): NativeTensor {
-  const zeros = native().ops.zeros(b.shape, b.dtype);
-  const filled = b.fill === 1 ? native().ops.affine(zeros, 0, 1) : zeros;
-  if (filled !== zeros) zeros.dispose();
+/** A CPU tensor of `shape` holding `value` (0 or 1) everywhere. */
+function constantTensor(shape: number[], dtype: 'float32' | 'int64', value: 0 | 1): NativeTensor {
+  const zeros = native().ops.zeros(shape, dtype);
+  if (value === 0) return zeros;
+  try {
+    return native().ops.affine(zeros, 0, 1);
+  } finally {
+    zeros.dispose();
+  }
+}
+
+/** A buffer as PyTorch's module starts it, on `device`: running mean 0, running variance 1, no batch counted. */
+export function freshBuffer(b: BufferShape, device: string): NativeTensor {
+  const filled = constantTensor(b.shape, b.dtype, b.fill);
   if (device === 'cpu') return filled;
   try {
     return native().ops.to(filled, device);
@@ -365,18 +372,11 @@ function freshBuffer(b: BufferShape, device: string): NativeTensor {
 
 /** A parameter as PyTorch initialises it (see ParameterShape.init), on the CPU. */
 function initialParameter(p: ParameterShape): NativeTensor {
-  const addon = native();
   if (p.init === 'uniform') {
     const bound = 1 / Math.sqrt(p.fanIn);
-    return addon.ops.uniform(p.shape, -bound, bound);
+    return native().ops.uniform(p.shape, -bound, bound);
   }
-  const zeros = addon.ops.zeros(p.shape);
-  if (p.init === 'zeros') return zeros;
-  try {
-    return addon.ops.affine(zeros, 0, 1);
-  } finally {
-    zeros.dispose();
-  }
+  return constantTensor(p.shape, 'float32', p.init === 'ones' ? 1 : 0);
 }
 
 /**
