@@ -214,6 +214,23 @@ describe('batch norm in every file', () => {
     expectError(() => loadModel(file, { spec: GAP_SPEC }), 'CheckpointError', /lacks the tensor conv1_bn\.running_mean/);
   });
 
+  test('a checkpoint whose parameter or buffer has another dtype is refused, naming it and the dtype expected', () => {
+    const { native } = require('../src/core/native') as typeof import('../src/core/native');
+    const cases: [string, RegExp][] = [
+      ['conv1.weight', /has conv1\.weight of dtype float64, expected float32/],
+      ['conv1_bn.running_var', /has conv1_bn\.running_var of dtype float64, expected float32/],
+      ['conv1_bn.num_batches_tracked', /has conv1_bn\.num_batches_tracked of dtype float64, expected int64/],
+    ];
+    for (const [name, message] of cases) {
+      const file = path.join(tmp, 'wrong-dtype.pt');
+      const entries = Object.fromEntries([...trained.parameters(), ...trained.buffers()].map((p) => [p.name,
+        new (native().Tensor)(p.name === name ? Float64Array.from(p.values) : p.name.endsWith('num_batches_tracked') ? BigInt64Array.from(p.values, BigInt) : p.values, p.shape)]));
+      fs.writeFileSync(file, native().encodeStateDict(entries));
+      Object.values(entries).forEach((t) => t.dispose());
+      expectError(() => loadModel(file, { spec: GAP_SPEC }), 'CheckpointError', message);
+    }
+  });
+
   withTorch('the TorchScript export evaluates with the running statistics, as predict does', () => {
     const file = path.join(tmp, 'trained.ts.pt');
     trained.exportTorchScript(file);

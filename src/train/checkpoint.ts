@@ -1,12 +1,12 @@
 // Checkpoints as training writes and reads them: a model with its optimizer state and where training
 // stood (the file format itself is formats/checkpoint.ts). Loading builds a CnnModel and records the
 // optimizer state beside it, so that `model.save(path, { includeOptimizer: true })` keeps it.
-import { native, NativeOptimizer, NativeTensor, OptimizerSettings } from '../core/native';
+import type { NativeOptimizer, NativeTensor, OptimizerSettings } from '../core/native';
 import { writeFileAtomic } from '../util/fs-atomic';
 import {
   CHECKPOINT_FORMAT, CheckpointEntries, CheckpointError, INPUT_MEAN_KEY, INPUT_STD_KEY, META_KEY, OPTIMIZER_KEY, optimizerStateEntry, readCheckpointEntries, scalarEntry,
 } from '../formats/checkpoint';
-import { CnnModel, ExecutionMode, InputNorm, leafCopy, MODES, stateCopy, NO_NORM } from '../nn/model';
+import { CnnModel, ExecutionMode, freshBuffer, InputNorm, leafCopy, MODES, stateCopy, NO_NORM } from '../nn/model';
 import { checkInputNorm } from '../nn/model-options';
 import { recordOptimizerState } from '../nn/optimizer-state';
 import { BufferShape, CnnSpec, planModel, specsEqual } from '../nn/spec';
@@ -113,21 +113,23 @@ function checkSameSpec(file: string, held: CnnSpec, given: CnnSpec | undefined):
     `${JSON.stringify(planModel(given).spec)} (a spec is only needed for plain state dicts)`);
 }
 
+/** The state-dict entry `name`, checked to be a tensor of `dtype` and `shape` (the spec's). */
+function stateEntry(file: string, entries: CheckpointEntries, name: string, dtype: string, shape: number[]): NativeTensor {
+  const tensor = entries[name];
+  if (tensor === undefined || typeof tensor === 'string') throw new CheckpointError(file, `lacks the tensor ${name}`);
+  if (tensor.dtype !== dtype) throw new CheckpointError(file, `has ${name} of dtype ${tensor.dtype}, expected ${dtype}`);
+  if (tensor.shape.join('x') !== shape.join('x')) throw new CheckpointError(file, `has ${name} of shape [${tensor.shape}], expected [${shape}] for its spec`);
+  return tensor;
+}
+
 /**
  * A buffer (batch normalisation's statistics) from the checkpoint, on `device`. A state dict from a
  * PyTorch older than 0.4.1 has no num_batches_tracked; its count then starts at 0, as PyTorch's
  * load_state_dict does.
  */
 function bufferFrom(file: string, entries: CheckpointEntries, b: BufferShape, device: string): NativeTensor {
-  const tensor = entries[b.name];
-  if (tensor === undefined && b.name.endsWith('.num_batches_tracked')) {
-    const zero = native().ops.zeros([], 'int64');
-    try { return stateCopy(zero, device); } finally { zero.dispose(); }
-  }
-  if (tensor === undefined || typeof tensor === 'string') throw new CheckpointError(file, `lacks the tensor ${b.name}`);
-  if (tensor.dtype !== b.dtype) throw new CheckpointError(file, `has ${b.name} of dtype ${tensor.dtype}, expected ${b.dtype}`);
-  if (tensor.shape.join('x') !== b.shape.join('x')) throw new CheckpointError(file, `has ${b.name} of shape [${tensor.shape}], expected [${b.shape}] for its spec`);
-  return stateCopy(tensor, device);
+  if (entries[b.name] === undefined && b.name.endsWith('.num_batches_tracked')) return freshBuffer(b, device);
+  return stateCopy(stateEntry(file, entries, b.name, b.dtype, b.shape), device);
 }
 
 /** Reads a checkpoint written by saveCheckpoint (or a plain PyTorch state dict, given its spec). */
@@ -153,19 +155,12 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
     }
     if (entries[META_KEY] !== undefined) checkSameSpec(file, meta.spec, options.spec);
     const mode = options.mode === undefined ? meta.mode : checkOneOf(options.mode, 'mode', MODES);
-    for (const p of plan.parameters) {
-      const tensor = entries[p.name];
-      if (tensor === undefined || typeof tensor === 'string') throw new CheckpointError(file, `lacks the tensor ${p.name}`);
-      if (tensor.dtype !== 'float32') throw new CheckpointError(file, `has ${p.name} of dtype ${tensor.dtype}, expected float32`);
-      if (tensor.shape.join('x') !== p.shape.join('x')) {
-        throw new CheckpointError(file, `has ${p.name} of shape [${tensor.shape}], expected [${p.shape}] for its spec`);
-      }
-      params.set(p.name, leafCopy(tensor, options.device ?? 'cpu'));
-    }
-    for (const b of plan.buffers) params.set(b.name, bufferFrom(file, entries, b, options.device ?? 'cpu'));
+    const device = options.device ?? 'cpu';
+    for (const p of plan.parameters) params.set(p.name, leafCopy(stateEntry(file, entries, p.name, 'float32', p.shape), device));
+    for (const b of plan.buffers) params.set(b.name, bufferFrom(file, entries, b, device));
     const optimizerState = optimizerStateEntry(file, entries);
     if (optimizerState && !meta.optimizer) throw new CheckpointError(file, `has an optimizer state (${OPTIMIZER_KEY}) but no optimizer settings in its metadata`);
-    const model = new CnnModel(plan, params, mode, options.device ?? 'cpu', meta.inputNorm ?? NO_NORM);
+    const model = new CnnModel(plan, params, mode, device, meta.inputNorm ?? NO_NORM);
     if (optimizerState && meta.optimizer) recordOptimizerState(model, { settings: meta.optimizer, state: optimizerState });
     return { model, meta, optimizerState };
   } catch (err) {
