@@ -16,7 +16,8 @@
         "native/precision.cc",
         "native/batch.cc",
         "native/train_step.cc",
-        "native/fused_adam.cc"
+        "native/fused_adam.cc",
+        "native/cpu_block_cache.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

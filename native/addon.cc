@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "checkpoint.h"
+#include "cpu_block_cache.h"
 #include "device.h"
 #include "instance_data.h"
 #include "ops.h"
@@ -19,6 +20,11 @@ namespace convscope {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   compat::DisableNnpack();
+  try {
+    InstallCpuBlockCache();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
   auto* data = new InstanceData();
   env.SetInstanceData<InstanceData>(data);
 
@@ -35,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ScriptModel", scriptModel);
 
   RegisterDevice(env, exports);
+  RegisterCpuBlockCache(env, exports);
   RegisterOps(env, exports);
   RegisterCheckpoint(env, exports);
   RegisterTrainer(env, exports);

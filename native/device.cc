@@ -4,6 +4,7 @@
 #include <torch/version.h>
 
 #include "args.h"
+#include "cpu_block_cache.h"
 #include "errors.h"
 #include "tensor.h"
 
@@ -78,10 +79,17 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   });
 }
 
-// Hands memory freed by libtorch back to the OS. glibc keeps freed blocks of large tensors in its
-// arenas (its mmap threshold rises after the first large free), so without this a process that has
-// evaluated many chunks holds on to memory it no longer uses.
+// Hands memory freed by libtorch back to the OS: the blocks the CPU block cache keeps for reuse
+// (cpu_block_cache.h), then what glibc keeps in its arenas (its mmap threshold rises after the first
+// large free), so that a process done with training or evaluating does not hold on to its memory.
 Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
+  EmptyCpuBlockCache();
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+}
+
+// Only glibc's part of ReleaseFreeMemory: the eager loop's periodic trim, which must keep the
+// cached blocks that the next steps reuse.
+Napi::Value TrimHeap(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
 }
 
@@ -97,6 +105,7 @@ void RegisterDevice(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed, "manualSeed"));
   exports.Set("liveTensors", Napi::Function::New(env, LiveTensors, "liveTensors"));
   exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory, "releaseFreeMemory"));
+  exports.Set("trimHeap", Napi::Function::New(env, TrimHeap, "trimHeap"));
 }
 
 }  // namespace convscope

@@ -6,6 +6,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
+#include <c10/core/Allocator.h>
 #include <torch/optim/optimizer.h>
 #include <torch/version.h>
 
@@ -61,5 +62,19 @@ inline void DisableNnpack() {
   at::globalContext().setUserEnabledNNPACK(false);
 #endif
 }
+
+// A CPU allocator: PyTorch 2.3 made Allocator::allocate non-const and added copy_data (pure virtual);
+// 1.13's allocate is const. Subclasses implement Allocate and build against both.
+class CpuAllocatorBase : public c10::Allocator {
+ public:
+  virtual c10::DataPtr Allocate(size_t n) = 0;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  c10::DataPtr allocate(size_t n) override { return Allocate(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
+#else
+  // 1.13 calls it through a const pointer; the allocator's state is its own, guarded by its mutex.
+  c10::DataPtr allocate(size_t n) const override { return const_cast<CpuAllocatorBase*>(this)->Allocate(n); }
+#endif
+};
 
 }  // namespace convscope::compat

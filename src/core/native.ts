@@ -106,6 +106,9 @@ export interface EpochJob {
 export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
 export interface EpochOutcome { steps: number; seen: number; lossSum: number; correct: number; cancelled: boolean; nonFiniteStep: number }
 
+/** Large CPU blocks kept for reuse (native/cpu_block_cache.h); hits and misses count the requests of at least 128 KiB. */
+export interface CpuBlockCacheStats { cachedBytes: number; cachedBlocks: number; hits: number; misses: number; limitBytes: number }
+
 export interface TorchInfo {
   version: string;
   cuda: boolean;
@@ -191,8 +194,14 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   manualSeed(seed: number): void;
   liveTensors(): number;
-  /** Returns memory libtorch freed to the OS (malloc_trim); true if any was released. */
+  /** Returns memory libtorch freed to the OS: the CPU block cache's blocks, then malloc_trim; true if glibc released any. */
   releaseFreeMemory(): boolean;
+  /** malloc_trim alone: the CPU block cache keeps its blocks. */
+  trimHeap(): boolean;
+  /** The CPU block cache (native/cpu_block_cache.h): what it holds now and how often it served a large block. */
+  cpuBlockCache(): CpuBlockCacheStats;
+  /** 0 turns the cache off; the blocks it holds are freed either way. */
+  setCpuBlockCacheLimit(bytes: number): void;
   /** Switches bfloat16 autocast for this thread on or off (clearing its cast cache when off); returns the previous state. */
   setAutocast(enabled: boolean, device: string): boolean;
   encodeStateDict(entries: Record<string, NativeTensor | string>): Buffer;

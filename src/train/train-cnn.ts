@@ -199,7 +199,7 @@ function augmentedBatch(x: NativeTensor, options: ResolvedTrainOptions, { mean, 
   return augments(options) ? ops().augment(x, options.augment.shift, options.augment.flip, -mean / std) : x;
 }
 
-/** Eager steps between returning freed host memory to the OS (see runEagerEpoch). */
+/** Eager steps between returning glibc's free memory to the OS (see runEagerEpoch). */
 const TRIM_EVERY_STEPS = 16;
 
 /** The eager path: every op of every step is issued from here. */
@@ -264,11 +264,11 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         readBack(step + 1);
       }
       if (syncEvery === 1 || pendingFrom === step + 1) ctx.report(step + 1, totals);
-      // Freeing a step's tensors in JS order leaves glibc's heap fragmented (blocks of 64-byte aligned
-      // activations do not fit back into the holes they left), so the process would keep growing by
-      // about one activation per step; handing free memory back every few steps bounds it. (On a GPU
-      // the activations are not in the host's heap, and the trim would only cost time.)
-      if (model.device === 'cpu' && (step + 1) % TRIM_EVERY_STEPS === 0) native().releaseFreeMemory();
+      // Freeing a step's tensors in JS order leaves glibc's heap fragmented, so the process would keep
+      // growing a little every step; handing glibc's free memory back every few steps bounds it. The
+      // large blocks stay in the CPU block cache for the next steps. (On a GPU the activations are not
+      // in the host's heap, and the trim would only cost time.)
+      if (model.device === 'cpu' && (step + 1) % TRIM_EVERY_STEPS === 0) native().trimHeap();
       await ctx.onStepBoundary(step + 1);
       // One step at most between turns of the event loop: timers and I/O keep running during an epoch.
       await yieldToEventLoop();
@@ -602,5 +602,8 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     run.optimizer?.dispose();
     run.deviceData?.dispose();
     if (!keepModel) run.model?.dispose();
+    // The blocks the CPU block cache kept for the steps (an evaluation releases them too, but a run
+    // that stopped early has not evaluated).
+    native().releaseFreeMemory();
   }
 }
