@@ -16,6 +16,15 @@ ACTIVATIONS = {
 }
 
 
+def channels_last(x):
+    """x in channels-last memory, as convscope lays out a batch-norm convolution's input. One channel
+    (the network's input) only has its strides relabelled: contiguous() would keep NCHW strides, and the
+    convolution would then answer in NCHW."""
+    if x.size(1) == 1 and x.is_contiguous():
+        return x.as_strided(x.size(), [x.size(2) * x.size(3), 1, x.size(3), 1])
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 class PlanNet(nn.Module):
     def __init__(self, plan, channels_last=True):
         super().__init__()
@@ -34,7 +43,7 @@ class PlanNet(nn.Module):
         for c in self.plan['conv']:
             x = F.pad(x, c['padding'])  # [left, right, top, bottom], TensorFlow's 'same'
             if c['batchNorm'] and self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+                x = channels_last(x)
             x = getattr(self, c['name'])(x)
             if c['batchNorm']:
                 x = getattr(self, c['batchNorm'])(x)

@@ -53,9 +53,14 @@ Napi::Value Uniform(const Napi::CallbackInfo& info) {
 // and max pooling after it also prefer. A convolution followed by batch normalisation asks for
 // channels-last too (`channelsLast`): the CPU's batch norm is several times faster in that layout.
 // Same values, other layout; fp32 otherwise keeps NCHW.
+// A one-channel input (the network's) only has its strides relabelled, no copy: contiguous() would
+// return it unchanged (one channel is channels-last already by libtorch's rules), and with NCHW
+// strides the convolution would answer in NCHW, so that a batch norm after it met a channels-last
+// gradient and took libtorch's serial fallback (as the scripted graph does, src/nn/script-source.ts).
 at::Tensor ConvolutionLayout(const at::Tensor& x, bool channelsLast) {
-  if (x.is_cpu() && x.dim() == 4 && (channelsLast || compat::AutocastEnabled(at::kCPU))) return x.contiguous(at::MemoryFormat::ChannelsLast);
-  return x;
+  if (!x.is_cpu() || x.dim() != 4 || !(channelsLast || compat::AutocastEnabled(at::kCPU))) return x;
+  if (x.size(1) == 1 && x.is_contiguous()) return x.as_strided(x.sizes(), {x.size(2) * x.size(3), 1, x.size(3), 1});
+  return x.contiguous(at::MemoryFormat::ChannelsLast);
 }
 
 // conv2d(x, w, bias, stride, padding, channelsLast?): padding is [left, right, top, bottom];

@@ -38,11 +38,16 @@ const POOL_METHOD = [
 
 // In training on the CPU, libtorch's batch normalisation (its backward above all) is several times
 // faster on channels-last tensors; a convolution given a channels-last input returns one. The
-// network's input (one channel) only needs its strides relabelled, no copy.
+// network's input (one channel) only needs its strides relabelled, no copy: contiguous() would
+// return it unchanged (one channel is channels-last already by its rules), and with its NCHW strides
+// the convolution would answer in NCHW, so that the batch norm after it met a channels-last gradient
+// and took libtorch's serial fallback.
 const CHANNELS_LAST_METHOD = [
   'def channels_last(self, x):',
   '    if x.is_cuda or not self.training:',
   '        return x',
+  '    if x.size(1) == 1 and x.is_contiguous():',
+  '        return x.as_strided(x.size(), [x.size(2) * x.size(3), 1, x.size(3), 1])',
   `    return x.contiguous(memory_format=${CHANNELS_LAST})`,
 ];
 
