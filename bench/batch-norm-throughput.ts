@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { planModel } from '../src/nn/spec';
 import { presetOptions } from '../src/train/presets';
-import { Contender, convscope, convscopeBuilds, interleavedRounds, pytorch, ThroughputRow, ThroughputSettings } from './training-throughput';
+import { Contender, convscope, convscopeBuilds, GLIBC_KEEPS_MEMORY, interleavedRounds, pytorch, ThroughputRow, ThroughputSettings, WITHOUT_BLOCK_CACHE } from './training-throughput';
 
 export const BATCH_NORM_PRESET = 'fast';
 export const BATCH_NORM_REFERENCE = 'PyTorch NCHW (batch-norm net)';
@@ -20,10 +20,11 @@ export function benchBatchNormThroughput(s: ThroughputSettings): { rows: Through
   const list: Contender[] = [
     pytorch(BATCH_NORM_REFERENCE, 'fp32', ['--plan', planFile]),
     pytorch('PyTorch channels-last (batch-norm net)', 'fp32', ['--plan', planFile, '--channels-last']),
-    ...(build ? (['eager', 'script'] as const).map((mode) => {
-      const c = convscope(mode, 'fp32', build.addon, build.libtorch, BATCH_NORM_PRESET);
+    pytorch('PyTorch NCHW, glibc keeps memory (batch-norm net)', 'fp32', ['--plan', planFile], GLIBC_KEEPS_MEMORY),
+    ...(build ? [{}, WITHOUT_BLOCK_CACHE].flatMap((env) => (['eager', 'script'] as const).map((mode) => {
+      const c = convscope(mode, 'fp32', build.addon, build.libtorch, BATCH_NORM_PRESET, env);
       return { ...c, name: `${c.name} (batch-norm net)` };
-    }) : []),
+    })) : []),
   ];
   try {
     return interleavedRounds(list, BATCH_NORM_REFERENCE, s);

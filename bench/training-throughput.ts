@@ -49,7 +49,7 @@ function lastJson(stdout: string): { imagesPerSecond: number; torch: string } {
 }
 
 /** One of PyTorch's variants, from bench/pytorch_reference.py in the project's Python. */
-export function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[]): Contender {
+export function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[], env: Record<string, string> = {}): Contender {
   return {
     name, precision,
     run: (s) => {
@@ -57,7 +57,7 @@ export function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[
       const args = [script, '--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
         '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), '--steps', String(s.steps),
         '--warmup', String(s.warmupSteps), '--batch', String(s.batchSize), '--threads', String(s.threads), '--precision', precision, ...flags];
-      const run = spawnSync(projectPython(), args, { encoding: 'utf8', env: childEnv() });
+      const run = spawnSync(projectPython(), args, { encoding: 'utf8', env: childEnv(env) });
       if (run.status !== 0) return `${name} failed: ${run.stderr.trim().split('\n').pop()}`;
       return lastJson(run.stdout).imagesPerSecond;
     },
@@ -114,13 +114,23 @@ export function peers(): Contender[] {
  * convscope on one build of the addon (bench/convscope-worker.ts in a fresh process), training the
  * tutorial network or a preset's network (`preset`).
  */
-export function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string, preset?: string): Contender {
+/**
+ * glibc's malloc told to keep freed memory (its mmap threshold raised to its maximum, trimming off):
+ * what a PyTorch user can do from outside the process to get most of what convscope's CPU block cache
+ * (native/cpu_block_cache.h) does inside it.
+ */
+export const GLIBC_KEEPS_MEMORY = { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1099511627776' };
+
+/** The CPU block cache off: the allocation libtorch has by default, for the rows that show what the cache buys. */
+export const WITHOUT_BLOCK_CACHE = { CONVSCOPE_CPU_CACHE_MB: '0' };
+
+export function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string, preset?: string, env: Record<string, string> = {}): Contender {
   return {
-    name: `convscope ${mode} (libtorch ${libtorch})`, precision,
+    name: `convscope ${mode} (libtorch ${libtorch})${env === WITHOUT_BLOCK_CACHE ? ', no block cache' : ''}`, precision,
     run: (s) => {
       const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-worker.js');
       const run = spawnSync(process.execPath, [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps), ...(preset ? [preset] : [])],
-        { encoding: 'utf8', env: childEnv({ CONVSCOPE_ADDON: addon }) });
+        { encoding: 'utf8', env: childEnv({ CONVSCOPE_ADDON: addon, ...env }) });
       if (run.status !== 0) return `convscope ${mode} ${precision} on ${addon} failed: ${run.stderr.trim().split('\n').pop()}`;
       return lastJson(run.stdout).imagesPerSecond;
     },
@@ -147,10 +157,14 @@ export function contenders(withPeers = false): Contender[] {
     pytorch('PyTorch graph rewrite', 'fp32', ['--graph-rewrite']),
     pytorch('PyTorch channels-last', 'bf16', ['--channels-last']),
   ];
-  for (const { addon, libtorch } of convscopeBuilds()) {
+  const builds = convscopeBuilds();
+  for (const { addon, libtorch } of builds) {
     for (const precision of ['fp32', 'bf16'] as const) {
       for (const mode of ['eager', 'script'] as const) list.push(convscope(mode, precision, addon, libtorch));
     }
+  }
+  if (builds[0]) {
+    for (const mode of ['eager', 'script'] as const) list.push(convscope(mode, 'fp32', builds[0].addon, builds[0].libtorch, undefined, WITHOUT_BLOCK_CACHE));
   }
   if (withPeers) list.push(...peers());
   return list;
