@@ -6,6 +6,9 @@
 // top is free (always so on the worker thread the scripted epoch runs on), so each step pays the
 // kernel's page faults for its own memory again: a quarter of a batch-norm step on the project's
 // machine (perf, 2026-11-28). PyTorch's CUDA caching allocator avoids the same cost on the GPU.
+// Python users swap the process's malloc for jemalloc or tcmalloc (LD_PRELOAD) or tune glibc's
+// (GLIBC_TUNABLES); an addon cannot do either for the Node process that loads it, but libtorch lets it
+// replace the allocator behind CPU tensors (c10::SetCPUAllocator), and reuse by size is all it needs.
 #pragma once
 
 #include <napi.h>
