@@ -12,13 +12,16 @@ export interface Layer {
 export type ParameterLookup = (name: string) => NativeTensor;
 
 export class Conv2d implements Layer {
-  constructor(readonly name: string, private readonly plan: ConvPlan, private readonly param: ParameterLookup) {}
+  constructor(readonly name: string, private readonly plan: ConvPlan, private readonly param: ParameterLookup, private readonly first: boolean) {}
   forward(x: NativeTensor, training: boolean): NativeTensor {
     const { stride, padding } = this.plan;
     const bias = this.plan.bias ? this.param(`${this.name}.bias`) : null;
     // In training a batch norm after it runs several times faster on channels-last tensors (the
-    // CPU's kernels); in evaluation NCHW convolutions are the faster ones.
-    return ops().conv2d(x, this.param(`${this.name}.weight`), bias, [stride, stride], padding, training && this.plan.batchNorm !== null);
+    // CPU's kernels), and the first convolution's one-channel input becomes channels-last by a
+    // relabelling of its strides, as in the scripted graph (src/nn/script-source.ts), so that both
+    // paths compute in the same layouts; in evaluation NCHW convolutions are the faster ones.
+    const channelsLast = training && (this.plan.batchNorm !== null || this.first);
+    return ops().conv2d(x, this.param(`${this.name}.weight`), bias, [stride, stride], padding, channelsLast);
   }
 }
 
@@ -80,13 +83,13 @@ export class Flatten implements Layer {
  */
 export function buildLayers(conv: ConvPlan[], dense: DensePlan[], globalAvgPool: boolean, param: ParameterLookup): Layer[] {
   const layers: Layer[] = [];
-  for (const c of conv) {
-    layers.push(new Conv2d(c.name, c, param));
+  conv.forEach((c, index) => {
+    layers.push(new Conv2d(c.name, c, param, index === 0));
     if (c.batchNorm) layers.push(new BatchNorm(c.batchNorm, param));
     layers.push(new ActivationLayer(`${c.name}.act`, c.activation));
     if (c.pool) layers.push(new MaxPool2d(`${c.name}.pool`));
     if (c.dropout > 0) layers.push(new Dropout(`${c.name}.dropout`, c.dropout));
-  }
+  });
   layers.push(globalAvgPool ? new GlobalAvgPool() : new Flatten());
   for (const d of dense) {
     layers.push(new Linear(d.name, d.bias, param));
