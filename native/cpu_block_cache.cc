@@ -48,9 +48,12 @@ class CpuBlockCache final : public compat::CpuAllocatorBase {
     Block* block = Take(bytes);
     if (block == nullptr) block = new Block{FreshMemory(bytes), bytes};
     void* data = block->memory.get();
-    {
+    try {
       std::lock_guard<std::mutex> lock(mutex_);
       lent_[data] = block;
+    } catch (...) {
+      delete block;  // the map could not grow: the block goes back to malloc, the caller gets the error
+      throw;
     }
     // The context is the data pointer itself: oneDNN frees through raw_deleter() with nothing else.
     return {data, data, &ReturnBlock, c10::Device(c10::DeviceType::CPU)};
@@ -122,7 +125,7 @@ class CpuBlockCache final : public compat::CpuAllocatorBase {
 
   // Every pointer this allocator handed out comes back here: a cached block's goes back to the
   // cache (or to malloc over the limit), any other was the fallback's and goes to its deleter.
-  void Return(void* data) {
+  void Return(void* data) noexcept {
     Block* block = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -139,8 +142,10 @@ class CpuBlockCache final : public compat::CpuAllocatorBase {
     Keep(block);
   }
 
-  void Keep(Block* block) {
-    {
+  // Runs inside a tensor's deleter, where nothing may throw: a block the cache cannot take (over the
+  // limit, or no memory for its list) goes back to malloc, outside the lock.
+  void Keep(Block* block) noexcept {
+    try {
       std::lock_guard<std::mutex> lock(mutex_);
       const int64_t bytes = static_cast<int64_t>(block->bytes);
       if (stats_.cachedBytes + bytes <= limit_) {
@@ -149,8 +154,9 @@ class CpuBlockCache final : public compat::CpuAllocatorBase {
         ++stats_.cachedBlocks;
         return;
       }
+    } catch (...) {
     }
-    delete block;  // over the limit: back to malloc, outside the lock
+    delete block;
   }
 
   c10::Allocator* fallback_;
