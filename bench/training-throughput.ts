@@ -126,7 +126,7 @@ export const WITHOUT_BLOCK_CACHE = { CONVSCOPE_CPU_CACHE_MB: '0' };
 
 export function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string, preset?: string, env: Record<string, string> = {}): Contender {
   return {
-    name: `convscope ${mode} (libtorch ${libtorch})${env === WITHOUT_BLOCK_CACHE ? ', no block cache' : ''}`, precision,
+    name: `convscope ${mode} (libtorch ${libtorch})${env.CONVSCOPE_CPU_CACHE_MB === '0' ? ', no block cache' : ''}`, precision,
     run: (s) => {
       const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-worker.js');
       const run = spawnSync(process.execPath, [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps), ...(preset ? [preset] : [])],

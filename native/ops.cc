@@ -50,9 +50,9 @@ Napi::Value Uniform(const Napi::CallbackInfo& info) {
 
 // Under bfloat16 autocast on the CPU, oneDNN's fast convolutions are the channels-last ones (PyTorch's
 // own bf16 recipe converts to channels-last); the output stays channels-last, which the activation
-// and max pooling after it also prefer. A convolution followed by batch normalisation asks for
-// channels-last too (`channelsLast`): the CPU's batch norm is several times faster in that layout.
-// Same values, other layout; fp32 otherwise keeps NCHW.
+// and max pooling after it also prefer. In training, convolutions followed by batch normalisation and
+// the first one ask for channels-last too (`channelsLast`; convolvesChannelsLast in src/nn/spec.ts
+// says why). Same values, other layout; fp32 otherwise keeps NCHW.
 // A one-channel input (the network's) only has its strides relabelled, no copy: contiguous() would
 // return it unchanged (one channel is channels-last already by libtorch's rules), and with NCHW
 // strides the convolution would answer in NCHW, so that a batch norm after it met a channels-last

@@ -2,7 +2,7 @@
 // them), so a user can step through a pass, read any intermediate tensor or change the model in TS.
 import { LEAKY_RELU_SLOPE, NativeTensor } from '../core/native';
 import { ops } from '../core/ops';
-import { Activation, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, ConvPlan, DensePlan } from './spec';
+import { Activation, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, ConvPlan, convolvesChannelsLast, DensePlan } from './spec';
 
 export interface Layer {
   readonly name: string;
@@ -12,16 +12,12 @@ export interface Layer {
 export type ParameterLookup = (name: string) => NativeTensor;
 
 export class Conv2d implements Layer {
-  constructor(readonly name: string, private readonly plan: ConvPlan, private readonly param: ParameterLookup, private readonly first: boolean) {}
+  /** channelsLast: in training (convolvesChannelsLast). */
+  constructor(readonly name: string, private readonly plan: ConvPlan, private readonly param: ParameterLookup, private readonly channelsLast: boolean) {}
   forward(x: NativeTensor, training: boolean): NativeTensor {
     const { stride, padding } = this.plan;
     const bias = this.plan.bias ? this.param(`${this.name}.bias`) : null;
-    // In training a batch norm after it runs several times faster on channels-last tensors (the
-    // CPU's kernels), and the first convolution's one-channel input becomes channels-last by a
-    // relabelling of its strides, as in the scripted graph (src/nn/script-source.ts), so that both
-    // paths compute in the same layouts; in evaluation NCHW convolutions are the faster ones.
-    const channelsLast = training && (this.plan.batchNorm !== null || this.first);
-    return ops().conv2d(x, this.param(`${this.name}.weight`), bias, [stride, stride], padding, channelsLast);
+    return ops().conv2d(x, this.param(`${this.name}.weight`), bias, [stride, stride], padding, training && this.channelsLast);
   }
 }
 
@@ -84,7 +80,7 @@ export class Flatten implements Layer {
 export function buildLayers(conv: ConvPlan[], dense: DensePlan[], globalAvgPool: boolean, param: ParameterLookup): Layer[] {
   const layers: Layer[] = [];
   conv.forEach((c, index) => {
-    layers.push(new Conv2d(c.name, c, param, index === 0));
+    layers.push(new Conv2d(c.name, c, param, convolvesChannelsLast(c, index)));
     if (c.batchNorm) layers.push(new BatchNorm(c.batchNorm, param));
     layers.push(new ActivationLayer(`${c.name}.act`, c.activation));
     if (c.pool) layers.push(new MaxPool2d(`${c.name}.pool`));

@@ -12,7 +12,7 @@
 //   Smooth activations keep their place: their float implementations are not guaranteed monotone.
 //   Batch normalisation (an affine map per channel whose scale may be negative) stays before both.
 import { LEAKY_RELU_SLOPE } from '../core/native';
-import { Activation, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, ModelPlan } from './spec';
+import { Activation, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, convolvesChannelsLast, ModelPlan } from './spec';
 
 const SCRIPT_ACTIVATION: Record<Activation, string> = {
   relu: 'torch.relu(x)',
@@ -37,12 +37,12 @@ const POOL_METHOD = [
   `    return torch.max_pool2d(x.contiguous(memory_format=${CHANNELS_LAST}), [2, 2], [2, 2])`,
 ];
 
-// In training on the CPU, libtorch's batch normalisation (its backward above all) is several times
-// faster on channels-last tensors; a convolution given a channels-last input returns one. The
-// network's input (one channel) only needs its strides relabelled, no copy: contiguous() would
-// return it unchanged (one channel is channels-last already by its rules), and with its NCHW strides
-// the convolution would answer in NCHW, so that the batch norm after it met a channels-last gradient
-// and took libtorch's serial fallback.
+// The input of the convolutions that compute channels-last in training on the CPU
+// (convolvesChannelsLast); a convolution given a channels-last input returns one. The network's input
+// (one channel) only needs its strides relabelled, no copy: contiguous() would return it unchanged
+// (one channel is channels-last already by its rules), and with its NCHW strides the convolution would
+// answer in NCHW, so that a batch norm after it met a channels-last gradient and took libtorch's
+// serial fallback.
 const CHANNELS_LAST_METHOD = [
   'def channels_last(self, x):',
   '    if x.is_cuda or not self.training:',
@@ -65,10 +65,7 @@ export function scriptSource(plan: ModelPlan, inputNorm?: { mean: number; std: n
     const [left, right, top, bottom] = c.padding;
     const stride = `[${c.stride}, ${c.stride}]`;
     const bias = c.bias ? `self.${c.name}.bias` : 'None';
-    // The first convolution's one-channel input only needs its strides relabelled (no copy), and its
-    // output then reaches the pooling already channels-last instead of being copied there: 5% on the
-    // tutorial network (6 pairs of runs, 2026-11-28).
-    if (c.batchNorm || index === 0) lines.push('    x = self.channels_last(x)');
+    if (convolvesChannelsLast(c, index)) lines.push('    x = self.channels_last(x)');
     if (left === right && top === bottom) {
       lines.push(`    x = torch.conv2d(x, self.${c.name}.weight, ${bias}, ${stride}, [${top}, ${left}])`);
     } else {

@@ -603,7 +603,8 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     run.deviceData?.dispose();
     if (!keepModel) run.model?.dispose();
     // The blocks the CPU block cache kept for the steps (an evaluation releases them too, but a run
-    // that stopped early has not evaluated).
-    native().releaseFreeMemory();
+    // that stopped early has not evaluated). Without a model the addon may not even be loaded, and an
+    // error loading it must not replace the run's own.
+    if (run.model) native().releaseFreeMemory();
   }
 }
