@@ -17,7 +17,8 @@
         "native/batch.cc",
         "native/train_step.cc",
         "native/fused_adam.cc",
-        "native/cpu_block_cache.cc"
+        "native/cpu_block_cache.cc",
+        "native/mkl_cpu_check.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -5,6 +5,7 @@
 #include "cpu_block_cache.h"
 #include "device.h"
 #include "instance_data.h"
+#include "mkl_cpu_check.h"
 #include "ops.h"
 #include "optimizer.h"
 #include "precision.h"
@@ -22,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   compat::DisableNnpack();
   try {
     InstallCpuBlockCache();
+    ReadMklAnyCpuSetting();
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }

@@ -6,6 +6,7 @@
 #include "args.h"
 #include "cpu_block_cache.h"
 #include "errors.h"
+#include "mkl_cpu_check.h"
 #include "tensor.h"
 
 #include <dlfcn.h>
@@ -51,6 +52,13 @@ Napi::Value TorchInfo(const Napi::CallbackInfo& info) {
     result.Set("deviceCount", static_cast<double>(torch::cuda::device_count()));
     result.Set("threads", static_cast<double>(at::get_num_threads()));
     result.Set("libtorchPath", LoadedLibtorchPath());
+    MklCpuCheckStats mkl = ReadMklCpuCheckStats();
+    auto mklInfo = Napi::Object::New(env);
+    mklInfo.Set("mkl", mkl.present);
+    mklInfo.Set("branch", mkl.branch);
+    mklInfo.Set("anyCpu", mkl.lifted);
+    mklInfo.Set("intelCpu", mkl.intel);
+    result.Set("mklCpuCheck", mklInfo);
 #ifdef CONVSCOPE_WITH_CUDA
     result.Set("builtWithCuda", true);
 #else

@@ -120,6 +120,14 @@ export interface TorchInfo {
   builtWithCuda: boolean;
   /** The CUDA-only sources (native/cuda/) were compiled in: a CUDA libtorch and a CUDA toolkit at build time. */
   cudaSources: boolean;
+  /**
+   * MKL's CPU check (native/mkl_cpu_check.h): MKL picks its fast kernels only on CPUs whose vendor is
+   * Intel unless the check is lifted (`anyCpu`, from $CONVSCOPE_MKL_ANY_CPU, default 1). `mkl`: this
+   * libtorch links MKL (Debian's 1.13 uses OpenBLAS); `branch`: the kernel branch MKL chose (its own
+   * numbering: 0 generic, higher for newer instruction sets, 7 for AVX-512 on the project's machine),
+   * -1 without MKL.
+   */
+  mklCpuCheck: { mkl: boolean; branch: number; anyCpu: boolean; intelCpu: boolean };
 }
 
 /** The CUDA-only entry points (native/cuda/), present only in builds with `cudaSources`. */
