@@ -18,7 +18,9 @@
         "native/train_step.cc",
         "native/fused_adam.cc",
         "native/cpu_block_cache.cc",
-        "native/mkl_cpu_check.cc"
+        "native/mkl_cpu_check.cc",
+        "native/pool_activation.cc",
+        "native/script_ops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -49,6 +51,7 @@
         "-O2",
         "-fopenmp-simd",
         "-fno-math-errno",
+        "-fno-trapping-math",
         "-Wno-unused-parameter"
       ],
       "conditions": [

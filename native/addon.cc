@@ -10,6 +10,7 @@
 #include "optimizer.h"
 #include "precision.h"
 #include "script_model.h"
+#include "script_ops.h"
 #include "tensor.h"
 #include "torch_compat.h"
 #include "trainer.h"
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   try {
     InstallCpuBlockCache();
     ReadMklAnyCpuSetting();
+    RegisterScriptOps();
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }

@@ -7,6 +7,7 @@
 #include "device.h"
 #include "args.h"
 #include "errors.h"
+#include "pool_activation.h"
 #include "tensor.h"
 #include "torch_compat.h"
 
@@ -97,6 +98,18 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
     int64_t kernel = ReadInt(info[1], "kernelSize", 1, 1 << 16);
     int64_t stride = ReadInt(info[2], "stride", 1, 1 << 16);
     return Wrapped(info, at::max_pool2d(Arg(info, 0, "input"), {kernel, kernel}, {stride, stride}));
+  });
+}
+
+// maxPoolActivation(x, activation, negativeSlope): 2x2 max pooling then ReLU or leaky ReLU, fused
+// (pool_activation.h); the eager model's training forward on the CPU.
+Napi::Value MaxPoolActivation(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "input");
+    std::string name = ReadString(info[1], "activation");
+    if (name == "relu") return Wrapped(info, MaxPool2x2Activation(x, 0.0));
+    if (name == "leaky_relu") return Wrapped(info, MaxPool2x2Activation(x, ReadNumber(info[2], "negativeSlope")));
+    throw OutOfRange("Expected relu or leaky_relu for activation (the ones that commute with max pooling) but received \"" + name + "\"");
   });
 }
 
@@ -338,7 +351,7 @@ Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
 void RegisterOps(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Fn> ops[] = {
       {"zeros", Zeros}, {"uniform", Uniform}, {"conv2d", Conv2d}, {"linear", Linear},
-      {"maxPool2d", MaxPool2d}, {"activation", Activation}, {"dropout", Dropout}, {"flatten", Flatten},
+      {"maxPool2d", MaxPool2d}, {"maxPoolActivation", MaxPoolActivation}, {"activation", Activation}, {"dropout", Dropout}, {"flatten", Flatten},
       {"batchNorm", BatchNorm}, {"globalAvgPool", GlobalAvgPool},
       {"crossEntropy", CrossEntropy}, {"sumAbs", SumAbs}, {"add", Add}, {"mulScalar", MulScalar}, {"affine", Affine},
       {"softmax", Softmax}, {"argmax", Argmax}, {"confusion", Confusion}, {"countCorrect", CountCorrect}, {"stepStats", StepStats}, {"detach", Detach}, {"to", To},

@@ -1,6 +1,8 @@
 #include "script_model.h"
 
 #include <torch/csrc/jit/api/compilation_unit.h>
+#include <torch/csrc/jit/frontend/resolver.h>
+#include <torch/csrc/jit/frontend/sugared_value.h>
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <map>
@@ -18,6 +20,17 @@ namespace {
 void AddTrainingFlag(torch::jit::Module& module) {
   module.register_attribute("training", c10::BoolType::get(), true);
 }
+
+// Names in the source: `torch` (ATen's operators, as libtorch's own resolver has it) and `convscope`,
+// the operators of native/script_ops.h, which the training form of the source calls.
+struct SourceResolver : torch::jit::Resolver {
+  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction& m,
+                                                         const torch::jit::SourceRange& loc) override {
+    if (name == "convscope") return std::make_shared<torch::jit::BuiltinModule>("convscope");
+    return torch::jit::nativeResolver()->resolveValue(name, m, loc);
+  }
+  c10::TypePtr resolveType(const std::string&, const torch::jit::SourceRange&) override { return nullptr; }
+};
 
 struct NamedTensor {
   std::string name;
@@ -49,7 +62,7 @@ torch::jit::Module Compile(const std::string& source, const std::vector<NamedTen
     layers.at(layer).register_parameter(name.substr(dot + 1), tensor, isBuffer);
   }
   for (const auto& layer : order) root.register_module(layer, layers.at(layer));
-  root.define(source);
+  root.define(source, std::make_shared<SourceResolver>());
   return root;
 }
 

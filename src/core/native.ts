@@ -158,6 +158,8 @@ export interface NativeOps {
   conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: [number, number], padding: [number, number, number, number], channelsLast?: boolean): NativeTensor;
   linear(x: NativeTensor, w: NativeTensor, b: NativeTensor | null): NativeTensor;
   maxPool2d(x: NativeTensor, kernel: number, stride: number): NativeTensor;
+  /** act(maxPool2d(x, 2, 2)) in one pass each way (native/pool_activation.h); relu or leaky_relu only. */
+  maxPoolActivation(x: NativeTensor, name: 'relu' | 'leaky_relu', negativeSlope?: number): NativeTensor;
   /** `negativeSlope` is leaky_relu's (pass LEAKY_RELU_SLOPE); the other activations ignore it. */
   activation(x: NativeTensor, name: Activation, negativeSlope?: number): NativeTensor;
   dropout(x: NativeTensor, rate: number, training: boolean): NativeTensor;

@@ -46,14 +46,26 @@ export class GlobalAvgPool implements Layer {
 }
 
 export class ActivationLayer implements Layer {
-  constructor(readonly name: string, private readonly fn: Activation) {}
+  constructor(readonly name: string, readonly fn: Activation) {}
   forward(x: NativeTensor): NativeTensor {
     return ops().activation(x, this.fn, LEAKY_RELU_SLOPE);
   }
 }
 
+/**
+ * A ReLU or leaky ReLU and the 2x2 max pooling after it, as one native op (native/pool_activation.h):
+ * the same values (max commutes with these activations), one pass each way instead of four. Training
+ * only; evaluation keeps the two layers (and their NCHW layout, faster without a backward pass).
+ */
+export class PooledActivation implements Layer {
+  constructor(readonly name: string, private readonly fn: 'relu' | 'leaky_relu') {}
+  forward(x: NativeTensor): NativeTensor {
+    return ops().maxPoolActivation(x, this.fn, LEAKY_RELU_SLOPE);
+  }
+}
+
 export class MaxPool2d implements Layer {
-  constructor(readonly name: string, private readonly size = 2) {}
+  constructor(readonly name: string, readonly size = 2) {}
   forward(x: NativeTensor): NativeTensor {
     return ops().maxPool2d(x, this.size, this.size);
   }
@@ -94,4 +106,20 @@ export function buildLayers(conv: ConvPlan[], dense: DensePlan[], globalAvgPool:
     if (d.dropout > 0) layers.push(new Dropout(`${d.name}.dropout`, d.dropout));
   }
   return layers;
+}
+
+/** The layers a training forward runs: each ReLU or leaky ReLU followed by a 2x2 pooling becomes one PooledActivation. */
+export function fuseForTraining(layers: Layer[]): Layer[] {
+  const fused: Layer[] = [];
+  for (let i = 0; i < layers.length; ++i) {
+    const layer = layers[i];
+    const next = layers[i + 1];
+    if (layer instanceof ActivationLayer && (layer.fn === 'relu' || layer.fn === 'leaky_relu') && next instanceof MaxPool2d && next.size === 2) {
+      fused.push(new PooledActivation(`${layer.name}+pool`, layer.fn));
+      ++i;
+    } else {
+      fused.push(layer);
+    }
+  }
+  return fused;
 }

@@ -11,6 +11,9 @@
 //   the same input element, so the activation and its backward touch a quarter of the elements.
 //   Smooth activations keep their place: their float implementations are not guaranteed monotone.
 //   Batch normalisation (an affine map per channel whose scale may be negative) stays before both.
+//   In the training form, on the CPU, the pooling and that activation are one native operator
+//   (convscope.max_pool2x2_act, native/pool_activation.h): one pass each way instead of
+//   four, the same values. The exported form calls only PyTorch's own operators.
 import { LEAKY_RELU_SLOPE } from '../core/native';
 import { Activation, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, convolvesChannelsLast, ModelPlan } from './spec';
 
@@ -37,6 +40,19 @@ const POOL_METHOD = [
   `    return torch.max_pool2d(x.contiguous(memory_format=${CHANNELS_LAST}), [2, 2], [2, 2])`,
 ];
 
+// Pooling and a commuting activation in one native pass while training on the CPU (evaluation keeps
+// NCHW and libtorch's ops, as POOL_METHOD does).
+function fusedPoolMethod(activation: Activation): string[] {
+  const slope = activation === 'leaky_relu' ? numberLiteral(LEAKY_RELU_SLOPE) : '0.0';
+  return [
+    `def pool_${activation}(self, x):`,
+    '    if x.is_cuda or not self.training:',
+    '        x = torch.max_pool2d(x, [2, 2], [2, 2])',
+    `        return ${SCRIPT_ACTIVATION[activation]}`,
+    `    return convscope.max_pool2x2_act(x, ${slope})`,
+  ];
+}
+
 // The input of the convolutions that compute channels-last in training on the CPU
 // (convolvesChannelsLast); a convolution given a channels-last input returns one. The network's input
 // (one channel) only needs its strides relabelled, no copy: contiguous() would return it unchanged
@@ -53,14 +69,18 @@ const CHANNELS_LAST_METHOD = [
 ];
 
 /**
- * The module's forward() for a plan. With `inputNorm` (the exported form) forward takes pixels in
- * [0, 1] and standardises them itself, so that the file is the whole model; without it (the training
- * form) forward takes images already standardised by the batch gathering.
+ * The module's forward() for a plan. With `exported` (the file for PyTorch, carrying the input
+ * standardisation) forward takes pixels in [0, 1] and standardises them itself, so that the file is
+ * the whole model, and it calls only PyTorch's own operators; without it (the training form, compiled
+ * inside convscope) forward takes images already standardised by the batch gathering and may call
+ * convscope's native operators (native/script_ops.h), named `convscope.NAME` (the addon resolves
+ * that name when it compiles the source).
  */
-export function scriptSource(plan: ModelPlan, inputNorm?: { mean: number; std: number }): string {
+export function scriptSource(plan: ModelPlan, exported?: { mean: number; std: number }): string {
   const lines = ['def forward(self, x):'];
   // JS prints a double's shortest round-trip form, which TorchScript parses back to the same double.
-  if (inputNorm && (inputNorm.mean !== 0 || inputNorm.std !== 1)) lines.push(`    x = (x - ${numberLiteral(inputNorm.mean)}) / ${numberLiteral(inputNorm.std)}`);
+  if (exported && (exported.mean !== 0 || exported.std !== 1)) lines.push(`    x = (x - ${numberLiteral(exported.mean)}) / ${numberLiteral(exported.std)}`);
+  const fusedPools = new Set<Activation>();
   plan.conv.forEach((c, index) => {
     const [left, right, top, bottom] = c.padding;
     const stride = `[${c.stride}, ${c.stride}]`;
@@ -75,7 +95,10 @@ export function scriptSource(plan: ModelPlan, inputNorm?: { mean: number; std: n
     if (c.batchNorm) lines.push(...batchNormLines(c.batchNorm));
     const activation = `    x = ${SCRIPT_ACTIVATION[c.activation]}`;
     if (!c.pool) lines.push(activation);
-    else if (COMMUTES_WITH_MAX_POOL.has(c.activation)) lines.push('    x = self.pool(x)', activation);
+    else if (COMMUTES_WITH_MAX_POOL.has(c.activation) && !exported) {
+      fusedPools.add(c.activation);
+      lines.push(`    x = self.pool_${c.activation}(x)`);
+    } else if (COMMUTES_WITH_MAX_POOL.has(c.activation)) lines.push('    x = self.pool(x)', activation);
     else lines.push(activation, '    x = self.pool(x)');
     if (c.dropout > 0) lines.push(`    x = torch.dropout(x, ${numberLiteral(c.dropout)}, self.training)`);
   });
@@ -87,7 +110,8 @@ export function scriptSource(plan: ModelPlan, inputNorm?: { mean: number; std: n
     if (d.dropout > 0) lines.push(`    x = torch.dropout(x, ${d.dropout}, self.training)`);
   }
   lines.push('    return x');
-  if (plan.conv.some((c) => c.pool)) lines.push('', ...POOL_METHOD);
+  if (plan.conv.some((c) => c.pool && !(COMMUTES_WITH_MAX_POOL.has(c.activation) && !exported))) lines.push('', ...POOL_METHOD);
+  for (const activation of fusedPools) lines.push('', ...fusedPoolMethod(activation));
   if (plan.conv.length > 0) lines.push('', ...CHANNELS_LAST_METHOD);
   return lines.join('\n') + '\n';
 }
