@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DEBIAN_FASHION_MNIST_DIR } from '../src/data/datasets';
-import { DEFAULT_OMP_WAIT_POLICY } from '../src/core/native';
+import { openMpDefaults } from '../src/core/native';
 import { packageRoot } from '../src/util/package-root';
 import { projectPython } from '../src/util/project-python';
 import { median } from './stats';
@@ -41,8 +41,8 @@ export interface ThroughputRow {
 
 export const REFERENCE = 'PyTorch eager';
 
-// The same OpenMP setting for every contender (native.ts sets it before libtorch loads).
-const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? DEFAULT_OMP_WAIT_POLICY, ...extra });
+// The same OpenMP settings for every contender, PyTorch's too (native.ts sets them before libtorch loads).
+const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, ...openMpDefaults(process.env), ...extra });
 
 function lastJson(stdout: string): { imagesPerSecond: number; torch: string } {
   return JSON.parse(stdout.trim().split('\n').pop()!);
