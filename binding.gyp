@@ -20,7 +20,8 @@
         "native/cpu_block_cache.cc",
         "native/mkl_cpu_check.cc",
         "native/pool_activation.cc",
-        "native/script_ops.cc"
+        "native/script_ops.cc",
+        "native/conv2d.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -6,6 +6,7 @@
 #include "train_step.h"
 #include "device.h"
 #include "args.h"
+#include "conv2d.h"
 #include "errors.h"
 #include "pool_activation.h"
 #include "tensor.h"
@@ -79,11 +80,11 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     if (pad.size() != 4) throw OutOfRange("Expected [left, right, top, bottom] for padding");
     if (pad[0] == pad[1] && pad[2] == pad[3]) {
       const std::vector<int64_t> symmetric{pad[2], pad[0]};
-      return Wrapped(info, at::conv2d(x, w, bias, stride, at::IntArrayRef(symmetric)));
+      return Wrapped(info, convscope::Conv2d(x, w, bias, stride, symmetric));
     }
     const std::vector<int64_t> none{0, 0};
     at::Tensor padded = at::constant_pad_nd(x, pad, 0);
-    return Wrapped(info, at::conv2d(padded, w, bias, stride, at::IntArrayRef(none)));
+    return Wrapped(info, convscope::Conv2d(padded, w, bias, stride, none));
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "conv2d.h"
 #include "pool_activation.h"
 
 namespace convscope {
@@ -16,6 +17,7 @@ void RegisterScriptOps() {
     // records autograd itself (CompositeImplicitAutograd).
     auto* library = new torch::Library(torch::Library::DEF, "convscope", c10::nullopt, __FILE__, __LINE__);
     library->def("max_pool2x2_act(Tensor x, float negative_slope) -> Tensor", &MaxPool2x2Activation);
+    library->def("conv2d(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] padding) -> Tensor", &Conv2d);
   });
 }
 

@@ -5,6 +5,8 @@
 import { LEAKY_RELU_SLOPE, native, NativeTensor } from '../src/core/native';
 import { fromHost } from '../src/core/ops';
 import { createModel, defaultSpec } from '../src/index';
+import { scriptSource } from '../src/nn/script-source';
+import { planModel } from '../src/nn/spec';
 
 const o = () => native().ops;
 
@@ -106,6 +108,7 @@ describe('fused max pooling and activation', () => {
       const training = model.scriptSource;
       expect(training).toMatch(/convscope\.max_pool2x2_act\(x, 0\.0\)/);
       expect(training).toMatch(/if x\.is_cuda or not self\.training:\n\s+x = torch\.max_pool2d/);
+      expect(scriptSource(planModel(defaultSpec()), { mean: 0.5, std: 0.25 })).not.toMatch(/convscope\./);
       const eager = model.convert('eager');
       try {
         expect((eager as unknown as { trainingLayers: { name: string }[] }).trainingLayers.map((l) => l.name)).toContain('conv1.act+pool');

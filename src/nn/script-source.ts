@@ -86,11 +86,13 @@ export function scriptSource(plan: ModelPlan, exported?: { mean: number; std: nu
     const stride = `[${c.stride}, ${c.stride}]`;
     const bias = c.bias ? `self.${c.name}.bias` : 'None';
     if (convolvesChannelsLast(c, index)) lines.push('    x = self.channels_last(x)');
+    // The training form's convolution computes its bias gradient as a sum (native/conv2d.h).
+    const conv2d = exported ? 'torch.conv2d' : 'convscope.conv2d';
     if (left === right && top === bottom) {
-      lines.push(`    x = torch.conv2d(x, self.${c.name}.weight, ${bias}, ${stride}, [${top}, ${left}])`);
+      lines.push(`    x = ${conv2d}(x, self.${c.name}.weight, ${bias}, ${stride}, [${top}, ${left}])`);
     } else {
       lines.push(`    x = torch.constant_pad_nd(x, [${left}, ${right}, ${top}, ${bottom}], 0.0)`);
-      lines.push(`    x = torch.conv2d(x, self.${c.name}.weight, ${bias}, ${stride}, [0, 0])`);
+      lines.push(`    x = ${conv2d}(x, self.${c.name}.weight, ${bias}, ${stride}, [0, 0])`);
     }
     if (c.batchNorm) lines.push(...batchNormLines(c.batchNorm));
     const activation = `    x = ${SCRIPT_ACTIVATION[c.activation]}`;
