@@ -50,10 +50,13 @@
         "-fexceptions",
         "-frtti",
         "-O2",
-        "-fopenmp-simd",
+        "-fopenmp",
         "-fno-math-errno",
         "-fno-trapping-math",
         "-Wno-unused-parameter"
+      ],
+      "ldflags": [
+        "-fopenmp"
       ],
       "conditions": [
         [

@@ -52,6 +52,13 @@ Napi::Value TorchInfo(const Napi::CallbackInfo& info) {
     result.Set("deviceCount", static_cast<double>(torch::cuda::device_count()));
     result.Set("threads", static_cast<double>(at::get_num_threads()));
     result.Set("libtorchPath", LoadedLibtorchPath());
+    // The addon's own at::parallel_for loops (fused Adam, the fused pooling) are OpenMP regions compiled
+    // into the addon: built without -fopenmp they would silently run on one thread.
+#ifdef _OPENMP
+    result.Set("parallelKernels", true);
+#else
+    result.Set("parallelKernels", false);
+#endif
     MklCpuCheckStats mkl = ReadMklCpuCheckStats();
     auto mklInfo = Napi::Object::New(env);
     mklInfo.Set("mkl", mkl.present);

@@ -18,6 +18,12 @@ describe('the default build', () => {
     expect(info.libtorchPath).toContain(path.join(root, '.venv'));
   });
 
+  // at::parallel_for is a header template: the addon's own loops are OpenMP regions only if the addon is
+  // compiled with -fopenmp. Without it the fused Adam and the fused pooling ran on one thread of two.
+  test('splits its own kernels over libtorch\'s OpenMP threads', () => {
+    expect(native().torchInfo().parallelKernels).toBe(true);
+  });
+
   // A child process, so that stderr holds only what training printed (libtorch warns through stderr).
   // Small convolutions and a batch of one too: libtorch 2.x considers NNPACK for those, which warns on
   // CPUs it cannot use.

@@ -128,6 +128,11 @@ export interface TorchInfo {
    * -1 without MKL.
    */
   mklCpuCheck: { mkl: boolean; branch: number; anyCpu: boolean; intelCpu: boolean };
+  /**
+   * The addon's own kernels (fused Adam, the fused pooling) split their loops over libtorch's OpenMP
+   * threads: the addon was compiled with OpenMP (its at::parallel_for loops are compiled into it).
+   */
+  parallelKernels: boolean;
 }
 
 /** The CUDA-only entry points (native/cuda/), present only in builds with `cudaSources`. */
