@@ -36,13 +36,14 @@ function positiveInteger(flag: string, fallback: number): number {
 }
 
 function printRows(rows: ThroughputRow[], errors: string[]): void {
+  const width = Math.max(34, ...rows.map((r) => r.name.length));
   for (const r of rows) {
     if (r.note) {
-      process.stdout.write(`  ${r.name.padEnd(34)}  ${r.precision.padEnd(9)}  ${r.note}\n`);
+      process.stdout.write(`  ${r.name.padEnd(width)}  ${r.precision.padEnd(9)}  ${r.note}\n`);
       continue;
     }
     const finite = r.imagesPerSecond.filter(Number.isFinite);
-    process.stdout.write(`  ${r.name.padEnd(34)}  ${r.precision.padEnd(9)}  ${median(finite).toFixed(0).padStart(15)}   ${best(finite).toFixed(0).padStart(13)}   ${(r.pairedRatio ?? NaN).toFixed(2).padStart(10)}x\n`);
+    process.stdout.write(`  ${r.name.padEnd(width)}  ${r.precision.padEnd(9)}  ${median(finite).toFixed(0).padStart(15)}   ${best(finite).toFixed(0).padStart(13)}   ${(r.pairedRatio ?? NaN).toFixed(2).padStart(10)}x\n`);
   }
   for (const error of errors) process.stdout.write(`  (${error})\n`);
 }

@@ -15,6 +15,7 @@ import { DEBIAN_FASHION_MNIST_DIR } from '../src/data/datasets';
 import { openMpDefaults } from '../src/core/native';
 import { packageRoot } from '../src/util/package-root';
 import { projectPython } from '../src/util/project-python';
+import { mklAnyCpuPreload } from './mkl-preload';
 import { median } from './stats';
 
 export interface ThroughputSettings { batchSize: number; warmupSteps: number; steps: number; rounds: number; threads: number }
@@ -124,9 +125,12 @@ export const GLIBC_KEEPS_MEMORY = { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold
 /** The CPU block cache off: the allocation libtorch has by default, for the rows that show what the cache buys. */
 export const WITHOUT_BLOCK_CACHE = { CONVSCOPE_CPU_CACHE_MB: '0' };
 
+/** MKL's own vendor check kept (native/mkl_cpu_check.h): the rows that show what lifting it buys. */
+export const WITH_MKL_OWN_CHECK = { CONVSCOPE_MKL_ANY_CPU: '0' };
+
 export function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string, preset?: string, env: Record<string, string> = {}): Contender {
   return {
-    name: `convscope ${mode} (libtorch ${libtorch})${env.CONVSCOPE_CPU_CACHE_MB === '0' ? ', no block cache' : ''}`, precision,
+    name: `convscope ${mode} (libtorch ${libtorch})${env.CONVSCOPE_CPU_CACHE_MB === '0' ? ', no block cache' : ''}${env.CONVSCOPE_MKL_ANY_CPU === '0' ? ", MKL's own check" : ''}`, precision,
     run: (s) => {
       const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-worker.js');
       const run = spawnSync(process.execPath, [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps), ...(preset ? [preset] : [])],
@@ -149,13 +153,28 @@ export function convscopeBuilds(): { addon: string; libtorch: string }[] {
   return builds;
 }
 
+/**
+ * PyTorch given from outside the process what convscope does inside its own: MKL's fast kernels on any
+ * x86 CPU (LD_PRELOAD, bench/mkl-preload.ts), OpenMP threads that spin before sleeping (every row has
+ * that), glibc keeping freed memory (GLIBC_TUNABLES, for the CPU block cache).
+ */
+export const TUNED_PYTORCH = 'PyTorch eager, MKL any CPU + glibc keeps memory';
+
+function tunedPytorch(name: string, precision: 'fp32' | 'bf16', flags: string[]): Contender {
+  const preload = mklAnyCpuPreload();
+  if ('unavailable' in preload) return { name, precision, unavailable: preload.unavailable, run: () => preload.unavailable };
+  return pytorch(name, precision, flags, { ...GLIBC_KEEPS_MEMORY, ...preload.env });
+}
+
 export function contenders(withPeers = false): Contender[] {
   const list: Contender[] = [
     pytorch(REFERENCE, 'fp32', []),
+    tunedPytorch(TUNED_PYTORCH, 'fp32', []),
     pytorch('PyTorch channels-last', 'fp32', ['--channels-last']),
     pytorch('PyTorch torch.compile', 'fp32', ['--compile']),
     pytorch('PyTorch graph rewrite', 'fp32', ['--graph-rewrite']),
     pytorch('PyTorch channels-last', 'bf16', ['--channels-last']),
+    tunedPytorch('PyTorch channels-last, MKL any CPU + glibc keeps memory', 'bf16', ['--channels-last']),
   ];
   const builds = convscopeBuilds();
   for (const { addon, libtorch } of builds) {
@@ -165,6 +184,7 @@ export function contenders(withPeers = false): Contender[] {
   }
   if (builds[0]) {
     for (const mode of ['eager', 'script'] as const) list.push(convscope(mode, 'fp32', builds[0].addon, builds[0].libtorch, undefined, WITHOUT_BLOCK_CACHE));
+    for (const mode of ['eager', 'script'] as const) list.push(convscope(mode, 'fp32', builds[0].addon, builds[0].libtorch, undefined, WITH_MKL_OWN_CHECK));
   }
   if (withPeers) list.push(...peers());
   return list;
