@@ -23,8 +23,9 @@ for (let start = 0; start < 16; start += 8) {
   const [x, y] = ops.gatherBatch(images, labels, order, start, start + 8, 0, 1);
   made.push(x, y);
   let h = keep(ops.conv2d(x, params[0][1], params[1][1], [1, 1], [1, 1, 1, 1]));
-  h = keep(ops.activation(h, 'relu'));
-  h = keep(ops.maxPool2d(h, 2, 2));
+  // The first batch pools through libtorch's ops, the second through the fused op (native/pool_activation.h).
+  if (start === 0) h = keep(ops.maxPool2d(keep(ops.activation(h, 'relu')), 2, 2));
+  else h = keep(ops.maxPoolActivation(h, 'relu', 0));
   h = keep(ops.flatten(h));
   h = keep(ops.dropout(h, 0.2, true));
   const logits = keep(ops.linear(h, params[2][1], params[3][1]));
@@ -38,7 +39,7 @@ for (let start = 0; start < 16; start += 8) {
 }
 
 // Errors thrown from native code must not leak what they allocated.
-for (const bad of [() => ops.linear(images, labels, null), () => new addon.Tensor(new Float32Array(3), [2, 2]), () => ops.zeros([2], 'nope')]) {
+for (const bad of [() => ops.linear(images, labels, null), () => ops.maxPoolActivation(images, 'leaky_relu', -1), () => new addon.Tensor(new Float32Array(3), [2, 2]), () => ops.zeros([2], 'nope')]) {
   try { bad(); } catch { /* expected */ }
 }
 
@@ -51,8 +52,8 @@ optimizer.loadState(optimizer.saveState());
 // The scripted path: compile, forward, one native epoch, save, load.
 const source = [
   'def forward(self, x):',
-  '    x = torch.conv2d(x, self.conv1.weight, self.conv1.bias, [1, 1], [1, 1])',
-  '    x = torch.max_pool2d(torch.relu(x), [2, 2], [2, 2])',
+  '    x = convscope.conv2d(x, self.conv1.weight, self.conv1.bias, [1, 1], [1, 1])',
+  '    x = convscope.max_pool2x2_act(x, 0.01)',
   '    return torch.linear(torch.flatten(x, 1), self.fc1.weight, self.fc1.bias)',
 ].join('\n') + '\n';
 const script = new addon.ScriptModel({ source, parameters: params });
