@@ -11,8 +11,8 @@
 // The values are libtorch's bit for bit: the maximum is taken in the same order with the same NaN
 // rule, and max commutes with these increasing piecewise-linear activations (script-source.ts says
 // why the scripted graph already applied them after the pooling). The gradient reaches the same
-// input element. Used by both paths while training on the CPU (the eager model and the TorchScript
-// op convscope::max_pool2x2_act); evaluation and other devices keep libtorch's ops.
+// input element. Used by both paths on the CPU, in training and in evaluation (the eager model and
+// the TorchScript op convscope::max_pool2x2_act); other devices keep libtorch's ops.
 #pragma once
 
 #include <ATen/ATen.h>

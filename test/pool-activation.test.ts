@@ -1,9 +1,10 @@
 // The fused 2x2 max pooling + ReLU / leaky ReLU (native/pool_activation.h): the same values and the
 // same gradients as libtorch's max_pool2d followed by the activation, bit for bit, in float32 and
-// bfloat16, channels-last and NCHW inputs, odd sizes, ties and NaNs; and the training forward of
-// both paths runs it.
-import { LEAKY_RELU_SLOPE, native, NativeTensor } from '../src/core/native';
-import { fromHost } from '../src/core/ops';
+// bfloat16, channels-last and NCHW inputs, odd sizes, ties and NaNs; and both paths run it, training
+// and evaluating.
+import { LEAKY_RELU_SLOPE, native, NativeTensor, valuesOf } from '../src/core/native';
+import { fromHost, noGrad } from '../src/core/ops';
+import { tidy } from '../src/core/tidy';
 import { createModel, defaultSpec } from '../src/index';
 import { scriptSource } from '../src/nn/script-source';
 import { planModel } from '../src/nn/spec';
@@ -102,17 +103,27 @@ describe('fused max pooling and activation', () => {
     expect(() => o().maxPoolActivation(x, 'leaky_relu', -0.5)).toThrow(/negative slope >= 0.*-0\.5/);
   });
 
-  test('the training forward of both paths runs it; evaluation and the exported TorchScript do not', () => {
+  test('both paths run it on the CPU, training and evaluating; the exported TorchScript does not', () => {
     const model = createModel(defaultSpec(), { mode: 'script', seed: 1 });
     try {
       const training = model.scriptSource;
       expect(training).toMatch(/convscope\.max_pool2x2_act\(x, 0\.0\)/);
-      expect(training).toMatch(/if x\.is_cuda or not self\.training:\n\s+x = torch\.max_pool2d/);
+      expect(training).toMatch(/if x\.is_cuda:\n\s+x = torch\.max_pool2d/);
+      expect(training).not.toMatch(/not self\.training/);
       expect(scriptSource(planModel(defaultSpec()), { mean: 0.5, std: 0.25 })).not.toMatch(/convscope\./);
       const eager = model.convert('eager');
       try {
-        expect((eager as unknown as { trainingLayers: { name: string }[] }).trainingLayers.map((l) => l.name)).toContain('conv1.act+pool');
+        expect((eager as unknown as { fusedLayers: { name: string }[] }).fusedLayers.map((l) => l.name)).toContain('conv1.act+pool');
         expect(eager.layerNames()).toEqual(expect.arrayContaining(['conv1.act', 'conv1.pool']));
+        // Evaluation's logits (fused) are the unfused layers' (forwardWithActivations) bit for bit,
+        // and the scripted model's.
+        tidy(() => noGrad(() => {
+          const x = fromHost(values(6 * 28 * 28, false), [6, 1, 28, 28]);
+          const fused = valuesOf(eager.logits(x), 'float32');
+          const layers = eager.forwardWithActivations(x);
+          expect(Array.from(valuesOf(layers[layers.length - 1].output, 'float32'))).toEqual(Array.from(fused));
+          expect(Array.from(valuesOf(model.logits(x), 'float32'))).toEqual(Array.from(fused));
+        }));
       } finally {
         eager.dispose();
       }

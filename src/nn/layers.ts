@@ -12,12 +12,12 @@ export interface Layer {
 export type ParameterLookup = (name: string) => NativeTensor;
 
 export class Conv2d implements Layer {
-  /** channelsLast: in training (convolvesChannelsLast). */
+  /** channelsLast: on the CPU (convolvesChannelsLast). */
   constructor(readonly name: string, private readonly plan: ConvPlan, private readonly param: ParameterLookup, private readonly channelsLast: boolean) {}
-  forward(x: NativeTensor, training: boolean): NativeTensor {
+  forward(x: NativeTensor): NativeTensor {
     const { stride, padding } = this.plan;
     const bias = this.plan.bias ? this.param(`${this.name}.bias`) : null;
-    return ops().conv2d(x, this.param(`${this.name}.weight`), bias, [stride, stride], padding, training && this.channelsLast);
+    return ops().conv2d(x, this.param(`${this.name}.weight`), bias, [stride, stride], padding, this.channelsLast);
   }
 }
 
@@ -54,8 +54,8 @@ export class ActivationLayer implements Layer {
 
 /**
  * A ReLU or leaky ReLU and the 2x2 max pooling after it, as one native op (native/pool_activation.h):
- * the same values (max commutes with these activations), one pass each way instead of four. Training
- * only; evaluation keeps the two layers (and their NCHW layout, faster without a backward pass).
+ * the same values (max commutes with these activations), one pass each way instead of four; without
+ * a gradient to keep, one pass that writes only the output (what evaluation and prediction run).
  */
 export class PooledActivation implements Layer {
   constructor(readonly name: string, private readonly fn: 'relu' | 'leaky_relu') {}
@@ -108,8 +108,8 @@ export function buildLayers(conv: ConvPlan[], dense: DensePlan[], globalAvgPool:
   return layers;
 }
 
-/** The layers a training forward runs: each ReLU or leaky ReLU followed by a 2x2 pooling becomes one PooledActivation. */
-export function fuseForTraining(layers: Layer[]): Layer[] {
+/** The layers forward() runs: each ReLU or leaky ReLU followed by a 2x2 pooling becomes one PooledActivation. */
+export function fusePoolActivation(layers: Layer[]): Layer[] {
   const fused: Layer[] = [];
   for (let i = 0; i < layers.length; ++i) {
     const layer = layers[i];

@@ -7,7 +7,7 @@ import { shapeSize } from '../core/host-tensor';
 import { fromHost, noGrad, ops } from '../core/ops';
 import { tidy, track } from '../core/tidy';
 import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../util/validate';
-import { buildLayers, fuseForTraining, Layer } from './layers';
+import { buildLayers, fusePoolActivation, Layer } from './layers';
 import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, checkSeed, InputNorm, NO_NORM, PredictOptions } from './model-options';
 import { encodeOnnx } from '../formats/onnx';
 import { recordedOptimizerState } from './optimizer-state';
@@ -84,9 +84,10 @@ export class CnnModel implements Classifier {
   readonly inputNorm: InputNorm;
   /** Parameters and buffers by name. */
   private readonly params: Map<string, NativeTensor>;
+  /** One layer per module (conv1, conv1.act, conv1.pool, ...): what forwardWithActivations() reports. */
   private readonly layers: Layer[];
-  /** The same computation with activation + pooling pairs fused (layers.ts): what a training forward runs. */
-  private readonly trainingLayers: Layer[];
+  /** The same computation with activation + pooling pairs fused (layers.ts): what forward() runs. */
+  private readonly fusedLayers: Layer[];
   private script: NativeScriptModel | undefined;
   private disposed = false;
 
@@ -112,7 +113,7 @@ export class CnnModel implements Classifier {
       }
     }
     this.layers = buildLayers(plan.conv, plan.dense, plan.globalAvgPool, (name) => this.param(name));
-    this.trainingLayers = fuseForTraining(this.layers);
+    this.fusedLayers = fusePoolActivation(this.layers);
     if (mode === 'script') this.script = this.compileScript(scriptSource(plan));
   }
 
@@ -190,7 +191,7 @@ export class CnnModel implements Classifier {
       return track(this.script.forward(x));
     }
     let h = x;
-    for (const layer of training ? this.trainingLayers : this.layers) h = layer.forward(h, training);
+    for (const layer of this.fusedLayers) h = layer.forward(h, training);
     return h;
   }
 
