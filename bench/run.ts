@@ -1,16 +1,18 @@
 // npm run bench: every speed and memory goal of the project, measured side by side in one run on
 // this machine, printed as one table with ratios (and written to bench/results/latest.json).
 //   npm run bench [-- SECTION...] [--only REGEX] [--peers] [--rounds N] [--steps N] [--out FILE]
-// SECTION: data, train, train-bn (the batch-norm network against PyTorch), eval-memory (all when none
-// is named). --only keeps the reference and the
-// training rows whose name matches; --peers adds Keras and tfjs-node (scripts/setup-peers.sh) to the
-// training rounds; --rounds and --steps shorten a run (a smoke run, not a measurement); --out writes
-// the JSON elsewhere than bench/results/latest.json.
+// SECTION: data, train, train-bn (the batch-norm network against PyTorch), infer (evaluation and
+// prediction of the test split), eval-memory (all when none is named). --only keeps the reference and
+// the training and inference rows whose name matches; --peers adds Keras and tfjs-node
+// (scripts/setup-peers.sh) to the training and inference rounds; --rounds and --steps shorten a run (a
+// smoke run, not a measurement: --steps N also makes inference take N chunks, not the whole split);
+// --out writes the JSON elsewhere than bench/results/latest.json.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { torchInfo } from '../src/index';
 import { benchEvalMemory } from './eval-memory';
+import { benchInferenceThroughput, INFERENCE_REFERENCE, TEST_IMAGES } from './inference-throughput';
 import { benchLoadData } from './load-data';
 import { median } from './stats';
 import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE, ThroughputRow, ThroughputSettings } from './training-throughput';
@@ -83,6 +85,19 @@ async function main(): Promise<void> {
     process.stdout.write(`  ${'contender'.padEnd(34)}  precision   median images/s   best images/s   median of per-round ratios to ${BATCH_NORM_REFERENCE}\n`);
     printRows(rows, errors);
     process.stdout.write('\n');
+  }
+
+  if (wants('infer')) {
+    const onlyPattern = flagValue('--only');
+    const images = flagValue('--steps') !== undefined ? Math.min(TEST_IMAGES, settings.steps * settings.batchSize) : TEST_IMAGES;
+    const tasks = benchInferenceThroughput(settings, images, onlyPattern !== undefined ? new RegExp(onlyPattern) : undefined, withPeers);
+    report.inference = { images, ...tasks };
+    for (const [task, { rows, errors }] of Object.entries(tasks)) {
+      process.stdout.write(`${task === 'evaluate' ? 'evaluation (loss, accuracy, confusion)' : 'prediction (class probabilities to the host)'} of ${images} test images, chunks of ${settings.batchSize}, ${settings.threads} threads, ${settings.rounds} interleaved rounds\n`);
+      process.stdout.write(`  ${'contender'.padEnd(34)}  precision   median images/s   best images/s   median of per-round ratios to ${INFERENCE_REFERENCE} fp32\n`);
+      printRows(rows, errors);
+      process.stdout.write('\n');
+    }
   }
 
   if (wants('eval-memory')) {

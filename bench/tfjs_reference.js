@@ -59,13 +59,38 @@ function permutation(n, seed) {
   return p;
 }
 
-async function main() {
-  const a = args();
-  process.env.TF_NUM_INTRAOP_THREADS = String(a.threads);
-  process.env.TF_NUM_INTEROP_THREADS = String(a.threads);
+/**
+ * tfjs-node from .peers/tfjs ($CONVSCOPE_TFJS_DIR overrides), loaded with TensorFlow's thread pools
+ * sized to `threads` (TensorFlow reads the variables when tfjs-node creates its context).
+ */
+function loadTfjs(threads) {
+  process.env.TF_NUM_INTRAOP_THREADS = String(threads);
+  process.env.TF_NUM_INTEROP_THREADS = String(threads);
   if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
   const dir = process.env.CONVSCOPE_TFJS_DIR || path.join(__dirname, '..', '.peers', 'tfjs');
-  const tf = require(require.resolve('@tensorflow/tfjs-node', { paths: [dir] }));
+  return require(require.resolve('@tensorflow/tfjs-node', { paths: [dir] }));
+}
+
+/** The tutorial network as tfjs's layers API writes it (logits out; raw 0..255 pixels in). */
+function tutorialNetwork(tf) {
+  return tf.sequential({
+    layers: [
+      tf.layers.rescaling({ scale: 1 / 255, inputShape: [28, 28, 1] }),
+      tf.layers.conv2d({ filters: 32, kernelSize: 5, padding: 'same', activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 64, kernelSize: 5, padding: 'same', activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 1024, activation: 'relu' }),
+      tf.layers.dropout({ rate: 0.4 }),
+      tf.layers.dense({ units: 10 }),
+    ],
+  });
+}
+
+async function main() {
+  const a = args();
+  const tf = loadTfjs(a.threads);
 
   const images = readIdx(a.images);
   const labels = readIdx(a.labels);
@@ -87,19 +112,7 @@ async function main() {
   const xs = tf.tensor4d(x, [total * a.batch, images.dims[1], images.dims[2], 1]);
   const ys = tf.oneHot(tf.tensor1d(y, 'int32'), 10).toFloat();
 
-  const model = tf.sequential({
-    layers: [
-      tf.layers.rescaling({ scale: 1 / 255, inputShape: [28, 28, 1] }),
-      tf.layers.conv2d({ filters: 32, kernelSize: 5, padding: 'same', activation: 'relu' }),
-      tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.conv2d({ filters: 64, kernelSize: 5, padding: 'same', activation: 'relu' }),
-      tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.flatten(),
-      tf.layers.dense({ units: 1024, activation: 'relu' }),
-      tf.layers.dropout({ rate: 0.4 }),
-      tf.layers.dense({ units: 10 }),
-    ],
-  });
+  const model = tutorialNetwork(tf);
   const lossFromLogits = (oneHot, logits) => tf.losses.softmaxCrossEntropy(oneHot, logits);
   model.compile({ optimizer: tf.train.adam(1e-3), loss: lossFromLogits });
 
@@ -119,7 +132,11 @@ async function main() {
   }) + '\n');
 }
 
-main().catch((err) => {
-  process.stderr.write(`tfjs_reference: ${err && err.stack ? err.stack : err}\n`);
-  process.exit(1);
-});
+module.exports = { readIdx, loadTfjs, tutorialNetwork };
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`tfjs_reference: ${err && err.stack ? err.stack : err}\n`);
+    process.exit(1);
+  });
+}

@@ -43,9 +43,9 @@ export interface ThroughputRow {
 export const REFERENCE = 'PyTorch eager';
 
 // The same OpenMP settings for every contender, PyTorch's too (native.ts sets them before libtorch loads).
-const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, ...openMpDefaults(process.env), ...extra });
+export const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, ...openMpDefaults(process.env), ...extra });
 
-function lastJson(stdout: string): { imagesPerSecond: number; torch: string } {
+export function lastJson(stdout: string): { imagesPerSecond: number; torch: string } {
   return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 
@@ -71,7 +71,6 @@ const trainingData = () => ['--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'tra
 /** The peers' folders, made by scripts/setup-peers.sh. */
 export const PEERS_VENV = () => path.join(packageRoot(), '.venv-peers');
 export const PEERS_TFJS = () => path.join(packageRoot(), '.peers', 'tfjs');
-const NOT_SET_UP = 'not set up: run scripts/setup-peers.sh';
 
 /** The version in the name of the first folder under `dir` that starts with `prefix` (a dist-info), or ''. */
 function versionIn(dir: string, prefix: string): string {
@@ -92,21 +91,30 @@ function peer(name: string, unavailable: string | undefined, command: string, ar
   };
 }
 
-/** Keras (model.fit on TensorFlow, .venv-peers) and tfjs-node (.peers/tfjs): the peers of issue 19. */
-export function peers(): Contender[] {
+/** What scripts/setup-peers.sh set up: the peers' Python, and the versions found ('' where not set up). */
+export interface PeerSetup { python: string; keras: string; tf: string; tfjs: string }
+export const PEER_NOT_SET_UP = 'not set up: run scripts/setup-peers.sh';
+
+export function peerSetup(): PeerSetup {
   const python = path.join(PEERS_VENV(), 'bin', 'python3');
   const sitePackages = fs.existsSync(path.join(PEERS_VENV(), 'lib'))
     ? fs.readdirSync(path.join(PEERS_VENV(), 'lib')).map((d) => path.join(PEERS_VENV(), 'lib', d, 'site-packages')).find((d) => fs.existsSync(d)) ?? '' : '';
   const tf = versionIn(sitePackages, 'tensorflow_cpu-') || versionIn(sitePackages, 'tensorflow-');
-  const keras = versionIn(sitePackages, 'keras-');
+  const keras = fs.existsSync(python) ? versionIn(sitePackages, 'keras-') : '';
   const tfjsPackage = path.join(PEERS_TFJS(), 'node_modules', '@tensorflow', 'tfjs-node');
   const tfjsBuilt = fs.existsSync(path.join(tfjsPackage, 'lib')) && fs.readdirSync(path.join(tfjsPackage, 'lib'))
     .some((d) => fs.existsSync(path.join(tfjsPackage, 'lib', d, 'tfjs_binding.node')));
   const tfjs = tfjsBuilt ? (JSON.parse(fs.readFileSync(path.join(tfjsPackage, 'package.json'), 'utf8')) as { version: string }).version : '';
+  return { python, keras, tf, tfjs };
+}
+
+/** Keras (model.fit on TensorFlow, .venv-peers) and tfjs-node (.peers/tfjs): the peers of issue 19. */
+export function peers(): Contender[] {
+  const { python, keras, tf, tfjs } = peerSetup();
   return [
-    peer(keras ? `Keras ${keras} (TF ${tf}) model.fit` : 'Keras model.fit', fs.existsSync(python) && keras ? undefined : NOT_SET_UP,
+    peer(keras ? `Keras ${keras} (TF ${tf}) model.fit` : 'Keras model.fit', keras ? undefined : PEER_NOT_SET_UP,
       python, [path.join(packageRoot(), 'bench', 'keras_reference.py')]),
-    peer(tfjs ? `tfjs-node ${tfjs} model.fit` : 'tfjs-node model.fit', tfjsBuilt ? undefined : NOT_SET_UP,
+    peer(tfjs ? `tfjs-node ${tfjs} model.fit` : 'tfjs-node model.fit', tfjs ? undefined : PEER_NOT_SET_UP,
       process.execPath, [path.join(packageRoot(), 'bench', 'tfjs_reference.js')]),
   ];
 }
