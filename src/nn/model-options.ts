@@ -15,8 +15,8 @@ export interface PredictOptions {
 
 /**
  * Images per evaluation or prediction chunk when none is given. On the CPU, chunks of 128 are as fast
- * as chunks of 1,000 (2.5 s against 2.7 s for the 10,000 test images, 2026-11-28) for a sixth of the
- * memory (57 MB against 353 MB above the process): the first layers' activations are 13 MB blocks
+ * as chunks of 1,000 (0.9 s against 1.0 s for the 10,000 test images, 2026-12-01) for a quarter of the
+ * memory (45 MB against 200 MB above the process): the first layers' activations are 13 MB blocks
  * instead of 100 MB ones. (Before the CPU block cache, chunks of 1,000 were 4-5x slower too: glibc
  * mapped and unmapped their blocks around every call; BENCHMARKS.md.) A GPU wants large chunks.
  */
