@@ -15,18 +15,13 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
 import tensorflow as tf
 import keras
-from reference_common import read_idx
+from reference_common import add_inference_arguments, read_idx
 from keras_reference import build_model
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--task', choices=['evaluate', 'predict'], required=True)
-    p.add_argument('--images', required=True)
-    p.add_argument('--labels', required=True)
-    p.add_argument('--count', type=int, default=10000)
-    p.add_argument('--batch', type=int, default=128)
-    p.add_argument('--threads', type=int, default=2)
+    add_inference_arguments(p)
     a = p.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(a.threads)
     tf.config.threading.set_inter_op_parallelism_threads(a.threads)

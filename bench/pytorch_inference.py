@@ -13,7 +13,7 @@ float32 / 255 inside the timed loop, as in convscope. One untimed pass, then one
 import argparse, json, time
 import torch
 import torch.nn.functional as F
-from reference_common import read_idx
+from reference_common import add_inference_arguments, read_idx
 from pytorch_reference import Net
 
 CLASSES = 10
@@ -21,12 +21,7 @@ CLASSES = 10
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--task', choices=['evaluate', 'predict'], required=True)
-    p.add_argument('--images', required=True)
-    p.add_argument('--labels', required=True)
-    p.add_argument('--count', type=int, default=10000)
-    p.add_argument('--batch', type=int, default=128)
-    p.add_argument('--threads', type=int, default=2)
+    add_inference_arguments(p)
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32')
     a = p.parse_args()

@@ -1,6 +1,6 @@
 """What the benchmark's reference scripts share: PyTorch's (pytorch_reference.py,
 pytorch_gpu_reference.py) and Keras's (keras_reference.py, whose venv has no PyTorch, so nothing here
-imports torch). The IDX reader, and the arguments every CPU training contender takes."""
+imports torch). The IDX reader, and the arguments every CPU training and inference contender takes."""
 import gzip
 
 import numpy as np
@@ -21,5 +21,15 @@ def add_training_arguments(parser):
     parser.add_argument('--labels', required=True)
     parser.add_argument('--steps', type=int, default=50)
     parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--batch', type=int, default=128)
+    parser.add_argument('--threads', type=int, default=2)
+
+
+def add_inference_arguments(parser):
+    """The task, test data, image count, chunk and threads that bench/inference-throughput.ts passes to each contender."""
+    parser.add_argument('--task', choices=['evaluate', 'predict'], required=True)
+    parser.add_argument('--images', required=True)
+    parser.add_argument('--labels', required=True)
+    parser.add_argument('--count', type=int, default=10000)
     parser.add_argument('--batch', type=int, default=128)
     parser.add_argument('--threads', type=int, default=2)
