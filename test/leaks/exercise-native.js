@@ -35,6 +35,10 @@ for (let start = 0; start < 16; start += 8) {
   optimizer.step();
   ops.countCorrect(logits, y);
   keep(ops.confusion(keep(ops.argmax(logits, 1)), y, 10)).toTypedArray();
+  // Evaluation's forward: the fused op's output-only pass (no gradient to keep).
+  const previous = ops.setGradEnabled(false);
+  keep(ops.maxPoolActivation(keep(ops.conv2d(x, params[0][1], params[1][1], [1, 1], [1, 1, 1, 1], true)), 'leaky_relu', 0.01));
+  ops.setGradEnabled(previous);
   for (const t of made) t.dispose();
 }
 
