@@ -1,9 +1,9 @@
 // Inference throughput, side by side in one run (issue 19: "evaluation and prediction throughput
 // measured too"): the Fashion-MNIST test images evaluated (loss, accuracy and confusion, read back once)
 // and predicted (class probabilities into one host array), in chunks of the training batch (128, the
-// CPU default of evaluate() and predict()). convscope's eager and scripted models on each build,
-// PyTorch's module in eval mode under inference_mode (NCHW, channels-last, bf16 autocast + channels-last),
-// and with --peers Keras (model.evaluate / model.predict) and tfjs-node. Every contender starts from the
+// CPU default of evaluate() and predict()). convscope's eager and scripted models on each build, in
+// float32 and bfloat16 (autocast); PyTorch's module in eval mode under inference_mode (NCHW,
+// channels-last, bf16 autocast + channels-last); and with --peers Keras (model.evaluate / model.predict) and tfjs-node. Every contender starts from the
 // uint8 pixels, runs one untimed pass and one timed pass in a process of its own; rounds interleaved.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
@@ -45,9 +45,11 @@ export function inferenceContenders(task: InferenceTask, s: ThroughputSettings, 
   ];
   const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-inference-worker.js');
   for (const { addon, libtorch } of convscopeBuilds()) {
-    for (const mode of ['eager', 'script'] as const) {
-      list.push(spawned(`convscope ${mode} (libtorch ${libtorch})`, 'fp32', process.execPath,
-        [worker, mode, task, String(s.batchSize), String(images)], { CONVSCOPE_ADDON: addon }));
+    for (const precision of ['fp32', 'bf16'] as const) {
+      for (const mode of ['eager', 'script'] as const) {
+        list.push(spawned(`convscope ${mode} (libtorch ${libtorch})`, precision, process.execPath,
+          [worker, mode, task, String(s.batchSize), String(images), precision], { CONVSCOPE_ADDON: addon }));
+      }
     }
   }
   if (withPeers) {

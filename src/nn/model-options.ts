@@ -1,16 +1,19 @@
 // Option checks of the functions that build or run a model (createModel, loadModel, loadTorchScript,
 // predict): the same message shape as trainCnn's, so a bad value is refused before a native tensor is
 // made, and a misspelt key is an error instead of a silent default.
-import { checkInteger, checkKnownKeys, checkNumber, checkObject, expected } from '../util/validate';
+import { Precision, PRECISIONS } from '../core/precision';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
 
 /** How raw [0, 1] pixels are standardised before the network sees them. */
 export interface InputNorm { mean: number; std: number }
 export const NO_NORM: InputNorm = { mean: 0, std: 1 };
 
-/** What predict() accepts; see checkPredictOptions. */
+/** What predict() and evaluate() accept; see checkInferenceOptions. */
 export interface PredictOptions {
   /** Images per chunk (default 128 on the CPU, 1000 on a GPU: see defaultChunkSize). */
   chunkSize?: number;
+  /** 'bf16': the forward pass under bfloat16 autocast (src/core/precision.ts); default 'fp32'. */
+  precision?: Precision;
 }
 
 /**
@@ -48,11 +51,17 @@ export function checkSeed(value: unknown, name: string): number {
   return checkInteger(value, name, 0, Number.MAX_SAFE_INTEGER);
 }
 
-/** predict()'s options; returns the chunk size. A chunk of 0 would never advance, so it is refused. */
-export function checkPredictOptions(input: unknown, device: string): number {
+/**
+ * predict()'s and evaluate()'s options (`what` names them in errors), with their defaults. A chunk of 0
+ * would never advance, so it is refused.
+ */
+export function checkInferenceOptions(input: unknown, device: string, what: string): Required<PredictOptions> {
   const options = checkObject(input, 'options');
-  checkKnownKeys(options, 'predict options', ['chunkSize']);
-  return checkInteger(options.chunkSize ?? defaultChunkSize(device), 'chunkSize', 1, MAX_CHUNK);
+  checkKnownKeys(options, `${what} options`, ['chunkSize', 'precision']);
+  return {
+    chunkSize: checkInteger(options.chunkSize ?? defaultChunkSize(device), 'chunkSize', 1, MAX_CHUNK),
+    precision: checkOneOf(options.precision ?? 'fp32', 'precision', PRECISIONS),
+  };
 }
 
 /**

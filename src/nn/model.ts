@@ -8,7 +8,8 @@ import { fromHost, noGrad, ops } from '../core/ops';
 import { tidy, track } from '../core/tidy';
 import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 import { buildLayers, fusePoolActivation, Layer } from './layers';
-import { checkDevice, checkFinitePixels, checkInputNorm, checkPredictOptions, checkSeed, InputNorm, NO_NORM, PredictOptions } from './model-options';
+import { checkDevice, checkFinitePixels, checkInferenceOptions, checkInputNorm, checkSeed, InputNorm, NO_NORM, PredictOptions } from './model-options';
+import { withPrecision } from '../core/precision';
 import { encodeOnnx } from '../formats/onnx';
 import { recordedOptimizerState } from './optimizer-state';
 import { scriptSource } from './script-source';
@@ -469,7 +470,7 @@ export function prepareImages(images: Uint8Array | Float32Array, count: number, 
  * @returns a Float32Array of count x classes probabilities.
  */
 export function predictProbabilities(model: Classifier, images: Uint8Array | Float32Array, options: PredictOptions = {}): Float32Array {
-  const chunk = checkPredictOptions(options, model.device);
+  const { chunkSize: chunk, precision } = checkInferenceOptions(options, model.device, 'predict');
   const [h, w] = model.inputSize;
   const pixels = h * w;
   if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) {
@@ -485,7 +486,7 @@ export function predictProbabilities(model: Classifier, images: Uint8Array | Flo
     const end = Math.min(count, start + chunk);
     const probs = tidy(() => noGrad(() => {
       const x = prepareImages(images.subarray(start * pixels, end * pixels), end - start, model);
-      return valuesOf(ops().softmax(model.logits(x), 1), 'float32');
+      return valuesOf(ops().softmax(withPrecision(precision, model.device, () => model.logits(x)), 1), 'float32');
     }));
     out.set(probs, start * model.classes);
   }

@@ -4,8 +4,9 @@ import { native, NativeTensor, valuesOf } from '../core/native';
 import { fromHost, noGrad, ops } from '../core/ops';
 import { Classifier, prepareImages } from '../nn/model';
 import { tidy } from '../core/tidy';
-import { defaultChunkSize, MAX_CHUNK } from '../nn/model-options';
-import { checkInteger, checkKnownKeys, checkObject, expected } from '../util/validate';
+import { checkInferenceOptions, PredictOptions } from '../nn/model-options';
+import { withPrecision } from '../core/precision';
+import { checkInteger, checkObject, expected } from '../util/validate';
 
 /** Images and labels on the host: N x H x W uint8 images and N labels. */
 export interface LabelledImages {
@@ -26,10 +27,8 @@ export function takeImages(split: LabelledImages, limit: number | undefined): La
   return sliceImages(split, 0, limit);
 }
 
-export interface EvaluateOptions {
-  /** Images per chunk (default 128 on the CPU, 1000 on a GPU). */
-  chunkSize?: number;
-}
+/** Images per chunk (default 128 on the CPU, 1000 on a GPU) and the forward pass's precision (default 'fp32'). */
+export type EvaluateOptions = PredictOptions;
 
 export interface EvaluationResult {
   accuracy: number;
@@ -62,9 +61,7 @@ const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  */
 export async function evaluate(model: Classifier, split: LabelledImages, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const data = checkSplit(split, 'split');
-  const o = checkObject(options, 'options');
-  checkKnownKeys(o, 'evaluate options', ['chunkSize']);
-  const chunkSize = checkInteger(o.chunkSize ?? defaultChunkSize(model.device), 'chunkSize', 1, MAX_CHUNK);
+  const { chunkSize, precision } = checkInferenceOptions(options, model.device, 'evaluate');
   const [h, w] = model.inputSize;
   const pixels = h * w;
   if (data.images.length !== data.count * pixels) {
@@ -93,7 +90,8 @@ export async function evaluate(model: Classifier, split: LabelledImages, options
         const x = prepareImages(data.images.subarray(start * pixels, end * pixels), end - start, model);
         // The chunk's labels are copied into libtorch memory next to its images.
         const y = ops().to(fromHost(data.labels.subarray(start, end), [end - start]), model.device, 'int64');
-        const logits = model.logits(x);
+        // The logits in the asked precision; the loss and the counts from them in float32.
+        const logits = ops().to(withPrecision(precision, model.device, () => model.logits(x)), null, 'float32');
         return [ops().to(ops().crossEntropy(logits, y, 'sum'), null, 'float64'), ops().confusion(ops().argmax(logits, 1), y, classes)] as const;
       }));
       lossSum = accumulate(lossSum, chunkLoss);

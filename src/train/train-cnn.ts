@@ -5,6 +5,7 @@ import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettin
 import { CnnModel, createModel, InputNorm, NO_NORM } from '../nn/model';
 import { ops } from '../core/ops';
 import { tidy } from '../core/tidy';
+import { withPrecision } from '../core/precision';
 import { recordOptimizerState } from '../nn/optimizer-state';
 import { CnnSpec, planModel } from '../nn/spec';
 import { expected } from '../util/validate';
@@ -164,17 +165,6 @@ interface EpochContext {
 
 function stepCount(count: number, batchSize: number, dropLast: boolean): number {
   return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
-}
-
-/** Runs fn under bfloat16 autocast when asked (this thread only), as `with torch.autocast(...)` does. */
-function withPrecision<T>(precision: 'fp32' | 'bf16', device: string, fn: () => T): T {
-  if (precision === 'fp32') return fn();
-  native().setAutocast(true, device);
-  try {
-    return fn();
-  } finally {
-    native().setAutocast(false, device);
-  }
 }
 
 /**
