@@ -3,15 +3,15 @@
 // and predicted (class probabilities into one host array), in chunks of the training batch (128, the
 // CPU default of evaluate() and predict()). convscope's eager and scripted models on each build, in
 // float32 and bfloat16 (autocast); PyTorch's module in eval mode under inference_mode (NCHW,
-// channels-last, bf16 autocast + channels-last); and with --peers Keras (model.evaluate / model.predict) and tfjs-node. Every contender starts from the
-// uint8 pixels, runs one untimed pass and one timed pass in a process of its own; rounds interleaved.
-import { spawnSync } from 'child_process';
+// channels-last, bf16 autocast + channels-last); and with --peers Keras (model.evaluate /
+// model.predict) and tfjs-node. Every contender starts from the uint8 pixels, runs one untimed pass
+// and one timed pass in a process of its own; rounds interleaved.
 import * as path from 'path';
 import { DEBIAN_FASHION_MNIST_DIR } from '../src/data/datasets';
 import { packageRoot } from '../src/util/package-root';
 import { projectPython } from '../src/util/project-python';
 import {
-  childEnv, Contender, convscopeBuilds, interleavedRounds, lastJson, PEER_NOT_SET_UP, peerSetup, ThroughputRow, ThroughputSettings,
+  Contender, convscopeBuilds, interleavedRounds, PEER_NOT_SET_UP, peerSetup, spawnedContender, ThroughputRow, ThroughputSettings,
 } from './training-throughput';
 
 export type InferenceTask = 'evaluate' | 'predict';
@@ -23,17 +23,9 @@ export const TEST_IMAGES = 10_000;
 const testData = () => ['--images', path.join(DEBIAN_FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'),
   '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz')];
 
-/** A contender whose process prints one JSON line with imagesPerSecond. */
-function spawned(name: string, precision: 'fp32' | 'bf16', command: string, args: string[], env: Record<string, string> = {}, unavailable?: string): Contender {
-  return {
-    name, precision, unavailable,
-    run: () => {
-      const run = spawnSync(command, args, { encoding: 'utf8', env: childEnv(env) });
-      if (run.status !== 0) return `${name} failed: ${(run.stderr || String(run.error)).trim().split('\n').pop()}`;
-      return lastJson(run.stdout).imagesPerSecond;
-    },
-  };
-}
+/** A contender with fixed arguments: the settings it needs are in them already. */
+const spawned = (name: string, precision: 'fp32' | 'bf16', command: string, args: string[], env: Record<string, string> = {}, unavailable?: string): Contender =>
+  spawnedContender(name, precision, command, () => args, env, unavailable);
 
 export function inferenceContenders(task: InferenceTask, s: ThroughputSettings, images: number, withPeers = false): Contender[] {
   const common = ['--task', task, ...testData(), '--count', String(images), '--batch', String(s.batchSize), '--threads', String(s.threads)];

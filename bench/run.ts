@@ -56,6 +56,9 @@ async function main(): Promise<void> {
   const wants = (name: string) => only.length === 0 || only.includes(name);
   const settings: ThroughputSettings = { ...DEFAULT_THROUGHPUT, rounds: positiveInteger('--rounds', DEFAULT_THROUGHPUT.rounds), steps: positiveInteger('--steps', DEFAULT_THROUGHPUT.steps) };
   const withPeers = args.includes('--peers');
+  // `--only 'script'` keeps the reference and the training and inference rows whose name matches.
+  const onlyPattern = flagValue('--only');
+  const onlyRows = onlyPattern !== undefined ? new RegExp(onlyPattern) : undefined;
   const machine = `${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores, libtorch ${torchInfo().version}`;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine, settings, ...(withPeers ? { peers: true } : {}) };
   process.stdout.write(`convscope benchmark on ${machine}\n\n`);
@@ -67,9 +70,7 @@ async function main(): Promise<void> {
   }
 
   if (wants('train')) {
-    // `npm run bench -- train --only 'script'` keeps the reference and the rows whose name matches.
-    const onlyPattern = flagValue('--only');
-    const { rows, errors } = benchTrainingThroughput(settings, onlyPattern !== undefined ? new RegExp(onlyPattern) : undefined, withPeers);
+    const { rows, errors } = benchTrainingThroughput(settings, onlyRows, withPeers);
     report.training = rows;
     const reference = rows.find((r) => r.name === REFERENCE && r.precision === 'fp32')!.imagesPerSecond;
     process.stdout.write(`training throughput, batch ${settings.batchSize}, Adam, ${settings.threads} threads, ${settings.rounds} interleaved rounds, ${settings.steps} steps each\n`);
@@ -88,9 +89,8 @@ async function main(): Promise<void> {
   }
 
   if (wants('infer')) {
-    const onlyPattern = flagValue('--only');
     const images = flagValue('--steps') !== undefined ? Math.min(TEST_IMAGES, settings.steps * settings.batchSize) : TEST_IMAGES;
-    const tasks = benchInferenceThroughput(settings, images, onlyPattern !== undefined ? new RegExp(onlyPattern) : undefined, withPeers);
+    const tasks = benchInferenceThroughput(settings, images, onlyRows, withPeers);
     report.inference = { images, ...tasks };
     for (const [task, { rows, errors }] of Object.entries(tasks)) {
       process.stdout.write(`${task === 'evaluate' ? 'evaluation (loss, accuracy, confusion)' : 'prediction (class probabilities to the host)'} of ${images} test images, chunks of ${settings.batchSize}, ${settings.threads} threads, ${settings.rounds} interleaved rounds\n`);

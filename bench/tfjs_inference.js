@@ -9,23 +9,11 @@
 // The timed call starts from the uint8 pixels and labels, as the other contenders' do: making the
 // input tensor (float32, raw 0..255; the Rescaling layer scales) and the one-hot labels is in it.
 // One untimed call first, then one timed.
-const { readIdx, loadTfjs, tutorialNetwork } = require('./tfjs_reference');
-
-function args() {
-  const a = { task: '', count: 10000, batch: 128, threads: 2 };
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i].replace(/^--/, '');
-    if (!(key in a) && key !== 'images' && key !== 'labels') throw new Error(`unknown option ${argv[i]}`);
-    a[key] = ['images', 'labels', 'task'].includes(key) ? argv[i + 1] : Number(argv[i + 1]);
-  }
-  if (!a.images || !a.labels) throw new Error('--images and --labels are required');
-  if (a.task !== 'evaluate' && a.task !== 'predict') throw new Error(`--task must be evaluate or predict, not ${a.task}`);
-  return a;
-}
+const { parseArgs, readIdx, loadTfjs, tutorialNetwork } = require('./tfjs_reference');
 
 async function main() {
-  const a = args();
+  const a = parseArgs({ count: 10000, batch: 128, threads: 2 }, ['task']);
+  if (a.task !== 'evaluate' && a.task !== 'predict') throw new Error(`--task must be evaluate or predict, not ${a.task}`);
   const tf = loadTfjs(a.threads);
   const images = readIdx(a.images);
   const labels = readIdx(a.labels);

@@ -19,13 +19,18 @@ const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
 
-function args() {
-  const a = { steps: 50, warmup: 5, batch: 128, threads: 2, seed: 42 };
+/**
+ * `--key value` pairs of the command line over `defaults` (numbers), with `texts` the keys whose values
+ * stay strings; --images and --labels are required.
+ */
+function parseArgs(defaults, texts = []) {
+  const a = { ...defaults };
+  const textKeys = ['images', 'labels', ...texts];
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '');
-    if (!(key in a) && key !== 'images' && key !== 'labels') throw new Error(`unknown option ${argv[i]}`);
-    a[key] = key === 'images' || key === 'labels' ? argv[i + 1] : Number(argv[i + 1]);
+    if (!(key in a) && !textKeys.includes(key)) throw new Error(`unknown option ${argv[i]}`);
+    a[key] = textKeys.includes(key) ? argv[i + 1] : Number(argv[i + 1]);
   }
   if (!a.images || !a.labels) throw new Error('--images and --labels are required');
   return a;
@@ -89,7 +94,7 @@ function tutorialNetwork(tf) {
 }
 
 async function main() {
-  const a = args();
+  const a = parseArgs({ steps: 50, warmup: 5, batch: 128, threads: 2, seed: 42 });
   const tf = loadTfjs(a.threads);
 
   const images = readIdx(a.images);
@@ -132,7 +137,7 @@ async function main() {
   }) + '\n');
 }
 
-module.exports = { readIdx, loadTfjs, tutorialNetwork };
+module.exports = { parseArgs, readIdx, loadTfjs, tutorialNetwork };
 
 if (require.main === module) {
   main().catch((err) => {

@@ -43,30 +43,36 @@ export interface ThroughputRow {
 export const REFERENCE = 'PyTorch eager';
 
 // The same OpenMP settings for every contender, PyTorch's too (native.ts sets them before libtorch loads).
-export const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, ...openMpDefaults(process.env), ...extra });
+const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, ...openMpDefaults(process.env), ...extra });
 
-export function lastJson(stdout: string): { imagesPerSecond: number; torch: string } {
-  return JSON.parse(stdout.trim().split('\n').pop()!);
-}
-
-/** One of PyTorch's variants, from bench/pytorch_reference.py in the project's Python. */
-export function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[], env: Record<string, string> = {}): Contender {
+/**
+ * A contender in a process of its own: `command args(s)...` with the shared OpenMP settings and `env`,
+ * whose last line of output is JSON with imagesPerSecond. A failed run gives its stderr's last line.
+ */
+export function spawnedContender(name: string, precision: 'fp32' | 'bf16', command: string, args: (s: ThroughputSettings) => string[],
+  env: Record<string, string> = {}, unavailable?: string): Contender {
   return {
-    name, precision,
+    name, precision, unavailable,
     run: (s) => {
-      const script = path.join(packageRoot(), 'bench', 'pytorch_reference.py');
-      const args = [script, '--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
-        '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), '--steps', String(s.steps),
-        '--warmup', String(s.warmupSteps), '--batch', String(s.batchSize), '--threads', String(s.threads), '--precision', precision, ...flags];
-      const run = spawnSync(projectPython(), args, { encoding: 'utf8', env: childEnv(env) });
-      if (run.status !== 0) return `${name} failed: ${run.stderr.trim().split('\n').pop()}`;
-      return lastJson(run.stdout).imagesPerSecond;
+      const run = spawnSync(command, args(s), { encoding: 'utf8', env: childEnv(env) });
+      if (run.status !== 0) return `${name} (${precision}) failed: ${(run.stderr || String(run.error)).trim().split('\n').pop()}`;
+      return (JSON.parse(run.stdout.trim().split('\n').pop()!) as { imagesPerSecond: number }).imagesPerSecond;
     },
   };
 }
 
 const trainingData = () => ['--images', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
   '--labels', path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz')];
+
+/** The step counts, batch and threads every training contender takes. */
+const trainingSteps = (s: ThroughputSettings) => ['--steps', String(s.steps), '--warmup', String(s.warmupSteps),
+  '--batch', String(s.batchSize), '--threads', String(s.threads)];
+
+/** One of PyTorch's variants, from bench/pytorch_reference.py in the project's Python. */
+export function pytorch(name: string, precision: 'fp32' | 'bf16', flags: string[], env: Record<string, string> = {}): Contender {
+  const script = path.join(packageRoot(), 'bench', 'pytorch_reference.py');
+  return spawnedContender(name, precision, projectPython(), (s) => [script, ...trainingData(), ...trainingSteps(s), '--precision', precision, ...flags], env);
+}
 
 /** The peers' folders, made by scripts/setup-peers.sh. */
 export const PEERS_VENV = () => path.join(packageRoot(), '.venv-peers');
@@ -80,15 +86,7 @@ function versionIn(dir: string, prefix: string): string {
 
 /** A peer in a process of its own: `command args... --steps ... --threads T`, one JSON line out. */
 function peer(name: string, unavailable: string | undefined, command: string, args: string[]): Contender {
-  return {
-    name, precision: 'fp32', unavailable,
-    run: (s) => {
-      const run = spawnSync(command, [...args, ...trainingData(), '--steps', String(s.steps), '--warmup', String(s.warmupSteps),
-        '--batch', String(s.batchSize), '--threads', String(s.threads)], { encoding: 'utf8', env: childEnv() });
-      if (run.status !== 0) return `${name} failed: ${(run.stderr || String(run.error)).trim().split('\n').pop()}`;
-      return lastJson(run.stdout).imagesPerSecond;
-    },
-  };
+  return spawnedContender(name, 'fp32', command, (s) => [...args, ...trainingData(), ...trainingSteps(s)], {}, unavailable);
 }
 
 /** What scripts/setup-peers.sh set up: the peers' Python, and the versions found ('' where not set up). */
@@ -137,16 +135,11 @@ export const WITHOUT_BLOCK_CACHE = { CONVSCOPE_CPU_CACHE_MB: '0' };
 export const WITH_MKL_OWN_CHECK = { CONVSCOPE_MKL_ANY_CPU: '0' };
 
 export function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string, preset?: string, env: Record<string, string> = {}): Contender {
-  return {
-    name: `convscope ${mode} (libtorch ${libtorch})${env.CONVSCOPE_CPU_CACHE_MB === '0' ? ', no block cache' : ''}${env.CONVSCOPE_MKL_ANY_CPU === '0' ? ", MKL's own check" : ''}`, precision,
-    run: (s) => {
-      const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-worker.js');
-      const run = spawnSync(process.execPath, [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps), ...(preset ? [preset] : [])],
-        { encoding: 'utf8', env: childEnv({ CONVSCOPE_ADDON: addon, ...env }) });
-      if (run.status !== 0) return `convscope ${mode} ${precision} on ${addon} failed: ${run.stderr.trim().split('\n').pop()}`;
-      return lastJson(run.stdout).imagesPerSecond;
-    },
-  };
+  const name = `convscope ${mode} (libtorch ${libtorch})${env.CONVSCOPE_CPU_CACHE_MB === '0' ? ', no block cache' : ''}${env.CONVSCOPE_MKL_ANY_CPU === '0' ? ", MKL's own check" : ''}`;
+  const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-worker.js');
+  return spawnedContender(name, precision, process.execPath,
+    (s) => [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps), ...(preset ? [preset] : [])],
+    { CONVSCOPE_ADDON: addon, ...env });
 }
 
 /** The builds to compare: node-gyp's (the default libtorch) and the libtorch 1.13 fallback, where built. */

@@ -54,11 +54,12 @@ function fusedPoolMethod(activation: Activation): string[] {
   ];
 }
 
-// The input of the convolutions that compute channels-last on the CPU (convolvesChannelsLast); a convolution given a channels-last input returns one. The network's input
-// (one channel) only needs its strides relabelled, no copy: contiguous() would return it unchanged
-// (one channel is channels-last already by its rules), and with its NCHW strides the convolution would
-// answer in NCHW, so that a batch norm after it met a channels-last gradient and took libtorch's
-// serial fallback.
+// The input of the convolutions that compute channels-last on the CPU (convolvesChannelsLast); a
+// convolution given a channels-last input returns one. The network's input (one channel) only needs
+// its strides relabelled, no copy: contiguous() would return it unchanged (one channel is
+// channels-last already by its rules), and with its NCHW strides the convolution would answer in
+// NCHW, so that a batch norm after it met a channels-last gradient and took libtorch's serial
+// fallback.
 const CHANNELS_LAST_METHOD = [
   'def channels_last(self, x):',
   '    if x.is_cuda:',
