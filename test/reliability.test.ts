@@ -117,6 +117,19 @@ describe('divergence', () => {
     const nonFinite = err.model!.parameters().map((p) => [p.name, p.values.filter((v) => !Number.isFinite(v)).length]);
     err.model!.dispose();
     expect(nonFinite).toEqual(nonFinite.map(([name]) => [name, 0]));
+    expect((err as Error & { weightsFinite?: boolean }).weightsFinite).toBe(true);
+  });
+
+  test.each(['eager', 'script'] as const)('Adam at learningRate 1e308: the error says the weights it returns are no longer finite, and they are not (%s)', async (mode) => {
+    // The first update, from a finite loss, overflows every weight; the loss shows it one step later.
+    const err = await rejected(trainCnn({ ...base(), mode, learningRate: 1e308, optimizer: 'adam' })) as Error & { model?: import('../src/index').CnnModel; weightsFinite?: boolean };
+    expect(err.name).toBe('TrainingDivergedError');
+    const finite = err.model!.parameters().every((p) => p.values.every(Number.isFinite));
+    err.model!.dispose();
+    expect(finite).toBe(false);
+    expect(err.weightsFinite).toBe(false);
+    expect(err.message).toMatch(/\(learning rate 1e\+308\); the weights are no longer finite \(an earlier update overflowed them\)/);
+    expect(err.message).not.toMatch(/not updated/);
   });
 });
 

@@ -38,13 +38,31 @@ export class TrainingAbortedError extends Error {
   }
 }
 
-/** A NaN or infinite loss: training stops before the weights are updated with it. */
+/**
+ * A NaN or infinite loss: training stops before the weights are updated with it. `weightsFinite`
+ * says whether the weights handed back (`err.model`) are all finite: an update computed from a
+ * finite loss can itself overflow them (Adam at learningRate 1e308), and the loss only shows it a
+ * step later; then the message says so.
+ */
 export class TrainingDivergedError extends Error {
-  constructor(readonly epoch: number, readonly step: number, readonly learningRate: number) {
+  constructor(readonly epoch: number, readonly step: number, readonly learningRate: number, readonly weightsFinite = true) {
     super(`training diverged: the loss became NaN or infinite at epoch ${epoch}, step ${step} ` +
-      `(learning rate ${learningRate}); the weights were not updated with it. Lower learningRate or add regularisation.`);
+      `(learning rate ${learningRate}); ${weightsFinite
+        ? 'the weights were not updated with it'
+        : 'the weights are no longer finite (an earlier update overflowed them), and the model is returned as it is'}. ` +
+      'Lower learningRate or add regularisation.');
     this.name = 'TrainingDivergedError';
   }
+}
+
+/** Whether every parameter of the model is finite (copies them to the host: for the error path only). */
+function weightsAreFinite(model: CnnModel): boolean {
+  return model.parameters().every((p) => p.values.every(Number.isFinite));
+}
+
+/** The divergence error for a model, saying whether its weights are still finite. */
+function divergedError(model: CnnModel, epoch: number, step: number, learningRate: number): TrainingDivergedError {
+  return new TrainingDivergedError(epoch, step, learningRate, weightsAreFinite(model));
 }
 
 /** Seeds derived per epoch, so an epoch's shuffle and dropout masks do not depend on what ran before it (resume gives the same run). */
@@ -206,7 +224,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
     const [lossSum, correct] = valuesOf(pending!, 'float64');
     pending!.dispose();
     pending = undefined;
-    if (!Number.isFinite(lossSum)) throw new TrainingDivergedError(epoch, pendingFrom, options.learningRate);
+    if (!Number.isFinite(lossSum)) throw divergedError(model, epoch, pendingFrom, options.learningRate);
     totals.lossSum += lossSum;
     totals.correct += correct;
     totals.seen += Math.min(data.count, step * options.batchSize) - Math.min(data.count, pendingFrom * options.batchSize);
@@ -245,7 +263,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         pending = sum;
         return { loss: 0, correct: 0 };
       });
-      if (!outcome) throw new TrainingDivergedError(epoch, step, options.learningRate);
+      if (!outcome) throw divergedError(model, epoch, step, options.learningRate);
       if (syncEvery === 1) {
         totals.lossSum += outcome.loss * (end - start);
         totals.correct += outcome.correct;
@@ -309,7 +327,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       segment.dispose();
     }
     if (callbackError) throw callbackError.error;
-    if (outcome.nonFiniteStep >= 0) throw new TrainingDivergedError(epoch, first + outcome.nonFiniteStep, options.learningRate);
+    if (outcome.nonFiniteStep >= 0) throw divergedError(model, epoch, first + outcome.nonFiniteStep, options.learningRate);
     totals.lossSum += outcome.lossSum;
     totals.correct += outcome.correct;
     totals.seen += outcome.seen;
