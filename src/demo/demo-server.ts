@@ -57,27 +57,70 @@ function routes(modelDir: string): Map<string, string> {
   return table;
 }
 
-export interface DemoServer { url: string; close(): Promise<void> }
+export interface DemoServer {
+  url: string;
+  /** Stops listening and ends every connection at once (a client holding a half-sent request included). */
+  close(): Promise<void>;
+}
 
-/** Serves the demo on `host:port` (port 0: any free port); resolves once it listens. */
+/**
+ * The path of a request's target (`/model/meta.json?x` -> `/model/meta.json`), or undefined when it
+ * is not an origin-form path a browser would send (`//[`, `*`, `http://host/...`, bad escapes).
+ */
+export function requestPath(target: string | undefined): string | undefined {
+  if (target === undefined || !target.startsWith('/') || target.startsWith('//')) return undefined;
+  try {
+    return new URL(target, 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+function answer(response: http.ServerResponse, status: number, text: string): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  response.writeHead(status, { 'content-type': 'text/plain', connection: 'close' }).end(`${text}\n`);
+}
+
+/**
+ * Serves the demo on `host:port` (port 0: any free port); resolves once it listens, rejects when it
+ * cannot (a port in use). Nothing a client sends stops the server: a request that is not a plain
+ * GET of a known path is answered with a 4xx status.
+ */
 export function startDemoServer(modelDir: string, options: { port?: number; host?: string } = {}): Promise<DemoServer> {
   const table = routes(modelDir);
   const server = http.createServer((request, response) => {
-    const file = table.get(new URL(request.url ?? '/', 'http://localhost').pathname);
-    if (!file || request.method !== 'GET') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
+    try {
+      const target = requestPath(request.url);
+      if (target === undefined) return answer(response, 400, 'bad request');
+      const file = table.get(target);
+      if (!file) return answer(response, 404, 'not found');
+      if (request.method !== 'GET' && request.method !== 'HEAD') return answer(response, 405, 'method not allowed');
+      fs.readFile(file, (err, body) => {
+        if (err) answer(response, 500, 'the file could not be read');
+        else response.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(request.method === 'HEAD' ? undefined : body);
+      });
+    } catch {
+      // Whatever a request makes throw ends that request, never the server.
+      answer(response, 400, 'bad request');
     }
-    fs.readFile(file, (err, body) => {
-      if (err) response.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`);
-      else response.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body);
-    });
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
+      server.removeListener('error', reject);
+      // After listening, an error of the server itself (not of one connection) is reported, not thrown.
+      server.on('error', (err) => process.emitWarning(`convscope demo server: ${err.message}`));
       const { address, port } = server.address() as AddressInfo;
-      resolve({ url: `http://${address}:${port}/`, close: () => new Promise((done) => server.close(() => done())) });
+      resolve({
+        url: `http://${address}:${port}/`,
+        close: () => new Promise((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        }),
+      });
     });
   });
 }
