@@ -19,6 +19,7 @@ const LAYERS: string[][] = [
   ['nn'],              // specs, layers, models, TorchScript
   ['viz', 'summary'],  // pictures; TensorBoard event files
   ['train'],           // trainCnn, evaluation, checkpoints, run folders
+  ['probe'],           // attribution maps (explain) and their output folders
   ['experiments', 'tune'], // the exercise's experiments and the report; hyperparameter search
   ['demo'],            // the browser demo's model folder and server
   ['index'],           // the public API

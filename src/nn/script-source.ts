@@ -18,7 +18,8 @@
 import { LEAKY_RELU_SLOPE } from '../core/native';
 import { Activation, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, convolvesChannelsLast, ModelPlan } from './spec';
 
-const SCRIPT_ACTIVATION: Record<Activation, string> = {
+/** Each activation as a TorchScript expression of `x` (the training form, the export and the split sources of split-script.ts). */
+export const SCRIPT_ACTIVATION: Record<Activation, string> = {
   relu: 'torch.relu(x)',
   elu: 'torch.elu(x)',
   tanh: 'torch.tanh(x)',
@@ -123,7 +124,7 @@ export function scriptSource(plan: ModelPlan, exported?: { mean: number; std: nu
  * nn.BatchNorm's forward: torch.batch_norm updates the running statistics in place when training,
  * and the module counts the batch (num_batches_tracked), as PyTorch's does.
  */
-function batchNormLines(name: string): string[] {
+export function batchNormLines(name: string): string[] {
   const m = `self.${name}`;
   return [
     '    if self.training:',
@@ -133,7 +134,8 @@ function batchNormLines(name: string): string[] {
   ];
 }
 
-function numberLiteral(value: number): string {
+/** A number as a TorchScript float literal (the shortest round-trip form, with a decimal point). */
+export function numberLiteral(value: number): string {
   const text = String(value);
   return /[.eE]/.test(text) ? text : `${text}.0`;
 }

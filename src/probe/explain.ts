@@ -1,0 +1,111 @@
+// explain(): attribution maps for a batch of images, by any method, on eager and scripted models.
+// One entry for every method (each in its own file behind AttributionMethod), images taken as
+// predict() takes them, options checked before any native work, and the images processed in
+// blocks of chunkSize so that memory stays bounded over a whole split.
+import type { CnnModel } from '../nn/model';
+import { checkFinitePixels } from '../nn/model-options';
+import { expected } from '../util/validate';
+import { gradCam, hiresCam } from './grad-cam';
+import { gradientXInput } from './gradient-x-input';
+import { integratedGradients } from './integrated-gradients';
+import type { AttributionMethod, ImageBlock } from './method';
+import { occlusion } from './occlusion';
+import { ExplainOptions, MethodName, MethodSettings, resolveExplainOptions } from './options';
+import { ProbeRunner } from './runner';
+import { saliency } from './saliency';
+import { scoreCam } from './score-cam';
+
+const METHOD_TABLE: Record<MethodName, AttributionMethod> = {
+  'saliency': saliency,
+  'gradient-x-input': gradientXInput,
+  'integrated-gradients': integratedGradients,
+  'occlusion': occlusion,
+  'grad-cam': gradCam,
+  'hires-cam': hiresCam,
+  'score-cam': scoreCam,
+};
+
+/** What {@link explain} returns. */
+export interface Explanation {
+  method: MethodName;
+  /** n * H * W attributions, image after image (row-major), with respect to pixels in [0, 1]. */
+  maps: Float32Array;
+  /** [n, H, W]. */
+  shape: [number, number, number];
+  /** The class each map explains. */
+  targets: Int32Array;
+  /** The model's predicted class for each (clean) image. */
+  predictions: Int32Array;
+  /** integrated-gradients: per image, sum of the map - (f(x) - f(baseline)), f the target's logit. */
+  deltas?: Float64Array;
+  /** The method's settings with their defaults filled in. */
+  settings: MethodSettings;
+}
+
+/** Checks images as predict() takes them: uint8 (0..255) or float ([0, 1]), whole images of the model's size. */
+function checkImages(images: unknown, model: CnnModel): number {
+  const [h, w] = model.inputSize;
+  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) {
+    throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
+  }
+  if (images.length === 0 || images.length % (h * w) !== 0) {
+    throw new RangeError(expected(`whole ${h}x${w} images (a non-zero multiple of ${h * w} values)`, 'images', images) + ` of ${images.length} values`);
+  }
+  checkFinitePixels(images, 'images');
+  return images.length / (h * w);
+}
+
+function argmaxRows(logits: Float32Array, rows: number, classes: number): Int32Array {
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; ++r) {
+    let best = 0;
+    for (let c = 1; c < classes; ++c) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
+    out[r] = best;
+  }
+  return out;
+}
+
+/**
+ * Attribution maps of `images` for a model (eager or scripted: the same maps), one per image, of
+ * the target class's logit (pre-softmax) with respect to the pixels in [0, 1] (the model's input
+ * standardisation is part of the differentiated function). Methods: saliency (with SmoothGrad and
+ * VarGrad), gradient-x-input, integrated-gradients (with its completeness deltas), occlusion,
+ * grad-cam, hires-cam and score-cam; see docs/probing.md. The event loop runs between batches.
+ * @example
+ * const { maps, targets, deltas } = await explain(model, test.images.subarray(0, 8 * 784), { method: 'integrated-gradients', steps: 128 });
+ */
+export async function explain(model: CnnModel, images: Uint8Array | Float32Array, options: ExplainOptions = {}): Promise<Explanation> {
+  model.check('explain');
+  const count = checkImages(images, model);
+  const { method, target, chunkSize, settings } = resolveExplainOptions(options, model, count);
+  const [h, w] = model.inputSize;
+  const pixels = h * w;
+  const scale = images instanceof Uint8Array ? 1 / 255 : 1;
+  const attribution = METHOD_TABLE[method];
+  const maps = new Float32Array(count * pixels);
+  const targets = new Int32Array(count);
+  const predictions = new Int32Array(count);
+  const deltas = method === 'integrated-gradients' ? new Float64Array(count) : undefined;
+  const runner = new ProbeRunner(model, chunkSize);
+  try {
+    for (let first = 0; first < count; first += chunkSize) {
+      const blockCount = Math.min(count, first + chunkSize) - first;
+      const blockPixels = Float32Array.from(images.subarray(first * pixels, (first + blockCount) * pixels), (v) => v * scale);
+      const logits = await runner.logits(blockCount, (row, into) => into.set(blockPixels.subarray(row * pixels, (row + 1) * pixels)));
+      const predicted = argmaxRows(logits, blockCount, model.classes);
+      const blockTargets = target === 'predicted' ? predicted : target.subarray(first, first + blockCount);
+      const block: ImageBlock = {
+        pixels: blockPixels, first, count: blockCount, targets: blockTargets,
+        scores: Float32Array.from(blockTargets, (t, i) => logits[i * model.classes + t]),
+      };
+      const result = await attribution.attribute(runner, block, settings);
+      maps.set(result.maps, first * pixels);
+      targets.set(blockTargets, first);
+      predictions.set(predicted, first);
+      if (deltas && result.deltas) deltas.set(result.deltas, first);
+    }
+  } finally {
+    runner.dispose();
+  }
+  return { method, maps, shape: [count, h, w], targets, predictions, ...(deltas ? { deltas } : {}), settings };
+}

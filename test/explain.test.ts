@@ -1,0 +1,290 @@
+// explain(): attribution maps that can be checked against closed forms (a linear model, the IG
+// paper's sensitivity example, CAM on a global-average-pooling network, occlusion of a summed
+// region), IG's completeness on the tutorial network, the same maps on the eager and the scripted
+// path, no native tensor left behind, and bad input refused before any native work.
+import { createModel, defaultSpec, explain } from '../src/index';
+import type { CnnSpec, ExplainOptions } from '../src/index';
+import { native } from '../src/core/native';
+import { fromHost, noGrad } from '../src/core/ops';
+import { tidy } from '../src/core/tidy';
+import { CnnModel, modelFromParameters } from '../src/nn/model';
+import { scriptLayers, splitScriptSources } from '../src/nn/split-script';
+import { planModel } from '../src/nn/spec';
+import { upsampleBilinear } from '../src/probe/image-ops';
+import { windowStarts } from '../src/probe/occlusion';
+import { fashion, FASHION_INPUT_NORM } from './fixtures';
+import { PYTHON, testWithPython } from './helpers';
+import { spawnSync } from 'child_process';
+
+const H = 28;
+const W = 28;
+const N = H * W;
+const withTorch = testWithPython(['torch']);
+
+/**
+ * A model whose logits are linear in the pixels: conv1 is a 1x1 filter of weight 1 and bias 1
+ * followed by ReLU, which is the identity plus 1 on pixels >= 0 (and has gradient 1 there, even at
+ * 0); fc1 then gives logit c = sum_p weights[c][p] (x_p + 1) + bias_c.
+ */
+const LINEAR_SPEC: CnnSpec = { conv: [{ filters: 1, kernelSize: 1, activation: 'relu' }], dense: [], dropout: 0, classes: 2 };
+
+function linearModel(weights: Float32Array, mode: 'eager' | 'script' = 'eager', inputNorm = { mean: 0, std: 1 }): CnnModel {
+  return modelFromParameters(LINEAR_SPEC, [
+    { name: 'conv1.weight', shape: [1, 1, 1, 1], values: new Float32Array([1]) },
+    { name: 'conv1.bias', shape: [1], values: new Float32Array([1]) },
+    { name: 'fc1.weight', shape: [2, N], values: weights },
+    { name: 'fc1.bias', shape: [2], values: new Float32Array([0.25, -0.5]) },
+  ], { mode, inputNorm });
+}
+
+/** A deterministic spread of values in [lo, hi). */
+function spread(count: number, seed: number, lo = 0, hi = 1): Float32Array {
+  return Float32Array.from({ length: count }, (_, i) => lo + (hi - lo) * ((Math.sin(i * 12.9898 + seed * 78.233) * 43758.5453) % 1 + 1) % 1);
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Runs `fn` and checks that it leaves as many native tensors alive as before. */
+async function leakFree<T>(fn: () => Promise<T>): Promise<T> {
+  const before = native().liveTensors();
+  const result = await fn();
+  expect(native().liveTensors()).toBe(before);
+  return result;
+}
+
+describe('closed forms on a linear model', () => {
+  const weights = spread(2 * N, 1, -1, 1);
+  const images = spread(3 * N, 2);
+  // Class 1's weights times the pixels: the exact contribution of each pixel to logit 1.
+  const wx = Float32Array.from(images, (x, i) => weights[N + (i % N)] * x);
+
+  test.each(['eager', 'script'] as const)('%s: IG (black) = gradient x input = 1x1 occlusion with 0 = w * x; saliency = |w|', async (mode) => {
+    const model = linearModel(weights, mode, { mean: 0.3, std: 0.5 });
+    // Standardisation (x - 0.3) / 0.5 is part of the function, so the model's weights on the
+    // standardised input are the ones above and their pixel weights are w / 0.5.
+    const scaled = Float32Array.from(wx, (v) => v / 0.5);
+    const target = 1;
+    const ig = await leakFree(() => explain(model, images, { method: 'integrated-gradients', target, steps: 4 }));
+    const gxi = await leakFree(() => explain(model, images, { method: 'gradient-x-input', target }));
+    const occ = await leakFree(() => explain(model, images, { method: 'occlusion', target, window: 1, stride: 1, baseline: 0 }));
+    const sal = await leakFree(() => explain(model, images, { method: 'saliency', target }));
+    expect(maxAbsDiff(ig.maps, scaled)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(gxi.maps, scaled)).toBeLessThan(1e-5);
+    // Occlusion subtracts two logits of a 784-term float32 sum (|f| ~ 10): a few float32 steps of f apart.
+    expect(maxAbsDiff(occ.maps, scaled)).toBeLessThan(3e-4);
+    expect(maxAbsDiff(sal.maps, Float32Array.from(images, (_, i) => Math.abs(weights[N + (i % N)]) / 0.5))).toBeLessThan(1e-5);
+    // Completeness holds exactly on a linear function, whatever the step count.
+    expect(maxAbs(ig.deltas!)).toBeLessThan(1e-3);
+    expect(Array.from(ig.targets)).toEqual([1, 1, 1]);
+    model.dispose();
+  });
+
+  test('the IG paper\'s sensitivity example f(x) = 1 - ReLU(1 - x) at x = 2: saliency 0, IG 1', async () => {
+    // conv1: ReLU(1 - x) per pixel; fc1: logit 0 = 1 - ReLU(1 - x_p) for one pixel p.
+    const p = 300;
+    const fc = new Float32Array(2 * N);
+    fc[p] = -1;
+    const model = modelFromParameters(LINEAR_SPEC, [
+      { name: 'conv1.weight', shape: [1, 1, 1, 1], values: new Float32Array([-1]) },
+      { name: 'conv1.bias', shape: [1], values: new Float32Array([1]) },
+      { name: 'fc1.weight', shape: [2, N], values: fc },
+      { name: 'fc1.bias', shape: [2], values: new Float32Array([1, 0]) },
+    ]);
+    const image = new Float32Array(N);
+    image[p] = 2;
+    const sal = await explain(model, image, { method: 'saliency', target: 0 });
+    const ig = await explain(model, image, { method: 'integrated-gradients', target: 0, steps: 64 });
+    expect(sal.maps[p]).toBe(0);
+    expect(ig.maps[p]).toBeCloseTo(1, 6);
+    expect(maxAbs(ig.deltas!)).toBeLessThan(1e-6);
+    model.dispose();
+  });
+
+  test('occlusion of a model that sums a region returns the region', async () => {
+    // Logit 0 sums rows 8..15, columns 4..11 (2x2-aligned); the image is all ones.
+    const region = new Float32Array(N);
+    for (let y = 8; y < 16; ++y) for (let x = 4; x < 12; ++x) region[y * W + x] = 1;
+    const fc = new Float32Array(2 * N);
+    fc.set(region, 0);
+    const model = linearModel(fc);
+    const ones = new Float32Array(N).fill(1);
+    const one = await explain(model, ones, { method: 'occlusion', target: 0, window: 1, stride: 1 });
+    expect(Array.from(one.maps)).toEqual(Array.from(region));
+    // A 2x2 window on a stride of 2: each window inside the region drops the logit by 4.
+    const two = await explain(model, ones, { method: 'occlusion', target: 0, window: 2, stride: 2 });
+    expect(Array.from(two.maps)).toEqual(Array.from(region, (v) => 4 * v));
+    model.dispose();
+  });
+
+  test('SmoothGrad of a linear model is |w| and its VarGrad is 0 (the gradient does not depend on the noise); seeded', async () => {
+    const model = linearModel(weights);
+    const image = images.subarray(0, N);
+    const smooth = await leakFree(() => explain(model, image, { method: 'saliency', target: 1, smoothing: 'smoothgrad', samples: 3, sigma: 0.2, seed: 5, chunkSize: 2 }));
+    expect(maxAbsDiff(smooth.maps, Float32Array.from({ length: N }, (_, i) => Math.abs(weights[N + i])))).toBeLessThan(1e-6);
+    const vargrad = await explain(model, image, { method: 'saliency', target: 1, smoothing: 'vargrad', samples: 3 });
+    expect(maxAbs(vargrad.maps)).toBeLessThan(1e-10);
+    model.dispose();
+  });
+});
+
+describe('on the tutorial network', () => {
+  let eager: CnnModel;
+  let script: CnnModel;
+  let images: Uint8Array;
+  beforeAll(() => {
+    eager = createModel(defaultSpec(), { seed: 3, inputNorm: FASHION_INPUT_NORM });
+    script = eager.toScript();
+    images = fashion().test.images.subarray(0, 3 * N);
+  });
+  afterAll(() => { eager.dispose(); script.dispose(); });
+
+  test('IG with 256 steps is complete to 1% of f(x) - f(baseline), and its delta shrinks as steps grow', async () => {
+    const coarse = await explain(eager, images, { method: 'integrated-gradients', steps: 8 });
+    const fine = await leakFree(() => explain(script, images, { method: 'integrated-gradients', steps: 256, chunkSize: 128 }));
+    for (let i = 0; i < 3; ++i) {
+      const sum = fine.maps.subarray(i * N, (i + 1) * N).reduce((s, v) => s + v, 0);
+      const gap = sum - fine.deltas![i]; // f(x) - f(baseline)
+      expect(Math.abs(gap)).toBeGreaterThan(1e-3);
+      expect(Math.abs(fine.deltas![i])).toBeLessThan(0.01 * Math.abs(gap));
+    }
+    expect(maxAbs(fine.deltas!)).toBeLessThan(maxAbs(coarse.deltas!));
+  });
+
+  const METHOD_OPTIONS: ExplainOptions[] = [
+    { method: 'saliency' },
+    { method: 'saliency', smoothing: 'smoothgrad', samples: 3, seed: 2 },
+    { method: 'saliency', smoothing: 'vargrad', samples: 3, seed: 2 },
+    { method: 'gradient-x-input' },
+    { method: 'integrated-gradients', steps: 8, baseline: 'blur' },
+    { method: 'integrated-gradients', steps: 8, baseline: 'uniform', seed: 4 },
+    { method: 'occlusion', window: 7, stride: 7 },
+    { method: 'grad-cam' },
+    { method: 'grad-cam', layer: 'conv1.pool' },
+    { method: 'hires-cam', layer: 'conv2' },
+    { method: 'score-cam', layer: 'conv2.pool' },
+  ];
+
+  test.each(METHOD_OPTIONS.map((o) => [JSON.stringify(o), o] as const))('eager = script for %s (to 1e-5 of the map\'s scale), no tensor leaked', async (_name, options) => {
+    // Small chunks on one side: blocks and batches split differently on the two paths.
+    const a = await leakFree(() => explain(eager, images, { ...options, chunkSize: options.method === 'score-cam' ? 40 : 2 }));
+    const b = await leakFree(() => explain(script, images, options));
+    expect(maxAbs(a.maps)).toBeGreaterThan(0);
+    expect(maxAbsDiff(a.maps, b.maps)).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(a.maps)));
+    expect(Array.from(a.targets)).toEqual(Array.from(b.targets));
+    expect(Array.from(a.predictions)).toEqual(Array.from(b.predictions));
+  });
+
+  test('targets: predicted by default, the labels, one class, or one per image', async () => {
+    const labels = fashion().test.labels.subarray(0, 3);
+    const predicted = await explain(eager, images, { method: 'gradient-x-input' });
+    const probs = eager.predict(images);
+    for (let i = 0; i < 3; ++i) {
+      const row = Array.from(probs.subarray(i * 10, (i + 1) * 10));
+      expect(predicted.predictions[i]).toBe(row.indexOf(Math.max(...row)));
+    }
+    expect(Array.from(predicted.targets)).toEqual(Array.from(predicted.predictions));
+    expect(Array.from((await explain(eager, images, { method: 'gradient-x-input', target: 'label', labels })).targets)).toEqual(Array.from(labels));
+    expect(Array.from((await explain(eager, images, { method: 'gradient-x-input', target: 7 })).targets)).toEqual([7, 7, 7]);
+    const perImage = await explain(eager, images, { method: 'gradient-x-input', target: [1, 2, 3] });
+    expect(Array.from(perImage.targets)).toEqual([1, 2, 3]);
+    // Each map is its own target's: the first image alone with target 1 gives the same map.
+    const alone = await explain(eager, images.subarray(0, N), { method: 'gradient-x-input', target: 1 });
+    expect(maxAbsDiff(alone.maps, perImage.maps.subarray(0, N))).toBeLessThan(1e-6);
+  });
+
+  test('chunking does not change the maps (noise is drawn per image)', async () => {
+    const options: ExplainOptions = { method: 'saliency', smoothing: 'smoothgrad', samples: 2, seed: 9 };
+    const whole = await explain(eager, images, { ...options, chunkSize: 64 });
+    const chunked = await explain(eager, images, { ...options, chunkSize: 1 });
+    expect(maxAbsDiff(whole.maps, chunked.maps)).toBeLessThan(1e-6);
+    const other = await explain(eager, images, { ...options, seed: 10 });
+    expect(maxAbsDiff(whole.maps, other.maps)).toBeGreaterThan(0);
+  });
+
+  test('the model keeps its gradients as they were (parameters take none during explain)', async () => {
+    await explain(eager, images, { method: 'saliency' });
+    await explain(eager, images, { method: 'grad-cam' });
+    for (const p of eager.parameterTensors()) {
+      expect(p.grad()).toBeNull();
+      expect(p.requiresGrad).toBe(true);
+    }
+  });
+});
+
+describe('Grad-CAM on conv -> global average pooling -> linear', () => {
+  const spec: CnnSpec = { conv: [{ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu' }], dense: [], dropout: 0, globalAvgPool: true };
+
+  test.each(['eager', 'script'] as const)('%s: Grad-CAM and HiRes-CAM equal ReLU(CAM) / (h w), CAM = sum_k w_ck A_k', async (mode) => {
+    const model = createModel(spec, { seed: 11, mode });
+    const image = fashion().test.images.subarray(0, N);
+    const target = 4;
+    const grad = await leakFree(() => explain(model, image, { method: 'grad-cam', target }));
+    const hires = await explain(model, image, { method: 'hires-cam', target });
+    const x = Float32Array.from(image, (v) => v / 255);
+    const activations = tidy(() => noGrad(() => {
+      const layers = model.forwardWithActivations(fromHost(x, [1, 1, H, W]));
+      return layers.find((l) => l.name === 'conv1.act')!.output.toTypedArray() as Float32Array;
+    }));
+    const fc = model.parameters().find((p) => p.name === 'fc1.weight')!.values;
+    const cam = new Float32Array(N);
+    for (let k = 0; k < 5; ++k) for (let p = 0; p < N; ++p) cam[p] += fc[target * 5 + k] * activations[k * N + p];
+    const expected = Float32Array.from(cam, (v) => Math.max(v, 0) / N);
+    expect(maxAbs(expected)).toBeGreaterThan(0);
+    expect(maxAbsDiff(grad.maps, expected)).toBeLessThan(1e-6 * maxAbs(expected) + 1e-9);
+    expect(maxAbsDiff(hires.maps, expected)).toBeLessThan(1e-6 * maxAbs(expected) + 1e-9);
+    model.dispose();
+  });
+});
+
+describe('helpers', () => {
+  test('occlusion windows cover every pixel', () => {
+    expect(windowStarts(28, 4, 2)).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]);
+    expect(windowStarts(28, 5, 4)).toEqual([0, 4, 8, 12, 16, 20, 23]);
+    expect(windowStarts(7, 7, 3)).toEqual([0]);
+  });
+
+  test('bilinear upsampling follows align_corners=False: a 2x2 map to 4x4', () => {
+    // PyTorch: F.interpolate(torch.tensor([[[[0., 1.], [2., 3.]]]]), size=(4, 4), mode='bilinear', align_corners=False)
+    const up = upsampleBilinear([0, 1, 2, 3], 1, 2, 2, 4, 4);
+    expect(Array.from(up)).toEqual([0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3]);
+  });
+
+  withTorch('bilinear upsampling matches PyTorch\'s interpolate on odd sizes', () => {
+    const cases = [[7, 7, 28, 28], [5, 3, 28, 28], [6, 6, 25, 13]];
+    const maps = cases.map(([h, w], i) => Array.from(spread(h * w, i + 3, -1, 1)));
+    const script = [
+      'import json, sys, torch',
+      'import torch.nn.functional as F',
+      'cases, maps = json.load(sys.stdin)',
+      'out = [F.interpolate(torch.tensor(m, dtype=torch.float32).reshape(1, 1, h, w), size=(oh, ow), mode="bilinear", align_corners=False).flatten().tolist() for (h, w, oh, ow), m in zip(cases, maps)]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const run = spawnSync(PYTHON, ['-c', script], { input: JSON.stringify([cases, maps]), encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    const theirs = JSON.parse(run.stdout) as number[][];
+    cases.forEach(([h, w, oh, ow], i) => {
+      expect(maxAbsDiff(upsampleBilinear(maps[i], 1, h, w, oh, ow), theirs[i])).toBeLessThan(1e-6);
+    });
+  });
+
+  test('the split TorchScript names its layers as the eager model does, and cuts where asked', () => {
+    const plan = planModel({ ...defaultSpec(), batchNorm: true });
+    const model = createModel({ ...defaultSpec(), batchNorm: true });
+    expect(scriptLayers(plan).map((l) => l.name)).toEqual(model.layerNames());
+    const { prefix, suffix } = splitScriptSources(plan, 'conv2.act');
+    expect(prefix).toMatch(/torch\.relu\(x\)\n {4}return x\n$/);
+    expect(suffix).toMatch(/^def forward\(self, x\):\n {4}x = torch\.max_pool2d/);
+    model.dispose();
+  });
+});
