@@ -147,7 +147,7 @@ describe('on the tutorial network', () => {
     script = eager.toScript();
     images = fashion().test.images.subarray(0, 3 * N);
   });
-  afterAll(() => { eager.dispose(); script.dispose(); });
+  afterAll(() => { eager?.dispose(); script?.dispose(); });
 
   test('IG with 256 steps is complete to 1% of f(x) - f(baseline), and its delta shrinks as steps grow', async () => {
     const coarse = await explain(eager, images, { method: 'integrated-gradients', steps: 8 });
@@ -286,5 +286,66 @@ describe('helpers', () => {
     expect(prefix).toMatch(/torch\.relu\(x\)\n {4}return x\n$/);
     expect(suffix).toMatch(/^def forward\(self, x\):\n {4}x = torch\.max_pool2d/);
     model.dispose();
+  });
+});
+
+describe('bad input: a clear error naming what was wrong and what was expected, before any native work', () => {
+  let model: CnnModel;
+  beforeAll(() => { model = createModel(defaultSpec(), { seed: 1 }); });
+  afterAll(() => model?.dispose());
+  const image = new Uint8Array(N);
+
+  const CASES: [string, () => Promise<unknown>, string, RegExp][] = [
+    ['an unknown method', () => explain(model, image, { method: 'lime' as never }), 'RangeError',
+      /^Expected one of saliency, gradient-x-input, integrated-gradients, occlusion, grad-cam, hires-cam, score-cam for method but received "lime" of type string$/],
+    ['an unknown layer', () => explain(model, image, { method: 'grad-cam', layer: 'conv9' }), 'RangeError',
+      /^Expected one of conv1, conv1.act, conv1.pool, conv2, conv2.act, conv2.pool, flatten, fc1, fc1.act, fc1.dropout, fc2 for layer but received "conv9" of type string$/],
+    ['a dense layer for Grad-CAM', () => explain(model, image, { method: 'grad-cam', layer: 'fc1' }), 'RangeError',
+      /^Expected a conv layer \(one of conv1, conv1.act, conv1.pool, conv2, conv2.act, conv2.pool\) for layer of method grad-cam but received "fc1", whose output is not a stack of feature maps$/],
+    ['the flatten layer for Score-CAM', () => explain(model, image, { method: 'score-cam', layer: 'flatten' }), 'RangeError', /for layer of method score-cam but received "flatten"/],
+    ['a target outside the classes', () => explain(model, image, { target: 10 }), 'RangeError', /^Expected integer in \[0, 9\] for target but received 10 of type number$/],
+    ['a negative class in a per-image list', () => explain(model, image, { target: [-1] }), 'RangeError', /^Expected integer in \[0, 9\] for target\[0\] but received -1 of type number$/],
+    ['a per-image list of the wrong length', () => explain(model, image, { target: [1, 2] }), 'RangeError', /^Expected 1 class indices \(one per image\) for target but received an array of length 2 with 2$/],
+    ['an unknown target word', () => explain(model, image, { target: 'true' as never }), 'RangeError', /^Expected 'predicted', 'label', a class in \[0, 9\] or one class per image for target but received "true"/],
+    ['target label without labels', () => explain(model, image, { target: 'label' }), 'TypeError', /^Expected labels \(one class per image\) for target 'label' but received undefined$/],
+    ['a label outside the classes', () => explain(model, image, { target: 'label', labels: [12] }), 'RangeError', /^Expected integer in \[0, 9\] for labels\[0\] but received 12/],
+    ['steps < 1', () => explain(model, image, { method: 'integrated-gradients', steps: 0 }), 'RangeError', /^Expected integer in \[1, 65536\] for steps but received 0 of type number$/],
+    ['fractional steps', () => explain(model, image, { method: 'integrated-gradients', steps: 2.5 }), 'TypeError', /^Expected positive integer for steps but received 2.5/],
+    ['an unknown baseline', () => explain(model, image, { method: 'integrated-gradients', baseline: 'white' as never }), 'RangeError', /^Expected one of black, blur, uniform for baseline but received "white"/],
+    ['a baseline value outside [0, 1]', () => explain(model, image, { method: 'occlusion', baseline: 2 }), 'RangeError', /^Expected a number in \[0, 1\] for baseline but received 2/],
+    ['a window larger than the image', () => explain(model, image, { method: 'occlusion', window: [29, 2] }), 'RangeError', /^Expected integer in \[1, 28\] for window\[0\] but received 29/],
+    ['a zero stride', () => explain(model, image, { method: 'occlusion', stride: 0 }), 'RangeError', /^Expected integer in \[1, 28\] for stride but received 0/],
+    ['an image of the wrong size', () => explain(model, new Uint8Array(100), {}), 'RangeError',
+      /^Expected whole 28x28 images \(a non-zero multiple of 784 values\) for images but received a Uint8Array of 100 values$/],
+    ['no images', () => explain(model, new Float32Array(0), {}), 'RangeError', /for images but received a Float32Array of 0 values$/],
+    ['images of another type', () => explain(model, [0, 1] as never, {}), 'TypeError', /^Expected a Uint8Array or Float32Array of images for images but received an array of length 2$/],
+    ['a NaN pixel', () => explain(model, new Float32Array(N).fill(NaN), {}), 'RangeError', /^Expected finite pixel values for images but images\[0\] is NaN$/],
+    ['an option of another method', () => explain(model, image, { method: 'saliency', steps: 10 }), 'TypeError',
+      /^Unknown option "steps" in explain options of method saliency; expected one of method, target, labels, chunkSize, smoothing, samples, sigma, seed$/],
+    ['noise settings without smoothing', () => explain(model, image, { method: 'saliency', samples: 10 }), 'TypeError', /^Expected no samples for saliency without smoothing but received 10 of type number; set smoothing/],
+    ['a single sample for VarGrad', () => explain(model, image, { method: 'saliency', smoothing: 'vargrad', samples: 1 }), 'RangeError', /^Expected integer in \[2, 65536\] for samples but received 1/],
+    ['a zero chunk', () => explain(model, image, { chunkSize: 0 }), 'RangeError', /^Expected integer in \[1, 65536\] for chunkSize but received 0/],
+  ];
+
+  test.each(CASES)('%s', async (_what, call, name, message) => {
+    const before = native().liveTensors();
+    const err = await call().then(() => { throw new Error('expected a rejection'); }, (e: Error) => e);
+    expect(err.name).toBe(name);
+    expect(err.message).toMatch(message);
+    expect(native().liveTensors()).toBe(before);
+  });
+
+  test('a model without conv layers has no default layer for the CAM methods', async () => {
+    const dense = createModel({ conv: [], dense: [8], dropout: 0 });
+    const err = await explain(dense, image, { method: 'grad-cam' }).catch((e: Error) => e);
+    expect((err as Error).message).toBe('Expected a model with a conv layer for method grad-cam but its spec has none (spec.conv is empty)');
+    dense.dispose();
+  });
+
+  test('a disposed model', async () => {
+    const gone = createModel({ conv: [], dense: [8], dropout: 0 });
+    gone.dispose();
+    const err = await explain(gone, image).catch((e: Error) => e);
+    expect((err as Error).name).toBe('ModelDisposedError');
   });
 });
