@@ -6,6 +6,7 @@ import { addExperimentCommands } from './experiment-commands';
 import { addDemoCommand } from './demo-command';
 import { addExportCommands } from './export-commands';
 import { addTuneCommand } from './tune-command';
+import { addExplainCommand } from './explain-command';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   addExperimentCommands(program);
   addTuneCommand(program);
   addExportCommands(program);
+  addExplainCommand(program);
   addDemoCommand(program);
   return program;
 }

@@ -1,0 +1,146 @@
+// `convscope explain`: attribution maps of a checkpoint for a slice of a dataset split, written as a
+// folder (attributions.npy, overlay.png, explain.json). A thin wrapper over explain() and
+// writeExplanation(); only the settings given on the command line are passed on, so that a setting
+// the method does not use (--steps for saliency) is an error rather than silently ignored.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { ExplainOptions, MethodName } from '../probe/options';
+import { METHODS } from '../probe/options';
+import { parseInteger, parseNumber } from './train-command';
+
+interface ExplainFlags {
+  method: MethodName;
+  layer?: string;
+  target: string;
+  split: 'test' | 'train';
+  images: string;
+  out?: string;
+  steps?: number;
+  baseline?: string;
+  smoothing?: string;
+  samples?: number;
+  sigma?: number;
+  seed?: number;
+  blurSigma?: number;
+  window?: number | [number, number];
+  stride?: number | [number, number];
+  chunkSize?: number;
+  mode?: 'eager' | 'script';
+  dataset?: string;
+  dataDir?: string;
+}
+
+/**
+ * A Python slice `from:to` over `count` items (either end may be omitted or negative, counted from
+ * the end) as [start, end); a bare index `i` is `i:i+1`. An empty selection is an error.
+ */
+export function parseImageSlice(text: string, count: number): [number, number] {
+  const match = /^\s*(-?\d+)?\s*(:)?\s*(-?\d+)?\s*$/.exec(text);
+  if (!match || (match[1] === undefined && match[2] === undefined)) {
+    throw new InvalidArgumentError(`expected from:to (a Python slice such as 0:8, :16 or -4:) for --images but received "${text}"`);
+  }
+  const resolve = (v: string | undefined, fallback: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    return Math.min(Math.max(n < 0 ? count + n : n, 0), count);
+  };
+  const start = resolve(match[1], 0);
+  const end = match[2] === undefined ? start + 1 : resolve(match[3], count);
+  if (end <= start || start >= count) {
+    throw new InvalidArgumentError(`expected a non-empty slice of the ${count} images for --images but "${text}" selects none`);
+  }
+  return [start, Math.min(end, count)];
+}
+
+/** `4` or `4x2` (height x width) for --window and --stride. */
+function parsePair(value: string): number | [number, number] {
+  const parts = value.split(/[x,]/);
+  if (parts.length === 1) return parseInteger(value);
+  if (parts.length !== 2) throw new InvalidArgumentError(`expected n or HxW (such as 4 or 4x2) but received "${value}"`);
+  return [parseInteger(parts[0]), parseInteger(parts[1])];
+}
+
+/** --target: predicted, label or a class index (anything else goes to explain() to be refused with the choices). */
+function parseTarget(value: string): ExplainOptions['target'] {
+  if (value === 'predicted' || value === 'label') return value;
+  return /^-?\d+$/.test(value) ? Number(value) : (value as never);
+}
+
+/** The dataset a run was trained on, from the config.json next to its checkpoint. */
+function runDataset(checkpoint: string): string | undefined {
+  try {
+    const config = JSON.parse(fs.readFileSync(path.join(path.dirname(checkpoint), 'config.json'), 'utf8')) as { dataset?: unknown };
+    return typeof config.dataset === 'string' ? config.dataset : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function explainOptions(flags: ExplainFlags): ExplainOptions {
+  const options: Record<string, unknown> = { method: flags.method, target: parseTarget(flags.target) };
+  const given: [keyof ExplainOptions, unknown][] = [
+    ['layer', flags.layer], ['steps', flags.steps], ['smoothing', flags.smoothing], ['samples', flags.samples], ['sigma', flags.sigma],
+    ['seed', flags.seed], ['blurSigma', flags.blurSigma], ['window', flags.window], ['stride', flags.stride], ['chunkSize', flags.chunkSize],
+    ['baseline', flags.baseline === undefined ? undefined : /^[\d.]+(e-?\d+)?$/i.test(flags.baseline) ? Number(flags.baseline) : flags.baseline],
+  ];
+  for (const [key, value] of given) if (value !== undefined) options[key] = value;
+  return options as ExplainOptions;
+}
+
+export function addExplainCommand(program: Command): void {
+  program.command('explain')
+    .description('attribution maps (which pixels made the prediction) of a checkpoint for images of a dataset split: attributions.npy, overlay.png, explain.json (see docs/probing.md)')
+    .argument('<checkpoint>', 'a checkpoint (model.pt from a run)')
+    .addOption(new Option('--method <name>', 'the attribution method').choices([...METHODS]).makeOptionMandatory())
+    .option('--layer <name>', 'grad-cam, hires-cam, score-cam: the conv layer (default: the last conv layer\'s activation, e.g. conv2.act)')
+    .option('--target <which>', 'the class explained: predicted, label or a class index', 'predicted')
+    .addOption(new Option('--split <name>', 'the dataset split').choices(['test', 'train']).default('test'))
+    .option('--images <from:to>', 'which images of the split, as a Python slice (0:8 = the first 8)', '0:8')
+    .option('--out <dir>', 'output folder (default explain-<method>)')
+    .option('--steps <n>', 'integrated-gradients: path points (default 64)', parseInteger)
+    .option('--baseline <b>', 'integrated-gradients, occlusion: black (default), blur, uniform or a pixel value in [0, 1]')
+    .option('--blur-sigma <px>', 'the blur baseline\'s Gaussian sigma in pixels (default 3)', parseNumber)
+    .addOption(new Option('--smoothing <name>', 'saliency: none (default), smoothgrad or vargrad').choices(['none', 'smoothgrad', 'vargrad']))
+    .option('--samples <n>', 'saliency with smoothing: noisy copies per image (default 16)', parseInteger)
+    .option('--sigma <x>', 'saliency with smoothing: noise sigma as a fraction of the pixel range (default 0.15)', parseNumber)
+    .option('--seed <n>', 'seed of the noise (smoothing, uniform baseline); default 0', parseInteger)
+    .option('--window <n|HxW>', 'occlusion: the patch (default 4)', parsePair)
+    .option('--stride <n|HxW>', 'occlusion: the step between patches (default 2)', parsePair)
+    .option('--chunk-size <n>', 'network inputs per pass (bounds memory; default 64)', parseInteger)
+    .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
+    .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
+    .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
+    .action(async (checkpoint: string, flags: ExplainFlags) => {
+      const { explain, loadDataset, loadModel } = require('../index') as typeof import('../index');
+      const { writeExplanation } = require('../probe/folder') as typeof import('../probe/folder');
+      const options = explainOptions(flags);
+      const datasetName = flags.dataset ?? runDataset(checkpoint) ?? 'fashion-mnist';
+      const dataset = loadDataset(datasetName as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
+      const split = dataset[flags.split];
+      const [start, end] = parseImageSlice(flags.images, split.count);
+      const pixels = split.height * split.width;
+      const images = split.images.subarray(start * pixels, end * pixels);
+      const labels = split.labels.subarray(start, end);
+      if (options.target === 'label') options.labels = labels;
+      const model = loadModel(checkpoint, flags.mode ? { mode: flags.mode } : {});
+      try {
+        const explanation = await explain(model, images, options);
+        const out = flags.out ?? `explain-${flags.method}`;
+        const files = writeExplanation(out, explanation, {
+          indices: Array.from({ length: end - start }, (_, i) => start + i),
+          pixels: Float32Array.from(images, (v) => v / 255),
+          labels,
+          classNames: dataset.classNames,
+          about: { checkpoint, mode: model.mode, dataset: datasetName, split: flags.split, images: `${start}:${end}`, target: options.target },
+        });
+        for (const file of [files.attributions, files.overlay, files.json]) if (file) process.stdout.write(`${file}\n`);
+        if (explanation.deltas) {
+          const worst = explanation.deltas.reduce((m, d) => Math.max(m, Math.abs(d)), 0);
+          process.stdout.write(`completeness: largest |sum(attributions) - (f(x) - f(baseline))| = ${worst.toPrecision(3)}\n`);
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+}
