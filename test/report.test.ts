@@ -8,7 +8,7 @@ import { buildReport, sweepKernelSizes, trainCnn } from '../src/index';
 import { buildProgram } from '../src/cli/main';
 import { CLASS_NAMES } from '../src/data/datasets';
 import { fashion, smallSpec } from './fixtures';
-import { skipBecause, thrown } from './helpers';
+import { testIfInstalled, thrown } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-report-'));
@@ -76,9 +76,8 @@ describe('buildReport', () => {
 });
 
 describe('the report in headless chromium', () => {
-  const available = fs.existsSync(CHROMIUM);
-  if (!available) skipBecause(`${CHROMIUM} is not installed (apt-get install chromium); the browser check of the report did not run`);
-  (available ? test : test.skip)('every image decodes and the tables are present', async () => {
+  const testInChromium = testIfInstalled(fs.existsSync(CHROMIUM), `${CHROMIUM} is not installed (apt-get install chromium); the browser check of the report did not run`);
+  testInChromium('every image decodes and the tables are present', async () => {
     if (!fs.existsSync(path.join(out, 'report.html'))) buildReport([runDir], { out, experiments: [experimentDir] });
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });

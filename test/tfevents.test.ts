@@ -5,7 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { PYTHON } from './helpers';
+import { PYTHON, testIfInstalled } from './helpers';
 import { crc32c } from '@node-rs/crc32';
 import { renderFilterMosaic } from '../src/viz/mosaic';
 import { frameRecord, maskCrc, maskedCrc32c, splitRecords } from '../src/summary/record-framing';
@@ -229,11 +229,9 @@ describe('TensorBoard reads the file', () => {
   // TENSORBOARD_PYTHON may name another interpreter (e.g. a virtualenv with tensorboard installed).
   const python = process.env.TENSORBOARD_PYTHON ?? PYTHON;
   const probe = spawnSync(python, ['-c', 'import tensorboard'], { encoding: 'utf8' });
-  const available = probe.status === 0;
-  if (!available) {
-    console.log(`Skipping the TensorBoard EventAccumulator check: ${python} cannot import tensorboard (${(probe.stderr || String(probe.error)).trim().split('\n').pop()}); set TENSORBOARD_PYTHON to an interpreter that can`);
-  }
-  (available ? test : test.skip)('EventAccumulator sees the scalars and images', () => {
+  const testWithTensorBoard = testIfInstalled(probe.status === 0,
+    `${python} cannot import tensorboard (${(probe.stderr || String(probe.error)).trim().split('\n').pop()}); set TENSORBOARD_PYTHON to an interpreter that can`);
+  testWithTensorBoard('EventAccumulator sees the scalars and images', () => {
     const writer = new SummaryWriter(dir);
     writer.addScalar('loss/train', 0.75, 3);
     writer.addScalar('loss/train', 0, 4);

@@ -1,3 +1,4 @@
+#include <convscope_pch.h>  // first: the precompiled libtorch and Node-API headers (pch/convscope_pch.h)
 #include "graph_step.h"
 
 #include <ATen/autocast_mode.h>
