@@ -12,7 +12,10 @@ import { scriptLayers, splitScriptSources } from '../src/nn/split-script';
 import { planModel } from '../src/nn/spec';
 import { upsampleBilinear } from '../src/probe/image-ops';
 import { windowStarts } from '../src/probe/occlusion';
-import { fashion, FASHION_INPUT_NORM } from './fixtures';
+import { imageSeed } from '../src/probe/method';
+import { normalSource } from '../src/probe/random';
+import { featureMapLayers as featureMapLayersOf } from '../src/probe/options';
+import { fashion, FASHION_INPUT_NORM, specVariants } from './fixtures';
 import { PYTHON, testWithPython } from './helpers';
 import { spawnSync } from 'child_process';
 
@@ -127,6 +130,77 @@ describe('closed forms on a linear model', () => {
     model.dispose();
   });
 
+  test('IG takes the midpoint rule\'s points (k + 1/2) / steps: at steps = 3 the sensitivity example gives 2/3', async () => {
+    // f = 1 - ReLU(1 - x_p) from 0 to x_p = 2: the path points x = 1/3, 1, 5/3 have gradients 1, 0
+    // (ReLU'(0) = 0), 0, so IG = 2 * (1/3). A left Riemann sum (x = 0, 2/3, 4/3) would give 4/3.
+    const p = 300;
+    const fc = new Float32Array(2 * N);
+    fc[p] = -1;
+    const model = modelFromParameters(LINEAR_SPEC, [
+      { name: 'conv1.weight', shape: [1, 1, 1, 1], values: new Float32Array([-1]) },
+      { name: 'conv1.bias', shape: [1], values: new Float32Array([1]) },
+      { name: 'fc1.weight', shape: [2, N], values: fc },
+      { name: 'fc1.bias', shape: [2], values: new Float32Array([1, 0]) },
+    ]);
+    const image = new Float32Array(N);
+    image[p] = 2;
+    const ig = await explain(model, image, { method: 'integrated-gradients', target: 0, steps: 3 });
+    expect(ig.maps[p]).toBeCloseTo(2 / 3, 6);
+    expect(ig.deltas![0]).toBeCloseTo(2 / 3 - 1, 6);
+    model.dispose();
+  });
+
+  test('occlusion averages the drops of every window covering a pixel (overlapping windows)', async () => {
+    const model = linearModel(weights);
+    const image = images.subarray(0, N);
+    const e = await explain(model, image, { method: 'occlusion', target: 1, window: 3, stride: 2 });
+    const expected = new Float64Array(N);
+    const covering = new Float64Array(N);
+    for (const y0 of windowStarts(H, 3, 2)) {
+      for (const x0 of windowStarts(W, 3, 2)) {
+        let drop = 0;
+        for (let y = y0; y < y0 + 3; ++y) for (let x = x0; x < x0 + 3; ++x) drop += weights[N + y * W + x] * image[y * W + x];
+        for (let y = y0; y < y0 + 3; ++y) for (let x = x0; x < x0 + 3; ++x) { expected[y * W + x] += drop; covering[y * W + x] += 1; }
+      }
+    }
+    expect(maxAbsDiff(e.maps, expected.map((v, i) => v / covering[i]))).toBeLessThan(3e-4);
+    model.dispose();
+  });
+
+  test('VarGrad is the variance of the signed gradients, SmoothGrad the mean of their absolute values (at a kink where the gradient flips sign)', async () => {
+    // Two 1x1 filters: ReLU(x - 1) and ReLU(x + 1) = x + 1; logit 0 = 2 ReLU(x_p - 1) - (x_p + 1), whose
+    // gradient is -1 below x_p = 1 and +1 above. At x_p = 1 the noise picks the sign.
+    const spec: CnnSpec = { conv: [{ filters: 2, kernelSize: 1, activation: 'relu' }], dense: [], dropout: 0, classes: 2 };
+    const p = 123;
+    const fc = new Float32Array(2 * 2 * N);
+    fc[p] = 2;
+    fc[N + p] = -1;
+    const model = modelFromParameters(spec, [
+      { name: 'conv1.weight', shape: [2, 1, 1, 1], values: new Float32Array([1, 1]) },
+      { name: 'conv1.bias', shape: [2], values: new Float32Array([-1, 1]) },
+      { name: 'fc1.weight', shape: [2, 2 * N], values: fc },
+      { name: 'fc1.bias', shape: [2], values: new Float32Array(2) },
+    ]);
+    const image = new Float32Array(N);
+    image[p] = 1;
+    const samples = 16;
+    const settings = { method: 'saliency', target: 0, samples, sigma: 0.2, seed: 3 } as const;
+    const vargrad = await explain(model, image, { ...settings, smoothing: 'vargrad' });
+    const smooth = await explain(model, image, { ...settings, smoothing: 'smoothgrad' });
+    // The same noise, drawn as the method draws it: the signs of the samples' gradients at p.
+    const signs = Array.from({ length: samples }, (_, s) => {
+      const noise = normalSource(imageSeed(3, 0, s));
+      for (let q = 0; q < p; ++q) noise();
+      return 1 + 0.2 * noise() > 1 ? 1 : -1;
+    });
+    const mean = signs.reduce((a, b) => a + b, 0) / samples;
+    expect(1 - mean * mean).toBeGreaterThan(0.1);
+    expect(vargrad.maps[p]).toBeCloseTo(1 - mean * mean, 6);
+    expect(smooth.maps[p]).toBeCloseTo(1, 6);
+    expect(maxAbs(vargrad.maps.filter((_, i) => i !== p))).toBe(0);
+    model.dispose();
+  });
+
   test('SmoothGrad of a linear model is |w| and its VarGrad is 0 (the gradient does not depend on the noise); seeded', async () => {
     const model = linearModel(weights);
     const image = images.subarray(0, N);
@@ -222,6 +296,28 @@ describe('on the tutorial network', () => {
   });
 });
 
+describe('eager = script for the layer methods on every kind of spec (the split TorchScript against the eager layers)', () => {
+  test.each(specVariants())('%s', async (_name, spec) => {
+    // Batch-norm statistics other than the fresh ones (0 and 1), so that a split that skipped a batch norm would differ.
+    const fresh = createModel(spec, { seed: 5 });
+    const buffers = fresh.buffers().map((b) => ({ ...b, values: b.name.endsWith('running_mean') ? b.values.map((_, i) => 0.05 * (i % 3))
+      : b.name.endsWith('running_var') ? b.values.map((_, i) => 0.6 + 0.2 * (i % 4)) : b.values }));
+    const eager = modelFromParameters(spec, [...fresh.parameters(), ...buffers], { inputNorm: FASHION_INPUT_NORM });
+    fresh.dispose();
+    const script = eager.toScript();
+    const images = fashion().test.images.subarray(0, 2 * N);
+    for (const layer of [...featureMapLayersOf(eager), undefined]) {
+      for (const method of ['grad-cam', 'score-cam'] as const) {
+        const a = await explain(eager, images, { method, layer });
+        const b = await leakFree(() => explain(script, images, { method, layer }));
+        expect(maxAbsDiff(a.maps, b.maps)).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(a.maps)));
+      }
+    }
+    eager.dispose();
+    script.dispose();
+  });
+});
+
 describe('Grad-CAM on conv -> global average pooling -> linear', () => {
   const spec: CnnSpec = { conv: [{ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu' }], dense: [], dropout: 0, globalAvgPool: true };
 
@@ -243,6 +339,35 @@ describe('Grad-CAM on conv -> global average pooling -> linear', () => {
     expect(maxAbs(expected)).toBeGreaterThan(0);
     expect(maxAbsDiff(grad.maps, expected)).toBeLessThan(1e-6 * maxAbs(expected) + 1e-9);
     expect(maxAbsDiff(hires.maps, expected)).toBeLessThan(1e-6 * maxAbs(expected) + 1e-9);
+    model.dispose();
+  });
+});
+
+describe('Score-CAM by hand', () => {
+  test('each feature map, min-max scaled, masks the image; the target\'s probability on the masked image weighs the map', async () => {
+    const spec: CnnSpec = { conv: [{ filters: 3, kernelSize: 5, padding: 'same', activation: 'relu' }], dense: [], dropout: 0, globalAvgPool: true };
+    const model = createModel(spec, { seed: 21, inputNorm: FASHION_INPUT_NORM });
+    const image = fashion().test.images.subarray(N, 2 * N);
+    const x = Float32Array.from(image, (v) => v / 255);
+    const target = 2;
+    const e = await leakFree(() => explain(model, image, { method: 'score-cam', target }));
+    const activations = tidy(() => noGrad(() => {
+      const norm = model.inputNorm;
+      const layers = model.forwardWithActivations(fromHost(Float32Array.from(x, (v) => (v - norm.mean) / norm.std), [1, 1, H, W]));
+      return layers.find((l) => l.name === 'conv1.act')!.output.toTypedArray() as Float32Array;
+    }));
+    const cam = new Float32Array(N);
+    for (let k = 0; k < 3; ++k) {
+      const a = activations.subarray(k * N, (k + 1) * N);
+      const lo = Math.min(...a);
+      const hi = Math.max(...a);
+      const masked = Float32Array.from(x, (v, i) => (hi > lo ? v * (a[i] - lo) / (hi - lo) : 0));
+      const weight = model.predict(masked)[target];
+      for (let i = 0; i < N; ++i) cam[i] += weight * a[i];
+    }
+    const expected = cam.map((v) => Math.max(v, 0));
+    expect(maxAbs(expected)).toBeGreaterThan(0);
+    expect(maxAbsDiff(e.maps, expected)).toBeLessThan(1e-5 * maxAbs(expected));
     model.dispose();
   });
 });
