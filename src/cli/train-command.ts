@@ -1,7 +1,6 @@
 // `convscope train`: trainCnn with a progress bar per epoch, a summary table, and a run folder.
-import * as path from 'path';
 import { Command, InvalidArgumentError } from 'commander';
-import { runFolderName } from '../train/run-recorder';
+import { claimRunFolder, removeIfEmpty, runFolderName } from '../train/run-recorder';
 import type { TrainOptions, TrainProgress } from '../train/options';
 
 export function parseInteger(value: string): number {
@@ -101,7 +100,8 @@ export function addTrainCommand(program: Command): void {
       if (spec && flags.filters !== undefined) spec.conv[0].filters = flags.filters;
       const mode = flags.mode ?? preset?.mode ?? 'eager';
       const name = flags.name ?? `${flags.dataset}-${flags.preset ? flags.preset + '-' : ''}${mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
-      const runDir = path.join(flags.runs, runFolderName(name));
+      // Created here, exclusively: two runs of one name started in the same second get two folders.
+      const runDir = claimRunFolder(flags.runs, runFolderName(name));
       const printer = progressPrinter();
       const controller = new AbortController();
       const onSignal = (): void => {
@@ -123,7 +123,11 @@ export function addTrainCommand(program: Command): void {
         augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
-      const result = await trainCnn(options).finally(() => {
+      const result = await trainCnn(options).catch((err: unknown) => {
+        // A run that failed before writing anything (bad data, a resume that does not fit) leaves no folder.
+        removeIfEmpty(runDir);
+        throw err;
+      }).finally(() => {
         printer.stop();
         process.removeListener('SIGINT', onSignal);
       });

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadDataset } from '../data/datasets';
 import { writeFileAtomic } from '../util/fs-atomic';
-import { readRegularFile, readRegularTextFile } from '../util/fs-read';
+import { existsInside, OutsideFolderError, readRegularFile, readRegularTextFile } from '../util/fs-read';
 import { loadModel } from '../train/checkpoint';
 import { DATASETS, DatasetName, InMemoryDataset } from '../train/options';
 import { RUN_FILES } from '../train/run-recorder';
@@ -82,12 +82,25 @@ class AssetStore {
   readonly missing: string[] = [];
   constructor(private readonly out: string) {}
 
-  /** Copies `source` to assets/<folder>/<name>; returns its path relative to `out`, or undefined when absent. */
-  copy(source: string, folder: string, name = path.basename(source)): string | undefined {
-    if (!fs.existsSync(source)) {
-      this.missing.push(`${source}: not found`);
-      return undefined;
+  /**
+   * Where `file` lies with respect to the input folder `root` that names it, symbolic links and `..`
+   * resolved: a file outside is never read, and is listed among what the report left out.
+   */
+  locate(root: string, file: string): 'inside' | 'missing' | 'outside' {
+    try {
+      return existsInside(root, file) ? 'inside' : 'missing';
+    } catch (err) {
+      if (!(err instanceof OutsideFolderError)) throw err;
+      this.missing.push(`${err.message}: not read`);
+      return 'outside';
     }
+  }
+
+  /** Copies `source`, a file of the input folder `root`, to assets/<folder>/<name>; returns its path relative to `out`, or undefined when absent or outside `root`. */
+  copy(root: string, source: string, folder: string, name = path.basename(source)): string | undefined {
+    const where = this.locate(root, source);
+    if (where === 'missing') this.missing.push(`${source}: not found`);
+    if (where !== 'inside') return undefined;
     return this.write(readRegularFile(source, MAX_ASSET_BYTES), folder, name);
   }
 
@@ -142,26 +155,29 @@ function runBlocks(runDir: string, index: number, assets: AssetStore, o: Resolve
   const name = path.basename(path.resolve(runDir));
   const folder = `run-${index + 1}-${name}`;
   const file = (f: string) => path.join(runDir, f);
+  // Every file of the run is read only where it lies inside the run folder (a link out is left out).
+  const where = (f: string) => assets.locate(runDir, file(f));
   const blocks: Block[] = [{ kind: 'heading', level: 2, text: `Run ${index + 1}: ${name}` }];
-  const config = (fs.existsSync(file(RUN_FILES.config)) ? readJson(file(RUN_FILES.config)) : {}) as RunConfig;
+  const config = (where(RUN_FILES.config) === 'inside' ? readJson(file(RUN_FILES.config)) : {}) as RunConfig;
   const classNames = config.classNames ?? [];
   const datasetName = config.options?.dataset ?? 'unknown';
   blocks.push({ kind: 'text', text: `Folder ${runDir}; dataset ${datasetName}, ${config.trainCount ?? '?'} training / ${config.testCount ?? '?'} test images, device ${config.device ?? '?'}.` });
 
-  if (fs.existsSync(file(RUN_FILES.history))) {
+  const historyAt = where(RUN_FILES.history);
+  if (historyAt === 'inside') {
     const history = readJson(file(RUN_FILES.history)) as HistoryRow[];
     blocks.push({
       kind: 'table', caption: 'Training history',
       headers: ['epoch', 'train loss', 'train accuracy', 'test loss', 'test accuracy', 'seconds'],
       rows: history.map((r) => [String(r.epoch), r.trainLoss.toFixed(4), pct(r.trainAccuracy), r.testLoss.toFixed(4), pct(r.testAccuracy), r.seconds.toFixed(1)]),
     });
-  } else {
+  } else if (historyAt === 'missing') {
     assets.missing.push(`${file(RUN_FILES.history)}: not found`);
   }
 
   const pictures: FigureRef[] = [];
   const add = (f: string, caption: string) => {
-    const rel = assets.copy(file(f), folder);
+    const rel = assets.copy(runDir, file(f), folder);
     if (rel) pictures.push({ file: rel, caption });
   };
   add(RUN_FILES.mosaic, 'conv1 filters after training');
@@ -169,9 +185,10 @@ function runBlocks(runDir: string, index: number, assets: AssetStore, o: Resolve
   add(RUN_FILES.curves, 'loss and accuracy per epoch');
   if (pictures.length > 0) blocks.push({ kind: 'figures', title: 'Filters and curves', figures: pictures });
 
-  if (fs.existsSync(file(RUN_FILES.confusion))) {
+  const confusionAt = where(RUN_FILES.confusion);
+  if (confusionAt === 'inside') {
     blocks.push(confusionTable(readJson(file(RUN_FILES.confusion)) as number[][], classNames));
-  } else {
+  } else if (confusionAt === 'missing') {
     assets.missing.push(`${file(RUN_FILES.confusion)}: not found`);
   }
 
@@ -184,8 +201,9 @@ function runBlocks(runDir: string, index: number, assets: AssetStore, o: Resolve
 
 function activationFigures(runDir: string, folder: string, classNames: string[], datasetName: string, assets: AssetStore, o: ResolvedReport, datasets: Map<string, InMemoryDataset>): FigureRef[] {
   const checkpoint = path.join(runDir, RUN_FILES.checkpoint);
-  if (!fs.existsSync(checkpoint)) {
-    assets.missing.push(`${checkpoint}: not found, so no activation maps`);
+  const checkpointAt = assets.locate(runDir, checkpoint);
+  if (checkpointAt !== 'inside') {
+    if (checkpointAt === 'missing') assets.missing.push(`${checkpoint}: not found, so no activation maps`);
     return [];
   }
   let dataset: InMemoryDataset | undefined = o.dataset;
@@ -220,7 +238,7 @@ function activationFigures(runDir: string, folder: string, classNames: string[],
 
 function experimentBlocks(dir: string, assets: AssetStore): Block[] {
   const file = path.join(dir, RESULT_FILES.results);
-  if (!fs.existsSync(file)) {
+  if (assets.locate(dir, file) !== 'inside') {
     assets.missing.push(`${file}: not found (is ${dir} an experiment folder?)`);
     return [{ kind: 'heading', level: 2, text: `Experiment ${dir}` }, { kind: 'text', text: `No ${RESULT_FILES.results} in ${dir}.` }];
   }
@@ -235,7 +253,8 @@ function experimentBlocks(dir: string, assets: AssetStore): Block[] {
   ];
   for (const group of groupFigures(results.figures)) {
     const figures = group.figures.flatMap((f) => {
-      const rel = assets.copy(path.join(dir, f.file), folder);
+      // f.file is named by results.json: resolved, and read only inside the experiment folder.
+      const rel = assets.copy(dir, path.join(dir, f.file), folder);
       return rel ? [{ file: rel, caption: f.caption }] : [];
     });
     // Long series (e.g. seven kernel sizes) wrap so the page stays readable.

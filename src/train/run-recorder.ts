@@ -4,7 +4,8 @@
 // cannot load, the run still trains and says once that it skipped them.
 import * as fs from 'fs';
 import * as path from 'path';
-import { temporarySiblingPath, writeFileAtomic } from '../util/fs-atomic';
+import { realSubfolder, removeStaleTemporaries, temporarySiblingPath, writeFileAtomic } from '../util/fs-atomic';
+import { lockFolder } from '../util/folder-lock';
 import type { CnnModel } from '../nn/model';
 import type { SaveOptions } from './checkpoint';
 import { saveCheckpoint } from './checkpoint';
@@ -32,6 +33,38 @@ export function runFolderName(name: string, now = new Date()): string {
   return `${stamp}-${name.replace(/[^A-Za-z0-9_.-]+/g, '-')}`;
 }
 
+/** Suffixes tried after a taken run folder name (`<name>-2` ... ) before giving up. */
+const MAX_RUN_FOLDER_SUFFIX = 1000;
+
+/**
+ * Creates a new run folder `parent/name`, or `parent/name-2`, `-3`, ... when the name is taken (two
+ * runs started in the same second with the same name): mkdir without `recursive` fails on an
+ * existing folder, so no two processes get the same one. Returns the folder created.
+ * @example const runDir = claimRunFolder('runs', runFolderName('fashion-mnist-eager'));
+ */
+export function claimRunFolder(parent: string, name: string): string {
+  fs.mkdirSync(parent, { recursive: true });
+  for (let n = 1; n <= MAX_RUN_FOLDER_SUFFIX; ++n) {
+    const dir = path.join(parent, n === 1 ? name : `${name}-${n}`);
+    try {
+      fs.mkdirSync(dir);
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  throw new Error(`cannot create a run folder for ${name} in ${parent}: ${name} to ${name}-${MAX_RUN_FOLDER_SUFFIX} are all taken`);
+}
+
+/** Removes `dir` if it is empty; a folder with anything in it is kept. */
+export function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Not empty (ENOTEMPTY), or already gone: kept as it is.
+  }
+}
+
 interface Frame { step: number; png: Buffer }
 
 /**
@@ -51,16 +84,60 @@ export function checkWritableFolder(dir: string): void {
   }
 }
 
+/** Whether `file` is a symbolic link (lstat: not followed). */
+function isLink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 export class RunRecorder {
   private frames: Frame[] = [];
   private writer: SummaryWriter | undefined;
   private picturesEnabled: boolean;
   private warned = false;
 
-  /** Makes sure the folder exists and takes files: trainCnn builds this before any native work. */
+  /** Whether this recorder created the folder (and so removes it when a failed run leaves it empty). */
+  private readonly created: boolean;
+  private readonly unlock: () => void;
+
+  /**
+   * Makes sure the folder exists and takes files, and locks it: a folder in use by another training
+   * (in this process or another) is refused. Removes what writes killed midway left behind.
+   * trainCnn builds this before any native work.
+   */
   constructor(readonly dir: string, options: { pictures: boolean }) {
+    this.created = !fs.existsSync(dir);
     checkWritableFolder(dir);
+    try {
+      this.unlock = lockFolder(dir, 'training', 'run (runDir)');
+    } catch (err) {
+      if (this.created) removeIfEmpty(dir);
+      throw err;
+    }
+    try {
+      // Checked now: a filters/ that is a symbolic link would take the frames out of the run folder.
+      const filters = path.join(dir, RUN_FILES.filtersDir);
+      if (fs.existsSync(filters) || isLink(filters)) realSubfolder(dir, RUN_FILES.filtersDir);
+      for (const folder of [dir, path.join(dir, RUN_FILES.filtersDir)]) removeStaleTemporaries(folder);
+    } catch (err) {
+      this.close(false);
+      throw new Error(`${expected('a run folder whose files lie inside it', 'runDir', dir)} (${(err as Error).message})`);
+    }
     this.picturesEnabled = options.pictures;
+  }
+
+  /**
+   * Releases the folder. After a failed run, a folder this recorder created and nothing was written
+   * into is removed, so a failed `train` leaves no empty run folder behind.
+   */
+  close(succeeded: boolean): void {
+    this.writer?.close();
+    this.writer = undefined;
+    this.unlock();
+    if (!succeeded && this.created) removeIfEmpty(this.dir);
   }
 
   private warnOnce(err: unknown): void {
@@ -102,7 +179,7 @@ export class RunRecorder {
       const { renderFilterMosaic } = require('../viz/mosaic') as typeof import('../viz/mosaic');
       const weights = model.parameters().find((p) => p.name === 'conv1.weight')!;
       const png = renderFilterMosaic({ data: weights.values, shape: weights.shape }, { colormap: 'RdBu', normalize: 'global', title: `conv1, step ${step}` });
-      writeFileAtomic(path.join(this.dir, RUN_FILES.filtersDir, `step-${String(step).padStart(7, '0')}.png`), png);
+      writeFileAtomic(path.join(realSubfolder(this.dir, RUN_FILES.filtersDir), `step-${String(step).padStart(7, '0')}.png`), png);
       this.frames.push({ step, png });
       this.summaries().addImage('conv1/filters', png, step);
     } catch (err) {

@@ -427,7 +427,13 @@ function openRun(input: TrainOptions): Run {
   const stepGraph = wantsStepGraph(options, device);
   // Before anything native: a run folder that cannot be written fails now, not after an epoch.
   const recorder = options.runDir ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
-  const resume = options.resumeFrom ? openResume(options, input.spec, device) : undefined;
+  let resume: ReturnType<typeof openResume> | undefined;
+  try {
+    resume = options.resumeFrom ? openResume(options, input.spec, device) : undefined;
+  } catch (err) {
+    recorder?.close(false);
+    throw err;
+  }
   const firstEpoch = resume?.firstEpoch ?? 1;
   return {
     options, device, recorder, resume, settings: optimizerSettings(options), history: resume?.history ?? [],
@@ -614,5 +620,7 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     // that stopped early has not evaluated). Without a model the addon may not even be loaded, and an
     // error loading it must not replace the run's own.
     if (run.model) native().releaseFreeMemory();
+    // Unlocks the run folder; a failed run's folder is removed when nothing was written into it.
+    run.recorder?.close(keepModel);
   }
 }

@@ -8,7 +8,9 @@ import { readRegularTextFile, UnreadableFileError } from '../util/fs-read';
 import type { SearchDefinition } from './options';
 import type { TrialParams } from './space';
 import type { SearchData } from './splits';
-import type { RetrainResult, TrialResult } from './trial';
+import type { RetrainResult, TrialResult, TrialStatus } from './trial';
+import { BEST_MODEL_FILE } from './retrain';
+import { checkInteger, checkNumber, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 
 export const TRIALS_FILE = 'trials.json';
 const FORMAT = 'convscope-tune-trials';
@@ -79,7 +81,56 @@ export function readState(dir: string): TuneState | undefined {
   if (state?.format !== FORMAT || state.version !== VERSION || !Array.isArray(state.trials)) {
     throw new Error(`${file} is not a convscope tune file of version ${VERSION}; move it away or give another dir`);
   }
+  try {
+    checkStoredFields(state);
+  } catch (err) {
+    throw Object.assign(new Error(`${file} has a field this version of convscope cannot use: ${(err as Error).message}; ` +
+      'move the file away or give another dir'), { name: (err as Error).name });
+  }
   return state;
+}
+
+const TRIAL_STATUSES: readonly TrialStatus[] = ['completed', 'stopped-early', 'diverged'];
+
+/** A finite number, or null where the trial had none. */
+function checkNumberOrNull(value: unknown, name: string): void {
+  if (value !== null) checkNumber(value, name);
+}
+
+/** One stored trial: every field the search and its report read, with its type and range. */
+function checkStoredTrial(value: unknown, name: string): void {
+  const t = checkObject(value, name);
+  checkInteger(t.trial, `${name}.trial`, 1);
+  checkObject(t.params, `${name}.params`);
+  checkOneOf(t.status, `${name}.status`, TRIAL_STATUSES);
+  checkInteger(t.epochs, `${name}.epochs`, 0);
+  for (const key of ['validationAccuracy', 'validationLoss', 'trainAccuracy']) checkNumberOrNull(t[key], `${name}.${key}`);
+  if (!Array.isArray(t.curve)) throw new TypeError(expected('an array of numbers', `${name}.curve`, t.curve));
+  t.curve.forEach((v, i) => checkNumber(v, `${name}.curve[${i}]`));
+  if (t.stoppedBelowMedian !== undefined) checkNumber(t.stoppedBelowMedian, `${name}.stoppedBelowMedian`);
+  checkNumber(t.seconds, `${name}.seconds`, 0);
+}
+
+/** The stored retraining: its model must be the search folder's own file, never a path elsewhere. */
+function checkStoredRetrain(value: unknown): void {
+  const r = checkObject(value, 'retrain');
+  checkInteger(r.trial, 'retrain.trial', 1);
+  checkObject(r.params, 'retrain.params');
+  for (const key of ['epochs', 'trainImages', 'testImages']) checkInteger(r[key], `retrain.${key}`, 0);
+  for (const key of ['testAccuracy', 'testLoss']) checkNumber(r[key], `retrain.${key}`);
+  checkNumber(r.seconds, 'retrain.seconds', 0);
+  if (checkString(r.model, 'retrain.model') !== BEST_MODEL_FILE) throw new RangeError(expected(`"${BEST_MODEL_FILE}"`, 'retrain.model', r.model));
+}
+
+/**
+ * Every field of a stored search that is used after it is read: trials, definition, data and the
+ * retraining. A hand-edited file fails here, naming the field, not after a trial has trained.
+ */
+function checkStoredFields(state: TuneState): void {
+  checkObject(state.definition, 'definition');
+  checkObject(state.data, 'data');
+  state.trials.forEach((t, i) => checkStoredTrial(t, `trials[${i}]`));
+  if (state.retrain !== undefined) checkStoredRetrain(state.retrain);
 }
 
 /** Throws unless the stored search is `definition` (every option that changes a trial's result). */

@@ -2,8 +2,10 @@
 // libtorch is given (two on the machine this was built on), so trials side by side would only
 // share them and each take twice as long. Each trial is scored on a validation split carved from
 // the training images; the best is retrained on all of them and tested once.
+import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../util/fs-atomic';
+import { removeStaleTemporaries, writeFileAtomic } from '../util/fs-atomic';
+import { lockFolder } from '../util/folder-lock';
 import { ResolvedTuneOptions, resolveTuneOptions, TuneOptions } from './options';
 import { retrainBest } from './retrain';
 import { selectBest } from './select';
@@ -123,6 +125,19 @@ async function writeChart(options: ResolvedTuneOptions, report: TuneReportInput)
  */
 export async function tune(input: TuneOptions): Promise<TuneResult> {
   const options = resolveTuneOptions(input);
+  // One search per folder: a second one (this process or another) is refused while the first runs,
+  // instead of both rewriting trials.json and one search being lost.
+  fs.mkdirSync(options.dir, { recursive: true });
+  const unlock = lockFolder(options.dir, 'search', 'search (dir)');
+  try {
+    removeStaleTemporaries(options.dir);
+    return await searchInLockedFolder(options);
+  } finally {
+    unlock();
+  }
+}
+
+async function searchInLockedFolder(options: ResolvedTuneOptions): Promise<TuneResult> {
   const { state, data } = await openSearch(options);
   const resumed = state.trials.length;
   await runTrials(options, state, data);

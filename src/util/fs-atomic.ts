@@ -69,13 +69,51 @@ export function namingFile(err: unknown, file: string): Error {
   return Object.assign(new Error(`cannot write ${file}: ${cause.message}`, { cause }), { code: cause.code, errno: cause.errno, syscall: cause.syscall, path: file });
 }
 
+/** What a path that is not a regular file is, for the message. */
+function kindOf(stat: fs.Stats): string {
+  if (stat.isSymbolicLink()) return 'a symbolic link';
+  if (stat.isDirectory()) return 'a folder';
+  if (stat.isFIFO()) return 'a FIFO (named pipe)';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  if (stat.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** A write refused because its target exists and is not a regular file. */
+export class NotRegularFileError extends Error {
+  readonly code = 'ENOTREG';
+  constructor(readonly path: string, readonly kind: string) {
+    super(`cannot write ${path}: it is ${kind}; convscope writes only regular files or new paths`);
+    this.name = 'NotRegularFileError';
+  }
+}
+
 /**
- * Writes `data` to `file` atomically (see above), creating the folder if needed. An error names the file.
+ * Throws unless `file` is missing or a regular file. The rename would replace anything else: a
+ * device (as root, /dev/null), a FIFO, or a symbolic link (not followed: lstat).
+ */
+export function checkWritableTarget(file: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!stat.isFile()) throw new NotRegularFileError(file, kindOf(stat));
+}
+
+/**
+ * Writes `data` to `file` atomically (see above), creating the folder if needed. Only a regular file
+ * or a new path is written: anything else (a device, a FIFO, a folder, a symbolic link) is refused
+ * by name before any byte is written. An error names the file.
  * @example writeFileAtomic('runs/x/history.json', JSON.stringify(history));
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const dir = path.dirname(path.resolve(file));
   const temporary = temporarySiblingPath(path.resolve(file));
+  checkWritableTarget(file);
   try {
     fs.mkdirSync(dir, { recursive: true });
     const fd = fs.openSync(temporary, 'wx', 0o644);
@@ -85,10 +123,71 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     } finally {
       fs.closeSync(fd);
     }
+    // Again just before the rename: what changed since the first check is not replaced either.
+    checkWritableTarget(file);
     fs.renameSync(temporary, file);
   } catch (err) {
     fs.rmSync(temporary, { force: true });
     throw namingFile(err, file);
   }
   syncDirectory(dir);
+}
+
+/** The temporary files' names (see temporarySiblingPath): `.<name>.<pid>.<12 hex digits>.tmp`. */
+const TEMPORARY_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/** Whether a process with this id is alive (EPERM: it is, but another user's). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files a killed writer left in `dir` (SIGKILL between the temporary file and
+ * its rename): only regular files with writeFileAtomic's naming whose process is gone. Returns their
+ * names. Best effort: a file that cannot be removed is left.
+ */
+export function removeStaleTemporaries(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = TEMPORARY_NAME.exec(name);
+    if (!match || processAlive(Number(match[1]))) continue;
+    const file = path.join(dir, name);
+    try {
+      if (!fs.lstatSync(file).isFile()) continue;
+      fs.rmSync(file);
+      removed.push(name);
+    } catch {
+      // Gone meanwhile, or not ours to remove.
+    }
+  }
+  return removed;
+}
+
+/**
+ * `root/name` as a real folder inside `root`: created when missing, refused when it is a symbolic
+ * link or anything but a folder, so that files written into it cannot land outside `root`.
+ * @example writeFileAtomic(path.join(realSubfolder(runDir, 'filters'), 'step-0000001.png'), png);
+ */
+export function realSubfolder(root: string, name: string): string {
+  const dir = path.join(root, name);
+  try {
+    fs.mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw namingFile(err, dir);
+  }
+  const stat = fs.lstatSync(dir);
+  if (!stat.isDirectory()) throw new Error(`cannot write into ${dir}: it is ${kindOf(stat)}, not a folder of ${root}`);
+  return dir;
 }

@@ -4,6 +4,7 @@
 // nothing. Every reader of user-named files (IDX, checkpoints, TorchScript, event files, run
 // folders) goes through readRegularFile.
 import * as fs from 'fs';
+import * as path from 'path';
 
 /** Why a file was refused: stable for programs (each reader maps it to its own error), the message is for people. */
 export type UnreadableReason = 'missing' | 'not-regular' | 'too-large' | 'io';
@@ -72,4 +73,32 @@ export function readRegularFile(file: string, maxBytes: number): Buffer {
 /** readRegularFile as UTF-8 text. */
 export function readRegularTextFile(file: string, maxBytes: number): string {
   return readRegularFile(file, maxBytes).toString('utf8');
+}
+
+/** A path an input file names that resolves outside the folder it must stay in. */
+export class OutsideFolderError extends Error {
+  constructor(readonly file: string, readonly folder: string, readonly realPath: string) {
+    super(`${file} lies outside ${folder} (it resolves to ${realPath}); only files inside the folder are read`);
+    this.name = 'OutsideFolderError';
+  }
+}
+
+/**
+ * Whether `file` exists and resolves, symbolic links and `..` included, to a path inside `folder`
+ * (itself resolved). Missing: false. Outside: OutsideFolderError. Reading the resolved path after this
+ * check is safe against links in the input; a folder an attacker can still rewrite meanwhile is
+ * beyond what a check can close.
+ * @example if (existsInside('experiments/sweep', path.join('experiments/sweep', figure))) copy(...);
+ */
+export function existsInside(folder: string, file: string): boolean {
+  let real: string;
+  try {
+    real = fs.realpathSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw err;
+  }
+  const root = fs.realpathSync(folder);
+  if (real !== root && !real.startsWith(root.endsWith(path.sep) ? root : root + path.sep)) throw new OutsideFolderError(file, folder, real);
+  return true;
 }
