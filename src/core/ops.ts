@@ -1,6 +1,7 @@
 // The eager path's op set: the addon's ops, with every result registered in the open tidy() scope.
 import { native, NativeOps, NativeTensor } from './native';
 import { track } from './tidy';
+import { checkNotShared } from '../util/validate';
 
 type Tracked<F> = F extends (...args: infer A) => infer R ? (...args: A) => R : never;
 type TrackedOps = { [K in keyof NativeOps]: Tracked<NativeOps[K]> };
@@ -39,6 +40,7 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 /** A tensor holding a copy of host values (tracked by the open tidy() scope). */
-export function fromHost(data: import('./native').TypedArrayOf, shape: number[]): NativeTensor {
+export function fromHost(data: import('./native').TypedArrayOf, shape: number[], name = 'an array given to convscope'): NativeTensor {
+  checkNotShared(data, name);
   return track(new (native().Tensor)(data, shape));
 }

@@ -89,10 +89,26 @@ export function readCheckpointEntries(file: string): CheckpointEntries {
   const bytes = readCheckpointBytes(file);
   try {
     checkArchive(bytes);
-    return native().decodeStateDict(bytes);
+    return ownEntries(native().decodeStateDict(bytes));
   } catch (err) {
     throw new CheckpointError(file, `is not a readable PyTorch checkpoint (${(err as Error).message})`);
   }
+}
+
+/**
+ * The decoded entries, refused when an entry named `__proto__` became the object's prototype instead
+ * of one of its keys (the addon sets entries by assignment): every tensor, that one included, is
+ * freed first.
+ */
+function ownEntries(entries: CheckpointEntries): CheckpointEntries {
+  // An object literal's prototype: some realm's Object.prototype (the addon's objects come from Node's
+  // own realm, not jest's), the one object with a prototype of null and its own hasOwnProperty.
+  const prototype = Object.getPrototypeOf(entries) as object | null;
+  if (prototype !== null && Object.getPrototypeOf(prototype) === null && Object.prototype.hasOwnProperty.call(prototype, 'hasOwnProperty')) return entries;
+  for (const value of [...Object.values(entries), prototype]) {
+    if (typeof value === 'object' && value !== null && typeof (value as { dispose?: unknown }).dispose === 'function') (value as NativeTensor).dispose();
+  }
+  throw new Error('it has an entry named __proto__, which no model has');
 }
 
 /** The scalar a float32 tensor entry holds, or undefined when the entry is absent. */

@@ -6,7 +6,7 @@ import { Classifier, prepareImages } from '../nn/model';
 import { tidy } from '../core/tidy';
 import { checkInferenceOptions, PredictOptions } from '../nn/model-options';
 import { withPrecision } from '../core/precision';
-import { checkInteger, checkObject, expected } from '../util/validate';
+import { checkInteger, checkNotShared, checkObject, expected } from '../util/validate';
 
 /** Images and labels on the host: N x H x W uint8 images and N labels. */
 export interface LabelledImages {
@@ -44,6 +44,8 @@ export function checkSplit(split: unknown, name: string): LabelledImages {
   const s = checkObject(split, name);
   if (!(s.images instanceof Uint8Array)) throw new TypeError(expected('a Uint8Array', `${name}.images`, s.images));
   if (!(s.labels instanceof Uint8Array)) throw new TypeError(expected('a Uint8Array', `${name}.labels`, s.labels));
+  checkNotShared(s.images, `${name}.images`);
+  checkNotShared(s.labels, `${name}.labels`);
   const count = checkInteger(s.count, `${name}.count`, 1);
   if (s.labels.length !== count) throw new RangeError(expected(`${count} labels`, `${name}.labels`, s.labels) + ` of length ${s.labels.length}`);
   if (s.images.length === 0 || s.images.length % count !== 0) {
@@ -68,6 +70,11 @@ export async function evaluate(model: Classifier, split: LabelledImages, options
     throw new RangeError(expected(`${data.count} images of ${h}x${w}`, 'split.images', data.images));
   }
   const classes = model.classes;
+  // A label the model has no class for would reach libtorch's loss ("Target 200 is out of bounds").
+  const outOfRange = data.labels.findIndex((l) => l >= classes);
+  if (outOfRange >= 0) {
+    throw new RangeError(`Expected labels below ${classes} (the model's classes) for split.labels but split.labels[${outOfRange}] is ${data.labels[outOfRange]}`);
+  }
   const onCpu = model.device === 'cpu';
   // The loss sum and the confusion counts accumulate where the model runs and are read once at the
   // end: a read-back per chunk would wait for a GPU every chunk.

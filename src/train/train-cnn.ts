@@ -338,8 +338,12 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
 }
 
 /** What the run trains: the split sizes and pixels fit the spec, and an epoch has at least one step (checked before any native work). */
-function checkTrainingData(train: LabelledImages, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions): number {
+function checkTrainingData(train: LabelledImages, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): number {
   const [height, width] = spec.inputSize;
+  // One name per class: the run folder, the confusion matrix and the report label classes by them.
+  if (classNames.length !== spec.classes) {
+    throw new RangeError(`${expected(`${spec.classes} class names (spec.classes)`, 'dataset.classNames', classNames)}`);
+  }
   for (const [name, split] of splits) {
     if (!split) continue;
     if (split.images.length !== split.count * height * width) {
@@ -447,7 +451,7 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
   const train = takeImages(dataset.train, options.limit);
   const test = takeImages(dataset.test, options.testLimit);
   const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
-  const steps = checkTrainingData(train, splits, runSpec(options, run.resume), options);
+  const steps = checkTrainingData(train, splits, runSpec(options, run.resume), options, dataset.classNames);
   const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: steps * options.epochs, warmupSteps: options.warmupSteps };
   return { dataset, train, test, steps, schedule };
 }

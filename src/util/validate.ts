@@ -79,3 +79,14 @@ export function checkKnownKeys(options: Record<string, unknown>, name: string, k
     }
   }
 }
+
+/**
+ * Refuses a typed array over a SharedArrayBuffer: the addon shares an ArrayBuffer's memory with
+ * libtorch and cannot take a shared one (N-API's bare "Invalid argument"); a copy can be passed.
+ * @example checkNotShared(images, 'dataset.train.images');
+ */
+export function checkNotShared(value: ArrayBufferView, name: string): void {
+  if (Object.prototype.toString.call(value.buffer) === '[object SharedArrayBuffer]') {
+    throw new TypeError(`${expected('a typed array over an ArrayBuffer', name, value)} over a SharedArrayBuffer; pass a copy (new ${value.constructor.name}(array))`);
+  }
+}
