@@ -38,10 +38,11 @@ export function writeExplanation(dir: string, explanation: Explanation, source: 
   writeFileAtomic(files.attributions, encodeNpy({ data: explanation.maps, shape: [count, h, w] }));
   const shown = Math.min(count, MAX_OVERLAY_IMAGES);
   const name = (c: number) => (source.classNames?.[c] !== undefined ? `${c} ${source.classNames[c]}` : String(c));
+  // Short enough to fit above three 112-pixel tiles: the target's name, the other classes by index.
   const captions = Array.from({ length: shown }, (_, i) => {
-    const label = source.labels ? `, label ${name(source.labels[i])}` : '';
-    const delta = explanation.deltas ? `, delta ${explanation.deltas[i].toPrecision(3)}` : '';
-    return `#${source.indices[i]}: target ${name(explanation.targets[i])}, predicted ${name(explanation.predictions[i])}${label}${delta}`;
+    const label = source.labels ? `, label ${source.labels[i]}` : '';
+    const delta = explanation.deltas ? `, delta ${explanation.deltas[i].toPrecision(2)}` : '';
+    return `#${source.indices[i]} target ${name(explanation.targets[i])}, pred ${explanation.predictions[i]}${label}${delta}`;
   });
   try {
     const png = renderOverlay(source.pixels.subarray(0, shown * h * w), explanation.maps.subarray(0, shown * h * w), h, w, {
