@@ -5,13 +5,14 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
 import { createModel, defaultSpec, loadCheckpoint, loadModel, trainCnn } from '../src/index';
 import type { TrainOptions, TrainProgress } from '../src/index';
 import { FAULT_ENV } from '../src/util/fs-atomic';
 import { native } from '../src/core/native';
 import type { CnnSpec } from '../src/nn/spec';
 import { fashion } from './fixtures';
-import { rejected, thrown } from './helpers';
+import { rejected, skipBecause, thrown } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-failure-paths-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -160,19 +161,23 @@ describe('a resume that does not match the run is refused before any work (#3, #
   });
 });
 
-/** Whether chmod can make a folder read-only for this process (not for root). */
-function readOnlyWorks(): boolean {
-  const dir = path.join(tmp, 'probe-read-only');
+/**
+ * A folder this process cannot write, or why there is none: chmod 555 for a user; for root, whom no
+ * permission stops, a read-only tmpfs mounted for the test (unmounted in afterAll). Decided when the
+ * tests are defined, so that a run without one reports the test as skipped, never as passed.
+ */
+function unwritableFolder(): { dir: string; error: RegExp } | { reason: string } {
+  const dir = path.join(tmp, 'read-only');
   fs.mkdirSync(dir);
-  fs.chmodSync(dir, 0o555);
-  try {
-    fs.writeFileSync(path.join(dir, 'x'), '');
-    return false;
-  } catch {
-    return true;
-  } finally {
-    fs.chmodSync(dir, 0o755);
+  if (process.getuid?.() !== 0) {
+    fs.chmodSync(dir, 0o555);
+    afterAll(() => fs.chmodSync(dir, 0o755));
+    return { dir, error: /EACCES/ };
   }
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', dir], { encoding: 'utf8' });
+  if (mount.status !== 0) return { reason: `running as root and a read-only tmpfs cannot be mounted here (${(mount.stderr || String(mount.error)).trim()})` };
+  afterAll(() => spawnSync('umount', [dir]));
+  return { dir, error: /EROFS/ };
 }
 
 describe('native memory on failure paths (#4)', () => {
@@ -187,15 +192,15 @@ describe('native memory on failure paths (#4)', () => {
     }
   });
 
-  const readOnly = readOnlyWorks();
-  // eslint-disable-next-line no-console
-  if (!readOnly) console.warn('SKIPPED: a read-only runDir cannot be made here (running as root)');
-  (readOnly ? test : test.skip)('a read-only runDir', async () => {
-    const runDir = path.join(tmp, 'read-only');
-    fs.mkdirSync(runDir);
-    fs.chmodSync(runDir, 0o555);
-    const err = await failsCleanly(() => trainCnn({ ...base(), runDir }));
-    expect(err.message).toMatch(/for runDir .*EACCES/);
+  const readOnly = unwritableFolder();
+  if ('reason' in readOnly) skipBecause(`a read-only runDir: ${readOnly.reason}`);
+  ('dir' in readOnly ? test : test.skip)('a read-only runDir (chmod 555 for a user, a read-only mount for root)', async () => {
+    if (!('dir' in readOnly)) return;
+    for (const runDir of [readOnly.dir, path.join(readOnly.dir, 'run')]) {
+      const err = await failsCleanly(() => trainCnn({ ...base(), runDir }));
+      expect(err.message).toMatch(/^Expected a folder that can be created and written for runDir but received/);
+      expect(err.message).toMatch(readOnly.error);
+    }
   });
 
   test('a spec too large for memory: createModel frees the parameters it made before the failure', () => {

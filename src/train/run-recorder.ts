@@ -67,6 +67,18 @@ export function removeIfEmpty(dir: string): void {
 
 interface Frame { step: number; png: Buffer }
 
+/** Creates `dir` and its parents, with the real reason when it cannot. */
+function makeFolder(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    // Node's recursive mkdir says ENOENT for a folder a read-only file system cannot take; where the
+    // parent exists, a plain mkdir gives the real reason (EROFS, EACCES).
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync(path.dirname(path.resolve(dir)))) throw err;
+    fs.mkdirSync(dir);
+  }
+}
+
 /**
  * Creates `dir` and writes and removes a file in it, so that a run folder that is a file, lies under
  * a file or is read-only fails before the model and data are built rather than after an epoch.
@@ -76,7 +88,7 @@ interface Frame { step: number; png: Buffer }
 export function checkWritableFolder(dir: string): void {
   const probe = temporarySiblingPath(path.join(dir, 'write-probe'));
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeFolder(dir);
     fs.closeSync(fs.openSync(probe, 'wx'));
     fs.rmSync(probe);
   } catch (err) {
