@@ -52,6 +52,8 @@ export { saveCheckpoint } from './train/checkpoint';
 export { loadModel, loadCheckpoint } from './train/load-model';
 export { explain } from './probe/explain';
 export type { Explanation } from './probe/explain';
+export { writeExplanation } from './probe/folder';
+export type { ExplanationSource, ExplanationFiles } from './probe/folder';
 export { METHODS as EXPLAIN_METHODS } from './probe/options';
 export type { ExplainOptions, MethodName, Target, Baseline, Smoothing, MethodSettings } from './probe/options';
 export { renderFilterMosaic } from './viz/mosaic';

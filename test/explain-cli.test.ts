@@ -115,3 +115,16 @@ test('--images is a Python slice', () => {
   expect(() => parseImageSlice('a:b', 100)).toThrow(/expected from:to/);
   expect(() => parseImageSlice('100:', 100)).toThrow(/selects none/);
 });
+
+test('writeExplanation refuses sources that do not match the maps, before writing anything', async () => {
+  const { loadModel, writeExplanation } = await import('../src/index');
+  const model = loadModel(checkpoint);
+  const e = await explain(model, fashion().test.images.subarray(0, 2 * 784), { method: 'saliency' });
+  model.dispose();
+  const dir = path.join(tmp, 'never');
+  expect(() => writeExplanation(dir, e, { indices: [0], pixels: new Float32Array(2 * 784) }))
+    .toThrow(/^Expected 2 image indices \(one per map\) for source.indices but received an array of length 1$/);
+  expect(() => writeExplanation(dir, e, { indices: [0, 1], pixels: new Float32Array(784) }))
+    .toThrow(/^Expected a Float32Array of 2 images of 28x28 in \[0, 1\] for source.pixels but received a Float32Array$/);
+  expect(fs.existsSync(dir)).toBe(false);
+});

@@ -286,6 +286,25 @@ describe('on the tutorial network', () => {
     expect(maxAbsDiff(whole.maps, other.maps)).toBeGreaterThan(0);
   });
 
+  test('no pass runs more than chunkSize inputs, whatever the steps, samples, windows or channels', async () => {
+    for (const model of [eager, script]) {
+      const sizes: number[] = [];
+      const logits = model.logits.bind(model);
+      const spy = jest.spyOn(model, 'logits').mockImplementation((x) => { sizes.push(x.shape[0]); return logits(x); });
+      try {
+        await explain(model, images, { method: 'integrated-gradients', steps: 10, chunkSize: 7 });
+        await explain(model, images, { method: 'saliency', smoothing: 'smoothgrad', samples: 5, chunkSize: 7 });
+        await explain(model, images, { method: 'occlusion', window: 7, stride: 7, chunkSize: 7 });
+        await explain(model, images, { method: 'score-cam', layer: 'conv1.pool', chunkSize: 7 });
+      } finally {
+        spy.mockRestore();
+      }
+      expect(Math.max(...sizes)).toBe(7);
+      // Every row of IG's 3 x 10 path points, SmoothGrad's 3 x 5 copies, 3 x 16 windows and 3 x 32 masked images went through.
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(4 * 3 + 30 + 3 + 15 + 48 + 96);
+    }
+  });
+
   test('the model keeps its gradients as they were (parameters take none during explain)', async () => {
     await explain(eager, images, { method: 'saliency' });
     await explain(eager, images, { method: 'grad-cam' });

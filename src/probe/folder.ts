@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { encodeNpy } from '../formats/npy';
 import { writeFileAtomic } from '../util/fs-atomic';
+import { checkString, expected } from '../util/validate';
 import type { Explanation } from './explain';
 import { renderOverlay, SIGNED_METHODS } from './render';
 
@@ -32,7 +33,15 @@ export interface ExplanationFiles { attributions: string; overlay: string | null
  * @example writeExplanation('explain-ig', await explain(model, pixels, { method: 'integrated-gradients' }), { indices, pixels })
  */
 export function writeExplanation(dir: string, explanation: Explanation, source: ExplanationSource): ExplanationFiles {
+  checkString(dir, 'dir');
   const [count, h, w] = explanation.shape;
+  if (!Array.isArray(source.indices) || source.indices.length !== count) {
+    throw new RangeError(expected(`${count} image indices (one per map)`, 'source.indices', source.indices));
+  }
+  if (!(source.pixels instanceof Float32Array) || source.pixels.length !== count * h * w) {
+    throw new RangeError(expected(`a Float32Array of ${count} images of ${h}x${w} in [0, 1]`, 'source.pixels', source.pixels));
+  }
+  if (source.labels !== undefined && source.labels.length !== count) throw new RangeError(expected(`${count} labels`, 'source.labels', source.labels));
   fs.mkdirSync(dir, { recursive: true });
   const files: ExplanationFiles = { attributions: path.join(dir, 'attributions.npy'), overlay: path.join(dir, 'overlay.png'), json: path.join(dir, 'explain.json') };
   writeFileAtomic(files.attributions, encodeNpy({ data: explanation.maps, shape: [count, h, w] }));
