@@ -54,6 +54,8 @@ export { explain } from './probe/explain';
 export type { Explanation } from './probe/explain';
 export { writeExplanation } from './probe/folder';
 export type { ExplanationSource, ExplanationFiles } from './probe/folder';
+export { faithfulness } from './probe/faithfulness';
+export type { FaithfulnessOptions, FaithfulnessResult } from './probe/faithfulness';
 export { METHODS as EXPLAIN_METHODS } from './probe/options';
 export type { ExplainOptions, MethodName, Target, Baseline, Smoothing, MethodSettings } from './probe/options';
 export { renderFilterMosaic } from './viz/mosaic';

@@ -42,7 +42,7 @@ function linearModel(weights: Float32Array, mode: 'eager' | 'script' = 'eager', 
 
 /** A deterministic spread of values in [lo, hi). */
 function spread(count: number, seed: number, lo = 0, hi = 1): Float32Array {
-  return Float32Array.from({ length: count }, (_, i) => lo + (hi - lo) * ((Math.sin(i * 12.9898 + seed * 78.233) * 43758.5453) % 1 + 1) % 1);
+  return Float32Array.from({ length: count }, (_, i) => lo + (hi - lo) * ((((Math.sin(i * 12.9898 + seed * 78.233) * 43758.5453) % 1) + 1) % 1));
 }
 
 function maxAbs(a: ArrayLike<number>): number {

@@ -1,0 +1,134 @@
+// Deletion and insertion curves (Petsiuk et al. 2018, RISE): does the map rank the pixels the model
+// actually uses first? Pixels are taken in the map's order (largest attribution first) and, in `steps`
+// equal slices, either removed from the image (set to the baseline's value: deletion) or put into
+// the baseline (insertion); the target's softmax probability is read after every slice. A faithful
+// map makes the deletion curve fall fast (a small area under it) and the insertion curve rise fast
+// (a large area). The same curves for a random order of the pixels (seeded, per image) are the
+// reference a map must beat: a map no better than random says nothing about the model.
+//
+// The area is the trapezoid rule over the fraction of pixels moved, x in [0, 1] (RISE's formula:
+// the mean of neighbouring heights, times the slice width).
+import { baselineImage } from './image-ops';
+import { imageSeed } from './method';
+import { ProbeRunner } from './runner';
+import { uniformSource } from './random';
+import type { CnnModel } from '../nn/model';
+import type { Explanation } from './explain';
+import { BASELINES, type Baseline } from './options';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
+
+/** Options of {@link faithfulness}. */
+export interface FaithfulnessOptions {
+  /** Slices the pixels are moved in (default 28: one curve point per 28 pixels on 28x28 images). */
+  steps?: number;
+  /** What a removed pixel becomes, and where insertion starts: 'black' (default), 'blur', 'uniform' or a value in [0, 1]. */
+  baseline?: Baseline;
+  /** The 'blur' baseline's sigma in pixels (default 3). */
+  blurSigma?: number;
+  /** Seed of the random orders (and of a 'uniform' baseline). Default 0. */
+  seed?: number;
+  /** Network inputs per pass (default 64). */
+  chunkSize?: number;
+}
+
+/** Per image: the area under each curve. */
+export interface FaithfulnessResult {
+  steps: number;
+  deletion: Float64Array;
+  insertion: Float64Array;
+  /** The same curves for a random pixel order. */
+  randomDeletion: Float64Array;
+  randomInsertion: Float64Array;
+  /** [image][curve][step + 1] probabilities, curve order: deletion, insertion, random deletion, random insertion. */
+  curves: Float32Array;
+}
+
+const DEFAULT_STEPS = 28;
+
+/** The area under a curve sampled at x = 0, 1/(k-1), ..., 1: the trapezoid rule. */
+export function trapezoidArea(heights: ArrayLike<number>): number {
+  const slices = heights.length - 1;
+  let area = 0;
+  for (let i = 0; i < slices; ++i) area += (heights[i] + heights[i + 1]) / 2;
+  return area / slices;
+}
+
+/** Pixel indices by decreasing attribution (ties by index, so the order is deterministic). */
+export function attributionOrder(map: ArrayLike<number>): Int32Array {
+  const order = Int32Array.from({ length: map.length }, (_, i) => i);
+  return order.sort((a, b) => (map[b] - map[a]) || (a - b));
+}
+
+/** A random permutation of 0..n-1 (Fisher-Yates over uniformSource). */
+function randomOrder(n: number, seed: number): Int32Array {
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  const uniform = uniformSource(seed);
+  for (let i = n - 1; i > 0; --i) {
+    const j = Math.floor(uniform() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+function softmaxAt(logits: Float32Array, offset: number, classes: number, target: number): number {
+  let max = -Infinity;
+  for (let c = 0; c < classes; ++c) max = Math.max(max, logits[offset + c]);
+  let total = 0;
+  for (let c = 0; c < classes; ++c) total += Math.exp(logits[offset + c] - max);
+  return Math.exp(logits[offset + target] - max) / total;
+}
+
+/**
+ * Deletion and insertion AUCs of an explanation's maps, beside those of a random pixel order.
+ * `images` are the images explained (as given to explain()).
+ * @example const f = await faithfulness(model, images, await explain(model, images, { method: 'integrated-gradients' }));
+ */
+export async function faithfulness(model: CnnModel, images: Uint8Array | Float32Array, explanation: Explanation, options: FaithfulnessOptions = {}): Promise<FaithfulnessResult> {
+  model.check('faithfulness');
+  const o = checkObject(options, 'options');
+  checkKnownKeys(o, 'faithfulness options', ['steps', 'baseline', 'blurSigma', 'seed', 'chunkSize']);
+  const [h, w] = model.inputSize;
+  const n = h * w;
+  const [count, eh, ew] = explanation.shape;
+  if (eh !== h || ew !== w || explanation.maps.length !== count * n) {
+    throw new RangeError(`Expected maps of ${h}x${w} (the model's input size) for explanation but received shape [${explanation.shape}]`);
+  }
+  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
+  if (images.length !== count * n) throw new RangeError(expected(`the ${count} images explained (${count * n} values)`, 'images', images) + ` of ${images.length} values`);
+  const steps = o.steps === undefined ? DEFAULT_STEPS : checkInteger(o.steps, 'steps', 1, n);
+  const baseline: Baseline = o.baseline === undefined ? 'black' : typeof o.baseline === 'number' ? checkNumber(o.baseline, 'baseline', 0, 1) : checkOneOf(o.baseline, 'baseline', BASELINES);
+  const blurSigma = o.blurSigma === undefined ? 3 : checkNumber(o.blurSigma, 'blurSigma', 0, Math.max(h, w), { exclusiveMin: true });
+  const seed = o.seed === undefined ? 0 : checkInteger(o.seed, 'seed', 0, 0xffffffff);
+  const chunkSize = o.chunkSize === undefined ? 64 : checkInteger(o.chunkSize, 'chunkSize', 1, 1 << 16);
+
+  const pixels = Float32Array.from(images, (v) => (images instanceof Uint8Array ? v / 255 : v));
+  const points = steps + 1;
+  const CURVES = 4;
+  const runner = new ProbeRunner(model, chunkSize);
+  const curves = new Float32Array(count * CURVES * points);
+  try {
+    const orders = Array.from({ length: count }, (_, i) => [attributionOrder(explanation.maps.subarray(i * n, (i + 1) * n)), randomOrder(n, imageSeed(seed, i, 1))]);
+    const baselines = Array.from({ length: count }, (_, i) => baselineImage(pixels.subarray(i * n, (i + 1) * n), h, w, baseline, blurSigma, imageSeed(seed, i)));
+    // Row r: image, curve (deletion, insertion, random deletion, random insertion), step.
+    const logits = await runner.logits(count * CURVES * points, (row, into) => {
+      const step = row % points;
+      const curve = Math.floor(row / points) % CURVES;
+      const image = Math.floor(row / (points * CURVES));
+      const order = orders[image][curve < 2 ? 0 : 1];
+      const deleting = curve % 2 === 0;
+      const x = pixels.subarray(image * n, (image + 1) * n);
+      const b = baselines[image];
+      into.set(deleting ? x : b);
+      const moved = Math.round((step * n) / steps);
+      for (let k = 0; k < moved; ++k) into[order[k]] = deleting ? b[order[k]] : x[order[k]];
+    });
+    for (let row = 0; row < count * CURVES * points; ++row) {
+      const image = Math.floor(row / (points * CURVES));
+      curves[row] = softmaxAt(logits, row * model.classes, model.classes, explanation.targets[image]);
+    }
+  } finally {
+    runner.dispose();
+  }
+  const area = (curve: number) => Float64Array.from({ length: count }, (_, i) => trapezoidArea(curves.subarray((i * CURVES + curve) * points, (i * CURVES + curve + 1) * points)));
+  return { steps, deletion: area(0), insertion: area(1), randomDeletion: area(2), randomInsertion: area(3), curves };
+}
