@@ -86,6 +86,25 @@ test('grad-cam on a chosen layer with the true labels as targets', async () => {
   expect(json.deltas).toBeUndefined();
 });
 
+test('--check writes the deletion and insertion AUCs of the maps and of a random order', async () => {
+  const out = path.join(tmp, 'check');
+  const printed = await run('--method', 'saliency', '--images', '0:2', '--out', out, '--check');
+  expect(printed).toMatch(/deletion AUC \d\.\d{3} \(random order \d\.\d{3}; lower is better\), insertion AUC \d\.\d{3} \(random order \d\.\d{3}; higher is better\)/);
+  const json = JSON.parse(fs.readFileSync(path.join(out, 'faithfulness.json'), 'utf8'));
+  const { loadModel, faithfulness } = await import('../src/index');
+  const model = loadModel(checkpoint);
+  const images = fashion().test.images.subarray(0, 2 * 784);
+  const f = await faithfulness(model, images, await explain(model, images, { method: 'saliency' }));
+  model.dispose();
+  expect(json.images.map((r: { index: number }) => r.index)).toEqual([0, 1]);
+  json.images.forEach((r: { deletion: number; insertion: number; randomDeletion: number }, i: number) => {
+    expect(r.deletion).toBeCloseTo(f.deletion[i], 6);
+    expect(r.insertion).toBeCloseTo(f.insertion[i], 6);
+    expect(r.randomDeletion).toBeCloseTo(f.randomDeletion[i], 6);
+  });
+  expect(json.mean.deletion).toBeCloseTo((f.deletion[0] + f.deletion[1]) / 2, 6);
+});
+
 describe('bad flags are clear errors', () => {
   test.each([
     ['a dense layer for grad-cam', ['--method', 'grad-cam', '--layer', 'fc1'], /^Expected a conv layer \(one of conv1, conv1.act, conv1.pool, conv2, conv2.act, conv2.pool\) for layer of method grad-cam but received "fc1"/],

@@ -29,6 +29,7 @@ interface ExplainFlags {
   mode?: 'eager' | 'script';
   dataset?: string;
   dataDir?: string;
+  check?: boolean;
 }
 
 /**
@@ -88,6 +89,32 @@ function explainOptions(flags: ExplainFlags): ExplainOptions {
   return options as ExplainOptions;
 }
 
+/**
+ * Runs the deletion / insertion check on the maps and writes faithfulness.json: per image and on
+ * average, each curve's area for the map's pixel order and for a random one. Prints the averages.
+ */
+async function writeFaithfulness(dir: string, model: import('../nn/model').CnnModel, images: Uint8Array, explanation: import('../probe/explain').Explanation,
+  first: number, chunkSize: number | undefined): Promise<string> {
+  const { faithfulness } = require('../probe/faithfulness') as typeof import('../probe/faithfulness');
+  const { writeFileAtomic } = require('../util/fs-atomic') as typeof import('../util/fs-atomic');
+  const f = await faithfulness(model, images, explanation, chunkSize === undefined ? {} : { chunkSize });
+  const mean = (values: Float64Array) => values.reduce((a, b) => a + b, 0) / values.length;
+  const summary = { deletion: mean(f.deletion), randomDeletion: mean(f.randomDeletion), insertion: mean(f.insertion), randomInsertion: mean(f.randomInsertion) };
+  const json = {
+    method: 'deletion and insertion curves (RISE), target softmax probability, trapezoid AUC over the fraction of pixels moved',
+    steps: f.steps, baseline: 'black', mean: summary,
+    images: Array.from(f.deletion, (_, i) => ({
+      index: first + i, deletion: f.deletion[i], randomDeletion: f.randomDeletion[i], insertion: f.insertion[i], randomInsertion: f.randomInsertion[i],
+    })),
+  };
+  const file = path.join(dir, 'faithfulness.json');
+  writeFileAtomic(file, JSON.stringify(json, null, 2) + '\n');
+  const fixed = (v: number) => v.toFixed(3);
+  process.stdout.write(`deletion AUC ${fixed(summary.deletion)} (random order ${fixed(summary.randomDeletion)}; lower is better), ` +
+    `insertion AUC ${fixed(summary.insertion)} (random order ${fixed(summary.randomInsertion)}; higher is better)\n`);
+  return file;
+}
+
 export function addExplainCommand(program: Command): void {
   program.command('explain')
     .description('attribution maps (which pixels made the prediction) of a checkpoint for images of a dataset split: attributions.npy, overlay.png, explain.json (see docs/probing.md)')
@@ -111,6 +138,7 @@ export function addExplainCommand(program: Command): void {
     .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
     .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
     .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
+    .option('--check', 'also measure the maps\' faithfulness: deletion and insertion AUCs against a random pixel order (faithfulness.json)')
     .action(async (checkpoint: string, flags: ExplainFlags) => {
       const { explain, loadDataset, loadModel } = require('../index') as typeof import('../index');
       const { writeExplanation } = require('../probe/folder') as typeof import('../probe/folder');
@@ -135,6 +163,10 @@ export function addExplainCommand(program: Command): void {
           about: { checkpoint, mode: model.mode, dataset: datasetName, split: flags.split, images: `${start}:${end}`, target: options.target },
         });
         for (const file of [files.attributions, files.overlay, files.json]) if (file) process.stdout.write(`${file}\n`);
+        if (flags.check) {
+          const file = await writeFaithfulness(out, model, images, explanation, start, options.chunkSize);
+          process.stdout.write(`${file}\n`);
+        }
         if (explanation.deltas) {
           const worst = explanation.deltas.reduce((m, d) => Math.max(m, Math.abs(d)), 0);
           process.stdout.write(`completeness: largest |sum(attributions) - (f(x) - f(baseline))| = ${worst.toPrecision(3)}\n`);
