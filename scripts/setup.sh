@@ -38,12 +38,17 @@ npm_packages() {
     return 0
   fi
   npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-  # onnxruntime-node (a dev dependency: the ONNX export tests) would download CUDA provider binaries
-  # in its install script; its CPU runtime is inside the npm package.
-  ONNXRUNTIME_NODE_INSTALL=skip npm rebuild --no-audit --no-fund --loglevel=error >/dev/null
+  # Only the packages package.json's allowScripts lets run scripts (node-canvas compiles, protobufjs
+  # checks its version): a bare `npm rebuild` would run the project's own install script too and build
+  # the addon a second time. onnxruntime-node's script is not among them: it would download CUDA
+  # provider binaries, and its CPU runtime is inside the npm package.
+  local allowed
+  allowed=$(node -p "Object.entries(require('./package.json').allowScripts ?? {}).filter(([, ok]) => ok).map(([name]) => name).join(' ')")
+  # shellcheck disable=SC2086
+  npm rebuild $allowed --no-audit --no-fund --loglevel=error >/dev/null
   echo "$lock_sum" > "$stamp"
 }
-step "npm packages (npm ci, then their install scripts: node-canvas compiles)" npm_packages
+step "npm packages (npm ci, then the install scripts package.json allows: node-canvas compiles)" npm_packages
 
 # The addon: a full node-gyp rebuild when there is no build, the build files changed or the libtorch
 # is another; else `node-gyp build`, whose make recompiles only the sources (and dependants of the
