@@ -56,6 +56,8 @@ export { writeExplanation } from './probe/folder';
 export type { ExplanationSource, ExplanationFiles } from './probe/folder';
 export { faithfulness } from './probe/faithfulness';
 export type { FaithfulnessOptions, FaithfulnessResult } from './probe/faithfulness';
+export { randomisationCheck } from './probe/randomisation';
+export type { RandomisationStage } from './probe/randomisation';
 export { METHODS as EXPLAIN_METHODS } from './probe/options';
 export type { ExplainOptions, MethodName, Target, Baseline, Smoothing, MethodSettings } from './probe/options';
 export { renderFilterMosaic } from './viz/mosaic';

@@ -103,6 +103,9 @@ test('--check writes the deletion and insertion AUCs of the maps and of a random
     expect(r.randomDeletion).toBeCloseTo(f.randomDeletion[i], 6);
   });
   expect(json.mean.deletion).toBeCloseTo((f.deletion[0] + f.deletion[1]) / 2, 6);
+  expect(printed).toMatch(/randomisation: rank correlation with the trained model's maps as layers are re-initialised from the top: fc2 -?\d\.\d{3}, fc1 -?\d\.\d{3}, conv2 -?\d\.\d{3}, conv1 -?\d\.\d{3}/);
+  expect(json.randomisation.stages.map((s: { randomised: string[] }) => s.randomised)).toEqual([['fc2'], ['fc2', 'fc1'], ['fc2', 'fc1', 'conv2'], ['fc2', 'fc1', 'conv2', 'conv1']]);
+  expect(json.randomisation.stages[0].perImage).toHaveLength(2);
 });
 
 describe('bad flags are clear errors', () => {

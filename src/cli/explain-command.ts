@@ -94,24 +94,33 @@ function explainOptions(flags: ExplainFlags): ExplainOptions {
  * average, each curve's area for the map's pixel order and for a random one. Prints the averages.
  */
 async function writeFaithfulness(dir: string, model: import('../nn/model').CnnModel, images: Uint8Array, explanation: import('../probe/explain').Explanation,
-  first: number, chunkSize: number | undefined): Promise<string> {
+  first: number, options: ExplainOptions): Promise<string> {
   const { faithfulness } = require('../probe/faithfulness') as typeof import('../probe/faithfulness');
+  const { randomisationCheck } = require('../probe/randomisation') as typeof import('../probe/randomisation');
+  const chunkSize = options.chunkSize;
   const { writeFileAtomic } = require('../util/fs-atomic') as typeof import('../util/fs-atomic');
   const f = await faithfulness(model, images, explanation, chunkSize === undefined ? {} : { chunkSize });
   const mean = (values: Float64Array) => values.reduce((a, b) => a + b, 0) / values.length;
   const summary = { deletion: mean(f.deletion), randomDeletion: mean(f.randomDeletion), insertion: mean(f.insertion), randomInsertion: mean(f.randomInsertion) };
+  const stages = await randomisationCheck(model, images, options);
   const json = {
     method: 'deletion and insertion curves (RISE), target softmax probability, trapezoid AUC over the fraction of pixels moved',
     steps: f.steps, baseline: 'black', mean: summary,
     images: Array.from(f.deletion, (_, i) => ({
       index: first + i, deletion: f.deletion[i], randomDeletion: f.randomDeletion[i], insertion: f.insertion[i], randomInsertion: f.randomInsertion[i],
     })),
+    randomisation: {
+      method: 'layers re-initialised from the top, cascading (Adebayo et al. 2018); Spearman correlation of |map| with the trained model\'s, mean over the images',
+      stages: stages.map((s) => ({ randomised: s.randomised, spearman: s.spearman, perImage: Array.from(s.perImage) })),
+    },
   };
   const file = path.join(dir, 'faithfulness.json');
   writeFileAtomic(file, JSON.stringify(json, null, 2) + '\n');
   const fixed = (v: number) => v.toFixed(3);
   process.stdout.write(`deletion AUC ${fixed(summary.deletion)} (random order ${fixed(summary.randomDeletion)}; lower is better), ` +
     `insertion AUC ${fixed(summary.insertion)} (random order ${fixed(summary.randomInsertion)}; higher is better)\n`);
+  process.stdout.write(`randomisation: rank correlation with the trained model's maps as layers are re-initialised from the top: ${
+    stages.map((s) => `${s.randomised[s.randomised.length - 1]} ${fixed(s.spearman)}`).join(', ')} (near 1: the map ignores the model)\n`);
   return file;
 }
 
@@ -138,7 +147,7 @@ export function addExplainCommand(program: Command): void {
     .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
     .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
     .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
-    .option('--check', 'also measure the maps\' faithfulness: deletion and insertion AUCs against a random pixel order (faithfulness.json)')
+    .option('--check', 'also check the maps: deletion and insertion AUCs against a random pixel order, and the model-randomisation test (faithfulness.json)')
     .action(async (checkpoint: string, flags: ExplainFlags) => {
       const { explain, loadDataset, loadModel } = require('../index') as typeof import('../index');
       const { writeExplanation } = require('../probe/folder') as typeof import('../probe/folder');
@@ -164,7 +173,7 @@ export function addExplainCommand(program: Command): void {
         });
         for (const file of [files.attributions, files.overlay, files.json]) if (file) process.stdout.write(`${file}\n`);
         if (flags.check) {
-          const file = await writeFaithfulness(out, model, images, explanation, start, options.chunkSize);
+          const file = await writeFaithfulness(out, model, images, explanation, start, options);
           process.stdout.write(`${file}\n`);
         }
         if (explanation.deltas) {
