@@ -3,6 +3,7 @@
 // crash. Here every record's CRC-32 is checked against the archive's own, and every offset and size
 // against the file, so a damaged file is refused with a clear message instead.
 import * as zlib from 'zlib';
+import { PickleError, scanPickle } from './pickle-scan';
 
 const EOCD_SIGNATURE = 0x06054b50;
 const CENTRAL_SIGNATURE = 0x02014b50;
@@ -42,16 +43,52 @@ function recordContent(raw: Buffer, method: number, unpackedSize: number, name: 
   }
 }
 
-/** Throws ArchiveError unless `bytes` is an intact zip archive; returns the record names. */
+/**
+ * What the deflated records of an archive may inflate to in all: a PyTorch file stores its tensors
+ * uncompressed (only TorchScript's code is deflated), so more than this is a zip bomb, refused before
+ * anything is inflated.
+ */
+export function inflatedBudget(fileBytes: number): number {
+  return Math.max(MIN_INFLATED_BUDGET, INFLATED_BUDGET_PER_BYTE * fileBytes);
+}
+const MIN_INFLATED_BUDGET = 64 * 1024 ** 2;
+const INFLATED_BUDGET_PER_BYTE = 16;
+
+/**
+ * Runs every pickle of the archive (data.pkl, constants.pkl) through the structural check: storages
+ * against their records (`<folder>/<pickle name>/<key>`), tensor views against their storages,
+ * nesting and size bounded.
+ */
+function checkPickles(pickles: Map<string, Buffer>, sizes: Map<string, number>): void {
+  for (const [name, content] of pickles) {
+    const folder = name.slice(0, -'.pkl'.length);
+    try {
+      scanPickle(content, name, (key) => sizes.get(`${folder}/${key}`));
+    } catch (err) {
+      if (err instanceof PickleError) throw new ArchiveError(err.message);
+      throw err;
+    }
+  }
+}
+
+/** Throws ArchiveError unless `bytes` is an intact zip archive whose pickles are sound; returns the record names. */
 export function checkArchive(bytes: Buffer): string[] {
   if (bytes.length < EOCD_SIZE) throw new ArchiveError(`too short to be a zip archive (${bytes.length} bytes)`);
   const eocd = findEndOfCentralDirectory(bytes);
   const entries = bytes.readUInt16LE(eocd + 10);
   const directorySize = bytes.readUInt32LE(eocd + 12);
   const directoryOffset = bytes.readUInt32LE(eocd + 16);
-  if (directoryOffset === ZIP64_MARKER || directorySize === ZIP64_MARKER) return []; // zip64 (> 4 GB): not checked here
+  // zip64 (> 4 GB) is not checked here; a smaller file has no need of it, and would skip the checks.
+  const zip64 = (): never | string[] => {
+    if (bytes.length < ZIP64_MARKER) throw new ArchiveError(`it uses zip64 fields in a file of ${bytes.length} bytes, which needs none`);
+    return [];
+  };
+  if (directoryOffset === ZIP64_MARKER || directorySize === ZIP64_MARKER) return zip64();
   if (directoryOffset + directorySize > eocd) throw new ArchiveError('the central directory lies outside the file');
   const names: string[] = [];
+  const sizes = new Map<string, number>();
+  const pickles = new Map<string, Buffer>();
+  let inflated = 0;
   let at = directoryOffset;
   for (let i = 0; i < entries; ++i) {
     if (at + CENTRAL_HEADER_SIZE > eocd || bytes.readUInt32LE(at) !== CENTRAL_SIGNATURE) {
@@ -66,19 +103,26 @@ export function checkArchive(bytes: Buffer): string[] {
     const commentLength = bytes.readUInt16LE(at + 32);
     const localOffset = bytes.readUInt32LE(at + 42);
     const name = bytes.toString('utf8', at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
-    if (size === ZIP64_MARKER || localOffset === ZIP64_MARKER) return names;
+    if (size === ZIP64_MARKER || unpackedSize === ZIP64_MARKER || localOffset === ZIP64_MARKER) return zip64().concat(names);
     if (method !== STORED && method !== DEFLATED) throw new ArchiveError(`record ${name} uses compression method ${method}; expected stored (0) or deflated (8)`);
     if (localOffset + LOCAL_HEADER_SIZE > bytes.length || bytes.readUInt32LE(localOffset) !== LOCAL_SIGNATURE) {
       throw new ArchiveError(`record ${name}: its local header is damaged`);
     }
     const dataStart = localOffset + LOCAL_HEADER_SIZE + bytes.readUInt16LE(localOffset + 26) + bytes.readUInt16LE(localOffset + 28);
     if (dataStart + size > bytes.length) throw new ArchiveError(`record ${name} runs past the end of the file`);
-    const actual = zlib.crc32(recordContent(bytes.subarray(dataStart, dataStart + size), method, unpackedSize, name)) >>> 0;
+    if (method === DEFLATED && (inflated += unpackedSize) > inflatedBudget(bytes.length)) {
+      throw new ArchiveError(`its deflated records would inflate to more than ${inflatedBudget(bytes.length)} bytes (record ${name} alone declares ${unpackedSize}), far more than a ${bytes.length}-byte PyTorch file holds`);
+    }
+    const content = recordContent(bytes.subarray(dataStart, dataStart + size), method, unpackedSize, name);
+    const actual = zlib.crc32(content) >>> 0;
     if (actual !== crc) {
       throw new ArchiveError(`record ${name} is damaged: CRC-32 ${actual.toString(16).padStart(8, '0')}, the archive says ${crc.toString(16).padStart(8, '0')}`);
     }
     names.push(name);
+    sizes.set(name, content.length);
+    if (name.endsWith('.pkl')) pickles.set(name, content);
     at += CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
   }
+  checkPickles(pickles, sizes);
   return names;
 }

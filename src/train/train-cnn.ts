@@ -1,5 +1,6 @@
 // trainCnn: the main job. Loads the data, builds (or resumes) the model, trains it epoch by epoch on
 // the eager or the scripted path, evaluates in chunks, and records the run.
+import * as os from 'os';
 import { loadDatasetAsync } from '../data/datasets';
 import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
 import { CnnModel, createModel, InputNorm, NO_NORM } from '../nn/model';
@@ -337,6 +338,27 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
   return totals;
 }
 
+/** float32 copies of every parameter training keeps: the weights and their gradients, and the optimizer's per-parameter state. */
+function trainingCopies(options: ResolvedTrainOptions): number {
+  const optimizerState = options.optimizer === 'sgd' ? (options.momentum > 0 ? 1 : 0) : 2;
+  return 2 + optimizerState;
+}
+const FLOAT32_BYTES = 4;
+
+/**
+ * A new model's parameters, with what training adds (gradients, the optimizer's state), must fit in
+ * the machine's memory: otherwise creating the model asks for gigabytes and the process is killed
+ * for it. Refused before any allocation, with the parameter count and the bytes.
+ */
+function checkModelFits(spec: Required<CnnSpec>, options: ResolvedTrainOptions): void {
+  const parameters = planModel(spec).parameters.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  const bytes = parameters * FLOAT32_BYTES * trainingCopies(options);
+  if (bytes > os.totalmem()) {
+    throw new RangeError(`${expected('a spec whose training fits in memory', 'spec', spec)}: ${parameters} parameters need ` +
+      `${bytes} bytes to train with ${options.optimizer} (weights, gradients and optimizer state), more than the machine's ${os.totalmem()}`);
+  }
+}
+
 /** What the run trains: the split sizes and pixels fit the spec, and an epoch has at least one step (checked before any native work). */
 function checkTrainingData(train: LabelledImages, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): number {
   const [height, width] = spec.inputSize;
@@ -451,7 +473,9 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
   const train = takeImages(dataset.train, options.limit);
   const test = takeImages(dataset.test, options.testLimit);
   const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
-  const steps = checkTrainingData(train, splits, runSpec(options, run.resume), options, dataset.classNames);
+  const spec = runSpec(options, run.resume);
+  const steps = checkTrainingData(train, splits, spec, options, dataset.classNames);
+  if (run.device === 'cpu' && !run.resume && !options.initialModel) checkModelFits(spec, options);
   const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: steps * options.epochs, warmupSteps: options.warmupSteps };
   return { dataset, train, test, steps, schedule };
 }

@@ -1,0 +1,221 @@
+// Issue 34 #1-#4: checkpoints whose structure lies. Built here from their parts (a pickle assembled
+// opcode by opcode, records stored or deflated into a zip), so that each lie is exactly one: a
+// storage record shorter than its declared size, tensor views with zero, overlapping or out-of-range
+// strides and offsets, lists nested deep, deflated records that inflate to gigabytes, zip64 fields
+// in a small file. The archive and pickle checks refuse them before libtorch reads them; a seeded
+// fuzz run decodes mutants in a child process, where a crash counts as a failure.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { spawnSync } from 'child_process';
+import { native } from '../src/core/native';
+import { readCheckpointEntries } from '../src/formats/checkpoint';
+import { MAX_PICKLE_DEPTH } from '../src/formats/pickle-scan';
+import { rejected, thrown } from './helpers';
+import { defaultSpec, trainCnn } from '../src/index';
+import { fashion } from './fixtures';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-checkpoint-structure-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const dist = path.join(__dirname, '..', 'dist', 'src', 'formats', 'checkpoint.js');
+
+// --- a pickle, opcode by opcode (protocol 2, as torch.save writes it) ---
+const op = (...codes: number[]) => Buffer.from(codes);
+const text = (s: string) => Buffer.from(s, 'utf8');
+const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+const str = (s: string) => Buffer.concat([op(0x58), u32(Buffer.byteLength(s)), text(s)]);
+const global = (module: string, name: string) => Buffer.concat([op(0x63), text(`${module}\n${name}\n`)]);
+function int(n: number): Buffer {
+  if (n >= 0 && n < 256) return op(0x4b, n);
+  if (n >= -(2 ** 31) && n < 2 ** 31) { const b = Buffer.alloc(5); b[0] = 0x4a; b.writeInt32LE(n, 1); return b; }
+  const b = Buffer.alloc(10); b[0] = 0x8a; b[1] = 8; b.writeBigInt64LE(BigInt(n), 2); return b;
+}
+const tuple = (items: Buffer[]) => Buffer.concat([op(0x28), ...items, op(0x74)]);
+const MARK = op(0x28); const SETITEMS = op(0x75); const EMPTY_DICT = op(0x7d); const STOP = op(0x2e);
+
+interface TensorSpec { key: string; numel: number; offset: number; size: number[]; stride: number[]; type?: string }
+function tensor(t: TensorSpec): Buffer {
+  const storage = tuple([str('storage'), global('torch', t.type ?? 'FloatStorage'), str(t.key), str('cpu'), int(t.numel)]);
+  const args = tuple([Buffer.concat([storage, op(0x51)]), int(t.offset), tuple(t.size.map(int)), tuple(t.stride.map(int)), op(0x89), global('collections', 'OrderedDict'), op(0x29), op(0x52)]);
+  return Buffer.concat([global('torch._utils', '_rebuild_tensor_v2'), args, op(0x52)]);
+}
+const stateDict = (entries: [string, Buffer][]) => Buffer.concat([op(0x80, 2), EMPTY_DICT, MARK, ...entries.flatMap(([k, v]) => [str(k), v]), SETITEMS, STOP]);
+
+// --- a zip of records, stored or deflated (what torch.save and miniz write) ---
+interface Record { name: string; data: Buffer; deflate?: boolean; declaredSize?: number }
+function zip(records: Record[]): Buffer {
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const r of records) {
+    const body = r.deflate ? zlib.deflateRawSync(r.data) : r.data;
+    const name = text(r.name);
+    const crc = zlib.crc32(r.data) >>> 0;
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0); local.writeUInt16LE(20, 4); local.writeUInt16LE(r.deflate ? 8 : 0, 8);
+    local.writeUInt32LE(crc, 14); local.writeUInt32LE(body.length, 18); local.writeUInt32LE(r.declaredSize ?? r.data.length, 22); local.writeUInt16LE(name.length, 26);
+    const head = Buffer.alloc(46);
+    head.writeUInt32LE(0x02014b50, 0); head.writeUInt16LE(20, 4); head.writeUInt16LE(20, 6); head.writeUInt16LE(r.deflate ? 8 : 0, 10);
+    head.writeUInt32LE(crc, 16); head.writeUInt32LE(body.length, 20); head.writeUInt32LE(r.declaredSize ?? r.data.length, 24);
+    head.writeUInt16LE(name.length, 28); head.writeUInt32LE(offset, 42);
+    locals.push(local, name, body);
+    central.push(head, name);
+    offset += local.length + name.length + body.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(records.length, 8); end.writeUInt16LE(records.length, 10);
+  end.writeUInt32LE(directory.length, 12); end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
+
+const floats = (n: number) => Buffer.from(Float32Array.from({ length: n }, (_, i) => i + 1).buffer);
+/** A checkpoint of one tensor `w` over storage 0 holding `recordFloats` floats. */
+function checkpoint(t: Partial<TensorSpec>, recordFloats = t.numel ?? 12, extra: Record[] = []): Buffer {
+  const spec: TensorSpec = { key: '0', numel: 12, offset: 0, size: [3, 4], stride: [4, 1], ...t };
+  return zip([{ name: 'archive/data.pkl', data: stateDict([['w', tensor(spec)]]) }, { name: 'archive/data/0', data: floats(recordFloats) }, ...extra, { name: 'archive/version', data: text('3\n') }]);
+}
+
+function write(name: string, bytes: Buffer): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+describe('the builder makes checkpoints libtorch reads', () => {
+  test.each([
+    ['a contiguous tensor', {}],
+    ['a transposed view', { size: [4, 3], stride: [1, 4] }],
+    ['a view at an offset', { offset: 4, size: [2, 4], stride: [4, 1] }],
+    ['a size-1 dimension with any stride', { size: [1, 12], stride: [0, 1] }],
+    ['an empty tensor', { size: [0, 4], stride: [4, 1] }],
+  ] as [string, Partial<TensorSpec>][])('%s', (_name, t) => {
+    const entries = readCheckpointEntries(write('good.pt', checkpoint(t)));
+    const w = entries.w as import('../src/core/native').NativeTensor;
+    expect(w.shape).toEqual(t.size ?? [3, 4]);
+    w.dispose();
+  });
+});
+
+describe('lies in the structure are refused before libtorch reads them (#1, #3)', () => {
+  const cases: [string, Buffer, RegExp][] = [
+    ['a storage record shorter than declared (#1)', checkpoint({ numel: 1 << 20, size: [1024, 1024], stride: [1024, 1] }, 12), /storage 0 declares 1048576 elements of torch\.FloatStorage \(4194304 bytes\) but its record holds 48 bytes/],
+    ['a storage record one float short', checkpoint({}, 11), /storage 0 declares 12 elements .* \(48 bytes\) but its record holds 44 bytes/],
+    ['a view past the end of its storage', checkpoint({ offset: 4, size: [3, 4], stride: [4, 1] }), /reaches element 15 of storage 0, which holds 12/],
+    ['zero strides (#3: a 4-byte storage as gigabytes)', checkpoint({ numel: 1, size: [1 << 20, 3136], stride: [0, 0] }, 1), /has a zero or negative stride \[0,0\]/],
+    ['a negative stride', checkpoint({ size: [3, 4], stride: [4, -1] }), /zero or negative stride/],
+    ['overlapping strides', checkpoint({ size: [3, 4], stride: [1, 1] }), /overlapping strides \[1,1\]/],
+    ['a negative offset', checkpoint({ offset: -1 }), /storage offset -1 is not an integer >= 0/],
+    ['a storage that names no record', checkpoint({ key: '7' }), /storage 7 has no record in the archive/],
+    ['an unknown storage type', checkpoint({ type: 'EvilStorage' }), /unknown storage type torch\.EvilStorage/],
+    ['sizes and strides of different lengths', checkpoint({ size: [12], stride: [1, 1] }), /1 sizes but 2 strides/],
+  ];
+  test.each(cases)('%s', (_name, bytes, message) => {
+    const file = write('lie.pt', bytes);
+    const before = native().liveTensors();
+    const err = thrown(() => readCheckpointEntries(file));
+    expect(err.name).toBe('CheckpointError');
+    expect(err.message).toMatch(/lie\.pt: is not a readable PyTorch checkpoint \(archive\/data\.pkl: /);
+    expect(err.message).toMatch(message);
+    expect(native().liveTensors()).toBe(before);
+  });
+});
+
+test('trainCnn of a spec whose training cannot fit in memory (#3: dense [1 << 20]) is refused with the count and bytes, before any model exists', async () => {
+  const before = native().liveTensors();
+  const started = Date.now();
+  const err = await rejected(trainCnn({ dataset: fashion(), spec: { ...defaultSpec(), dense: [1 << 20] }, limit: 64, testLimit: 64, pictures: false }));
+  expect(err.name).toBe('RangeError');
+  expect(err.message).toMatch(/^Expected a spec whose training fits in memory for spec but received a value of type object: 3299920778 parameters need 52798732448 bytes to train with adam \(weights, gradients and optimizer state\), more than the machine's \d+$/);
+  expect(native().liveTensors()).toBe(before);
+  expect(Date.now() - started).toBeLessThan(5000);
+});
+
+describe('pickles nested deep or made huge are refused, not run into the native stack (#2)', () => {
+  /** Lists nested `depth` deep: ] ( ] ( ] ... a a a, 2 bytes a level. */
+  const nested = (depth: number) => Buffer.concat([op(0x80, 2), Buffer.alloc(depth, 0x5d), Buffer.alloc(depth - 1, 0x61), STOP]);
+  test.each([
+    ['a million lists nested (a 2 MB pickle)', nested(1_000_000), /more than 200 deep|more than 1000000 objects/],
+    [`${MAX_PICKLE_DEPTH + 1} lists nested`, nested(MAX_PICKLE_DEPTH + 1), new RegExp(`containers nested more than ${MAX_PICKLE_DEPTH} deep`)],
+    ['a list that holds itself', Buffer.concat([op(0x80, 2, 0x5d, 0x71, 0, 0x68, 0, 0x61), STOP]), /a container holds itself/],
+    ['an opcode PyTorch never writes (EXT1)', Buffer.concat([op(0x80, 2, 0x82, 1), STOP]), /opcode 0x82 is not one PyTorch writes/],
+    ['a pickle cut short', op(0x80, 2, 0x58, 0xff, 0xff, 0, 0), /ends in the middle of an instruction/],
+  ] as [string, Buffer, RegExp][])('%s', (_name, pickle, message) => {
+    const file = write('deep.pt', zip([{ name: 'archive/data.pkl', data: pickle }, { name: 'archive/version', data: text('3\n') }]));
+    const started = Date.now();
+    const err = thrown(() => readCheckpointEntries(file));
+    expect(err.message).toMatch(message);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  test(`${MAX_PICKLE_DEPTH} levels are still read (what a deep scripted module may need)`, () => {
+    const pickle = Buffer.concat([op(0x80, 2), Buffer.alloc(MAX_PICKLE_DEPTH - 1, 0x5d), Buffer.alloc(MAX_PICKLE_DEPTH - 2, 0x61), op(0x7d, 0x61), STOP]);
+    // Refused by libtorch (a list is not a state dict), but past the structural check.
+    const err = thrown(() => readCheckpointEntries(write('deep-ok.pt', zip([{ name: 'archive/data.pkl', data: pickle }, { name: 'archive/version', data: text('3\n') }]))));
+    expect(err.message).not.toMatch(/nested more than/);
+  });
+});
+
+describe('zip records that inflate far beyond the file are refused before inflating (#4)', () => {
+  test('an unreferenced deflated record declaring 1 GiB', () => {
+    // The declared size alone is refused: nothing is inflated, so the body need not be a real gigabyte.
+    const file = write('bomb.pt', checkpoint({}, 12, [{ name: 'archive/bomb', data: Buffer.alloc(1024), deflate: true, declaredSize: 1024 ** 3 }]));
+    const rss = process.memoryUsage().rss;
+    const err = thrown(() => readCheckpointEntries(file));
+    expect(err.message).toMatch(/its deflated records would inflate to more than 67108864 bytes \(record archive\/bomb alone declares 1073741824\)/);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(256 * 1024 ** 2);
+  });
+
+  test('zip64 fields in a small file are refused (they would skip the checks)', () => {
+    const bytes = checkpoint({});
+    const central = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    bytes.writeUInt32LE(0xffffffff, central + 24);
+    const err = thrown(() => readCheckpointEntries(write('zip64.pt', bytes)));
+    expect(err.message).toMatch(/uses zip64 fields in a file of \d+ bytes, which needs none/);
+  });
+});
+
+(fs.existsSync(dist) ? test : test.skip)('seeded fuzz: mutated sizes, strides, offsets, nesting and compression decode or fail clearly, never crash (child process)', () => {
+  let state = 20261202;
+  const random = () => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state / 2 ** 32; };
+  const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
+  const files: string[] = [];
+  const mustFail = new Set<number>();
+  for (let i = 0; i < 300; ++i) {
+    // Now and then a large tensor: reading past a short record of one of those is a crash, not just garbage.
+    const large = random() < 0.3;
+    const rows = large ? 1024 : 1 + Math.floor(random() * 64);
+    const cols = large ? 1024 : 1 + Math.floor(random() * 64);
+    const t: TensorSpec = { key: '0', numel: rows * cols, offset: 0, size: [rows, cols], stride: [cols, 1] };
+    let recordFloats = t.numel;
+    const mutation = i % 6;
+    if (mutation === 0) recordFloats = Math.floor(random() * Math.min(t.numel, 4096));
+    if (mutation === 1) t.numel = pick([t.numel * 1024, 2 ** 31, 2 ** 40, t.numel + 1]);
+    // A storage smaller than it says can never be read, whatever libtorch would make of it.
+    if (mutation <= 1) mustFail.add(i);
+    if (mutation === 2) t.stride = [pick([0, 1, cols - 1, -cols, 2 ** 30]), pick([0, 1, rows, -1])];
+    if (mutation === 3) t.offset = pick([1, t.numel - 1, t.numel, 2 ** 31, 2 ** 45]);
+    if (mutation === 4) t.size = [pick([rows, 2 ** 20, 2 ** 31]), pick([cols, 0, 2 ** 20])];
+    let bytes: Buffer;
+    if (mutation === 5) {
+      const depth = pick([10, 1000, 50_000, 300_000]);
+      bytes = zip([{ name: 'archive/data.pkl', data: Buffer.concat([op(0x80, 2), Buffer.alloc(depth, 0x5d), Buffer.alloc(depth - 1, 0x61), STOP]), deflate: random() < 0.5 }]);
+    } else {
+      bytes = checkpoint(t, recordFloats, random() < 0.2 ? [{ name: 'archive/extra', data: Buffer.alloc(1024), deflate: true, declaredSize: pick([1024, 2 ** 31]) }] : []);
+    }
+    files.push(write(`fuzz-${i}.pt`, bytes));
+  }
+  const started = Date.now();
+  const child = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'decode-checkpoints.js'), ...files], { encoding: 'utf8', timeout: 120000, maxBuffer: 64 * 1024 ** 2 });
+  const lines = child.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  // A crash (SIGSEGV, abort, OOM kill) ends the child before the last line.
+  expect({ status: child.status, signal: child.signal, decoded: lines.length }).toEqual({ status: 0, signal: null, decoded: files.length });
+  expect(Date.now() - started).toBeLessThan(120000);
+  lines.forEach((line, i) => {
+    expect(line.rss).toBeLessThan(2 * 1024 ** 3);
+    if (line.error) expect(line.error).toMatch(/fuzz-\d+\.pt: /);
+    if (mustFail.has(i)) expect([i, line.error]).toEqual([i, expect.stringMatching(/storage 0 declares|would inflate/)]);
+  });
+  expect(lines.filter((l) => l.error).length).toBeGreaterThan(files.length / 2);
+}, 180000);
