@@ -198,6 +198,12 @@ describe('stored searches (#11, #12)', () => {
     }
   });
 
+  test('a search that fails before writing anything (no data) leaves no empty folder', async () => {
+    const dir = path.join(tmp, 'tune-no-data');
+    await rejected(tune({ ...search(dir), dataset: 'fashion-mnist', dataDir: '/etc' } as TuneOptions));
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
   describe('a hand-edited trials.json is refused when read, naming the file and the field', () => {
     let stored: Record<string, any>;
     beforeAll(async () => {

@@ -127,13 +127,27 @@ export async function tune(input: TuneOptions): Promise<TuneResult> {
   const options = resolveTuneOptions(input);
   // One search per folder: a second one (this process or another) is refused while the first runs,
   // instead of both rewriting trials.json and one search being lost.
+  const created = !fs.existsSync(options.dir);
   fs.mkdirSync(options.dir, { recursive: true });
   const unlock = lockFolder(options.dir, 'search', 'search (dir)');
+  let finished = false;
   try {
     removeStaleTemporaries(options.dir);
-    return await searchInLockedFolder(options);
+    const result = await searchInLockedFolder(options);
+    finished = true;
+    return result;
   } finally {
     unlock();
+    // A search that failed before writing anything (its data could not be loaded) leaves no empty folder.
+    if (!finished && created) removeEmptyFolder(options.dir);
+  }
+}
+
+function removeEmptyFolder(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Not empty: the search's files are kept.
   }
 }
 
