@@ -12,6 +12,7 @@ import { spawnSync } from 'child_process';
 import { native } from '../src/core/native';
 import { readCheckpointEntries } from '../src/formats/checkpoint';
 import { MAX_PICKLE_DEPTH } from '../src/formats/pickle-scan';
+import { checkArchive } from '../src/formats/archive-check';
 import { rejected, thrown } from './helpers';
 import { defaultSpec, trainCnn } from '../src/index';
 import { fashion } from './fixtures';
@@ -34,10 +35,13 @@ function int(n: number): Buffer {
 const tuple = (items: Buffer[]) => Buffer.concat([op(0x28), ...items, op(0x74)]);
 const MARK = op(0x28); const SETITEMS = op(0x75); const EMPTY_DICT = op(0x7d); const STOP = op(0x2e);
 
-interface TensorSpec { key: string; numel: number; offset: number; size: number[]; stride: number[]; type?: string }
+interface TensorSpec { key: string; numel: number; offset: number; size: number[]; stride: number[]; type?: string; dtype?: string }
 function tensor(t: TensorSpec): Buffer {
-  const storage = tuple([str('storage'), global('torch', t.type ?? 'FloatStorage'), str(t.key), str('cpu'), int(t.numel)]);
-  const args = tuple([Buffer.concat([storage, op(0x51)]), int(t.offset), tuple(t.size.map(int)), tuple(t.stride.map(int)), op(0x89), global('collections', 'OrderedDict'), op(0x29), op(0x52)]);
+  // An untyped storage (how PyTorch saves uint16, float8, ...) counts bytes; the dtype comes last.
+  const type = t.type === 'UntypedStorage' ? global('torch.storage', 'UntypedStorage') : global('torch', t.type ?? 'FloatStorage');
+  const storage = tuple([str('storage'), type, str(t.key), str('cpu'), int(t.numel)]);
+  const dtype = t.dtype ? [global('torch', t.dtype)] : [];
+  const args = tuple([Buffer.concat([storage, op(0x51)]), int(t.offset), tuple(t.size.map(int)), tuple(t.stride.map(int)), op(0x89), global('collections', 'OrderedDict'), op(0x29), op(0x52), ...dtype]);
   return Buffer.concat([global('torch._utils', '_rebuild_tensor_v2'), args, op(0x52)]);
 }
 const stateDict = (entries: [string, Buffer][]) => Buffer.concat([op(0x80, 2), EMPTY_DICT, MARK, ...entries.flatMap(([k, v]) => [str(k), v]), SETITEMS, STOP]);
@@ -83,6 +87,10 @@ function write(name: string, bytes: Buffer): string {
   return file;
 }
 
+test('a tensor over an untyped storage that fits its bytes passes the structural check', () => {
+  expect(checkArchive(checkpoint({ type: 'UntypedStorage', dtype: 'uint16', numel: 6, size: [3], stride: [1] }, 2))).toContain('archive/data.pkl');
+});
+
 describe('the builder makes checkpoints libtorch reads', () => {
   test.each([
     ['a contiguous tensor', {}],
@@ -110,6 +118,8 @@ describe('lies in the structure are refused before libtorch reads them (#1, #3)'
     ['a storage that names no record', checkpoint({ key: '7' }), /storage 7 has no record in the archive/],
     ['an unknown storage type', checkpoint({ type: 'EvilStorage' }), /unknown storage type torch\.EvilStorage/],
     ['sizes and strides of different lengths', checkpoint({ size: [12], stride: [1, 1] }), /1 sizes but 2 strides/],
+    ['a uint16 view past the bytes of its untyped storage', checkpoint({ type: 'UntypedStorage', dtype: 'uint16', numel: 6, size: [4], stride: [1] }, 2), /reaches element 3 of storage 0, which holds 3/],
+    ['an untyped storage without a dtype', checkpoint({ type: 'UntypedStorage', numel: 48 }), /names no dtype of known size/],
   ];
   test.each(cases)('%s', (_name, bytes, message) => {
     const file = write('lie.pt', bytes);

@@ -25,17 +25,28 @@ export class PickleError extends Error {
 const STORAGE_ELEMENT_BYTES: Record<string, number> = {
   'torch.DoubleStorage': 8, 'torch.FloatStorage': 4, 'torch.HalfStorage': 2, 'torch.BFloat16Storage': 2,
   'torch.LongStorage': 8, 'torch.IntStorage': 4, 'torch.ShortStorage': 2, 'torch.CharStorage': 1, 'torch.ByteStorage': 1,
-  'torch.BoolStorage': 1, 'torch.ComplexFloatStorage': 8, 'torch.ComplexDoubleStorage': 16,
+  'torch.BoolStorage': 1, 'torch.ComplexHalfStorage': 4, 'torch.ComplexFloatStorage': 8, 'torch.ComplexDoubleStorage': 16,
+  'torch.UInt16Storage': 2, 'torch.UInt32Storage': 4, 'torch.UInt64Storage': 8,
   'torch.QInt8Storage': 1, 'torch.QUInt8Storage': 1, 'torch.QInt32Storage': 4, 'torch.QUInt4x2Storage': 1, 'torch.QUInt2x4Storage': 1,
   'torch.Float8_e4m3fnStorage': 1, 'torch.Float8_e5m2Storage': 1, 'torch.Float8_e4m3fnuzStorage': 1, 'torch.Float8_e5m2fnuzStorage': 1,
-  'torch.UntypedStorage': 1,
+  'torch.UntypedStorage': 1, 'torch.storage.UntypedStorage': 1,
+};
+const UNTYPED_STORAGES = new Set(['torch.UntypedStorage', 'torch.storage.UntypedStorage']);
+
+/** Bytes per element of the dtypes a tensor over an untyped storage names (its rebuild call's 7th argument). */
+const DTYPE_BYTES: Record<string, number> = {
+  'torch.float64': 8, 'torch.float32': 4, 'torch.float16': 2, 'torch.bfloat16': 2, 'torch.int64': 8, 'torch.int32': 4,
+  'torch.int16': 2, 'torch.int8': 1, 'torch.uint8': 1, 'torch.bool': 1, 'torch.complex32': 4, 'torch.complex64': 8,
+  'torch.complex128': 16, 'torch.uint16': 2, 'torch.uint32': 4, 'torch.uint64': 8, 'torch.float8_e4m3fn': 1,
+  'torch.float8_e5m2': 1, 'torch.float8_e4m3fnuz': 1, 'torch.float8_e5m2fnuz': 1,
 };
 
 /** The functions that rebuild a tensor as (storage, storage_offset, size, stride, ...). */
 const TENSOR_REBUILDERS = new Set(['torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_tensor', 'torch._utils._rebuild_tensor_v3']);
 
 class Global { constructor(readonly name: string) {} }
-class Storage { constructor(readonly numel: number, readonly key: string) {} }
+/** A storage: its size in elements of its type (bytes for an untyped one). */
+class Storage { constructor(readonly numel: number, readonly key: string, readonly untyped: boolean) {} }
 /** Any container or object: only what it holds matters here (for the depth). */
 class Node { constructor(readonly kids: unknown[], readonly tuple = false) {} }
 class Opaque {}
@@ -76,6 +87,13 @@ function checkTensorView(args: unknown, where: string): void {
   if (sizes.some((s) => s < 0)) throw new PickleError(`${where}: a tensor has a negative size [${sizes}]`);
   const numel = sizes.reduce((a, b) => a * b, 1);
   if (numel === 0) return;
+  // Over an untyped storage, offsets and strides count elements of the dtype the call names.
+  let elementBytes = 1;
+  if (storage.untyped) {
+    const dtype = args.kids[6];
+    elementBytes = dtype instanceof Global ? DTYPE_BYTES[dtype.name] ?? 0 : 0;
+    if (elementBytes === 0) throw new PickleError(`${where}: a tensor over untyped storage ${storage.key} names no dtype of known size`);
+  }
   const dims = sizes.map((s, i) => ({ size: s, stride: strides[i] })).filter((d) => d.size > 1);
   if (dims.some((d) => d.stride <= 0)) throw new PickleError(`${where}: a tensor of size [${sizes}] has a zero or negative stride [${strides}]`);
   dims.sort((a, b) => a.stride - b.stride);
@@ -83,8 +101,9 @@ function checkTensorView(args: unknown, where: string): void {
     if (dims[i].stride < dims[i - 1].stride * dims[i - 1].size) throw new PickleError(`${where}: a tensor of size [${sizes}] has overlapping strides [${strides}]`);
   }
   const last = offset + dims.reduce((a, d) => a + (d.size - 1) * d.stride, 0);
-  if (!Number.isSafeInteger(last) || last >= storage.numel) {
-    throw new PickleError(`${where}: a tensor of size [${sizes}], stride [${strides}] at offset ${offset} reaches element ${last} of storage ${storage.key}, which holds ${storage.numel}`);
+  const capacity = Math.floor(storage.numel / elementBytes);
+  if (!Number.isSafeInteger(last) || last >= capacity) {
+    throw new PickleError(`${where}: a tensor of size [${sizes}], stride [${strides}] at offset ${offset} reaches element ${last} of storage ${storage.key}, which holds ${capacity}`);
   }
 }
 
@@ -99,7 +118,7 @@ function storageFrom(pid: unknown, recordSize: StorageRecordSize, where: string)
   const size = recordSize(key);
   if (size === undefined) throw new PickleError(`${where}: storage ${key} has no record in the archive`);
   if (size < bytes) throw new PickleError(`${where}: storage ${key} declares ${numel} elements of ${type.name} (${bytes} bytes) but its record holds ${size} bytes`);
-  return new Storage(numel, key);
+  return new Storage(numel, key, UNTYPED_STORAGES.has(type.name));
 }
 
 /** The deepest nesting under `root`; cycles are refused (no PyTorch file has one). */
