@@ -59,6 +59,12 @@ export type { FaithfulnessOptions, FaithfulnessResult } from './probe/faithfulne
 export { randomisationCheck } from './probe/randomisation';
 export type { RandomisationStage } from './probe/randomisation';
 export { METHODS as EXPLAIN_METHODS } from './probe/options';
+export { maximize } from './probe/maximize';
+export type { MaximizeObjective, MaximizeOptions, MaximizeSettings, Visualisation } from './probe/maximize';
+export { writeVisualisation } from './probe/probe-folders';
+export type { VisualisationFiles } from './probe/probe-folders';
+export { layerShapes } from './probe/layer-geometry';
+export type { LayerShape, ReceptiveField } from './probe/layer-geometry';
 export type { ExplainOptions, MethodName, Target, Baseline, Smoothing, MethodSettings } from './probe/options';
 export { renderFilterMosaic } from './viz/mosaic';
 export { renderActivations } from './viz/activations';

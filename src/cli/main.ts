@@ -8,6 +8,7 @@ import { addDemoCommand } from './demo-command';
 import { addExportCommands } from './export-commands';
 import { addTuneCommand } from './tune-command';
 import { addExplainCommand } from './explain-command';
+import { addProbeCommands } from './probe-commands';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   addTuneCommand(program);
   addExportCommands(program);
   addExplainCommand(program);
+  addProbeCommands(program);
   addDemoCommand(program);
   return program;
 }

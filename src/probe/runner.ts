@@ -112,6 +112,32 @@ export class ProbeRunner {
     });
   }
 
+  /**
+   * For each row, the gradient with respect to its pixels of one unit of a layer's output: the mean
+   * over positions of channel `unitOf(row)` for a stack of feature maps [N, C, h, w], the unit
+   * itself for a vector layer [N, F]. `use` receives the row's gradient (H * W values) and the
+   * unit's value. What feature visualisation ascends.
+   */
+  async unitGradients(layer: string, rows: number, fill: FillRow, unitOf: (row: number) => number,
+    use: (row: number, gradient: Float32Array, value: number) => void): Promise<void> {
+    const cut = this.cut(layer);
+    await this.batches(rows, fill, (start, end, batch) => {
+      const count = end - start;
+      const { gradient, units, width } = tidy(() => {
+        const x = this.input(batch, count);
+        x.requiresGrad = true;
+        const pooled = this.withFrozenParameters(() => {
+          const a = cut.prefix(this.standardise(x));
+          const perUnit = a.shape.length === 4 ? ops().globalAvgPool(a) : a;
+          this.rowPickSum(perUnit, start, count, perUnit.shape[1], unitOf).backward();
+          return perUnit;
+        });
+        return { gradient: valuesOf(this.gradOf(x), 'float32'), units: valuesOf(pooled, 'float32'), width: pooled.shape[1] };
+      });
+      for (let r = 0; r < count; ++r) use(start + r, gradient.subarray(r * this.pixels, (r + 1) * this.pixels), units[r * width + unitOf(start + r)]);
+    });
+  }
+
   /** Frees the compiled halves of any cut network. */
   dispose(): void {
     for (const cut of this.cuts.values()) cut.dispose();
@@ -147,11 +173,16 @@ export class ProbeRunner {
    * picks an element per row).
    */
   private targetLogitSum(logits: NativeTensor, start: number, count: number, targetOf: (row: number) => number): NativeTensor {
-    const mask = new Float32Array(count * this.classes);
-    for (let r = 0; r < count; ++r) mask[r * this.classes + targetOf(start + r)] = 1;
-    // The one-hot mask is copied into libtorch memory, next to the logits.
-    const onehot = ops().to(fromHost(mask, [1, count * this.classes]), this.model.device);
-    return ops().linear(ops().reshape(logits, [1, count * this.classes]), onehot, null);
+    return this.rowPickSum(logits, start, count, this.classes, targetOf);
+  }
+
+  /** The sum over rows of element pick(row) of each row of a [count, width] tensor, as [1, 1] (see targetLogitSum). */
+  private rowPickSum(values: NativeTensor, start: number, count: number, width: number, pick: (row: number) => number): NativeTensor {
+    const mask = new Float32Array(count * width);
+    for (let r = 0; r < count; ++r) mask[r * width + pick(start + r)] = 1;
+    // The one-hot mask is copied into libtorch memory, next to the values.
+    const onehot = ops().to(fromHost(mask, [1, count * width]), this.model.device);
+    return ops().linear(ops().reshape(values, [1, count * width]), onehot, null);
   }
 
   private gradOf(leaf: NativeTensor): NativeTensor {

@@ -1,0 +1,95 @@
+// The probing commands beyond explain (`convscope visualize`, ...): the files they write hold what
+// the library functions compute, the pictures are the mosaics of those numbers, and bad flags are
+// clear errors. Runs the commands in-process (buildProgram) on a small checkpoint.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { createModel, loadModel, maximize } from '../src/index';
+import type { CnnSpec } from '../src/index';
+import { buildProgram } from '../src/cli/main';
+import { parseUnits } from '../src/cli/probe-commands';
+import { decodeNpy } from '../src/formats/npy';
+import { layoutFilterMosaic } from '../src/viz/mosaic';
+import { decodePng } from './png-pixels';
+
+const spec: CnnSpec = { conv: [{ filters: 4, kernelSize: 5, padding: 'same', pool: true }, { filters: 6, kernelSize: 3, padding: 'same', pool: true }], dense: [16], dropout: 0 };
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-probe-cli-'));
+const checkpoint = path.join(tmp, 'model.pt');
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+beforeAll(() => {
+  const model = createModel(spec, { seed: 7 });
+  model.save(checkpoint);
+  model.dispose();
+});
+
+/** Runs `convscope <command> <checkpoint> ...args` in this process; returns what it printed. */
+async function run(command: string, ...args: string[]): Promise<string> {
+  const printed: string[] = [];
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => { printed.push(String(chunk)); return true; });
+  try {
+    const program = buildProgram().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    await program.parseAsync(['node', 'convscope', command, checkpoint, ...args]);
+  } finally {
+    write.mockRestore();
+  }
+  return printed.join('');
+}
+
+describe('convscope visualize', () => {
+  test('channels 1:4 of conv2: the .npy holds maximize()\'s images, visualize.json its objective, the mosaic shows them', async () => {
+    const out = path.join(tmp, 'viz');
+    const printed = await run('visualize', '--layer', 'conv2', '--channels', '1:4', '--steps', '6', '--seed', '3', '--out', out);
+    expect(printed).toMatch(/objective rose for \d of 3 \(conv2 channel means\)/);
+    const npy = decodeNpy(fs.readFileSync(path.join(out, 'visualisations.npy')));
+    expect(npy.descr).toBe('<f4');
+    expect(npy.shape).toEqual([3, 28, 28]);
+    const model = loadModel(checkpoint);
+    const direct = await maximize(model, { layer: 'conv2', channel: [1, 2, 3] }, { steps: 6, seed: 3 });
+    model.dispose();
+    expect(Array.from(npy.data as Float32Array)).toEqual(Array.from(direct.images));
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'visualize.json'), 'utf8'));
+    expect(json).toMatchObject({ layer: 'conv2', units: [1, 2, 3], settings: { steps: 6, seed: 3, optimizer: 'adam' }, shape: [3, 28, 28] });
+    expect(json.final).toEqual(Array.from(direct.final));
+    expect(json.trace).toHaveLength(3);
+    expect(json.trace[0]).toHaveLength(6);
+    const png = decodePng(fs.readFileSync(path.join(out, 'mosaic.png')));
+    const layout = layoutFilterMosaic([3, 1, 28, 28], { normalize: 'filter', title: 'conv2 channel 1-3 (row-major)', colormap: 'gray' });
+    expect([png.width, png.height]).toEqual([layout.width, layout.height]);
+    // Each tile is the image stretched to its own range: its darkest pixel black, its brightest white.
+    const tile = layout.tiles[0];
+    const values: number[] = [];
+    for (let y = tile.y; y < tile.y + tile.h; ++y) for (let x = tile.x; x < tile.x + tile.w; ++x) values.push(png.at(x, y)[0]);
+    expect(Math.min(...values)).toBe(0);
+    expect(Math.max(...values)).toBe(255);
+  });
+
+  test('classes by list', async () => {
+    const out = path.join(tmp, 'viz-classes');
+    const printed = await run('visualize', '--classes', '2,5', '--steps', '4', '--out', out);
+    expect(printed).toMatch(/\(class logits\)/);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'visualize.json'), 'utf8'))).toMatchObject({ layer: null, units: [2, 5] });
+  });
+
+  test.each([
+    [['--layer', 'conv9'], /^expected one of conv1, conv1.act, conv1.pool, conv2, conv2.act, conv2.pool, flatten, fc1, fc1.act, fc2 for --layer but received "conv9"$/],
+    [['--layer', 'conv1', '--classes', '0:2'], /^expected either --layer <name> \(with --channels\) or --classes <from:to>, not both and not neither$/],
+    [[], /^expected either --layer/],
+    [['--layer', 'conv1', '--channels', '9:12'], /^expected a non-empty slice of the 4 units for --channels but "9:12" selects none$/],
+    [['--layer', 'conv1', '--channels', '7'], /^Expected integer in \[0, 3\] for objective.channel\[0\] but received 7 of type number$/],
+    [['--classes', 'a-b'], /^expected from:to \(a Python slice such as 0:16\), an index or a list such as 1,4,7 for --classes but received "a-b"$/],
+    [['--classes', '0', '--steps', '0'], /^Expected integer in \[1, 65536\] for steps but received 0 of type number$/],
+  ])('bad flags %j: a clear error', async (args, message) => {
+    const err = await run('visualize', ...args).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  test('parseUnits: slices, an index, lists', () => {
+    expect(parseUnits('0:3', 10, '--x')).toEqual([0, 1, 2]);
+    expect(parseUnits('-2:', 10, '--x')).toEqual([8, 9]);
+    expect(parseUnits('4', 10, '--x')).toEqual([4]);
+    expect(parseUnits('1, 4,7', 10, '--x')).toEqual([1, 4, 7]);
+  });
+});
