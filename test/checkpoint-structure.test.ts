@@ -116,7 +116,7 @@ describe('lies in the structure are refused before libtorch reads them (#1, #3)'
     ['overlapping strides', checkpoint({ size: [3, 4], stride: [1, 1] }), /overlapping strides \[1,1\]/],
     ['a negative offset', checkpoint({ offset: -1 }), /storage offset -1 is not an integer >= 0/],
     ['a storage that names no record', checkpoint({ key: '7' }), /storage 7 has no record in the archive/],
-    ['an unknown storage type', checkpoint({ type: 'EvilStorage' }), /unknown storage type torch\.EvilStorage/],
+    ['an unknown storage type', checkpoint({ type: 'EvilStorage' }), /Python global torch\.EvilStorage, which this file has no use for/],
     ['sizes and strides of different lengths', checkpoint({ size: [12], stride: [1, 1] }), /1 sizes but 2 strides/],
     ['a uint16 view past the bytes of its untyped storage', checkpoint({ type: 'UntypedStorage', dtype: 'uint16', numel: 6, size: [4], stride: [1] }, 2), /reaches element 3 of storage 0, which holds 3/],
     ['an untyped storage without a dtype', checkpoint({ type: 'UntypedStorage', numel: 48 }), /names no dtype of known size/],
@@ -126,7 +126,7 @@ describe('lies in the structure are refused before libtorch reads them (#1, #3)'
     const before = native().liveTensors();
     const err = thrown(() => readCheckpointEntries(file));
     expect(err.name).toBe('CheckpointError');
-    expect(err.message).toMatch(/lie\.pt: is not a readable PyTorch checkpoint \(archive\/data\.pkl: /);
+    expect(err.message).toMatch(/lie\.pt: is not a readable PyTorch checkpoint \(archive\/data\.pkl( at byte \d+)?: /);
     expect(err.message).toMatch(message);
     expect(native().liveTensors()).toBe(before);
   });
@@ -140,6 +140,33 @@ test('trainCnn of a spec whose training cannot fit in memory (#3: dense [1 << 20
   expect(err.message).toMatch(/^Expected a spec whose training fits in memory for spec but received a value of type object: 3299920778 parameters need 52798732448 bytes to train with adam \(weights, gradients and optimizer state\), more than the machine's \d+$/);
   expect(native().liveTensors()).toBe(before);
   expect(Date.now() - started).toBeLessThan(5000);
+});
+
+test('a refused global is named, not reported as the OrderedDict hint (#14)', () => {
+  const call = Buffer.concat([global('os', 'system'), tuple([str('echo hi')]), op(0x52)]);
+  const spec: TensorSpec = { key: '0', numel: 12, offset: 0, size: [3, 4], stride: [4, 1] };
+  const bytes = zip([{ name: 'archive/data.pkl', data: stateDict([['w', tensor(spec)], ['x', call]]) }, { name: 'archive/data/0', data: floats(12) }]);
+  const err = thrown(() => readCheckpointEntries(write('global.pt', bytes)));
+  expect(err.message).toMatch(/global\.pt: is not a readable PyTorch checkpoint \(archive\/data\.pkl at byte \d+: it refers to the Python global os\.system, which this file has no use for\)/);
+  expect(err.message).not.toMatch(/OrderedDict/);
+});
+
+test('a value libtorch cannot read in a plain dict is not blamed on OrderedDict (#14); an OrderedDict state dict keeps the hint', () => {
+  const spec: TensorSpec = { key: '0', numel: 12, offset: 0, size: [3, 4], stride: [4, 1] };
+  const frozenset = Buffer.concat([MARK, int(1), op(0x91)]);
+  const plain = zip([{ name: 'archive/data.pkl', data: stateDict([['w', tensor(spec)], ['x', frozenset]]) }, { name: 'archive/data/0', data: floats(12) }]);
+  expect(thrown(() => readCheckpointEntries(write('plain.pt', plain))).message).toMatch(/plain\.pt: is not a readable PyTorch checkpoint \(libtorch could not read it: its state dict is a plain dict, so the cause is not the OrderedDict the addon names/);
+  // state_dict()'s own OrderedDict at the top: there the hint is the cause, and stays.
+  const ordered = Buffer.concat([op(0x80, 2), global('collections', 'OrderedDict'), op(0x29, 0x52), MARK, str('w'), tensor(spec), SETITEMS, STOP]);
+  const file = write('ordered.pt', zip([{ name: 'archive/data.pkl', data: ordered }, { name: 'archive/data/0', data: floats(12) }]));
+  let message = '';
+  try {
+    const entries = readCheckpointEntries(file);
+    for (const v of Object.values(entries)) if (typeof v !== 'string') v.dispose();
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  expect(message).not.toMatch(/so the cause is not the OrderedDict/);
 });
 
 describe('pickles nested deep or made huge are refused, not run into the native stack (#2)', () => {

@@ -3,7 +3,7 @@
 // crash. Here every record's CRC-32 is checked against the archive's own, and every offset and size
 // against the file, so a damaged file is refused with a clear message instead.
 import * as zlib from 'zlib';
-import { PickleError, scanPickle } from './pickle-scan';
+import { PickleError, PickleSummary, scanPickle } from './pickle-scan';
 
 const EOCD_SIGNATURE = 0x06054b50;
 const CENTRAL_SIGNATURE = 0x02014b50;
@@ -59,11 +59,11 @@ const INFLATED_BUDGET_PER_BYTE = 16;
  * against their records (`<folder>/<pickle name>/<key>`), tensor views against their storages,
  * nesting and size bounded.
  */
-function checkPickles(pickles: Map<string, Buffer>, sizes: Map<string, number>): void {
+function checkPickles(pickles: Map<string, Buffer>, sizes: Map<string, number>, options: ArchiveCheckOptions): void {
   for (const [name, content] of pickles) {
     const folder = name.slice(0, -'.pkl'.length);
     try {
-      scanPickle(content, name, (key) => sizes.get(`${folder}/${key}`));
+      options.pickles?.set(name, scanPickle(content, name, (key) => sizes.get(`${folder}/${key}`), options.allowGlobal));
     } catch (err) {
       if (err instanceof PickleError) throw new ArchiveError(err.message);
       throw err;
@@ -71,8 +71,16 @@ function checkPickles(pickles: Map<string, Buffer>, sizes: Map<string, number>):
   }
 }
 
+/** What checkArchive also checks, and where it reports what the pickles hold. */
+export interface ArchiveCheckOptions {
+  /** The Python globals the pickles may refer to (default: any). */
+  allowGlobal?: (name: string) => boolean;
+  /** Filled with each pickle's summary, by record name. */
+  pickles?: Map<string, PickleSummary>;
+}
+
 /** Throws ArchiveError unless `bytes` is an intact zip archive whose pickles are sound; returns the record names. */
-export function checkArchive(bytes: Buffer): string[] {
+export function checkArchive(bytes: Buffer, options: ArchiveCheckOptions = {}): string[] {
   if (bytes.length < EOCD_SIZE) throw new ArchiveError(`too short to be a zip archive (${bytes.length} bytes)`);
   const eocd = findEndOfCentralDirectory(bytes);
   const entries = bytes.readUInt16LE(eocd + 10);
@@ -123,6 +131,6 @@ export function checkArchive(bytes: Buffer): string[] {
     if (name.endsWith('.pkl')) pickles.set(name, content);
     at += CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
   }
-  checkPickles(pickles, sizes);
+  checkPickles(pickles, sizes, options);
   return names;
 }

@@ -14,6 +14,9 @@ export const MAX_PICKLE_OBJECTS = 1_000_000;
 /** Deepest nesting of containers and objects (a checkpoint needs about 5, a scripted module 2 per submodule level). */
 export const MAX_PICKLE_DEPTH = 200;
 
+/** What a scanned pickle holds, as far as its callers need to know. */
+export interface PickleSummary { tensors: number; rootIsOrderedDict: boolean }
+
 export class PickleError extends Error {
   constructor(message: string) {
     super(message);
@@ -40,6 +43,16 @@ const DTYPE_BYTES: Record<string, number> = {
   'torch.complex128': 16, 'torch.uint16': 2, 'torch.uint32': 4, 'torch.uint64': 8, 'torch.float8_e4m3fn': 1,
   'torch.float8_e5m2': 1, 'torch.float8_e4m3fnuz': 1, 'torch.float8_e5m2fnuz': 1,
 };
+
+/**
+ * The globals a file of tensors (torch.save of a state dict, convscope's checkpoints) refers to: the
+ * tensor rebuilders, storage types, dtypes, OrderedDict (backward hooks, state_dict()) and devices.
+ * Anything else (os.system, a user's class) libtorch refuses with a message that hides the cause.
+ */
+export function isTensorFileGlobal(name: string): boolean {
+  return name.startsWith('torch._utils._rebuild_') || name in STORAGE_ELEMENT_BYTES || name in DTYPE_BYTES ||
+    name === 'collections.OrderedDict' || name === 'torch.device' || name.startsWith('torch.jit._pickle.');
+}
 
 /** The functions that rebuild a tensor as (storage, storage_offset, size, stride, ...). */
 const TENSOR_REBUILDERS = new Set(['torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_tensor', 'torch._utils._rebuild_tensor_v3']);
@@ -159,10 +172,11 @@ function nestingDepth(root: unknown, where: string): number {
 /**
  * Runs the pickle `bytes` (named `where` in errors) on a stack machine that records shapes only,
  * and throws PickleError at the first thing libtorch would read out of bounds, expand or recurse
- * into without limit. Returns the number of tensors it describes.
+ * into without limit. Returns what it found: the number of tensors, and whether the top-level
+ * object is a collections.OrderedDict (what nn.Module.state_dict() returns).
  * @example scanPickle(dataPkl, 'archive/data.pkl', (key) => sizes.get(`archive/data/${key}`));
  */
-export function scanPickle(bytes: Buffer, where: string, recordSize: StorageRecordSize): number {
+export function scanPickle(bytes: Buffer, where: string, recordSize: StorageRecordSize, allowGlobal: (name: string) => boolean = () => true): PickleSummary {
   if (bytes.length > MAX_PICKLE_BYTES) throw new PickleError(`${where} is ${bytes.length} bytes, more than the ${MAX_PICKLE_BYTES} a model's pickle may have`);
   const stack: unknown[] = [];
   const marks: number[] = [];
@@ -199,6 +213,7 @@ export function scanPickle(bytes: Buffer, where: string, recordSize: StorageReco
     if (++objects > MAX_PICKLE_OBJECTS) fail(`more than ${MAX_PICKLE_OBJECTS} objects`);
     return new Node(kids, tuple);
   };
+  const named = (name: string): Global => (allowGlobal(name) ? new Global(name) : fail(`it refers to the Python global ${name}, which this file has no use for`));
   const top = (): unknown => (stack.length > 0 ? stack[stack.length - 1] : fail('memoizes from an empty stack'));
   const target = (): Node => {
     const t = stack[stack.length - 1];
@@ -219,7 +234,9 @@ export function scanPickle(bytes: Buffer, where: string, recordSize: StorageReco
       case P.STOP: {
         if (stack.length !== 1 || marks.length !== 0) fail(`STOP with ${stack.length} values on the stack`);
         nestingDepth(stack[0], where);
-        return tensors;
+        const root = stack[0];
+        const orderedDict = root instanceof Node && root.kids[0] instanceof Global && root.kids[0].name === 'collections.OrderedDict';
+        return { tensors, rootIsOrderedDict: orderedDict };
       }
       case P.MARK: marks.push(stack.length); break;
       case P.POP: pop(); break;
@@ -263,12 +280,12 @@ export function scanPickle(bytes: Buffer, where: string, recordSize: StorageReco
       case P.APPEND: { const v = pop(); target().kids.push(v); break; }
       case P.SETITEM: { const v = pop(); const k = pop(); target().kids.push(k, v); break; }
       case P.APPENDS: case P.SETITEMS: case P.ADDITEMS: { const items = popMark(); target().kids.push(...items); break; }
-      case P.GLOBAL: { const module = line(); stack.push(new Global(`${module}.${line()}`)); break; }
+      case P.GLOBAL: { const module = line(); stack.push(named(`${module}.${line()}`)); break; }
       case P.STACK_GLOBAL: {
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL of something that is not two names');
-        stack.push(new Global(`${module as string}.${name as string}`));
+        stack.push(named(`${module as string}.${name as string}`));
         break;
       }
       case P.REDUCE: { const args = pop(); stack.push(reduce(pop(), args)); break; }
