@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { createServer, Server } from 'http';
 import { AddressInfo } from 'net';
 import { tmpdir } from 'os';
@@ -413,6 +413,17 @@ describe('download', () => {
     const failure = await loadDatasetAsync('mnist', options(cacheDir, { checksums: wrong })).catch((e: Error) => e);
     expect((failure as Error).message).toMatch(/Checksum mismatch for .*train-labels-idx1-ubyte\.gz: expected sha256 0{64}/);
     expect(cacheListing(cacheDir)).toEqual(['train-images-idx3-ubyte.gz']);
+  });
+
+  test('a download is not renamed over a symbolic link in the cache (issue 34 #9): refused naming it, the link kept', async () => {
+    const cacheDir = freshDir('cache');
+    mkdirSync(join(cacheDir, 'mnist'), { recursive: true });
+    const link = join(cacheDir, 'mnist', 'train-images-idx3-ubyte.gz');
+    symlinkSync(join(cacheDir, 'elsewhere.gz'), link);
+    const failure = await loadDatasetAsync('mnist', options(cacheDir)).catch((e: Error) => e);
+    expect((failure as Error).message).toContain(`cannot write ${link}: it is a symbolic link; convscope writes only regular files or new paths`);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readdirSync(join(cacheDir, 'mnist')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   test('mirrors are tried in order', async () => {

@@ -34,7 +34,7 @@ import {
   type FileChecksum,
   type IdxFileName,
 } from './checksums';
-import { temporarySiblingPath } from '../util/fs-atomic';
+import { checkWritableTarget, temporarySiblingPath } from '../util/fs-atomic';
 import { decodeIdxBytes, readIdxBytes, type IdxArray } from '../formats/idx';
 
 export { DATASET_NAMES, type DatasetName, type DatasetChecksums } from './checksums';
@@ -568,6 +568,8 @@ async function downloadFile(url: string, destination: string, checksum: FileChec
       await handle.close();
     }
     checkDownloadedFile(temporary, destination, checksum);
+    // As every file convscope writes: a regular file or a new path, never a link or a device renamed over.
+    checkWritableTarget(destination);
     await rename(temporary, destination);
   } catch (error) {
     await rm(temporary, { force: true });
