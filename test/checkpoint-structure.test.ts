@@ -14,7 +14,7 @@ import { readCheckpointEntries } from '../src/formats/checkpoint';
 import { MAX_PICKLE_DEPTH } from '../src/formats/pickle-scan';
 import { checkArchive } from '../src/formats/archive-check';
 import { rejected, thrown } from './helpers';
-import { defaultSpec, trainCnn } from '../src/index';
+import { createModel, defaultSpec, loadModel, loadTorchScript, trainCnn } from '../src/index';
 import { fashion } from './fixtures';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-checkpoint-structure-'));
@@ -86,6 +86,10 @@ function write(name: string, bytes: Buffer): string {
   fs.writeFileSync(file, bytes);
   return file;
 }
+
+test('checkArchive checks the pickles whatever options it is given (TorchScript passes none)', () => {
+  expect(() => checkArchive(checkpoint({}, 11))).toThrow(/storage 0 declares 12 elements/);
+});
 
 test('a tensor over an untyped storage that fits its bytes passes the structural check', () => {
   expect(checkArchive(checkpoint({ type: 'UntypedStorage', dtype: 'uint16', numel: 6, size: [3], stride: [1] }, 2))).toContain('archive/data.pkl');
@@ -167,6 +171,46 @@ test('a value libtorch cannot read in a plain dict is not blamed on OrderedDict 
     message = (err as Error).message;
   }
   expect(message).not.toMatch(/so the cause is not the OrderedDict/);
+});
+
+/** The records of a zip this file's `zip` (or PyTorch) wrote, in order, inflated. */
+function unzip(bytes: Buffer): Record[] {
+  const end = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const records: Record[] = [];
+  let at = bytes.readUInt32LE(end + 16);
+  for (let i = 0; i < bytes.readUInt16LE(end + 10); ++i) {
+    const method = bytes.readUInt16LE(at + 10);
+    const size = bytes.readUInt32LE(at + 20);
+    const nameLength = bytes.readUInt16LE(at + 28);
+    const local = bytes.readUInt32LE(at + 42);
+    const name = bytes.toString('utf8', at + 46, at + 46 + nameLength);
+    const start = local + 30 + bytes.readUInt16LE(local + 26) + bytes.readUInt16LE(local + 28);
+    const raw = bytes.subarray(start, start + size);
+    records.push({ name, data: method === 8 ? zlib.inflateRawSync(raw) : Buffer.from(raw), deflate: method === 8 });
+    at += 46 + nameLength + bytes.readUInt16LE(at + 30) + bytes.readUInt16LE(at + 32);
+  }
+  return records;
+}
+
+test.each([
+  ['a checkpoint', (m: ReturnType<typeof createModel>, f: string) => m.save(f), (f: string) => loadModel(f)],
+  ['a TorchScript export', (m: ReturnType<typeof createModel>, f: string) => m.exportTorchScript(f), (f: string) => loadTorchScript(f)],
+] as const)('%s of convscope\'s own whose largest storage record is cut short is refused naming the record (#1)', (_what, save, load) => {
+  const model = createModel({ conv: [{ filters: 8, kernelSize: 5, padding: 'same', pool: true }], dense: [64], dropout: 0 }, { seed: 1 });
+  const good = path.join(tmp, 'own.pt');
+  save(model, good);
+  model.dispose();
+  const records = unzip(fs.readFileSync(good));
+  const largest = records.filter((r) => /\/data\/\d+$/.test(r.name)).sort((a, b) => b.data.length - a.data.length)[0];
+  largest.data = largest.data.subarray(0, 16);
+  const file = write('own-short.pt', zip(records));
+  const before = native().liveTensors();
+  const err = thrown(() => load(file));
+  expect(err.message).toMatch(new RegExp(`own-short\\.pt.*storage ${largest.name.split('/').pop()} declares \\d+ elements of torch\\.FloatStorage \\(\\d+ bytes\\) but its record holds 16 bytes`));
+  expect(native().liveTensors()).toBe(before);
+  // The same records zipped again, uncut, load: the builder changes nothing else.
+  fs.writeFileSync(file, zip(unzip(fs.readFileSync(good))));
+  load(file).dispose();
 });
 
 describe('pickles nested deep or made huge are refused, not run into the native stack (#2)', () => {

@@ -63,7 +63,8 @@ function checkPickles(pickles: Map<string, Buffer>, sizes: Map<string, number>, 
   for (const [name, content] of pickles) {
     const folder = name.slice(0, -'.pkl'.length);
     try {
-      options.pickles?.set(name, scanPickle(content, name, (key) => sizes.get(`${folder}/${key}`), options.allowGlobal));
+      const summary = scanPickle(content, name, (key) => sizes.get(`${folder}/${key}`), options.allowGlobal);
+      options.pickles?.set(name, summary);
     } catch (err) {
       if (err instanceof PickleError) throw new ArchiveError(err.message);
       throw err;
