@@ -120,6 +120,7 @@ describe('lies in the structure are refused before libtorch reads them (#1, #3)'
     ['overlapping strides', checkpoint({ size: [3, 4], stride: [1, 1] }), /overlapping strides \[1,1\]/],
     ['a negative offset', checkpoint({ offset: -1 }), /storage offset -1 is not an integer >= 0/],
     ['a storage that names no record', checkpoint({ key: '7' }), /storage 7 has no record in the archive/],
+    ['one storage declared with two sizes', zip([{ name: 'archive/data.pkl', data: stateDict([['a', tensor({ key: '0', numel: 4, offset: 0, size: [4], stride: [1] })], ['b', tensor({ key: '0', numel: 12, offset: 0, size: [12], stride: [1] })]]) }, { name: 'archive/data/0', data: floats(12) }]), /storage 0 is declared with 4 and with 12 elements/],
     ['an unknown storage type', checkpoint({ type: 'EvilStorage' }), /Python global torch\.EvilStorage, which this file has no use for/],
     ['sizes and strides of different lengths', checkpoint({ size: [12], stride: [1, 1] }), /1 sizes but 2 strides/],
     ['a uint16 view past the bytes of its untyped storage', checkpoint({ type: 'UntypedStorage', dtype: 'uint16', numel: 6, size: [4], stride: [1] }, 2), /reaches element 3 of storage 0, which holds 3/],
@@ -220,6 +221,8 @@ describe('pickles nested deep or made huge are refused, not run into the native 
     ['a million lists nested (a 2 MB pickle)', nested(1_000_000), /more than 200 deep|more than 1000000 objects/],
     [`${MAX_PICKLE_DEPTH + 1} lists nested`, nested(MAX_PICKLE_DEPTH + 1), new RegExp(`containers nested more than ${MAX_PICKLE_DEPTH} deep`)],
     ['a list that holds itself', Buffer.concat([op(0x80, 2, 0x5d, 0x71, 0, 0x68, 0, 0x61), STOP]), /a container holds itself/],
+    ['two million values pushed', Buffer.concat([op(0x80, 2), Buffer.alloc(2_000_000, 0x4e), STOP]), /more than 1000000 values on the stack/],
+    ['two million memo entries', Buffer.concat([op(0x80, 2, 0x4e), Buffer.alloc(2_000_000, 0x94), STOP]), /more than 1000000 memo entries/],
     ['an opcode PyTorch never writes (EXT1)', Buffer.concat([op(0x80, 2, 0x82, 1), STOP]), /opcode 0x82 is not one PyTorch writes/],
     ['a pickle cut short', op(0x80, 2, 0x58, 0xff, 0xff, 0, 0), /ends in the middle of an instruction/],
   ] as [string, Buffer, RegExp][])('%s', (_name, pickle, message) => {

@@ -214,7 +214,13 @@ export function scanPickle(bytes: Buffer, where: string, recordSize: StorageReco
     return new Node(kids, tuple);
   };
   const named = (name: string): Global => (allowGlobal(name) ? new Global(name) : fail(`it refers to the Python global ${name}, which this file has no use for`));
-  const top = (): unknown => (stack.length > 0 ? stack[stack.length - 1] : fail('memoizes from an empty stack'));
+  // The stack, the marks and the memo are bounded as the objects are: a pickle of nothing but pushes
+  // or MEMOIZE would otherwise make this check itself the memory bomb.
+  const remember = (index: number): void => {
+    if (stack.length === 0) fail('memoizes from an empty stack');
+    memo.set(index, stack[stack.length - 1]);
+    if (memo.size > MAX_PICKLE_OBJECTS) fail(`more than ${MAX_PICKLE_OBJECTS} memo entries`);
+  };
   const target = (): Node => {
     const t = stack[stack.length - 1];
     return t instanceof Node ? t : fail('adds items to something that is not a container');
@@ -297,18 +303,20 @@ export function scanPickle(bytes: Buffer, where: string, recordSize: StorageReco
       case P.BINPERSID: case P.PERSID: {
         const pid = op === P.BINPERSID ? pop() : line();
         const declared = storageFrom(pid, recordSize, where);
-        // One storage may back many tensors: every declaration is checked against the record, and a
-        // view must fit the smallest.
+        // One storage may back many tensors: every declaration must give the same size, so that
+        // a view checked against one is checked against what libtorch allocates.
         const known = storages.get(declared.key);
-        const storage = known && known.numel <= declared.numel ? known : declared;
-        storages.set(storage.key, storage);
-        stack.push(storage);
+        if (known && (known.numel !== declared.numel || known.untyped !== declared.untyped)) {
+          fail(`storage ${declared.key} is declared with ${known.numel} and with ${declared.numel} elements`);
+        }
+        if (!known) storages.set(declared.key, declared);
+        stack.push(known ?? declared);
         break;
       }
-      case P.BINPUT: memo.set(bytes[need(1)], top()); break;
-      case P.LONG_BINPUT: memo.set(bytes.readUInt32LE(need(4)), top()); break;
-      case P.PUT: memo.set(Number(line()), top()); break;
-      case P.MEMOIZE: memo.set(memo.size, top()); break;
+      case P.BINPUT: remember(bytes[need(1)]); break;
+      case P.LONG_BINPUT: remember(bytes.readUInt32LE(need(4))); break;
+      case P.PUT: remember(Number(line())); break;
+      case P.MEMOIZE: remember(memo.size); break;
       case P.BINGET: case P.LONG_BINGET: case P.GET: {
         const index = op === P.BINGET ? bytes[need(1)] : op === P.LONG_BINGET ? bytes.readUInt32LE(need(4)) : Number(line());
         if (!memo.has(index)) fail(`memo entry ${index} is read before it is written`);
@@ -317,6 +325,6 @@ export function scanPickle(bytes: Buffer, where: string, recordSize: StorageReco
       }
       default: fail(`opcode 0x${op.toString(16)} is not one PyTorch writes`);
     }
-    if (marks.length > MAX_PICKLE_OBJECTS) fail(`more than ${MAX_PICKLE_OBJECTS} marks`);
+    if (stack.length > MAX_PICKLE_OBJECTS || marks.length > MAX_PICKLE_OBJECTS) fail(`more than ${MAX_PICKLE_OBJECTS} values on the stack`);
   }
 }
