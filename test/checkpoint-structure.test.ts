@@ -87,6 +87,15 @@ function write(name: string, bytes: Buffer): string {
   return file;
 }
 
+test('records are named as libtorch finds them, ignoring case: duplicates are refused, an upper-case pickle is checked', () => {
+  const spec: TensorSpec = { key: '0', numel: 12, offset: 0, size: [3, 4], stride: [4, 1] };
+  const pickle = stateDict([['w', tensor(spec)]]);
+  const duplicate = zip([{ name: 'archive/data.pkl', data: pickle }, { name: 'archive/data/0', data: floats(2) }, { name: 'archive/DATA/0', data: floats(12) }]);
+  expect(() => checkArchive(duplicate)).toThrow(/two records named archive\/DATA\/0 \(names are compared ignoring case\)/);
+  const upper = zip([{ name: 'archive/DATA.PKL', data: pickle }, { name: 'archive/DATA/0', data: floats(2) }]);
+  expect(() => checkArchive(upper)).toThrow(/archive\/DATA\.PKL: storage 0 declares 12 elements/);
+});
+
 test('checkArchive checks the pickles whatever options it is given (TorchScript passes none)', () => {
   expect(() => checkArchive(checkpoint({}, 11))).toThrow(/storage 0 declares 12 elements/);
 });

@@ -63,7 +63,7 @@ function checkPickles(pickles: Map<string, Buffer>, sizes: Map<string, number>, 
   for (const [name, content] of pickles) {
     const folder = name.slice(0, -'.pkl'.length);
     try {
-      const summary = scanPickle(content, name, (key) => sizes.get(`${folder}/${key}`), options.allowGlobal);
+      const summary = scanPickle(content, name, (key) => sizes.get(`${folder}/${key}`.toLowerCase()), options.allowGlobal);
       options.pickles?.set(name, summary);
     } catch (err) {
       if (err instanceof PickleError) throw new ArchiveError(err.message);
@@ -127,9 +127,13 @@ export function checkArchive(bytes: Buffer, options: ArchiveCheckOptions = {}): 
     if (actual !== crc) {
       throw new ArchiveError(`record ${name} is damaged: CRC-32 ${actual.toString(16).padStart(8, '0')}, the archive says ${crc.toString(16).padStart(8, '0')}`);
     }
+    // libtorch finds records by name ignoring case (miniz's lookup): two names that differ only in
+    // case would let it read a record other than the one checked here.
+    const key = name.toLowerCase();
+    if (sizes.has(key)) throw new ArchiveError(`it has two records named ${name} (names are compared ignoring case)`);
     names.push(name);
-    sizes.set(name, content.length);
-    if (name.endsWith('.pkl')) pickles.set(name, content);
+    sizes.set(key, content.length);
+    if (key.endsWith('.pkl')) pickles.set(name, content);
     at += CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
   }
   checkPickles(pickles, sizes, options);
