@@ -260,6 +260,11 @@ describe('zip records that inflate far beyond the file are refused before inflat
     expect(process.memoryUsage().rss - rss).toBeLessThan(256 * 1024 ** 2);
   });
 
+  test('a stored record whose two sizes differ is refused', () => {
+    const file = write('sizes.pt', checkpoint({}, 12, [{ name: 'archive/odd', data: Buffer.alloc(16), declaredSize: 1 << 20 }]));
+    expect(thrown(() => readCheckpointEntries(file)).message).toMatch(/record archive\/odd is stored with 16 bytes but declares 1048576/);
+  });
+
   test('zip64 fields in a small file are refused (they would skip the checks)', () => {
     const bytes = checkpoint({});
     const central = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));

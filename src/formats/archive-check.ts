@@ -114,6 +114,8 @@ export function checkArchive(bytes: Buffer, options: ArchiveCheckOptions = {}): 
     const name = bytes.toString('utf8', at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
     if (size === ZIP64_MARKER || unpackedSize === ZIP64_MARKER || localOffset === ZIP64_MARKER) return zip64().concat(names);
     if (method !== STORED && method !== DEFLATED) throw new ArchiveError(`record ${name} uses compression method ${method}; expected stored (0) or deflated (8)`);
+    // A stored record is its own content: two different sizes would leave libtorch to pick one.
+    if (method === STORED && size !== unpackedSize) throw new ArchiveError(`record ${name} is stored with ${size} bytes but declares ${unpackedSize}`);
     if (localOffset + LOCAL_HEADER_SIZE > bytes.length || bytes.readUInt32LE(localOffset) !== LOCAL_SIGNATURE) {
       throw new ArchiveError(`record ${name}: its local header is damaged`);
     }
