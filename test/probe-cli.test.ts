@@ -5,6 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { createModel, loadModel, maximize } from '../src/index';
+import { datasetExamples } from '../src/probe/dataset-examples';
+import { fashion } from './fixtures';
 import type { CnnSpec } from '../src/index';
 import { buildProgram } from '../src/cli/main';
 import { parseUnits } from '../src/cli/probe-commands';
@@ -91,5 +93,37 @@ describe('convscope visualize', () => {
     expect(parseUnits('-2:', 10, '--x')).toEqual([8, 9]);
     expect(parseUnits('4', 10, '--x')).toEqual([4]);
     expect(parseUnits('1, 4,7', 10, '--x')).toEqual([1, 4, 7]);
+  });
+});
+
+describe('convscope examples', () => {
+  test('conv2.act channels 0:3 over test images 100:160: examples.json holds datasetExamples() with split indices; both mosaics drawn', async () => {
+    const out = path.join(tmp, 'examples');
+    const printed = await run('examples', '--layer', 'conv2.act', '--channels', '0:3', '--top', '4', '--images', '100:160', '--chunk-size', '16', '--out', out);
+    expect(printed).toContain(path.join(out, 'examples.png'));
+    const model = loadModel(checkpoint);
+    const direct = await datasetExamples(model, fashion().test.images.subarray(100 * 784, 160 * 784), { layer: 'conv2.act', channels: [0, 1, 2], top: 4 });
+    model.dispose();
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'examples.json'), 'utf8'));
+    expect(json).toMatchObject({ layer: 'conv2.act', split: 'test', images: '100:160', searched: 60, field: direct.field });
+    expect(json.channels.map((c: { indices: number[] }) => c.indices)).toEqual(direct.examples.map((l) => l.map((e) => 100 + e.index)));
+    expect(json.channels[0].values).toEqual(direct.examples[0].map((e) => e.value));
+    const field = direct.field!;
+    const examples = decodePng(fs.readFileSync(path.join(out, 'examples.png')));
+    const crops = decodePng(fs.readFileSync(path.join(out, 'crops.png')));
+    const wholeLayout = layoutFilterMosaic([12, 1, 28, 28], { cols: 4, title: 'conv2.act channel 0-2: top 4 images per row', colormap: 'gray' });
+    const cropLayout = layoutFilterMosaic([12, 1, field.size[0], field.size[1]], { cols: 4, title: `conv2.act: receptive fields (${field.size[0]}x${field.size[1]})`, colormap: 'gray' });
+    expect([examples.width, examples.height]).toEqual([wholeLayout.width, wholeLayout.height]);
+    expect([crops.width, crops.height]).toEqual([cropLayout.width, cropLayout.height]);
+  });
+
+  test.each([
+    [['--layer', 'conv9'], /^expected one of conv1, .* for --layer but received "conv9"$/],
+    [['--layer', 'conv1', '--top', '0'], /^Expected integer in \[1, \d+\] for top but received 0/],
+    [['--layer', 'conv1', '--images', '5:5'], /^expected a non-empty slice of the 10000 images for --images but "5:5" selects none$/],
+  ])('bad flags %j: a clear error', async (args, message) => {
+    const err = await run('examples', ...args).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(message);
   });
 });

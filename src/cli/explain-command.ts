@@ -69,7 +69,7 @@ function parseTarget(value: string): ExplainOptions['target'] {
 }
 
 /** The dataset a run was trained on, from the config.json next to its checkpoint. */
-function runDataset(checkpoint: string): string | undefined {
+export function runDataset(checkpoint: string): string | undefined {
   try {
     const config = JSON.parse(fs.readFileSync(path.join(path.dirname(checkpoint), 'config.json'), 'utf8')) as { dataset?: unknown };
     return typeof config.dataset === 'string' ? config.dataset : undefined;

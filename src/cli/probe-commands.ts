@@ -1,8 +1,9 @@
 // The probing commands beyond `convscope explain`: `visualize` (feature visualisation of a layer's
-// channels or of classes). Thin wrappers over the library functions and their folder writers; the
+// channels or of classes), `examples` (each channel's top images of a split). Thin wrappers over the library functions and their folder writers; the
 // functions check every setting, so only the settings given on the command line are passed on.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CnnModel } from '../nn/model';
+import { parseImageSlice, runDataset } from './explain-command';
 import { parseInteger, parseNumber } from './train-command';
 
 /**
@@ -55,6 +56,35 @@ function visualizeObjective(model: CnnModel, flags: VisualizeFlags): import('../
   return { layer: shape.name, channel: parseUnits(flags.channels ?? `0:${Math.min(shape.channels, 16)}`, shape.channels, '--channels') };
 }
 
+
+interface ExamplesFlags {
+  layer: string;
+  channels?: string;
+  top?: number;
+  split: 'test' | 'train';
+  images: string;
+  chunkSize?: number;
+  mode?: 'eager' | 'script';
+  dataset?: string;
+  dataDir?: string;
+  out?: string;
+}
+
+/** The dataset named by the flags, else the run's, else Fashion-MNIST; the split and its slice. */
+function splitImages(checkpoint: string, flags: { dataset?: string; dataDir?: string; split: 'test' | 'train'; images: string }) {
+  const { loadDataset } = require('../index') as typeof import('../index');
+  const name = flags.dataset ?? runDataset(checkpoint) ?? 'fashion-mnist';
+  const dataset = loadDataset(name as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
+  const split = dataset[flags.split];
+  const [start, end] = parseImageSlice(flags.images, split.count);
+  const pixels = split.height * split.width;
+  return {
+    name, classNames: dataset.classNames, start, end,
+    images: split.images.subarray(start * pixels, end * pixels), labels: split.labels.subarray(start, end),
+    size: [split.height, split.width] as [number, number],
+  };
+}
+
 export function addProbeCommands(program: Command): void {
   program.command('visualize')
     .description('feature visualisation: for each channel of a layer (or each class), the image that maximises it, by gradient ascent from noise with jitter and total variation (visualisations.npy, mosaic.png, visualize.json; see docs/probing.md)')
@@ -90,6 +120,43 @@ export function addProbeCommands(program: Command): void {
         const rose = v.units.filter((_, i) => v.final[i] > v.initial[i]).length;
         process.stdout.write(`objective rose for ${rose} of ${v.units.length} (${v.layer === null ? 'class logits' : `${v.layer} channel means`}); ` +
           `mean ${mean(v.initial).toFixed(3)} -> ${mean(v.final).toFixed(3)}\n`);
+      } finally {
+        model.dispose();
+      }
+    });
+  program.command('examples')
+    .description('dataset examples: for each channel of a layer, the images of a split that activate it most, and the receptive field around the peak (examples.png, crops.png, examples.json; see docs/probing.md)')
+    .argument('<checkpoint>', 'a checkpoint (model.pt from a run)')
+    .requiredOption('--layer <name>', 'the layer (conv2.act, conv1.pool, fc1, ...)')
+    .option('--channels <from:to>', 'the channels: a Python slice, an index or a list such as 1,4,7 (default: the first 16)')
+    .option('--top <k>', 'images per channel (default 9)', parseInteger)
+    .addOption(new Option('--split <name>', 'the dataset split').choices(['test', 'train']).default('test'))
+    .option('--images <from:to>', 'which images of the split, as a Python slice (default: all)', ':')
+    .option('--chunk-size <n>', 'images per pass (default 256)', parseInteger)
+    .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
+    .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
+    .option('--data-dir <dir>', 'folder with the IDX files')
+    .option('--out <dir>', 'output folder (default examples-<layer>)')
+    .action(async (checkpoint: string, flags: ExamplesFlags) => {
+      const { loadModel } = require('../index') as typeof import('../index');
+      const { datasetExamples } = require('../probe/dataset-examples') as typeof import('../probe/dataset-examples');
+      const { layerShapes } = require('../probe/layer-geometry') as typeof import('../probe/layer-geometry');
+      const { writeDatasetExamples } = require('../probe/probe-folders') as typeof import('../probe/probe-folders');
+      const data = splitImages(checkpoint, flags);
+      const model = loadModel(checkpoint, flags.mode ? { mode: flags.mode } : {});
+      try {
+        const shapes = layerShapes(model.plan);
+        const shape = shapes.find((l) => l.name === flags.layer);
+        if (!shape) throw new InvalidArgumentError(`expected one of ${shapes.map((l) => l.name).join(', ')} for --layer but received "${flags.layer}"`);
+        const channels = parseUnits(flags.channels ?? `0:${Math.min(shape.channels, 16)}`, shape.channels, '--channels');
+        const options: Record<string, unknown> = { layer: shape.name, channels };
+        if (flags.top !== undefined) options.top = flags.top;
+        if (flags.chunkSize !== undefined) options.chunkSize = flags.chunkSize;
+        const ex = await datasetExamples(model, data.images, options as never);
+        const out = flags.out ?? `examples-${shape.name}`;
+        const files = writeDatasetExamples(out, ex, data.images, data.size,
+          { checkpoint, mode: model.mode, dataset: data.name, split: flags.split, images: `${data.start}:${data.end}` }, data.start);
+        for (const file of [files.examples, files.crops, files.json]) if (file) process.stdout.write(`${file}\n`);
       } finally {
         model.dispose();
       }

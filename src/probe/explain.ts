@@ -3,10 +3,9 @@
 // predict() takes them, options checked before any native work, and the images processed in
 // blocks of chunkSize so that memory stays bounded over a whole split.
 import type { CnnModel } from '../nn/model';
-import { checkFinitePixels } from '../nn/model-options';
-import { expected } from '../util/validate';
 import { gradCam, hiresCam } from './grad-cam';
 import { gradientXInput } from './gradient-x-input';
+import { checkProbeImages as checkImages } from './images';
 import { integratedGradients } from './integrated-gradients';
 import type { AttributionMethod, ImageBlock } from './method';
 import { occlusion } from './occlusion';
@@ -40,19 +39,6 @@ export interface Explanation {
   deltas?: Float64Array;
   /** The method's settings with their defaults filled in. */
   settings: MethodSettings;
-}
-
-/** Checks images as predict() takes them: uint8 (0..255) or float ([0, 1]), whole images of the model's size. */
-function checkImages(images: unknown, model: CnnModel): number {
-  const [h, w] = model.inputSize;
-  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) {
-    throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
-  }
-  if (images.length === 0 || images.length % (h * w) !== 0) {
-    throw new RangeError(expected(`whole ${h}x${w} images (a non-zero multiple of ${h * w} values)`, 'images', images) + ` of ${images.length} values`);
-  }
-  checkFinitePixels(images, 'images');
-  return images.length / (h * w);
 }
 
 function argmaxRows(logits: Float32Array, rows: number, classes: number): Int32Array {

@@ -7,7 +7,9 @@
 // [o * jump + offset, o * jump + offset + size - 1] (some of them padding, outside the image).
 // A conv (kernel k, stride s, leading padding p) maps (size, jump, offset) to
 // (size + (k - 1) jump, jump * s, offset - p jump); the 2x2 max pooling (stride 2) to
-// (size + jump, 2 jump, offset); batch norm, activation and dropout keep it.
+// (size + jump, 2 jump, offset); batch norm, activation and dropout keep it. Padding counts as
+// pixels (Araujo et al. 2019): at an edge where a later layer reads its padding, a unit's field is
+// an upper bound of the pixels that reach it (tested: inside the image it is exact without pooling).
 import type { ModelPlan } from '../nn/spec';
 
 /** A receptive field along both axes, [y, x]. */

@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../util/fs-atomic';
 import { checkString } from '../util/validate';
 import { renderFilterMosaic } from '../viz/mosaic';
 import type { MosaicOptions } from '../viz/mosaic-options';
+import type { DatasetExamples } from './dataset-examples';
 import type { Visualisation } from './maximize';
 
 /** A PNG mosaic of n grey images [n, h, w], or null without node-canvas. */
@@ -60,6 +61,81 @@ export function writeVisualisation(dir: string, v: Visualisation, about: Record<
     totalVariation: Array.from(v.totalVariation),
     trace: v.units.map((_, i) => Array.from(v.trace.subarray(i * steps, (i + 1) * steps))),
     files: { images: 'visualisations.npy', mosaic: files.mosaic ? 'mosaic.png' : null },
+  };
+  writeFileAtomic(files.json, JSON.stringify(json, null, 2) + '\n');
+  return files;
+}
+
+/** What writeDatasetExamples wrote. */
+export interface DatasetExampleFiles { examples: string | null; crops: string | null; json: string }
+
+/** A short description of the units for a picture's title: "channels 0-15" or "4 channels". */
+function unitsText(units: readonly number[], what: string): string {
+  const consecutive = units.every((u, i) => u === units[0] + i);
+  return consecutive ? `${what} ${units[0]}${units.length > 1 ? `-${units[units.length - 1]}` : ''}` : `${units.length} ${what}s`;
+}
+
+/**
+ * The receptive-field crops of dataset examples as tiles of the field's full size: each crop sits
+ * where it falls in its field, and the part of the field outside the image (padding) stays 0.
+ */
+export function cropTiles(ex: DatasetExamples, images: Uint8Array | Float32Array, imageSize: [number, number]): { data: Float32Array; shape: [number, number, number] } {
+  if (!ex.field) throw new RangeError(`Expected a layer with positions for receptive-field crops but ${ex.layer} comes after the flatten`);
+  const [fh, fw] = ex.field.size;
+  const [h, w] = imageSize;
+  const scale = images instanceof Uint8Array ? 1 / 255 : 1;
+  const all = ex.examples.flat();
+  const data = new Float32Array(all.length * fh * fw);
+  all.forEach((e, t) => {
+    const top = e.y * ex.field!.jump[0] + ex.field!.offset[0];
+    const left = e.x * ex.field!.jump[1] + ex.field!.offset[1];
+    for (let y = e.crop.y0; y < e.crop.y1; ++y) {
+      for (let x = e.crop.x0; x < e.crop.x1; ++x) data[(t * fh + (y - top)) * fw + (x - left)] = images[e.index * h * w + y * w + x] * scale;
+    }
+  });
+  return { data, shape: [all.length, fh, fw] };
+}
+
+/**
+ * Writes a dataset-examples folder: examples.png (one row per channel, its top images, largest
+ * first), crops.png (the same, each cropped to the receptive field of the position where the
+ * channel peaks; layers before the flatten) and examples.json (per channel: the images' indices,
+ * values, peak positions and crop boxes, and the receptive field). `images` are the ones searched;
+ * `firstIndex` (the index of the first in its split) is added to the indices in the JSON.
+ * @example writeDatasetExamples('examples-conv2', ex, test.images, { split: 'test' })
+ */
+export function writeDatasetExamples(dir: string, ex: DatasetExamples, images: Uint8Array | Float32Array, imageSize: [number, number],
+  about: Record<string, unknown> = {}, firstIndex = 0): DatasetExampleFiles {
+  checkString(dir, 'dir');
+  fs.mkdirSync(dir, { recursive: true });
+  const [h, w] = imageSize;
+  const top = ex.examples[0].length;
+  const scale = images instanceof Uint8Array ? 1 / 255 : 1;
+  const all = ex.examples.flat();
+  const whole = new Float32Array(all.length * h * w);
+  all.forEach((e, t) => { for (let p = 0; p < h * w; ++p) whole[t * h * w + p] = images[e.index * h * w + p] * scale; });
+  const title = `${ex.layer} ${unitsText(ex.channels, 'channel')}: top ${top} images per row`;
+  const files: DatasetExampleFiles = { examples: null, crops: null, json: path.join(dir, 'examples.json') };
+  files.examples = writePicture(path.join(dir, 'examples.png'), greyMosaic(whole, [all.length, h, w], { normalize: 'global', cols: top, title }));
+  if (ex.field) {
+    const crops = cropTiles(ex, images, imageSize);
+    files.crops = writePicture(path.join(dir, 'crops.png'), greyMosaic(crops.data, crops.shape, {
+      normalize: 'global', cols: top, title: `${ex.layer}: receptive fields (${crops.shape[1]}x${crops.shape[2]})`,
+    }));
+  }
+  const json = {
+    layer: ex.layer,
+    ...about,
+    searched: ex.searched,
+    field: ex.field,
+    channels: ex.channels.map((c, i) => ({
+      channel: c,
+      indices: ex.examples[i].map((e) => firstIndex + e.index),
+      values: ex.examples[i].map((e) => e.value),
+      positions: ex.examples[i].map((e) => [e.y, e.x]),
+      crops: ex.examples[i].map((e) => [e.crop.y0, e.crop.y1, e.crop.x0, e.crop.x1]),
+    })),
+    files: { examples: files.examples ? 'examples.png' : null, crops: files.crops ? 'crops.png' : null },
   };
   writeFileAtomic(files.json, JSON.stringify(json, null, 2) + '\n');
   return files;

@@ -192,7 +192,8 @@ export class ProbeRunner {
   }
 
   private mapsOf(tensor: NativeTensor): FeatureMaps {
-    const [, channels, height, width] = tensor.shape;
+    // A vector layer [N, F] is F maps of 1x1.
+    const [, channels, height = 1, width = 1] = tensor.shape;
     return { values: valuesOf(tensor, 'float32'), channels, height, width };
   }
 
