@@ -1,4 +1,8 @@
 {
+  "variables": {
+    # A path that starts "native/, so that scripts/cuda-check.js's copy of this file rewrites it too.
+    "pch_header": "native/pch/convscope_pch.h"
+  },
   "targets": [
     {
       "target_name": "convscope",
@@ -58,14 +62,19 @@
         "-Winvalid-pch",
         "-Wno-unused-parameter"
       ],
+      # The external headers of native/pch/convscope_pch.h, precompiled once with exactly the flags
+      # make compiles the sources with (its own variables, expanded when the action runs). Objects
+      # wait for it (gyp makes them order-only dependants of every action), and a change of flags
+      # rebuilds both (gyp compares command lines). The objects' dependency files do not name the
+      # .gch, so a change of convscope_pch.h itself needs a full rebuild: scripts/setup.sh does one.
       "actions": [
         {
           "action_name": "precompile_headers",
-          "inputs": ["native/pch/convscope_pch.h"],
+          "inputs": ["<(pch_header)"],
           "outputs": ["<(INTERMEDIATE_DIR)/pch/convscope_pch.h.gch"],
           "action": [
             "sh", "-c",
-            "cd $(CURDIR) && $(CXX.target) $(DEFS_$(BUILDTYPE)) $(INCS_$(BUILDTYPE)) $(CFLAGS_$(BUILDTYPE)) $(CFLAGS_CC_$(BUILDTYPE)) -x c++-header $(srcdir)/native/pch/convscope_pch.h -o <(INTERMEDIATE_DIR)/pch/convscope_pch.h.gch"
+            "cd $(CURDIR) && $(CXX.target) $(DEFS_$(BUILDTYPE)) $(INCS_$(BUILDTYPE)) $(CFLAGS_$(BUILDTYPE)) $(CFLAGS_CC_$(BUILDTYPE)) -x c++-header $(abs_srcdir)/<(pch_header) -o <(INTERMEDIATE_DIR)/pch/convscope_pch.h.gch"
           ]
         }
       ],

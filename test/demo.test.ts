@@ -9,11 +9,10 @@ import { createModel, defaultSpec, trainCnn } from '../src/index';
 import { DEMO_SAMPLES, prepareDemoFolder, startDemoServer } from '../src/demo/demo-server';
 import { CLASS_NAMES } from '../src/data/datasets';
 import { fashion } from './fixtures';
-import { skipBecause } from './helpers';
+import { skipBecause, testIfInstalled } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
-const available = fs.existsSync(CHROMIUM);
-if (!available) skipBecause(`${CHROMIUM} is not installed (apt-get install chromium); the browser demo test did not run`);
+const testInChromium = testIfInstalled(fs.existsSync(CHROMIUM), `${CHROMIUM} is not installed (apt-get install chromium); the browser demo test did not run`);
 // Chromium as the project's machines allow it: no sandbox as root, no background network.
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
@@ -43,7 +42,7 @@ describe('npm run demo', () => {
     }
   });
 
-  (available ? test : test.skip)('in Chromium the page classifies its 20 test images as predict does', async () => {
+  testInChromium('in Chromium the page classifies its 20 test images as predict does', async () => {
     const { model } = await trainCnn({ dataset: fashion(), limit: 2000, testLimit: 200, epochs: 1, mode: 'script', seed: 42 });
     const dir = path.join(tmp, 'browser');
     const test = fashion().test;
