@@ -67,6 +67,8 @@ export { datasetExamples } from './probe/dataset-examples';
 export type { DatasetExamples, DatasetExamplesOptions, DatasetExample, Crop } from './probe/dataset-examples';
 export { writeDatasetExamples } from './probe/probe-folders';
 export type { DatasetExampleFiles } from './probe/probe-folders';
+export { embeddings, writeProjector, penultimateLayer } from './probe/embeddings';
+export type { Embeddings, EmbeddingOptions, ProjectorFiles, ProjectorSource } from './probe/embeddings';
 export { layerShapes } from './probe/layer-geometry';
 export type { LayerShape, ReceptiveField } from './probe/layer-geometry';
 export type { ExplainOptions, MethodName, Target, Baseline, Smoothing, MethodSettings } from './probe/options';

@@ -127,3 +127,22 @@ describe('convscope examples', () => {
     expect((err as Error).message).toMatch(message);
   });
 });
+
+describe('convscope embeddings', () => {
+  test('test images 10:30: a projector folder whose metadata names the split indices and whose config names the files', async () => {
+    const out = path.join(tmp, 'embeddings');
+    const printed = await run('embeddings', '--images', '10:30', '--out', out);
+    expect(printed).toMatch(/20 vectors of 16 values \(fc1.act\); view them with: tensorboard --logdir /);
+    for (const file of ['tensors.tsv', 'metadata.tsv', 'sprite.png', 'projector_config.pbtxt']) expect(fs.existsSync(path.join(out, file))).toBe(true);
+    const meta = fs.readFileSync(path.join(out, 'metadata.tsv'), 'utf8').trimEnd().split('\n');
+    expect(meta).toHaveLength(21);
+    expect(meta[1].split('\t')[0]).toBe(fashion().classNames[fashion().test.labels[10]]);
+    expect(meta[20].split('\t')[3]).toBe('29');
+    expect(fs.readFileSync(path.join(out, 'projector_config.pbtxt'), 'utf8')).toMatch(/tensor_shape: 20\n {2}tensor_shape: 16\n/);
+  });
+
+  test('an unknown layer: a clear error', async () => {
+    const err = await run('embeddings', '--layer', 'fc7', '--images', '0:4').catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/^Expected one of conv1, .* for layer but received "fc7" of type string$/);
+  });
+});

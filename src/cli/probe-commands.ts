@@ -1,5 +1,6 @@
 // The probing commands beyond `convscope explain`: `visualize` (feature visualisation of a layer's
-// channels or of classes), `examples` (each channel's top images of a split). Thin wrappers over the library functions and their folder writers; the
+// channels or of classes), `examples` (each channel's top images of a split), `embeddings` (a
+// folder for TensorBoard's projector). Thin wrappers over the library functions and their folder writers; the
 // functions check every setting, so only the settings given on the command line are passed on.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CnnModel } from '../nn/model';
@@ -61,6 +62,17 @@ interface ExamplesFlags {
   layer: string;
   channels?: string;
   top?: number;
+  split: 'test' | 'train';
+  images: string;
+  chunkSize?: number;
+  mode?: 'eager' | 'script';
+  dataset?: string;
+  dataDir?: string;
+  out?: string;
+}
+
+interface EmbeddingsFlags {
+  layer?: string;
   split: 'test' | 'train';
   images: string;
   chunkSize?: number;
@@ -157,6 +169,38 @@ export function addProbeCommands(program: Command): void {
         const files = writeDatasetExamples(out, ex, data.images, data.size,
           { checkpoint, mode: model.mode, dataset: data.name, split: flags.split, images: `${data.start}:${data.end}` }, data.start);
         for (const file of [files.examples, files.crops, files.json]) if (file) process.stdout.write(`${file}\n`);
+      } finally {
+        model.dispose();
+      }
+    });
+  program.command('embeddings')
+    .description('a layer\'s activations of a split (default: the penultimate layer) for TensorBoard\'s projector: tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt; then tensorboard --logdir <out> (see docs/probing.md)')
+    .argument('<checkpoint>', 'a checkpoint (model.pt from a run)')
+    .option('--layer <name>', 'the layer (default: the one the last dense layer takes, e.g. fc1.act)')
+    .addOption(new Option('--split <name>', 'the dataset split').choices(['test', 'train']).default('test'))
+    .option('--images <from:to>', 'which images of the split, as a Python slice (default: all)', ':')
+    .option('--chunk-size <n>', 'images per pass (default 256)', parseInteger)
+    .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
+    .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
+    .option('--data-dir <dir>', 'folder with the IDX files')
+    .option('--out <dir>', 'output folder (default embeddings-<layer>)')
+    .action(async (checkpoint: string, flags: EmbeddingsFlags) => {
+      const { loadModel } = require('../index') as typeof import('../index');
+      const { embeddings, writeProjector } = require('../probe/embeddings') as typeof import('../probe/embeddings');
+      const data = splitImages(checkpoint, flags);
+      const model = loadModel(checkpoint, flags.mode ? { mode: flags.mode } : {});
+      try {
+        const options: Record<string, unknown> = {};
+        if (flags.layer !== undefined) options.layer = flags.layer;
+        if (flags.chunkSize !== undefined) options.chunkSize = flags.chunkSize;
+        const e = await embeddings(model, data.images, options);
+        const out = flags.out ?? `embeddings-${e.layer}`;
+        const files = writeProjector(out, e, {
+          images: data.images, imageSize: data.size, labels: data.labels, classNames: data.classNames,
+          indices: Array.from({ length: e.count }, (_, i) => data.start + i),
+        });
+        for (const file of [files.tensors, files.metadata, files.sprite, files.config]) if (file) process.stdout.write(`${file}\n`);
+        process.stdout.write(`${e.count} vectors of ${e.dims} values (${e.layer}); view them with: tensorboard --logdir ${out}\n`);
       } finally {
         model.dispose();
       }
