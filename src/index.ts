@@ -69,6 +69,8 @@ export { writeDatasetExamples } from './probe/probe-folders';
 export type { DatasetExampleFiles } from './probe/probe-folders';
 export { embeddings, writeProjector, penultimateLayer } from './probe/embeddings';
 export type { Embeddings, EmbeddingOptions, ProjectorFiles, ProjectorSource } from './probe/embeddings';
+export { attributionSummary, writeSummary } from './probe/summary';
+export type { AttributionSummary, SummaryOptions, SummaryFiles } from './probe/summary';
 export { layerShapes } from './probe/layer-geometry';
 export type { LayerShape, ReceptiveField } from './probe/layer-geometry';
 export type { ExplainOptions, MethodName, Target, Baseline, Smoothing, MethodSettings } from './probe/options';

@@ -6,6 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createModel, loadModel, maximize } from '../src/index';
 import { datasetExamples } from '../src/probe/dataset-examples';
+import { attributionSummary } from '../src/probe/summary';
 import { fashion } from './fixtures';
 import type { CnnSpec } from '../src/index';
 import { buildProgram } from '../src/cli/main';
@@ -144,5 +145,25 @@ describe('convscope embeddings', () => {
   test('an unknown layer: a clear error', async () => {
     const err = await run('embeddings', '--layer', 'fc7', '--images', '0:4').catch((e: Error) => e);
     expect((err as Error).message).toMatch(/^Expected one of conv1, .* for layer but received "fc7" of type string$/);
+  });
+});
+
+describe('convscope explain --summary', () => {
+  test('saliency over test images 0:30: per-class.npy holds attributionSummary()\'s means, summary.json the confusion matrix', async () => {
+    const out = path.join(tmp, 'summary');
+    const printed = await run('explain', '--method', 'saliency', '--images', '0:30', '--summary', '--out', out);
+    for (const file of ['per-class.npy', 'per-cell.npy', 'classes.png', 'confusion.png', 'summary.json']) expect(printed).toContain(path.join(out, file));
+    const model = loadModel(checkpoint);
+    const direct = await attributionSummary(model, fashion().test.images.subarray(0, 30 * 784), fashion().test.labels.subarray(0, 30), { method: 'saliency' });
+    model.dispose();
+    expect(Array.from(decodeNpy(fs.readFileSync(path.join(out, 'per-class.npy'))).data as Float32Array)).toEqual(Array.from(direct.perClass));
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    expect(json).toMatchObject({ method: 'saliency', images: '0:30', split: 'test' });
+    expect(json.confusion.flat()).toEqual(Array.from(direct.cellCounts));
+  });
+
+  test('--summary with --check: a clear error', async () => {
+    const err = await run('explain', '--method', 'saliency', '--summary', '--check').catch((e: Error) => e);
+    expect((err as Error).message).toBe('expected --check or --summary, not both: --check checks per-image maps, which --summary does not keep');
   });
 });

@@ -30,6 +30,7 @@ interface ExplainFlags {
   dataset?: string;
   dataDir?: string;
   check?: boolean;
+  summary?: boolean;
 }
 
 /**
@@ -124,6 +125,28 @@ async function writeFaithfulness(dir: string, model: import('../nn/model').CnnMo
   return file;
 }
 
+/** `convscope explain --summary`: attributionSummary() over the slice, written by writeSummary(). */
+async function explainSummary(checkpoint: string, flags: ExplainFlags): Promise<void> {
+  if (flags.check) throw new InvalidArgumentError('expected --check or --summary, not both: --check checks per-image maps, which --summary does not keep');
+  const { loadDataset, loadModel } = require('../index') as typeof import('../index');
+  const { attributionSummary, writeSummary } = require('../probe/summary') as typeof import('../probe/summary');
+  const options = explainOptions(flags);
+  const datasetName = flags.dataset ?? runDataset(checkpoint) ?? 'fashion-mnist';
+  const dataset = loadDataset(datasetName as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
+  const split = dataset[flags.split];
+  const [start, end] = parseImageSlice(flags.images, split.count);
+  const pixels = split.height * split.width;
+  const model = loadModel(checkpoint, flags.mode ? { mode: flags.mode } : {});
+  try {
+    const summary = await attributionSummary(model, split.images.subarray(start * pixels, end * pixels), split.labels.subarray(start, end), options);
+    const out = flags.out ?? `summary-${flags.method}`;
+    const files = writeSummary(out, summary, { checkpoint, mode: model.mode, dataset: datasetName, split: flags.split, images: `${start}:${end}`, target: options.target }, dataset.classNames);
+    for (const file of [files.perClass, files.perCell, files.classes, files.confusion, files.json]) if (file) process.stdout.write(`${file}\n`);
+  } finally {
+    model.dispose();
+  }
+}
+
 export function addExplainCommand(program: Command): void {
   program.command('explain')
     .description('attribution maps (which pixels made the prediction) of a checkpoint for images of a dataset split: attributions.npy, overlay.png, explain.json (see docs/probing.md)')
@@ -148,7 +171,9 @@ export function addExplainCommand(program: Command): void {
     .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
     .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
     .option('--check', 'also check the maps: deletion and insertion AUCs against a random pixel order, and the model-randomisation test (faithfulness.json)')
+    .option('--summary', 'instead of per-image maps: mean |attribution| per class and per confusion-matrix cell over the --images slice (--images : for the whole split), in blocks (per-class.npy, per-cell.npy, classes.png, confusion.png, summary.json)')
     .action(async (checkpoint: string, flags: ExplainFlags) => {
+      if (flags.summary) return explainSummary(checkpoint, flags);
       const { explain, loadDataset, loadModel } = require('../index') as typeof import('../index');
       const { writeExplanation } = require('../probe/folder') as typeof import('../probe/folder');
       const options = explainOptions(flags);
