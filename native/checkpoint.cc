@@ -62,6 +62,23 @@ Napi::Value EncodeStateDict(const Napi::CallbackInfo& info) {
   });
 }
 
+// libtorch's unpickler reads collections.OrderedDict (what nn.Module.state_dict() returns) as None, so
+// a state dict saved as one fails when its items are set, on this assertion of IValue::toGenericDict.
+constexpr const char* kItemsSetOnNone = "Expected GenericDict but got None";
+
+// What a failed pickle_load reports: the fix for an OrderedDict state dict where that is the failure,
+// else libtorch's own message (a refused global, bad strides: every tensor's backward hooks are an
+// OrderedDict too, so its mere presence in the file says nothing about the cause).
+std::string UnpicklingError(const std::vector<char>& bytes, const std::string& libtorch_message) {
+  static const std::string kOrderedDict = "collections\nOrderedDict\n";
+  const bool names_ordered_dict = std::search(bytes.begin(), bytes.end(), kOrderedDict.begin(), kOrderedDict.end()) != bytes.end();
+  if (names_ordered_dict && libtorch_message.find(kItemsSetOnNone) != std::string::npos) {
+    return "it holds a collections.OrderedDict, which libtorch cannot read; save a plain dict: "
+           "torch.save(dict(net.state_dict()), path)";
+  }
+  return "libtorch could not unpickle it: " + libtorch_message;
+}
+
 // decodeStateDict(Buffer) -> { name: Tensor | string }; anything but a dict of tensors and strings is refused.
 Napi::Value DecodeStateDict(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
@@ -71,15 +88,8 @@ Napi::Value DecodeStateDict(const Napi::CallbackInfo& info) {
     c10::IValue value;
     try {
       value = torch::pickle_load(bytes);
-    } catch (const c10::Error&) {
-      // libtorch's unpickler turns collections.OrderedDict (what nn.Module.state_dict() returns) into
-      // None and then fails an internal assert; name the cause and the fix instead.
-      static const std::string kOrderedDict = "collections\nOrderedDict\n";
-      if (std::search(bytes.begin(), bytes.end(), kOrderedDict.begin(), kOrderedDict.end()) != bytes.end()) {
-        throw std::runtime_error("it holds a collections.OrderedDict, which libtorch cannot read; save a plain dict: "
-                                 "torch.save(dict(net.state_dict()), path)");
-      }
-      throw;
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(UnpicklingError(bytes, e.what_without_backtrace()));
     }
     if (!value.isGenericDict()) throw std::runtime_error("checkpoint does not hold a dict (a state dict was expected)");
     // Validate every entry before wrapping any, so a bad file leaves no half-made Tensors behind.

@@ -165,22 +165,48 @@ test('a refused global is named, not reported as the OrderedDict hint (#14)', ()
   expect(err.message).not.toMatch(/OrderedDict/);
 });
 
-test('a value libtorch cannot read in a plain dict is not blamed on OrderedDict (#14); an OrderedDict state dict keeps the hint', () => {
+describe('the OrderedDict hint only where the OrderedDict is the cause; else libtorch\'s own message (#14)', () => {
   const spec: TensorSpec = { key: '0', numel: 12, offset: 0, size: [3, 4], stride: [4, 1] };
+  const HINT = /collections\.OrderedDict, which libtorch cannot read; save a plain dict: torch\.save\(dict\(net\.state_dict\(\)\), path\)/;
+  /** A state dict as nn.Module.state_dict() pickles it: an OrderedDict at the top, its items set on it. */
+  const orderedStateDict = (entries: [string, Buffer][]) =>
+    Buffer.concat([op(0x80, 2), global('collections', 'OrderedDict'), op(0x29, 0x52), MARK, ...entries.flatMap(([k, v]) => [str(k), v]), SETITEMS, STOP]);
+  const archive = (pickle: Buffer) => zip([{ name: 'archive/data.pkl', data: pickle }, { name: 'archive/data/0', data: floats(12) }, { name: 'archive/version', data: text('3\n') }]);
   const frozenset = Buffer.concat([MARK, int(1), op(0x91)]);
-  const plain = zip([{ name: 'archive/data.pkl', data: stateDict([['w', tensor(spec)], ['x', frozenset]]) }, { name: 'archive/data/0', data: floats(12) }]);
-  expect(thrown(() => readCheckpointEntries(write('plain.pt', plain))).message).toMatch(/plain\.pt: is not a readable PyTorch checkpoint \(libtorch could not read it: its state dict is a plain dict, so the cause is not the OrderedDict the addon names/);
-  // state_dict()'s own OrderedDict at the top: there the hint is the cause, and stays.
-  const ordered = Buffer.concat([op(0x80, 2), global('collections', 'OrderedDict'), op(0x29, 0x52), MARK, str('w'), tensor(spec), SETITEMS, STOP]);
-  const file = write('ordered.pt', zip([{ name: 'archive/data.pkl', data: ordered }, { name: 'archive/data/0', data: floats(12) }]));
-  let message = '';
-  try {
-    const entries = readCheckpointEntries(file);
-    for (const v of Object.values(entries)) if (typeof v !== 'string') v.dispose();
-  } catch (err) {
-    message = (err as Error).message;
-  }
-  expect(message).not.toMatch(/so the cause is not the OrderedDict/);
+
+  test('an OrderedDict state dict and nothing else wrong keeps the hint', () => {
+    const before = native().liveTensors();
+    const err = thrown(() => readCheckpointEntries(write('ordered.pt', archive(orderedStateDict([['w', tensor(spec)]])))));
+    expect(err.message).toMatch(/ordered\.pt: is not a readable PyTorch checkpoint \(.*collections\.OrderedDict/);
+    expect(err.message).toMatch(HINT);
+    expect(native().liveTensors()).toBe(before);
+  });
+
+  test('an OrderedDict state dict with a value libtorch cannot read (a frozenset) gets libtorch\'s message', () => {
+    const err = thrown(() => readCheckpointEntries(write('ordered-frozenset.pt', archive(orderedStateDict([['w', tensor(spec)], ['x', frozenset]])))));
+    expect(err.message).toMatch(/ordered-frozenset\.pt: is not a readable PyTorch checkpoint \(.*libtorch could not unpickle it: Unknown opcode for unpickling .*: 145\)$/);
+    expect(err.message).not.toMatch(/OrderedDict/);
+  });
+
+  test('a plain dict with a value libtorch cannot read gets libtorch\'s message', () => {
+    const err = thrown(() => readCheckpointEntries(write('plain.pt', archive(stateDict([['w', tensor(spec)], ['x', frozenset]])))));
+    expect(err.message).toMatch(/plain\.pt: is not a readable PyTorch checkpoint \(.*libtorch could not unpickle it: Unknown opcode for unpickling/);
+    expect(err.message).not.toMatch(/OrderedDict/);
+  });
+
+  // What the TypeScript checks refuse first (a foreign global, strides that do not match the sizes),
+  // handed to the addon directly: in an OrderedDict state dict, libtorch's refusal is still reported as its own.
+  test.each([
+    ['a refused global', orderedStateDict([['w', tensor(spec)], ['x', Buffer.concat([global('os', 'system'), tuple([str('echo hi')]), op(0x52)])]]), /libtorch could not unpickle it: Unpickler found unknown type os\.system/],
+    ['sizes and strides of different lengths', orderedStateDict([['w', tensor({ ...spec, stride: [4, 1, 1] })]]), /libtorch could not unpickle it: .*size and stride must have the same length, got 2 and 3/],
+    ['an unknown torch global', orderedStateDict([['w', tensor({ ...spec, type: 'EvilStorage' })]]), /libtorch could not unpickle it: Unpickler found unknown torch global, 'torch\.EvilStorage'/],
+  ] as [string, Buffer, RegExp][])('the addon, given an OrderedDict state dict with %s, passes libtorch\'s message on', (_name, pickle, message) => {
+    const before = native().liveTensors();
+    const err = thrown(() => native().decodeStateDict(archive(pickle)));
+    expect(err.message).toMatch(message);
+    expect(err.message).not.toMatch(HINT);
+    expect(native().liveTensors()).toBe(before);
+  });
 });
 
 /** The records of a zip this file's `zip` (or PyTorch) wrote, in order, inflated. */

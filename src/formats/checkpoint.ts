@@ -8,7 +8,7 @@
 import { native, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
 import { readRegularFile, UnreadableFileError } from '../util/fs-read';
 import { checkArchive } from './archive-check';
-import { isTensorFileGlobal, PickleSummary } from './pickle-scan';
+import { isTensorFileGlobal } from './pickle-scan';
 
 export const CHECKPOINT_FORMAT = 'convscope-checkpoint/1';
 export const META_KEY = 'convscope.meta';
@@ -89,30 +89,13 @@ function readCheckpointBytes(file: string): Buffer {
 export function readCheckpointEntries(file: string): CheckpointEntries {
   const bytes = readCheckpointBytes(file);
   try {
-    // A checkpoint holds tensors and strings: any other global is named here, where libtorch's
-    // refusal would be reported as the OrderedDict hint (issue 34 #14).
-    const pickles = new Map<string, PickleSummary>();
-    checkArchive(bytes, { allowGlobal: isTensorFileGlobal, pickles });
-    try {
-      return ownEntries(native().decodeStateDict(bytes));
-    } catch (err) {
-      throw withoutWrongOrderedDictHint(err as Error, pickles);
-    }
+    // A checkpoint holds tensors and strings: any other global is named here, before libtorch reads it.
+    checkArchive(bytes, { allowGlobal: isTensorFileGlobal });
+    // The addon gives the OrderedDict hint only where that is libtorch's failure, else libtorch's own message (issue 34 #14).
+    return ownEntries(native().decodeStateDict(bytes));
   } catch (err) {
     throw new CheckpointError(file, `is not a readable PyTorch checkpoint (${(err as Error).message})`);
   }
-}
-
-/**
- * The addon reports any libtorch failure on a file that mentions collections.OrderedDict as "save a
- * plain dict", and every tensor's backward hooks are an OrderedDict. Where the state dict itself is
- * a plain dict, that hint is wrong: it is replaced by what is known.
- */
-function withoutWrongOrderedDictHint(err: Error, pickles: Map<string, PickleSummary>): Error {
-  const summaries = [...pickles.entries()].filter(([name]) => name.endsWith('/data.pkl'));
-  if (!/collections\.OrderedDict/.test(err.message) || summaries.length === 0 || summaries.some(([, s]) => s.rootIsOrderedDict)) return err;
-  return new Error('libtorch could not read it: its state dict is a plain dict, so the cause is not the OrderedDict the addon names ' +
-    'but a value libtorch cannot represent (the file passed every structural check)');
 }
 
 /**
