@@ -71,6 +71,8 @@ export { embeddings, writeProjector, penultimateLayer } from './probe/embeddings
 export type { Embeddings, EmbeddingOptions, ProjectorFiles, ProjectorSource } from './probe/embeddings';
 export { attributionSummary, writeSummary } from './probe/summary';
 export type { AttributionSummary, SummaryOptions, SummaryFiles } from './probe/summary';
+export { mapsAcrossTraining, epochCheckpoints, writeAcrossTraining } from './probe/across-training';
+export type { MapsAcrossTraining, AcrossTrainingFiles } from './probe/across-training';
 export { layerShapes } from './probe/layer-geometry';
 export type { LayerShape, ReceptiveField } from './probe/layer-geometry';
 export type { ExplainOptions, MethodName, Target, Baseline, Smoothing, MethodSettings } from './probe/options';

@@ -31,6 +31,7 @@ interface ExplainFlags {
   dataDir?: string;
   check?: boolean;
   summary?: boolean;
+  acrossTraining?: boolean;
 }
 
 /**
@@ -147,6 +148,33 @@ async function explainSummary(checkpoint: string, flags: ExplainFlags): Promise<
   }
 }
 
+/** `convscope explain --across-training`: mapsAcrossTraining() over a run's epoch checkpoints. */
+async function explainAcrossTraining(checkpoint: string, flags: ExplainFlags): Promise<void> {
+  if (flags.check || flags.summary) throw new InvalidArgumentError('expected --across-training alone, without --check or --summary');
+  const { loadDataset, loadModel } = require('../index') as typeof import('../index');
+  const { epochCheckpoints, mapsAcrossTraining, writeAcrossTraining } = require('../probe/across-training') as typeof import('../probe/across-training');
+  const runDir = fs.statSync(checkpoint).isDirectory() ? checkpoint : path.dirname(checkpoint);
+  const saved = epochCheckpoints(runDir);
+  const options = explainOptions(flags);
+  const datasetName = flags.dataset ?? runDataset(path.join(runDir, 'model.pt')) ?? 'fashion-mnist';
+  const dataset = loadDataset(datasetName as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
+  const split = dataset[flags.split];
+  const [start, end] = parseImageSlice(flags.images, split.count);
+  const pixels = split.height * split.width;
+  if (options.target === 'label') options.labels = split.labels.subarray(start, end);
+  const models: import('../nn/model').CnnModel[] = [];
+  try {
+    for (const { file } of saved) models.push(loadModel(file, flags.mode ? { mode: flags.mode } : {}));
+    const t = await mapsAcrossTraining(models, split.images.subarray(start * pixels, end * pixels), options);
+    const out = flags.out ?? `across-training-${flags.method}`;
+    const files = writeAcrossTraining(out, t, saved.map((s) => s.epoch), { run: runDir, dataset: datasetName, split: flags.split, images: `${start}:${end}`, target: options.target });
+    for (const file of [files.maps, files.picture, files.json]) if (file) process.stdout.write(`${file}\n`);
+    process.stdout.write(`rank correlation of |map| between consecutive epochs: ${t.consecutive.map((c, k) => `${saved[k].epoch}->${saved[k + 1].epoch} ${c.spearman.toFixed(3)}`).join(', ')}\n`);
+  } finally {
+    for (const model of models) model.dispose();
+  }
+}
+
 export function addExplainCommand(program: Command): void {
   program.command('explain')
     .description('attribution maps (which pixels made the prediction) of a checkpoint for images of a dataset split: attributions.npy, overlay.png, explain.json (see docs/probing.md)')
@@ -171,9 +199,11 @@ export function addExplainCommand(program: Command): void {
     .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
     .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
     .option('--check', 'also check the maps: deletion and insertion AUCs against a random pixel order, and the model-randomisation test (faithfulness.json)')
+    .option('--across-training', 'the maps of each epoch checkpoint (epoch-<n>.pt, from train --keep-epoch-checkpoints) of the run folder holding <checkpoint> (or given as it), and their rank correlations (across-training.npy, .png, .json)')
     .option('--summary', 'instead of per-image maps: mean |attribution| per class and per confusion-matrix cell over the --images slice (--images : for the whole split), in blocks (per-class.npy, per-cell.npy, classes.png, confusion.png, summary.json)')
     .action(async (checkpoint: string, flags: ExplainFlags) => {
       if (flags.summary) return explainSummary(checkpoint, flags);
+      if (flags.acrossTraining) return explainAcrossTraining(checkpoint, flags);
       const { explain, loadDataset, loadModel } = require('../index') as typeof import('../index');
       const { writeExplanation } = require('../probe/folder') as typeof import('../probe/folder');
       const options = explainOptions(flags);

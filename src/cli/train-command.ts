@@ -84,6 +84,7 @@ export function addTrainCommand(program: Command): void {
     .option('--runs <dir>', 'parent folder of run folders', 'runs')
     .option('--name <name>', 'run name (default: dataset-mode)')
     .option('--no-pictures', 'skip mosaics, GIF and curves')
+    .option('--keep-epoch-checkpoints', 'also keep each epoch\'s weights as epoch-<n>.pt (for convscope explain --across-training)')
     .option('--no-cuda-graph', 'scripted CUDA runs: issue every step\'s kernels instead of replaying one captured CUDA graph')
     .action(async (flags) => {
       const { trainCnn, defaultSpec, presetOptions, PRESETS } = require('../index') as typeof import('../index');
@@ -116,7 +117,7 @@ export function addTrainCommand(program: Command): void {
         nesterov: flags.nesterov, weightDecay: flags.weightDecay, l1: flags.l1, device: flags.device, seed: flags.seed,
         evalChunkSize: flags.evalChunk, limit: flags.limit, testLimit: flags.testLimit, validation: flags.validation,
         standardize: flags.standardize, snapshotEvery: flags.snapshotEvery, resumeFrom: flags.resume,
-        pictures: flags.pictures, precision: flags.precision, runDir, onProgress: printer.onProgress, signal: controller.signal,
+        pictures: flags.pictures, precision: flags.precision, keepEpochCheckpoints: flags.keepEpochCheckpoints, runDir, onProgress: printer.onProgress, signal: controller.signal,
         // Left to trainCnn's default (on for scripted CUDA runs) unless switched off.
         cudaGraph: flags.cudaGraph === false ? false : undefined,
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,

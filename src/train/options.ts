@@ -115,6 +115,12 @@ export interface TrainOptions {
    */
   checkpointOnAbort?: boolean;
   /**
+   * Also keep each epoch's weights in runDir as epoch-<n>.pt (weights and spec, no optimizer state;
+   * loadModel reads them), for comparing explanations across training. Default false; needs runDir.
+   * @example trainCnn({ epochs: 5, runDir: 'runs/a', keepEpochCheckpoints: true })
+   */
+  keepEpochCheckpoints?: boolean;
+  /**
    * Scripted training on CUDA: capture the whole step (gather, forward, loss, backward, update) in one
    * CUDA graph and replay it for every full batch (default true on CUDA in script mode). Needs mode
    * 'script', a CUDA device and a build with the CUDA sources (torchInfo().cudaSources).
@@ -160,7 +166,7 @@ export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterReso
 const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
-  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort',
+  'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
   'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset',
 ];
 
@@ -227,6 +233,9 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   }
   if (o.validation !== undefined && typeof dataset === 'object') checkValidationFits(dataset, o.validation);
   const mode = checkOneOf(o.mode ?? 'eager', 'mode', MODES);
+  if (o.keepEpochCheckpoints === true && o.runDir === undefined) {
+    throw new TypeError(expected('a runDir to keep epoch checkpoints in (keepEpochCheckpoints: true)', 'runDir', undefined));
+  }
   if (o.cudaGraph === true && mode !== 'script') {
     // The eager path issues every op from JS; there is no native step to capture.
     throw new RangeError(expected("mode 'script' for cudaGraph: true (a CUDA graph holds the scripted step)", 'mode', mode));
@@ -266,6 +275,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     pictures: checkBoolean(o.pictures ?? true, 'pictures'),
     precision: checkOneOf(o.precision ?? 'fp32', 'precision', ['fp32', 'bf16'] as const),
     checkpointOnAbort: checkBoolean(o.checkpointOnAbort ?? true, 'checkpointOnAbort'),
+    keepEpochCheckpoints: checkBoolean(o.keepEpochCheckpoints ?? false, 'keepEpochCheckpoints'),
     cudaGraph: optional(o.cudaGraph, (v) => checkBoolean(v, 'cudaGraph')),
     schedule: checkOneOf(o.schedule ?? 'constant', 'schedule', SCHEDULES),
     warmupSteps: checkInteger(o.warmupSteps ?? 0, 'warmupSteps', 0, Number.MAX_SAFE_INTEGER),

@@ -27,6 +27,11 @@ export const RUN_FILES = {
   augmented: 'augmented.png',
 } as const;
 
+/** The file keepEpochCheckpoints writes for an epoch: epoch-1.pt, epoch-2.pt, ... */
+export function epochCheckpointName(epoch: number): string {
+  return `epoch-${epoch}.pt`;
+}
+
 /** A folder name for a run: `2026-11-27T10-08-26-fashion-mnist-eager`. */
 export function runFolderName(name: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-');
@@ -215,6 +220,11 @@ export class RunRecorder {
     writer.flush();
     writeFileAtomic(path.join(this.dir, RUN_FILES.history), JSON.stringify(history, null, 2) + '\n');
     writeFileAtomic(path.join(this.dir, RUN_FILES.confusion), JSON.stringify(evaluation.confusion) + '\n');
+  }
+
+  /** keepEpochCheckpoints: this epoch's weights and spec as epoch-<n>.pt (no optimizer state: for looking back, not resuming). */
+  epochCheckpoint(model: CnnModel, epoch: number): void {
+    saveCheckpoint(path.join(this.dir, epochCheckpointName(epoch)), model);
   }
 
   /** A scheduled run's learning rate at every step of an epoch (TensorBoard's x axis: the step, from 1). */

@@ -1,9 +1,9 @@
 // trainCnn: the main job. Loads the data, builds (or resumes) the model, trains it epoch by epoch on
 // the eager or the scripted path, evaluates in chunks, and records the run.
-import * as os from 'os';
 import { loadDatasetAsync } from '../data/datasets';
 import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
-import { CnnModel, createModel, InputNorm, NO_NORM } from '../nn/model';
+import { CnnModel, createModelFor, InputNorm, NO_NORM } from '../nn/model';
+import { checkModelFits, trainingFootprint } from '../nn/model-memory';
 import { ops } from '../core/ops';
 import { tidy } from '../core/tidy';
 import { withPrecision } from '../core/precision';
@@ -338,27 +338,6 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
   return totals;
 }
 
-/** float32 copies of every parameter training keeps: the weights and their gradients, and the optimizer's per-parameter state. */
-function trainingCopies(options: ResolvedTrainOptions): number {
-  const optimizerState = options.optimizer === 'sgd' ? (options.momentum > 0 ? 1 : 0) : 2;
-  return 2 + optimizerState;
-}
-const FLOAT32_BYTES = 4;
-
-/**
- * A new model's parameters, with what training adds (gradients, the optimizer's state), must fit in
- * the machine's memory: otherwise creating the model asks for gigabytes and the process is killed
- * for it. Refused before any allocation, with the parameter count and the bytes.
- */
-function checkModelFits(spec: Required<CnnSpec>, options: ResolvedTrainOptions): void {
-  const parameters = planModel(spec).parameters.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
-  const bytes = parameters * FLOAT32_BYTES * trainingCopies(options);
-  if (bytes > os.totalmem()) {
-    throw new RangeError(`${expected('a spec whose training fits in memory', 'spec', spec)}: ${parameters} parameters need ` +
-      `${bytes} bytes to train with ${options.optimizer} (weights, gradients and optimizer state), more than the machine's ${os.totalmem()}`);
-  }
-}
-
 /** What the run trains: the split sizes and pixels fit the spec, and an epoch has at least one step (checked before any native work). */
 function checkTrainingData(train: LabelledImages, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): number {
   const [height, width] = spec.inputSize;
@@ -391,7 +370,7 @@ function runSpec(options: ResolvedTrainOptions, resume: Resume | undefined): Req
 function startingModel(options: ResolvedTrainOptions, device: string, train: LabelledImages): CnnModel {
   if (options.initialModel) return options.initialModel.convert(options.mode).toDeviceOwned(device);
   const inputNorm = options.standardize ? datasetNorm(train) : NO_NORM;
-  return createModel(options.spec, { mode: options.mode, device, seed: options.seed, inputNorm });
+  return createModelFor(trainingFootprint(options.optimizer, options.momentum), options.spec, { mode: options.mode, device, seed: options.seed, inputNorm });
 }
 
 /**
@@ -475,7 +454,8 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
   const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
   const spec = runSpec(options, run.resume);
   const steps = checkTrainingData(train, splits, spec, options, dataset.classNames);
-  if (run.device === 'cpu' && !run.resume && !options.initialModel) checkModelFits(spec, options);
+  // Before any model exists (and before the training split is uploaded): one that cannot fit is refused with its size.
+  if (!run.resume && !options.initialModel) checkModelFits(planModel(spec), run.device, trainingFootprint(options.optimizer, options.momentum));
   const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: steps * options.epochs, warmupSteps: options.warmupSteps };
   return { dataset, train, test, steps, schedule };
 }
@@ -548,6 +528,7 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
       optimizer: { native: optimizer, settings: run.settings },
       training: { epoch, seed: options.seed, history, options: recordableOptions(options) },
     });
+    if (options.keepEpochCheckpoints) recorder.epochCheckpoint(model, epoch);
   }
   return testEval;
 }
