@@ -135,6 +135,7 @@ export function addExperimentCommands(program: Command): void {
   program.command('report [run...]')
     .description('one HTML page (self-contained) and a Markdown copy of training runs and experiment folders')
     .option('--experiments <dir...>', 'experiment folders to include')
+    .option('--explanations <dir...>', 'probing folders to include (written by explain, visualize, examples, embeddings)')
     .option('--out <dir>', 'output folder', 'report')
     .option('--layer <name>', 'layer whose activation maps are drawn', 'conv1.act')
     .option('--dataset <name>', 'dataset of the sample images (default: each run\'s own)')
@@ -145,6 +146,7 @@ export function addExperimentCommands(program: Command): void {
       const r = buildReport(runs ?? [], {
         out: flags.out as string, layer: flags.layer as string,
         ...(flags.experiments !== undefined ? { experiments: flags.experiments as string[] } : {}),
+        ...(flags.explanations !== undefined ? { explanations: flags.explanations as string[] } : {}),
         ...(flags.dataset !== undefined ? { dataset: flags.dataset as 'fashion-mnist' } : {}),
         ...(flags.dataDir !== undefined ? { dataDir: flags.dataDir as string } : {}),
         ...(flags.title !== undefined ? { title: flags.title as string } : {}),

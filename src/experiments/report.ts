@@ -28,6 +28,11 @@ export interface ReportOptions {
   layer?: string;
   /** Page title (default 'convscope report'). */
   title?: string;
+  /**
+   * Folders written by the probing commands (explain, explain --summary / --across-training,
+   * visualize, examples, embeddings) to include after the experiments: their pictures and settings.
+   */
+  explanations?: string[];
 }
 
 /** What {@link buildReport} wrote. @example buildReport(['runs/a']).html // 'report/report.html' */
@@ -263,6 +268,58 @@ function experimentBlocks(dir: string, assets: AssetStore): Block[] {
   return blocks;
 }
 
+/**
+ * The kinds of probing folder, each known by its JSON file (read only inside the folder), with the
+ * pictures it may hold and a caption for each.
+ */
+const EXPLANATION_KINDS: { json: string; kind: string; pictures: [string, string][] }[] = [
+  { json: 'explain.json', kind: 'attribution maps', pictures: [['overlay.png', 'image, map and blend per image']] },
+  { json: 'summary.json', kind: 'whole-split summary', pictures: [['classes.png', 'mean image and mean |attribution| per class'], ['confusion.png', 'mean |attribution| per confusion-matrix cell (rows: label, columns: prediction)']] },
+  { json: 'across-training.json', kind: 'maps across training', pictures: [['across-training.png', '|map| per image (rows) and epoch (columns)']] },
+  { json: 'visualize.json', kind: 'feature visualisation', pictures: [['mosaic.png', 'the image each unit responds to most']] },
+  { json: 'examples.json', kind: 'dataset examples', pictures: [['examples.png', 'top images per channel'], ['crops.png', 'their receptive fields']] },
+];
+
+/** A probing folder's section: what it is (method, settings, images), its check's averages where there are some, its pictures. */
+function explanationBlocks(dir: string, index: number, assets: AssetStore): Block[] {
+  const name = path.basename(path.resolve(dir));
+  const folder = `explanation-${index + 1}-${name}`;
+  const heading: Block = { kind: 'heading', level: 2, text: `Explanation ${index + 1}: ${name}` };
+  const found = EXPLANATION_KINDS.find((k) => assets.locate(dir, path.join(dir, k.json)) === 'inside');
+  if (!found) {
+    if (assets.locate(dir, path.join(dir, 'projector_config.pbtxt')) === 'inside') {
+      return [heading, { kind: 'text', text: `Folder ${dir}: embeddings for TensorBoard's projector; view them with tensorboard --logdir ${dir}.` }];
+    }
+    assets.missing.push(`${dir}: no explain.json, summary.json, across-training.json, visualize.json, examples.json or projector_config.pbtxt (is it a probing folder?)`);
+    return [heading, { kind: 'text', text: `No probing results in ${dir}.` }];
+  }
+  const json = readJson(path.join(dir, found.json)) as Record<string, unknown>;
+  const about = ['method', 'layer', 'dataset', 'split', 'images', 'target', 'units', 'epochs']
+    .filter((k) => json[k] !== undefined && json[k] !== null).map((k) => `${k} ${JSON.stringify(json[k])}`);
+  const settings = json.settings && typeof json.settings === 'object' ? `; settings ${JSON.stringify(json.settings)}` : '';
+  const blocks: Block[] = [heading, { kind: 'text', text: `Folder ${dir}: ${found.kind}; ${about.join(', ')}${settings}.` }];
+  const faithfulness = path.join(dir, 'faithfulness.json');
+  if (found.json === 'explain.json' && assets.locate(dir, faithfulness) === 'inside') {
+    const f = readJson(faithfulness) as { mean?: Record<string, number> };
+    if (f.mean) {
+      blocks.push({
+        kind: 'table', caption: 'Deletion and insertion AUCs (mean over the images; a faithful map: deletion below random, insertion above)',
+        headers: ['', 'map order', 'random order'],
+        rows: [['deletion', f.mean.deletion.toFixed(3), f.mean.randomDeletion.toFixed(3)], ['insertion', f.mean.insertion.toFixed(3), f.mean.randomInsertion.toFixed(3)]],
+      });
+    }
+  }
+  const figures = found.pictures.flatMap(([file, caption]) => {
+    const at = path.join(dir, file);
+    // A picture the JSON's kind may hold but this folder lacks (no node-canvas when it was written) is not an error.
+    if (assets.locate(dir, at) !== 'inside') return [];
+    const rel = assets.copy(dir, at, folder);
+    return rel ? [{ file: rel, caption }] : [];
+  });
+  if (figures.length > 0) blocks.push({ kind: 'figures', perRow: 2, figures });
+  return blocks;
+}
+
 const STYLE = `body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td.label{text-align:left;font-weight:bold}table.figures td,table.figures th{text-align:center}
@@ -337,6 +394,7 @@ function toMarkdown(title: string, blocks: Block[]): string {
 interface ResolvedReport {
   out: string;
   experiments: string[];
+  explanations: string[];
   dataset?: InMemoryDataset;
   dataDir?: string;
   layer: string;
@@ -347,11 +405,13 @@ function resolveReport(runDirs: unknown, options: unknown): { runs: string[]; o:
   if (!Array.isArray(runDirs)) throw new TypeError(expected('an array of run folders', 'runDirs', runDirs));
   const runs = runDirs.map((r, i) => checkString(r, `runDirs[${i}]`));
   const o = checkObject(options ?? {}, 'options');
-  checkKnownKeys(o, 'buildReport options', ['out', 'experiments', 'dataset', 'dataDir', 'layer', 'title']);
+  checkKnownKeys(o, 'buildReport options', ['out', 'experiments', 'dataset', 'dataDir', 'layer', 'title', 'explanations']);
   if (o.experiments !== undefined && !Array.isArray(o.experiments)) throw new TypeError(expected('an array of experiment folders', 'experiments', o.experiments));
   const experiments = ((o.experiments ?? []) as unknown[]).map((e, i) => checkString(e, `experiments[${i}]`));
-  if (runs.length + experiments.length === 0) throw new RangeError('Expected at least one run folder or experiment folder for buildReport but received none');
-  for (const dir of [...runs, ...experiments]) {
+  if (o.explanations !== undefined && !Array.isArray(o.explanations)) throw new TypeError(expected('an array of explanation folders', 'explanations', o.explanations));
+  const explanations = ((o.explanations ?? []) as unknown[]).map((e, i) => checkString(e, `explanations[${i}]`));
+  if (runs.length + experiments.length + explanations.length === 0) throw new RangeError('Expected at least one run, experiment or explanation folder for buildReport but received none');
+  for (const dir of [...runs, ...experiments, ...explanations]) {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new RangeError(`Expected a folder for buildReport but ${dir} is not one`);
   }
   let dataset: InMemoryDataset | undefined;
@@ -365,6 +425,7 @@ function resolveReport(runDirs: unknown, options: unknown): { runs: string[]; o:
     o: {
       out: o.out === undefined ? 'report' : checkString(o.out, 'out'),
       experiments,
+      explanations,
       dataset,
       dataDir: o.dataDir === undefined ? undefined : checkString(o.dataDir, 'dataDir'),
       layer: o.layer === undefined ? 'conv1.act' : checkString(o.layer, 'layer'),
@@ -381,7 +442,8 @@ function resolveReport(runDirs: unknown, options: unknown): { runs: string[]; o:
  * Per run: the training history, the final conv1 mosaic, the GIF of the filters developing, the
  * curves, the confusion matrix as a table with class names, and the activation maps of `layer` for
  * the first test image of every class (computed from the run's model.pt). Per experiment: its
- * results table, notes and charts/mosaics. Pictures are laid out in tables. Anything missing is
+ * results table, notes and charts/mosaics. Per probing folder (`explanations`): what it holds,
+ * its deletion/insertion averages where checked, its pictures. Pictures are laid out in tables. Anything missing is
  * left out and listed in `missing` rather than failing the report.
  * @example
  * const { html } = buildReport(['runs/2026-11-27T10-08-26-fashion-mnist-eager'], { out: 'report', experiments: ['experiments/sweep-kernel'] });
@@ -393,6 +455,7 @@ export function buildReport(runDirs: string[], options: ReportOptions = {}): Rep
   const blocks: Block[] = [];
   runs.forEach((dir, i) => blocks.push(...runBlocks(dir, i, assets, o, datasets)));
   for (const dir of o.experiments) blocks.push(...experimentBlocks(dir, assets));
+  o.explanations.forEach((dir, i) => blocks.push(...explanationBlocks(dir, i, assets)));
   if (assets.missing.length > 0) {
     blocks.push({ kind: 'heading', level: 2, text: 'Not shown' }, ...assets.missing.map((m): Block => ({ kind: 'text', text: m })));
   }
