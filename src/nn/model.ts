@@ -13,6 +13,7 @@ import { withPrecision } from '../core/precision';
 import { encodeOnnx } from '../formats/onnx';
 import { recordedOptimizerState } from './optimizer-state';
 import { scriptSource } from './script-source';
+import { ANY_TRAINING, checkModelFits, TrainingFootprint } from './model-memory';
 import { BATCH_NORM_EPS, BufferShape, CnnSpec, ModelPlan, ParameterShape, planModel } from './spec';
 
 export const MODES = ['eager', 'script'] as const;
@@ -388,12 +389,24 @@ function initialParameter(p: ParameterShape): NativeTensor {
  * Builds a model from a spec with PyTorch's initialisation (Kaiming-uniform with a = sqrt(5), i.e.
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases; batch normalisation's scale 1 and shift
  * 0), drawn from `seed` in PyTorch's order: the same seed gives the same weights as
- * `torch.manual_seed(seed); Net()` in Python.
+ * `torch.manual_seed(seed); Net()` in Python. A model whose training (weights, gradients and Adam's
+ * two moments) cannot fit in the machine's memory is refused first, with its parameter count and
+ * bytes (see checkModelFits).
  * @example const model = createModel(defaultSpec(), { mode: 'eager', seed: 1 });
  */
 export function createModel(spec: CnnSpec, options: CreateModelOptions = {}): CnnModel {
+  return createModelFor(ANY_TRAINING, spec, options);
+}
+
+/**
+ * createModel for a training whose optimizer is known (trainCnn's): the memory check counts what that
+ * optimizer keeps instead of the most any keeps. A model that cannot fit is refused (RangeError, with
+ * its parameter count and bytes) before any tensor is made.
+ */
+export function createModelFor(training: TrainingFootprint, spec: CnnSpec, options: CreateModelOptions = {}): CnnModel {
   const plan = planModel(spec);
   const { mode, device, seed, inputNorm } = resolveCreateOptions(options, 'createModel');
+  checkModelFits(plan, device, training);
   const addon = native();
   if (seed !== undefined) addon.manualSeed(seed);
   return modelOver(plan, mode, device, inputNorm, (p) => {

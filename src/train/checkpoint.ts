@@ -8,6 +8,7 @@ import {
 } from '../formats/checkpoint';
 import { CnnModel, ExecutionMode, freshBuffer, InputNorm, leafCopy, MODES, stateCopy, NO_NORM } from '../nn/model';
 import { checkInputNorm } from '../nn/model-options';
+import { ANY_TRAINING, checkModelFits, trainingFootprint } from '../nn/model-memory';
 import { recordOptimizerState } from '../nn/optimizer-state';
 import { BufferShape, CnnSpec, planModel, specsEqual } from '../nn/spec';
 import { checkObject, checkOneOf, checkString, expected } from '../util/validate';
@@ -132,7 +133,11 @@ function bufferFrom(file: string, entries: CheckpointEntries, b: BufferShape, de
   return stateCopy(stateEntry(file, entries, b.name, b.dtype, b.shape), device);
 }
 
-/** Reads a checkpoint written by saveCheckpoint (or a plain PyTorch state dict, given its spec). */
+/**
+ * Reads a checkpoint written by saveCheckpoint (or a plain PyTorch state dict, given its spec). A
+ * spec whose model cannot fit in memory with what training adds (see checkModelFits) is refused
+ * before any parameter is copied, naming its parameter count and bytes.
+ */
 export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedCheckpoint {
   checkString(file, 'path');
   checkObject(options, 'options');
@@ -156,6 +161,12 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
     if (entries[META_KEY] !== undefined) checkSameSpec(file, meta.spec, options.spec);
     const mode = options.mode === undefined ? meta.mode : checkOneOf(options.mode, 'mode', MODES);
     const device = options.device ?? 'cpu';
+    try {
+      // The optimizer the checkpoint was trained with, where it says: its training is what resuming continues.
+      checkModelFits(plan, device, meta.optimizer ? trainingFootprint(meta.optimizer.kind, meta.optimizer.momentum) : ANY_TRAINING);
+    } catch (err) {
+      throw new CheckpointError(file, `holds a spec whose model cannot fit in memory (${(err as Error).message})`);
+    }
     for (const p of plan.parameters) params.set(p.name, leafCopy(stateEntry(file, entries, p.name, 'float32', p.shape), device));
     for (const b of plan.buffers) params.set(b.name, bufferFrom(file, entries, b, device));
     const optimizerState = optimizerStateEntry(file, entries);
