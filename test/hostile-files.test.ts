@@ -67,6 +67,22 @@ describe('report reads only inside the folders it is given (#8)', () => {
     expect(embedsSecret(r.html)).toBe(false);
     expect(r.missing.filter((m) => m.includes('lies outside'))).toHaveLength(4);
   });
+
+  test('markup in an experiment\'s text (title, table, captions, notes) reaches report.html as text, never as elements', () => {
+    const dir = path.join(tmp, 'experiment-markup');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'ok.png'), 'fine');
+    const markup = (where: string) => `<script>alert("${where}")</script><img src=x onerror="alert('${where}')">`;
+    fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({
+      experiment: markup('experiment'), title: markup('title'), settings: { [markup('key')]: markup('setting') },
+      table: { headers: [markup('header')], rows: [[markup('cell')]] }, figures: [{ file: 'ok.png', caption: markup('caption') }], notes: [markup('note')], data: null,
+    }));
+    const r = buildReport([], { out: path.join(tmp, 'report-markup'), experiments: [dir] });
+    const html = fs.readFileSync(r.html, 'utf8');
+    expect(html).not.toMatch(/<script|<img src=x|onerror="/i);
+    expect(html).toContain('&lt;script&gt;alert(&quot;title&quot;)&lt;/script&gt;');
+    expect(html).toContain('&lt;script&gt;alert(&quot;cell&quot;)&lt;/script&gt;');
+  });
 });
 
 describe('writes go only to regular files or new paths (#9)', () => {
