@@ -112,6 +112,11 @@ function readTorchScriptBytes(file: string): Buffer {
 
 /**
  * Loads a TorchScript file (`torch.jit.save` in Python, or `model.exportTorchScript`) for inference.
+ * A TorchScript file is a program: its archive is checked as a checkpoint's is (records, sizes,
+ * pickles), but its code then runs with this process's rights, once here on a blank image (to learn
+ * what it outputs) and on every prediction, so a hostile one can loop for ever, allocate what it
+ * likes or read any file the process can (`torch.from_file`). Load only TorchScript you trust; a
+ * checkpoint (`loadModel`) runs no code.
  * @example const m = loadTorchScript('model.ts.pt'); const { accuracy } = await evaluate(m, test);
  */
 export function loadTorchScript(file: string, options: LoadTorchScriptOptions = {}): TorchScriptModel {
