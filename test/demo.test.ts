@@ -34,6 +34,8 @@ describe('npm run demo', () => {
     model.dispose();
     const server = await startDemoServer(dir, { port: 0 });
     try {
+      // Only this machine's clients reach it (the CLI passes no host).
+      expect(new URL(server.url).hostname).toBe('127.0.0.1');
       const get = async (p: string) => (await fetch(new URL(p, server.url))).status;
       for (const p of ['/', '/demo.js', '/model/model.onnx', '/model/samples.json', '/ort/ort.wasm.min.js', '/ort/ort-wasm-simd-threaded.wasm']) expect([p, await get(p)]).toEqual([p, 200]);
       for (const p of ['/../package.json', '/model/../../package.json', '/ort/ort.node.min.js', '/nope']) expect([p, await get(p)]).toEqual([p, 404]);
