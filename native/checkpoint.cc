@@ -66,17 +66,14 @@ Napi::Value EncodeStateDict(const Napi::CallbackInfo& info) {
 // a state dict saved as one fails when its items are set, on this assertion of IValue::toGenericDict.
 constexpr const char* kItemsSetOnNone = "Expected GenericDict but got None";
 
-// What a failed pickle_load reports: the fix for an OrderedDict state dict where that is the failure,
-// else libtorch's own message (a refused global, bad strides: every tensor's backward hooks are an
-// OrderedDict too, so its mere presence in the file says nothing about the cause).
-std::string UnpicklingError(const std::vector<char>& bytes, const std::string& libtorch_message) {
+// Whether a failed pickle_load failed because the state dict is an OrderedDict: only then is the
+// fix to save a plain dict. Every tensor's backward hooks are an OrderedDict too, so its mere
+// presence in the file says nothing about the cause; any other failure (a refused global, bad
+// strides) is libtorch's own, reported in its words ("libtorch: ...", see errors.cc).
+bool FailedOnOrderedDict(const std::vector<char>& bytes, const c10::Error& error) {
   static const std::string kOrderedDict = "collections\nOrderedDict\n";
   const bool names_ordered_dict = std::search(bytes.begin(), bytes.end(), kOrderedDict.begin(), kOrderedDict.end()) != bytes.end();
-  if (names_ordered_dict && libtorch_message.find(kItemsSetOnNone) != std::string::npos) {
-    return "it holds a collections.OrderedDict, which libtorch cannot read; save a plain dict: "
-           "torch.save(dict(net.state_dict()), path)";
-  }
-  return "libtorch could not unpickle it: " + libtorch_message;
+  return names_ordered_dict && std::string(error.what_without_backtrace()).find(kItemsSetOnNone) != std::string::npos;
 }
 
 // decodeStateDict(Buffer) -> { name: Tensor | string }; anything but a dict of tensors and strings is refused.
@@ -89,7 +86,9 @@ Napi::Value DecodeStateDict(const Napi::CallbackInfo& info) {
     try {
       value = torch::pickle_load(bytes);
     } catch (const c10::Error& e) {
-      throw std::runtime_error(UnpicklingError(bytes, e.what_without_backtrace()));
+      if (!FailedOnOrderedDict(bytes, e)) throw;
+      throw std::runtime_error("it holds a collections.OrderedDict, which libtorch cannot read; save a plain dict: "
+                               "torch.save(dict(net.state_dict()), path)");
     }
     if (!value.isGenericDict()) throw std::runtime_error("checkpoint does not hold a dict (a state dict was expected)");
     // Validate every entry before wrapping any, so a bad file leaves no half-made Tensors behind.
