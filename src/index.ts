@@ -73,6 +73,8 @@ export { attributionSummary, writeSummary } from './probe/summary';
 export type { AttributionSummary, SummaryOptions, SummaryFiles } from './probe/summary';
 export { mapsAcrossTraining, epochCheckpoints, writeAcrossTraining } from './probe/across-training';
 export type { MapsAcrossTraining, AcrossTrainingFiles } from './probe/across-training';
+export { road } from './probe/road';
+export type { RoadOptions, RoadResult } from './probe/road';
 export { layerShapes } from './probe/layer-geometry';
 export type { LayerShape, ReceptiveField } from './probe/layer-geometry';
 export type { ExplainOptions, MethodName, Target, Baseline, Smoothing, MethodSettings } from './probe/options';

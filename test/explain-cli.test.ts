@@ -106,6 +106,14 @@ test('--check writes the deletion and insertion AUCs of the maps and of a random
   expect(printed).toMatch(/randomisation: rank correlation with the trained model's maps as layers are re-initialised from the top: fc2 -?\d\.\d{3}, fc1 -?\d\.\d{3}, conv2 -?\d\.\d{3}, conv1 -?\d\.\d{3}/);
   expect(json.randomisation.stages.map((s: { randomised: string[] }) => s.randomised)).toEqual([['fc2'], ['fc2', 'fc1'], ['fc2', 'fc1', 'conv2'], ['fc2', 'fc1', 'conv2', 'conv1']]);
   expect(json.randomisation.stages[0].perImage).toHaveLength(2);
+  // ROAD beside them: the combined score of the maps and of a random order, per image and on average.
+  const { road } = await import('../src/probe/road');
+  const roadModel = loadModel(checkpoint);
+  const r = await road(roadModel, images, await explain(roadModel, images, { method: 'saliency' }));
+  roadModel.dispose();
+  expect(printed).toMatch(/ROAD combined score -?\d\.\d{3} \(random order -?\d\.\d{3}; higher is better\)/);
+  expect(json.road.mean).toEqual(r.mean);
+  expect(json.road.images.map((i: { index: number }) => i.index)).toEqual([0, 1]);
 });
 
 describe('bad flags are clear errors', () => {

@@ -105,12 +105,19 @@ async function writeFaithfulness(dir: string, model: import('../nn/model').CnnMo
   const mean = (values: Float64Array) => values.reduce((a, b) => a + b, 0) / values.length;
   const summary = { deletion: mean(f.deletion), randomDeletion: mean(f.randomDeletion), insertion: mean(f.insertion), randomInsertion: mean(f.randomInsertion) };
   const stages = await randomisationCheck(model, images, options);
+  const { road } = require('../probe/road') as typeof import('../probe/road');
+  const r = await road(model, images, explanation, chunkSize === undefined ? {} : { chunkSize });
   const json = {
     method: 'deletion and insertion curves (RISE), target softmax probability, trapezoid AUC over the fraction of pixels moved',
     steps: f.steps, baseline: 'black', mean: summary,
     images: Array.from(f.deletion, (_, i) => ({
       index: first + i, deletion: f.deletion[i], randomDeletion: f.randomDeletion[i], insertion: f.insertion[i], randomInsertion: f.randomInsertion[i],
     })),
+    road: {
+      method: 'ROAD (Rong et al. 2022): pixels removed by noisy linear imputation, most (MoRF) or least (LeRF) relevant first; combined = mean over the fractions of (p_LeRF - p_MoRF) / 2, higher is better',
+      fractions: r.fractions, mean: r.mean,
+      images: Array.from(r.combined, (c, i) => ({ index: first + i, combined: c, randomCombined: r.randomCombined[i] })),
+    },
     randomisation: {
       method: 'layers re-initialised from the top, cascading (Adebayo et al. 2018); Spearman correlation of |map| with the trained model\'s, mean over the images',
       stages: stages.map((s) => ({ randomised: s.randomised, spearman: s.spearman, perImage: Array.from(s.perImage) })),
@@ -121,6 +128,7 @@ async function writeFaithfulness(dir: string, model: import('../nn/model').CnnMo
   const fixed = (v: number) => v.toFixed(3);
   process.stdout.write(`deletion AUC ${fixed(summary.deletion)} (random order ${fixed(summary.randomDeletion)}; lower is better), ` +
     `insertion AUC ${fixed(summary.insertion)} (random order ${fixed(summary.randomInsertion)}; higher is better)\n`);
+  process.stdout.write(`ROAD combined score ${fixed(r.mean.combined)} (random order ${fixed(r.mean.randomCombined)}; higher is better)\n`);
   process.stdout.write(`randomisation: rank correlation with the trained model's maps as layers are re-initialised from the top: ${
     stages.map((s) => `${s.randomised[s.randomised.length - 1]} ${fixed(s.spearman)}`).join(', ')} (near 1: the map ignores the model)\n`);
   return file;
@@ -198,7 +206,7 @@ export function addExplainCommand(program: Command): void {
     .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
     .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
     .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
-    .option('--check', 'also check the maps: deletion and insertion AUCs against a random pixel order, and the model-randomisation test (faithfulness.json)')
+    .option('--check', 'also check the maps: deletion and insertion AUCs and ROAD\'s combined score against a random pixel order, and the model-randomisation test (faithfulness.json)')
     .option('--across-training', 'the maps of each epoch checkpoint (epoch-<n>.pt, from train --keep-epoch-checkpoints) of the run folder holding <checkpoint> (or given as it), and their rank correlations (across-training.npy, .png, .json)')
     .option('--summary', 'instead of per-image maps: mean |attribution| per class and per confusion-matrix cell over the --images slice (--images : for the whole split), in blocks (per-class.npy, per-cell.npy, classes.png, confusion.png, summary.json)')
     .action(async (checkpoint: string, flags: ExplainFlags) => {
