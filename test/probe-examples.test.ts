@@ -139,6 +139,22 @@ describe('receptive fields from the plan are where a pixel\'s change reaches', (
   });
 });
 
+test('any input size: on 20x24 images the crops and positions fit the image', async () => {
+  const model = createModel({ conv: [{ filters: 3, kernelSize: 5, stride: 2, padding: 'valid' }, { filters: 4, kernelSize: 3, pool: true }], dense: [6], dropout: 0, inputSize: [20, 24] }, { seed: 9 });
+  const images = Float32Array.from({ length: 30 * 480 }, (_, i) => ((Math.sin(i * 1.3) + 1) / 2));
+  const ex = await datasetExamples(model, images, { layer: 'conv2.act', top: 5, chunkSize: 4 });
+  const shape = layerShapes(model.plan).find((s) => s.name === 'conv2.act')!;
+  expect([shape.height, shape.width]).toEqual([8, 10]);
+  for (const e of ex.examples.flat()) {
+    expect(e.y).toBeLessThan(8);
+    expect(e.x).toBeLessThan(10);
+    expect(e.crop.y1).toBeLessThanOrEqual(20);
+    expect(e.crop.x1).toBeLessThanOrEqual(24);
+    expect(e.crop.y1 - e.crop.y0).toBeGreaterThan(0);
+  }
+  model.dispose();
+});
+
 describe('bad input: a clear error naming what was wrong and what was expected, before any native work', () => {
   let model: CnnModel;
   beforeAll(() => { model = createModel(defaultSpec(), { seed: 1 }); });

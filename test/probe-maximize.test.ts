@@ -78,6 +78,19 @@ describe('maximize on the tutorial network', () => {
   });
 });
 
+test('any input size: a 20x24 network with global average pooling (its images 20x24, its objective rises)', async () => {
+  const model = createModel({ conv: [{ filters: 6, kernelSize: 3, pool: true }, { filters: 5, kernelSize: 3 }], dense: [], dropout: 0, inputSize: [20, 24], globalAvgPool: true }, { seed: 8 });
+  const before = native().liveTensors();
+  const v = await maximize(model, { layer: 'conv2', channel: [0, 4] }, { steps: 12 });
+  const c = await maximize(model, { class: 2 }, { steps: 12 });
+  expect(native().liveTensors()).toBe(before);
+  expect(v.shape).toEqual([2, 20, 24]);
+  expect(v.images).toHaveLength(2 * 20 * 24);
+  for (let i = 0; i < 2; ++i) expect(v.final[i]).toBeGreaterThan(v.initial[i]);
+  expect(c.final[0]).toBeGreaterThan(c.initial[0]);
+  model.dispose();
+});
+
 describe('the regularisers\' gradients', () => {
   const spread = (count: number, seed: number) => Float32Array.from({ length: count }, (_, i) => (((Math.sin(i * 12.9898 + seed * 78.233) * 43758.5453) % 1) + 1) % 1);
 
