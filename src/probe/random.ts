@@ -1,17 +1,11 @@
 // A small seeded generator for the probing methods' noise (SmoothGrad's copies, the uniform
 // baseline): host-side, so that a seed gives the same maps on every device and on both paths.
 // mulberry32: 32 bits of state, good enough for noise images, and the same numbers everywhere.
+import { mulberry32 } from '../util/random';
 
 /** Uniform numbers in [0, 1) from a 32-bit seed. */
 export function uniformSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** Standard normal numbers (Box-Muller over uniformSource) from a 32-bit seed. */

@@ -1,6 +1,7 @@
 // A small seeded pseudo-random generator for sampling hyperparameters. Trial i of a search draws
 // from its own stream, derived from (seed, i) alone, so its parameters never depend on how many
 // trials were asked for or on which ones already ran: a resumed search samples the same trials.
+import { mulberry32 } from '../util/random';
 
 /** splitmix32's finaliser: scrambles an integer so that nearby seeds give unrelated streams. */
 function mix32(x: number): number {
@@ -17,12 +18,5 @@ function mix32(x: number): number {
 export function trialRandom(seed: number, trial: number): () => number {
   // Seeds up to 2^53: both 32-bit halves take part, so seeds that differ above bit 32 differ here too.
   const high = Math.floor(seed / 0x100000000);
-  let state = mix32(mix32(seed >>> 0) ^ mix32(high + 0x9e3779b9) ^ mix32(trial + 0x7f4a7c15));
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(mix32(mix32(seed >>> 0) ^ mix32(high + 0x9e3779b9) ^ mix32(trial + 0x7f4a7c15)));
 }
