@@ -1,12 +1,18 @@
 // npm run bench: every speed and memory goal of the project, measured side by side in one run on
 // this machine, printed as one table with ratios (and written to bench/results/latest.json).
 //   npm run bench [-- SECTION...] [--only REGEX] [--peers] [--rounds N] [--steps N] [--out FILE]
+//                 [--explain-limit N] [--explain-model FILE]
 // SECTION: data, train, train-bn (the batch-norm network against PyTorch), infer (evaluation and
-// prediction of the test split), eval-memory (all when none is named). --only keeps the reference and
-// the training and inference rows whose name matches; --peers adds Keras and tfjs-node
+// prediction of the test split), explain (saliency, integrated gradients and Grad-CAM over the test
+// split against the same in PyTorch), eval-memory (all when none is named). --only keeps the reference and
+// the training, inference and explanation rows whose name matches; --peers adds Keras and tfjs-node
 // (scripts/setup-peers.sh) to the training and inference rounds; --rounds and --steps shorten a run (a
 // smoke run, not a measurement: --steps N also makes inference take N chunks, not the whole split);
 // --out writes the JSON elsewhere than bench/results/latest.json.
+// explain: --explain-limit N explains the first N test images (default all 10,000: about 30 minutes a
+// round on 2 cores, integrated gradients' 64 path points per image dominating);
+// --explain-model FILE times a checkpoint of the tutorial network (default: the network seeded with 1).
+// It runs EXPLAIN_ROUNDS interleaved rounds unless --rounds is given.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -14,6 +20,8 @@ import { torchInfo } from '../src/index';
 import { benchEvalMemory } from './eval-memory';
 import { benchInferenceThroughput, INFERENCE_REFERENCE, TEST_IMAGES } from './inference-throughput';
 import { benchLoadData } from './load-data';
+import { benchExplainThroughput, DEFAULT_EXPLAIN, EXPLAIN_REFERENCE, ExplainRow, MAPS_REFERENCE } from './explain-throughput';
+import { IG_STEPS } from './explain-methods';
 import { median } from './stats';
 import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE, ThroughputRow, ThroughputSettings } from './training-throughput';
 import { BATCH_NORM_REFERENCE, benchBatchNormThroughput } from './batch-norm-throughput';
@@ -22,7 +30,11 @@ import { BATCH_NORM_REFERENCE, benchBatchNormThroughput } from './batch-norm-thr
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
 const best = (values: number[]): number => Math.max(...values);
 
-const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out'];
+const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model'];
+
+// Each round is one timed pass of every contender over the split (about 30 minutes on 2 cores for the
+// 10,000 images), so the explanation section takes fewer rounds than the others unless --rounds says.
+const EXPLAIN_ROUNDS = 3;
 
 /** The value after `flag` on the command line, or undefined. */
 function flagValue(flag: string): string | undefined {
@@ -46,6 +58,15 @@ function printRows(rows: ThroughputRow[], errors: string[]): void {
     }
     const finite = r.imagesPerSecond.filter(Number.isFinite);
     process.stdout.write(`  ${r.name.padEnd(width)}  ${r.precision.padEnd(9)}  ${median(finite).toFixed(0).padStart(15)}   ${best(finite).toFixed(0).padStart(13)}   ${(r.pairedRatio ?? NaN).toFixed(2).padStart(10)}x\n`);
+  }
+  for (const error of errors) process.stdout.write(`  (${error})\n`);
+}
+
+function printExplainRows(rows: ExplainRow[], errors: string[]): void {
+  const width = Math.max(34, ...rows.map((r) => r.name.length));
+  for (const r of rows) {
+    const finite = r.imagesPerSecond.filter(Number.isFinite);
+    process.stdout.write(`  ${r.name.padEnd(width)}  ${median(finite).toFixed(1).padStart(15)}   ${best(finite).toFixed(1).padStart(13)}   ${(r.pairedRatio ?? NaN).toFixed(2).padStart(10)}x   ${r.agreement}\n`);
   }
   for (const error of errors) process.stdout.write(`  (${error})\n`);
 }
@@ -97,6 +118,23 @@ async function main(): Promise<void> {
       process.stdout.write(`  ${'contender'.padEnd(34)}  precision   median images/s   best images/s   median of per-round ratios to ${INFERENCE_REFERENCE} fp32\n`);
       printRows(rows, errors);
       process.stdout.write('\n');
+    }
+  }
+
+  if (wants('explain')) {
+    const explainSettings = { ...DEFAULT_EXPLAIN, images: positiveInteger('--explain-limit', DEFAULT_EXPLAIN.images), checkpoint: flagValue('--explain-model') };
+    const rounds = flagValue('--rounds') !== undefined ? settings.rounds : EXPLAIN_ROUNDS;
+    const methods = benchExplainThroughput({ ...settings, rounds }, explainSettings, onlyRows);
+    report.explain = { ...explainSettings, rounds, igSteps: IG_STEPS, methods };
+    const model = explainSettings.checkpoint ?? 'the tutorial network seeded with 1';
+    for (const [method, { rows, errors }] of Object.entries(methods)) {
+      process.stdout.write(`explain ${method}${method === 'integrated-gradients' ? ` (${IG_STEPS} steps, black baseline, midpoint rule)` : ''} of ${explainSettings.images} test images, ${model}, chunks of ${explainSettings.chunkSize} network inputs, ${settings.threads} threads, ${rounds} interleaved round${rounds === 1 ? '' : 's'}\n`);
+      process.stdout.write(`  ${'contender'.padEnd(34)}  median images/s   best images/s   ratio to ${EXPLAIN_REFERENCE}   first block's maps vs ${MAPS_REFERENCE}'s (max |diff| / max |map|)\n`);
+      printExplainRows(rows, errors);
+      process.stdout.write('\n');
+    }
+    if (Object.values(methods).some(({ rows }) => rows.some((r) => r.agreement.startsWith('NOT')))) {
+      process.stdout.write(`(a row marked NOT THE SAME COMPUTATION did not compute ${MAPS_REFERENCE}'s maps: its figures do not compare)\n\n`);
     }
   }
 
