@@ -1,5 +1,4 @@
 // The addon's entry point: only registers what the other files define.
-#include <convscope_pch.h>  // first: the precompiled libtorch and Node-API headers (pch/convscope_pch.h)
 #include <napi.h>
 
 #include "checkpoint.h"

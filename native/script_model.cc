@@ -1,4 +1,3 @@
-#include <convscope_pch.h>  // first: the precompiled libtorch and Node-API headers (pch/convscope_pch.h)
 #include "script_model.h"
 
 #include <torch/csrc/jit/api/compilation_unit.h>

@@ -50,14 +50,14 @@ npm_packages() {
 }
 step "npm packages (npm ci, then the install scripts package.json allows: node-canvas compiles)" npm_packages
 
-# The addon: a full node-gyp rebuild when there is no build, the build files or the precompiled
-# header's list changed (objects do not record the .gch: binding.gyp) or the libtorch is another; else
-# `node-gyp build`, whose make recompiles only the sources (and dependants of the headers) that changed.
+# The addon: a full node-gyp rebuild when there is no build, the build files changed or the libtorch
+# is another; else `node-gyp build`, whose make recompiles only the units whose sources or headers
+# changed (make's dependency files; native/unity/ groups the sources into two units).
 build_addon() {
   local addon=build/Release/convscope.node stamp=build/.convscope-libtorch want
   want="$(node scripts/find-libtorch.js libdir 2>/dev/null) $(node scripts/find-libtorch.js version 2>/dev/null)"
   if [ ! -f "$addon" ] || [ ! -f build/config.gypi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] ||
-     [ -n "$(find binding.gyp scripts/find-libtorch.js native/pch -newer "$addon" -print -quit)" ]; then
+     [ -n "$(find binding.gyp scripts/find-libtorch.js -newer "$addon" -print -quit)" ]; then
     echo "setup:   node-gyp rebuild against libtorch $want"
     npx --no-install node-gyp rebuild -j max --loglevel=warn
     echo "$want" > "$stamp"

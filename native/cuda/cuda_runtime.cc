@@ -1,4 +1,3 @@
-#include <convscope_pch.h>  // first: the precompiled libtorch and Node-API headers (pch/convscope_pch.h)
 #include "cuda_runtime.h"
 
 #include <c10/core/Allocator.h>
