@@ -2,7 +2,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CnnModel, createModel, evaluate, torchInfo, trainCnn } from '../src/index';
+import { CnnModel, createModel, evaluate, explain, ExplainOptions, torchInfo, trainCnn } from '../src/index';
+import { METHODS } from '../src/probe/options';
 import { native } from '../src/core/native';
 import { ops } from '../src/core/ops';
 import { tidy } from '../src/core/tidy';
@@ -172,6 +173,22 @@ describeCuda('CUDA', () => {
     const a = await evaluate(cpu, split);
     const b = await evaluate(gpu, split);
     expect(Math.abs(a.accuracy - b.accuracy)).toBeLessThanOrEqual(0.001);
+    cpu.dispose();
+    gpu.dispose();
+  });
+
+  // Issue 28: every attribution method on CUDA, both paths, gives the CPU's maps (not yet run on a GPU).
+  test.each(['eager', 'script'] as const)('explain() on CUDA gives the CPU\'s maps for every method (%s)', async (mode) => {
+    const cpu = createModel(smallSpec(), { seed: 7, mode });
+    const gpu = cpu.toDevice('cuda');
+    const images = fashion().test.images.subarray(0, 6 * 784);
+    const settings: Record<string, ExplainOptions> = { 'integrated-gradients': { steps: 16 }, 'occlusion': { window: 4, stride: 4 } };
+    for (const method of METHODS) {
+      const [a, b] = [await explain(cpu, images, { method, ...settings[method] }), await explain(gpu, images, { method, ...settings[method] })];
+      expect(b.targets).toEqual(a.targets);
+      const scale = Math.max(...a.maps.map(Math.abs), 1e-12);
+      expect([method, maxAbsDiff(a.maps, b.maps) / scale < 1e-3]).toEqual([method, true]);
+    }
     cpu.dispose();
     gpu.dispose();
   });
