@@ -67,8 +67,10 @@ at::Tensor ConvolutionLayout(const at::Tensor& x, bool channelsLast) {
 
 // conv2d(x, w, bias, stride, padding, channelsLast?): padding is [left, right, top, bottom];
 // symmetric padding goes to the convolution itself, asymmetric ('same' with an even kernel) pads the
-// input first, as TensorFlow does.
-Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+// input first, as TensorFlow does. Conv2dOp, not Conv2d: in a unity unit (CMake's batches differ
+// from binding.gyp's) this file shares its scope with conv2d.h's kernel, which script_ops.cc takes
+// the address of.
+Napi::Value Conv2dOp(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
     const bool channelsLast = !info[5].IsUndefined() && ReadBool(info[5], "channelsLast");
     at::Tensor x = ConvolutionLayout(Arg(info, 0, "input"), channelsLast);
@@ -351,7 +353,7 @@ Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
 
 void RegisterOps(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Fn> ops[] = {
-      {"zeros", Zeros}, {"uniform", Uniform}, {"conv2d", Conv2d}, {"linear", Linear},
+      {"zeros", Zeros}, {"uniform", Uniform}, {"conv2d", Conv2dOp}, {"linear", Linear},
       {"maxPool2d", MaxPool2d}, {"maxPoolActivation", MaxPoolActivation}, {"activation", Activation}, {"dropout", Dropout}, {"flatten", Flatten},
       {"batchNorm", BatchNorm}, {"globalAvgPool", GlobalAvgPool},
       {"crossEntropy", CrossEntropy}, {"sumAbs", SumAbs}, {"add", Add}, {"mulScalar", MulScalar}, {"affine", Affine},

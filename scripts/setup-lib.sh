@@ -23,6 +23,18 @@ step() {
   fi
 }
 
+# Runs "$@" with its output in log file $1 (`quietly LOG command args...`); on failure prints the
+# log's last lines (the compiler's error is there) and where the whole log is.
+quietly() {
+  local log=$1; shift
+  mkdir -p "$(dirname "$log")"
+  if "$@" > "$log" 2>&1; then return 0; fi
+  local status=$?
+  echo "setup: '$*' failed (exit $status); the end of its log, $log:" >&2
+  grep -v "^convscope: using libtorch" "$log" | tail -n 40 >&2
+  return "$status"
+}
+
 # The Debian packages of $@ that are not installed.
 missing_debs() {
   local pkg

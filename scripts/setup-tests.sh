@@ -29,7 +29,7 @@ build_fallback() {
     echo "setup:   up to date"
     return 0
   fi
-  npm run --silent build:libtorch1 >/dev/null
+  quietly build-libtorch1/build.log npm run --silent build:libtorch1
 }
 step "the libtorch 1.13 fallback addon (CMake, Debian's libtorch-dev)" build_fallback
 
@@ -43,7 +43,7 @@ cuda_check() {
     echo "setup:   up to date"
     return 0
   fi
-  npm run --silent build:cuda-check >/dev/null
+  quietly build-cuda/build.log npm run --silent build:cuda-check
 }
 if command -v nvcc >/dev/null; then
   step "the CUDA compile check ($CUDA_TORCH_REQUIREMENT in .venv-cuda, the addon against it)" cuda_check
