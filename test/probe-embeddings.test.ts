@@ -44,7 +44,9 @@ describe('embeddings()', () => {
     const before = native().liveTensors();
     const e = await embeddings(eager, images(), { chunkSize: 7 });
     const s = await embeddings(script, images());
-    expect(native().liveTensors()).toBe(before);
+    // At most: the count is the process's, and a collection during the call may free wrappers that
+    // earlier test files left for the garbage collector (seen under CI: 22 before, 16 after).
+    expect(native().liveTensors()).toBeLessThanOrEqual(before);
     expect([e.layer, e.count, e.dims]).toEqual(['fc1.act', COUNT, 1024]);
     const runner = new ProbeRunner(eager, 1000);
     let direct: Float32Array | undefined;
