@@ -70,7 +70,8 @@ function randomOrder(n: number, seed: number): Int32Array {
   return order;
 }
 
-function softmaxAt(logits: Float32Array, offset: number, classes: number, target: number): number {
+/** The softmax probability of class `target` in the row of `classes` logits at `offset` (also ROAD's). */
+export function softmaxAt(logits: Float32Array, offset: number, classes: number, target: number): number {
   let max = -Infinity;
   for (let c = 0; c < classes; ++c) max = Math.max(max, logits[offset + c]);
   let total = 0;

@@ -16,7 +16,7 @@
 import type { CnnModel } from '../nn/model';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, expected } from '../util/validate';
 import type { Explanation } from './explain';
-import { attributionOrder } from './faithfulness';
+import { attributionOrder, softmaxAt } from './faithfulness';
 import { imageSeed } from './method';
 import { normalSource, uniformSource } from './random';
 import { ProbeRunner } from './runner';
@@ -118,14 +118,6 @@ function checkFractions(value: unknown): number[] {
   if (value === undefined) return DEFAULT_FRACTIONS;
   if (!Array.isArray(value) || value.length === 0) throw new TypeError(expected('a non-empty array of fractions in (0, 1)', 'fractions', value));
   return value.map((f, i) => checkNumber(f, `fractions[${i}]`, 0, 1, { exclusiveMin: true, exclusiveMax: true }));
-}
-
-function softmaxAt(logits: Float32Array, offset: number, classes: number, target: number): number {
-  let max = -Infinity;
-  for (let c = 0; c < classes; ++c) max = Math.max(max, logits[offset + c]);
-  let total = 0;
-  for (let c = 0; c < classes; ++c) total += Math.exp(logits[offset + c] - max);
-  return Math.exp(logits[offset + target] - max) / total;
 }
 
 /**
