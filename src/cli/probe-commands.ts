@@ -97,6 +97,17 @@ function splitImages(checkpoint: string, flags: { dataset?: string; dataDir?: st
   };
 }
 
+/** The options of a command that runs over a slice of a dataset split (what splitImages reads). */
+function withSplitOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--split <name>', 'the dataset split').choices(['test', 'train']).default('test'))
+    .option('--images <from:to>', 'which images of the split, as a Python slice (default: all)', ':')
+    .option('--chunk-size <n>', 'images per pass (default 256)', parseInteger)
+    .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
+    .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
+    .option('--data-dir <dir>', 'folder with the IDX files');
+}
+
 export function addProbeCommands(program: Command): void {
   program.command('visualize')
     .description('feature visualisation: for each channel of a layer (or each class), the image that maximises it, by gradient ascent from noise with jitter and total variation (visualisations.npy, mosaic.png, visualize.json; see docs/probing.md)')
@@ -136,18 +147,12 @@ export function addProbeCommands(program: Command): void {
         model.dispose();
       }
     });
-  program.command('examples')
+  withSplitOptions(program.command('examples')
     .description('dataset examples: for each channel of a layer, the images of a split that activate it most, and the receptive field around the peak (examples.png, crops.png, examples.json; see docs/probing.md)')
     .argument('<checkpoint>', 'a checkpoint (model.pt from a run)')
     .requiredOption('--layer <name>', 'the layer (conv2.act, conv1.pool, fc1, ...)')
     .option('--channels <from:to>', 'the channels: a Python slice, an index or a list such as 1,4,7 (default: the first 16)')
-    .option('--top <k>', 'images per channel (default 9)', parseInteger)
-    .addOption(new Option('--split <name>', 'the dataset split').choices(['test', 'train']).default('test'))
-    .option('--images <from:to>', 'which images of the split, as a Python slice (default: all)', ':')
-    .option('--chunk-size <n>', 'images per pass (default 256)', parseInteger)
-    .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
-    .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
-    .option('--data-dir <dir>', 'folder with the IDX files')
+    .option('--top <k>', 'images per channel (default 9)', parseInteger))
     .option('--out <dir>', 'output folder (default examples-<layer>)')
     .action(async (checkpoint: string, flags: ExamplesFlags) => {
       const { loadModel } = require('../index') as typeof import('../index');
@@ -173,16 +178,10 @@ export function addProbeCommands(program: Command): void {
         model.dispose();
       }
     });
-  program.command('embeddings')
+  withSplitOptions(program.command('embeddings')
     .description('a layer\'s activations of a split (default: the penultimate layer) for TensorBoard\'s projector: tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt; then tensorboard --logdir <out> (see docs/probing.md)')
     .argument('<checkpoint>', 'a checkpoint (model.pt from a run)')
-    .option('--layer <name>', 'the layer (default: the one the last dense layer takes, e.g. fc1.act)')
-    .addOption(new Option('--split <name>', 'the dataset split').choices(['test', 'train']).default('test'))
-    .option('--images <from:to>', 'which images of the split, as a Python slice (default: all)', ':')
-    .option('--chunk-size <n>', 'images per pass (default 256)', parseInteger)
-    .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
-    .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
-    .option('--data-dir <dir>', 'folder with the IDX files')
+    .option('--layer <name>', 'the layer (default: the one the last dense layer takes, e.g. fc1.act)'))
     .option('--out <dir>', 'output folder (default embeddings-<layer>)')
     .action(async (checkpoint: string, flags: EmbeddingsFlags) => {
       const { loadModel } = require('../index') as typeof import('../index');
