@@ -70,6 +70,22 @@ function randomOrder(n: number, seed: number): Int32Array {
   return order;
 }
 
+/**
+ * The images an explanation explains, checked against its maps and the model's input size, as pixels
+ * in [0, 1] (what deletion, insertion and ROAD all start from).
+ */
+export function explainedImages(model: CnnModel, images: Uint8Array | Float32Array, explanation: Explanation): { h: number; w: number; n: number; count: number; pixels: Float32Array } {
+  const [h, w] = model.inputSize;
+  const n = h * w;
+  const [count, eh, ew] = explanation.shape;
+  if (eh !== h || ew !== w || explanation.maps.length !== count * n) {
+    throw new RangeError(`Expected maps of ${h}x${w} (the model's input size) for explanation but received shape [${explanation.shape}]`);
+  }
+  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
+  if (images.length !== count * n) throw new RangeError(expected(`the ${count} images explained (${count * n} values)`, 'images', images) + ` of ${images.length} values`);
+  return { h, w, n, count, pixels: Float32Array.from(images, (v) => (images instanceof Uint8Array ? v / 255 : v)) };
+}
+
 /** The softmax probability of class `target` in the row of `classes` logits at `offset` (also ROAD's). */
 export function softmaxAt(logits: Float32Array, offset: number, classes: number, target: number): number {
   let max = -Infinity;
@@ -88,21 +104,13 @@ export async function faithfulness(model: CnnModel, images: Uint8Array | Float32
   model.check('faithfulness');
   const o = checkObject(options, 'options');
   checkKnownKeys(o, 'faithfulness options', ['steps', 'baseline', 'blurSigma', 'seed', 'chunkSize']);
-  const [h, w] = model.inputSize;
-  const n = h * w;
-  const [count, eh, ew] = explanation.shape;
-  if (eh !== h || ew !== w || explanation.maps.length !== count * n) {
-    throw new RangeError(`Expected maps of ${h}x${w} (the model's input size) for explanation but received shape [${explanation.shape}]`);
-  }
-  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
-  if (images.length !== count * n) throw new RangeError(expected(`the ${count} images explained (${count * n} values)`, 'images', images) + ` of ${images.length} values`);
+  const { h, w, n, count, pixels } = explainedImages(model, images, explanation);
   const steps = o.steps === undefined ? DEFAULT_STEPS : checkInteger(o.steps, 'steps', 1, n);
   const baseline: Baseline = o.baseline === undefined ? 'black' : typeof o.baseline === 'number' ? checkNumber(o.baseline, 'baseline', 0, 1) : checkOneOf(o.baseline, 'baseline', BASELINES);
   const blurSigma = o.blurSigma === undefined ? 3 : checkNumber(o.blurSigma, 'blurSigma', 0, Math.max(h, w), { exclusiveMin: true });
   const seed = o.seed === undefined ? 0 : checkInteger(o.seed, 'seed', 0, 0xffffffff);
   const chunkSize = o.chunkSize === undefined ? 64 : checkInteger(o.chunkSize, 'chunkSize', 1, 1 << 16);
 
-  const pixels = Float32Array.from(images, (v) => (images instanceof Uint8Array ? v / 255 : v));
   const points = steps + 1;
   const CURVES = 4;
   const runner = new ProbeRunner(model, chunkSize);

@@ -16,7 +16,7 @@
 import type { CnnModel } from '../nn/model';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, expected } from '../util/validate';
 import type { Explanation } from './explain';
-import { attributionOrder, softmaxAt } from './faithfulness';
+import { attributionOrder, explainedImages, softmaxAt } from './faithfulness';
 import { imageSeed } from './method';
 import { normalSource, uniformSource } from './random';
 import { ProbeRunner } from './runner';
@@ -129,20 +129,12 @@ export async function road(model: CnnModel, images: Uint8Array | Float32Array, e
   model.check('road');
   const o = checkObject(options, 'options');
   checkKnownKeys(o, 'road options', ['fractions', 'noise', 'seed', 'chunkSize']);
-  const [h, w] = model.inputSize;
-  const n = h * w;
-  const [count, eh, ew] = explanation.shape;
-  if (eh !== h || ew !== w || explanation.maps.length !== count * n) {
-    throw new RangeError(`Expected maps of ${h}x${w} (the model's input size) for explanation but received shape [${explanation.shape}]`);
-  }
-  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
-  if (images.length !== count * n) throw new RangeError(expected(`the ${count} images explained (${count * n} values)`, 'images', images) + ` of ${images.length} values`);
+  const { h, w, n, count, pixels } = explainedImages(model, images, explanation);
   const fractions = checkFractions(o.fractions);
   const noise = o.noise === undefined ? DEFAULT_NOISE : checkNumber(o.noise, 'noise', 0, 1);
   const seed = o.seed === undefined ? 0 : checkInteger(o.seed, 'seed', 0, 0xffffffff);
   const chunkSize = o.chunkSize === undefined ? 64 : checkInteger(o.chunkSize, 'chunkSize', 1, 1 << 16);
 
-  const pixels = Float32Array.from(images, (v) => (images instanceof Uint8Array ? v / 255 : v));
   const F = fractions.length;
   // Per image: the map's order and a random one (Fisher-Yates, seeded per image).
   const orders = Array.from({ length: count }, (_, i) => {
