@@ -9,6 +9,7 @@ import {
 } from './bad-options-api';
 import { native } from '../src/core/native';
 import { smallSpec } from './fixtures';
+import { settledLiveTensors } from './helpers';
 
 type Case = [string, () => unknown, 'TypeError' | 'RangeError' | 'CheckpointError', RegExp];
 
@@ -141,7 +142,7 @@ describe('bad options across the public API', () => {
   });
 
   test.each([...trainCases, ...otherCases, ...predictCases, ...specCases, ...loadCases])('%s', async (_name, fn, type, message) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = await errorOf(fn);
     expect(err.name).toBe(type);
     expect(err.message).toMatch(message);

@@ -13,7 +13,7 @@ import { native } from '../src/core/native';
 import { readCheckpointEntries } from '../src/formats/checkpoint';
 import { MAX_PICKLE_DEPTH } from '../src/formats/pickle-scan';
 import { checkArchive } from '../src/formats/archive-check';
-import { rejected, skipBecause, thrown } from './helpers';
+import { rejected, skipBecause, thrown, settledLiveTensors } from './helpers';
 import { createModel, defaultSpec, loadModel, loadTorchScript, presetOptions, PRESETS, trainCnn } from '../src/index';
 import { fashion } from './fixtures';
 
@@ -135,9 +135,9 @@ describe('lies in the structure are refused before libtorch reads them (#1, #3)'
     ['a uint16 view past the bytes of its untyped storage', checkpoint({ type: 'UntypedStorage', dtype: 'uint16', numel: 6, size: [4], stride: [1] }, 2), /reaches element 3 of storage 0, which holds 3/],
     ['an untyped storage without a dtype', checkpoint({ type: 'UntypedStorage', numel: 48 }), /names no dtype of known size/],
   ];
-  test.each(cases)('%s', (_name, bytes, message) => {
+  test.each(cases)('%s', async (_name, bytes, message) => {
     const file = write('lie.pt', bytes);
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = thrown(() => readCheckpointEntries(file));
     expect(err.name).toBe('CheckpointError');
     expect(err.message).toMatch(/lie\.pt: is not a readable PyTorch checkpoint \(archive\/data\.pkl( at byte \d+)?: /);
@@ -165,7 +165,7 @@ describe('a model whose training cannot fit in memory is refused with its count 
   ]);
 
   hugeTest('trainCnn, knowing its optimizer (Adam), refuses the issue\'s spec', async () => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const started = Date.now();
     const err = await rejected(trainCnn({ dataset: fashion(), spec: huge, limit: 64, testLimit: 64, pictures: false }));
     expect(err.name).toBe('RangeError');
@@ -174,8 +174,8 @@ describe('a model whose training cannot fit in memory is refused with its count 
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  hugeTest('createModel refuses the issue\'s spec', () => {
-    const before = native().liveTensors();
+  hugeTest('createModel refuses the issue\'s spec', async () => {
+    const before = await settledLiveTensors();
     const err = thrown(() => createModel(huge));
     expect(err.name).toBe('RangeError');
     expect(err.message).toMatch(/^Expected a spec whose training fits in memory for spec but received a value of type object/);
@@ -183,9 +183,9 @@ describe('a model whose training cannot fit in memory is refused with its count 
     expect(native().liveTensors()).toBe(before);
   });
 
-  hugeTest('loadModel refuses a 2 KB checkpoint that declares the issue\'s spec, freeing what it decoded', () => {
+  hugeTest('loadModel refuses a 2 KB checkpoint that declares the issue\'s spec, freeing what it decoded', async () => {
     const file = write('huge-spec.pt', declaring(huge));
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = thrown(() => loadModel(file));
     expect(err.name).toBe('CheckpointError');
     expect(err.message).toMatch(/huge-spec\.pt: holds a spec whose model cannot fit in memory \(Expected a spec whose training fits in memory/);
@@ -193,9 +193,9 @@ describe('a model whose training cannot fit in memory is refused with its count 
     expect(native().liveTensors()).toBe(before);
   });
 
-  test('createModel and loadModel refuse a spec no machine holds (two dense layers of 1 << 20)', () => {
+  test('createModel and loadModel refuse a spec no machine holds (two dense layers of 1 << 20)', async () => {
     const parameters = HUGE_PARAMETERS + 2 ** 40 + 2 ** 20; // the issue's spec and a second layer's weights and biases
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     expect(thrown(() => createModel(larger)).message).toMatch(sizeMessage(parameters, 'adam, the most any optimizer keeps'));
     const err = thrown(() => loadModel(write('larger-spec.pt', declaring(larger))));
     expect(err.message).toMatch(/larger-spec\.pt: holds a spec whose model cannot fit in memory/);
@@ -203,8 +203,8 @@ describe('a model whose training cannot fit in memory is refused with its count 
     expect(native().liveTensors()).toBe(before);
   });
 
-  test.each(PRESETS)('the %s preset\'s network is still made, and saved and loaded', (name) => {
-    const before = native().liveTensors();
+  test.each(PRESETS)('the %s preset\'s network is still made, and saved and loaded', async (name) => {
+    const before = await settledLiveTensors();
     const model = createModel(presetOptions(name, 'fashion').spec);
     const file = path.join(tmp, `${name}.pt`);
     model.save(file);
@@ -223,8 +223,8 @@ describe('the OrderedDict hint only where the OrderedDict is the cause; else lib
   const archive = (pickle: Buffer) => zip([{ name: 'archive/data.pkl', data: pickle }, { name: 'archive/data/0', data: floats(12) }, { name: 'archive/version', data: text('3\n') }]);
   const frozenset = Buffer.concat([MARK, int(1), op(0x91)]);
 
-  test('an OrderedDict state dict and nothing else wrong keeps the hint', () => {
-    const before = native().liveTensors();
+  test('an OrderedDict state dict and nothing else wrong keeps the hint', async () => {
+    const before = await settledLiveTensors();
     const err = thrown(() => readCheckpointEntries(write('ordered.pt', archive(orderedStateDict([['w', tensor(spec)]])))));
     expect(err.message).toMatch(/ordered\.pt: is not a readable PyTorch checkpoint \(.*collections\.OrderedDict/);
     expect(err.message).toMatch(HINT);
@@ -237,7 +237,7 @@ describe('the OrderedDict hint only where the OrderedDict is the cause; else lib
     expect(err.message).not.toMatch(/OrderedDict/);
   });
 
-  test('a plain dict with a value libtorch cannot read gets libtorch\'s message', () => {
+  test('a plain dict with a value libtorch cannot read gets libtorch\'s message', async () => {
     const err = thrown(() => readCheckpointEntries(write('plain.pt', archive(stateDict([['w', tensor(spec)], ['x', frozenset]])))));
     expect(err.message).toMatch(/plain\.pt: is not a readable PyTorch checkpoint \(libtorch: Unknown opcode for unpickling/);
     expect(err.message).not.toMatch(/OrderedDict/);
@@ -249,8 +249,8 @@ describe('the OrderedDict hint only where the OrderedDict is the cause; else lib
     ['a refused global', orderedStateDict([['w', tensor(spec)], ['x', Buffer.concat([global('os', 'system'), tuple([str('echo hi')]), op(0x52)])]]), /^libtorch: Unpickler found unknown type os\.system/],
     ['sizes and strides of different lengths', orderedStateDict([['w', tensor({ ...spec, stride: [4, 1, 1] })]]), /^libtorch: .*size and stride must have the same length, got 2 and 3/],
     ['an unknown torch global', orderedStateDict([['w', tensor({ ...spec, type: 'EvilStorage' })]]), /^libtorch: Unpickler found unknown torch global, 'torch\.EvilStorage'/],
-  ] as [string, Buffer, RegExp][])('the addon, given an OrderedDict state dict with %s, passes libtorch\'s message on', (_name, pickle, message) => {
-    const before = native().liveTensors();
+  ] as [string, Buffer, RegExp][])('the addon, given an OrderedDict state dict with %s, passes libtorch\'s message on', async (_name, pickle, message) => {
+    const before = await settledLiveTensors();
     const err = thrown(() => native().decodeStateDict(archive(pickle)));
     expect(err.message).toMatch(message);
     expect(err.message).not.toMatch(HINT);
@@ -280,7 +280,7 @@ function unzip(bytes: Buffer): Record[] {
 test.each([
   ['a checkpoint', (m: ReturnType<typeof createModel>, f: string) => m.save(f), (f: string) => loadModel(f)],
   ['a TorchScript export', (m: ReturnType<typeof createModel>, f: string) => m.exportTorchScript(f), (f: string) => loadTorchScript(f)],
-] as const)('%s of convscope\'s own whose largest storage record is cut short is refused naming the record (#1)', (_what, save, load) => {
+] as const)('%s of convscope\'s own whose largest storage record is cut short is refused naming the record (#1)', async (_what, save, load) => {
   const model = createModel({ conv: [{ filters: 8, kernelSize: 5, padding: 'same', pool: true }], dense: [64], dropout: 0 }, { seed: 1 });
   const good = path.join(tmp, 'own.pt');
   save(model, good);
@@ -289,7 +289,7 @@ test.each([
   const largest = records.filter((r) => /\/data\/\d+$/.test(r.name)).sort((a, b) => b.data.length - a.data.length)[0];
   largest.data = largest.data.subarray(0, 16);
   const file = write('own-short.pt', zip(records));
-  const before = native().liveTensors();
+  const before = await settledLiveTensors();
   const err = thrown(() => load(file));
   expect(err.message).toMatch(new RegExp(`own-short\\.pt.*storage ${largest.name.split('/').pop()} declares \\d+ elements of torch\\.FloatStorage \\(\\d+ bytes\\) but its record holds 16 bytes`));
   expect(native().liveTensors()).toBe(before);

@@ -9,7 +9,7 @@ import { ops } from '../src/core/ops';
 import { tidy } from '../src/core/tidy';
 import { SYNC_EVERY } from '../src/train/train-cnn';
 import { fashion, smallSpec } from './fixtures';
-import { maxAbsDiff, rejected, skipBecause } from './helpers';
+import { maxAbsDiff, rejected, skipBecause, settledLiveTensors } from './helpers';
 
 const cuda = torchInfo().cuda;
 const describeCuda = cuda ? describe : describe.skip;
@@ -140,7 +140,7 @@ describeCuda('CUDA', () => {
   test('training on CUDA leaves no native tensor, graph or GPU memory behind', async () => {
     // One run first: libtorch keeps a cuBLAS workspace per stream for the process's life.
     (await trainCnn({ dataset: fashion(), spec: smallSpec(), device: 'cuda', mode: 'script', limit: 128 * 6, testLimit: 300 })).model.dispose();
-    const baseline = native().liveTensors();
+    const baseline = await settledLiveTensors();
     // emptyCache also drops cuBLAS's workspaces, which libtorch keeps per thread and stream: which
     // libuv thread runs an epoch varies, so they would come and go between measurements.
     native().cuda!.emptyCache();
@@ -199,7 +199,7 @@ describeCuda('CUDA', () => {
     const huge = { images: new Uint8Array(count * 784), labels: new Uint8Array(count), count };
     const dataset = { name: 'blank', train: huge, test: { ...huge, images: huge.images.subarray(0, 784), labels: huge.labels.subarray(0, 1), count: 1 }, classNames: fashion().classNames };
     const model = createModel({ conv: [{ filters: 256, kernelSize: 5, padding: 'same', pool: true }], dense: [], dropout: 0 }, { mode, device: 'cuda', seed: 1 });
-    const baseline = native().liveTensors();
+    const baseline = await settledLiveTensors();
     const err = await rejected(trainCnn({ dataset, initialModel: model, mode, device: 'cuda', cudaGraph: mode === 'script' ? cudaGraph : undefined, batchSize: count }));
     expect(err.message).toMatch(/out of memory/i);
     expect(native().liveTensors()).toBe(baseline);

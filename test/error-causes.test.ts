@@ -11,7 +11,7 @@ import type { TrainOptions } from '../src/index';
 import type { CnnSpec } from '../src/nn/spec';
 import { native } from '../src/core/native';
 import { fashion } from './fixtures';
-import { rejected, thrown } from './helpers';
+import { rejected, thrown, settledLiveTensors } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-error-causes-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -63,7 +63,7 @@ describe('images and labels in shared memory are refused naming the argument', (
 
 test('evaluate with a label the model has no class for: a RangeError naming the label, not libtorch\'s "Target 200 is out of bounds"', async () => {
   const model = createModel(tiny(), { seed: 1 });
-  const before = native().liveTensors();
+  const before = await settledLiveTensors();
   try {
     const s = split(8);
     s.labels[5] = 200;
@@ -84,7 +84,7 @@ test('class names that do not match spec.classes are refused before training', a
   }
 });
 
-test('a checkpoint entry named __proto__ is refused, and no tensor is left behind', () => {
+test('a checkpoint entry named __proto__ is refused, and no tensor is left behind', async () => {
   const weights = createModel(tiny(), { seed: 1 });
   const entries = native().decodeStateDict(weights.checkpointBytes({}));
   weights.dispose();
@@ -94,7 +94,7 @@ test('a checkpoint entry named __proto__ is refused, and no tensor is left behin
   fs.writeFileSync(file, native().encodeStateDict({ ...entries, ['__proto__']: extra }));
   extra.dispose();
   for (const v of Object.values(entries)) if (typeof v !== 'string') v.dispose();
-  const before = native().liveTensors();
+  const before = await settledLiveTensors();
   const err = thrown(() => loadModel(file));
   expect(err.message).toBe(`${file}: is not a readable PyTorch checkpoint (it has an entry named __proto__, which no model has)`);
   expect(native().liveTensors()).toBe(before);

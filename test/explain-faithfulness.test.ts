@@ -8,6 +8,7 @@ import { CnnModel, modelFromParameters } from '../src/nn/model';
 import { attributionOrder, faithfulness, trapezoidArea } from '../src/probe/faithfulness';
 import type { Explanation } from '../src/probe/explain';
 import { fashion, FASHION_INPUT_NORM } from './fixtures';
+import { settledLiveTensors } from './helpers';
 
 const N = 784;
 const LINEAR_SPEC: CnnSpec = { conv: [{ filters: 1, kernelSize: 1, activation: 'relu' }], dense: [], dropout: 0, classes: 2 };
@@ -51,7 +52,7 @@ describe('on a linear model, where gradient x input is each pixel\'s exact contr
   afterAll(() => model?.dispose());
 
   test('deletion in the map\'s order falls faster than random, insertion rises faster; the reversed map does worse than random', async () => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const f = await faithfulness(model, images, map, { steps: 16, chunkSize: 10 });
     expect(native().liveTensors()).toBe(before);
     const reversed = await faithfulness(model, images, { ...map, maps: map.maps.map((v) => -v) }, { steps: 16 });
@@ -79,7 +80,7 @@ describe('on a linear model, where gradient x input is each pixel\'s exact contr
   });
 
   test('bad input is refused before any native work', async () => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     await expect(faithfulness(model, images, map, { steps: 0 })).rejects.toThrow(/^Expected integer in \[1, 784\] for steps but received 0 of type number$/);
     await expect(faithfulness(model, images.subarray(0, N), map)).rejects.toThrow(/^Expected the 2 images explained \(1568 values\) for images but received a Float32Array of 784 values$/);
     await expect(faithfulness(model, images, map, { baseline: 'grey' as never })).rejects.toThrow(/^Expected one of black, blur, uniform for baseline but received "grey"/);

@@ -6,6 +6,7 @@ import { native } from '../src/core/native';
 import type { CnnModel } from '../src/nn/model';
 import { randomisationCheck, ranks, spearman } from '../src/probe/randomisation';
 import { fashion, FASHION_INPUT_NORM } from './fixtures';
+import { settledLiveTensors } from './helpers';
 
 test('ranks share ties; Spearman is 1 for the same order, -1 for the reverse, 0 against a constant', () => {
   expect(Array.from(ranks([3, 1, 2, 2]))).toEqual([4, 1, 2.5, 2.5]);
@@ -31,7 +32,7 @@ describe('on the tutorial network', () => {
     ['integrated gradients', { method: 'integrated-gradients', steps: 8 }, 0.95],
     ['Grad-CAM', { method: 'grad-cam' }, 0.6],
   ] as const)('%s maps change as the layers are re-initialised from the top', async (_name, options, bound) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const stages = await randomisationCheck(model, images(), options, 99);
     expect(native().liveTensors()).toBe(before);
     expect(stages.map((s) => s.randomised)).toEqual([['fc2'], ['fc2', 'fc1'], ['fc2', 'fc1', 'conv2'], ['fc2', 'fc1', 'conv2', 'conv1']]);

@@ -9,6 +9,7 @@ import type { CnnModel } from '../src/nn/model';
 import { attributionOrder } from '../src/probe/faithfulness';
 import { imputeLinear, road } from '../src/probe/road';
 import { fashion, FASHION_INPUT_NORM } from './fixtures';
+import { settledLiveTensors } from './helpers';
 
 const H = 28;
 const W = 28;
@@ -64,7 +65,7 @@ describe('ROAD on the tutorial network', () => {
     for (let i = 0; i < COUNT; ++i) attributionOrder(occlusion.maps.subarray(i * N, (i + 1) * N)).forEach((p, r) => { maps[i * N + p] = N - r; });
     const e: Explanation = { ...occlusion, maps };
     const negated: Explanation = { ...e, maps: e.maps.map((v) => -v) };
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const a = await road(model, images(), e, { fractions: [0.2, 0.5, 0.8], seed: 4 });
     const b = await road(model, images(), negated, { fractions: [0.2, 0.5, 0.8], seed: 4 });
     expect(native().liveTensors()).toBe(before);
@@ -83,7 +84,7 @@ describe('ROAD on the tutorial network', () => {
     ['an unknown option', { percentiles: [10] }, 'TypeError', /^Unknown option "percentiles" in road options; expected one of fractions, noise, seed, chunkSize$/],
   ] as const)('bad input, before any native work: %s', async (_what, options, name, message) => {
     const e = await explain(model, images().subarray(0, N), { method: 'saliency' });
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = await road(model, images().subarray(0, N), e, options as never).then(() => { throw new Error('expected a rejection'); }, (x: Error) => x);
     expect(err.name).toBe(name);
     expect(err.message).toMatch(message);

@@ -16,7 +16,7 @@ import { imageSeed } from '../src/probe/method';
 import { normalSource } from '../src/probe/random';
 import { featureMapLayers as featureMapLayersOf } from '../src/probe/options';
 import { fashion, FASHION_INPUT_NORM, specVariants } from './fixtures';
-import { PYTHON, testWithPython } from './helpers';
+import { PYTHON, testWithPython, settledLiveTensors } from './helpers';
 import { spawnSync } from 'child_process';
 
 const H = 28;
@@ -60,7 +60,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** Runs `fn` and checks that it leaves as many native tensors alive as before. */
 async function leakFree<T>(fn: () => Promise<T>): Promise<T> {
-  const before = native().liveTensors();
+  const before = await settledLiveTensors();
   const result = await fn();
   expect(native().liveTensors()).toBe(before);
   return result;
@@ -472,7 +472,7 @@ describe('bad input: a clear error naming what was wrong and what was expected, 
   ];
 
   test.each(CASES)('%s', async (_what, call, name, message) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = await call().then(() => { throw new Error('expected a rejection'); }, (e: Error) => e);
     expect(err.name).toBe(name);
     expect(err.message).toMatch(message);

@@ -12,7 +12,7 @@ import { FAULT_ENV } from '../src/util/fs-atomic';
 import { native } from '../src/core/native';
 import type { CnnSpec } from '../src/nn/spec';
 import { fashion } from './fixtures';
-import { rejected, skipBecause, thrown } from './helpers';
+import { rejected, skipBecause, thrown, settledLiveTensors } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-failure-paths-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -21,7 +21,7 @@ const base = (): TrainOptions => ({ dataset: fashion(), spec: tiny(), limit: 256
 
 /** Rejects or throws, and leaves no native tensor behind; the error is returned for more checks. */
 async function failsCleanly(run: () => Promise<unknown>): Promise<Error> {
-  const before = native().liveTensors();
+  const before = await settledLiveTensors();
   const err = await rejected(run);
   expect(native().liveTensors()).toBe(before);
   return err;
@@ -67,9 +67,9 @@ describe('crafted checkpoint metadata is refused, naming the field, before any t
     ['partial step zero', (m) => { m.training.partial = { step: 0, lossSum: 1, correct: 1, seen: 64 }; }, /for training\.partial\.step but received 0/],
   ];
 
-  test.each(cases)('%s: loadCheckpoint refuses it', (name, edit, message) => {
+  test.each(cases)('%s: loadCheckpoint refuses it', async (name, edit, message) => {
     const file = crafted(name.replace(/\W+/g, '-'), edit);
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = thrown(() => loadCheckpoint(file));
     expect(err.name).toBe('CheckpointError');
     expect(err.message).toContain(file);
@@ -85,14 +85,14 @@ describe('crafted checkpoint metadata is refused, naming the field, before any t
     expect(events).toEqual([]);
   });
 
-  test('200 random metadata mutations: each loads or is a CheckpointError naming the file, never anything else', () => {
+  test('200 random metadata mutations: each loads or is a CheckpointError naming the file, never anything else', async () => {
     let state = 99;
     const random = () => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state / 4294967296; };
     const values = ['1', -5, 0, 1.5, null, true, {}, [], 'abc', 1e9, 2 ** 53, -0.0];
     const fields = ['training.epoch', 'training.seed', 'training.history', 'training.history.0', 'training.history.0.epoch', 'training.history.0.testLoss',
       'training.options', 'training.partial', 'optimizer', 'optimizer.kind', 'optimizer.learningRate', 'optimizer.momentum', 'optimizer.nesterov',
       'optimizer.beta1', 'mode', 'inputNorm', 'inputNorm.std', 'training'];
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     let refused = 0;
     for (let i = 0; i < 200; ++i) {
       const where = fields[Math.floor(random() * fields.length)].split('.');
@@ -151,8 +151,8 @@ describe('a resume that does not match the run is refused before any work (#3, #
     expect(err.message).toMatch(/^Expected more than 1 epochs \(.*model\.pt has done 1\) for epochs but received 1/);
   });
 
-  test('loadModel with a spec other than the checkpoint\'s is an error; the same spec is accepted', () => {
-    const before = native().liveTensors();
+  test('loadModel with a spec other than the checkpoint\'s is an error; the same spec is accepted', async () => {
+    const before = await settledLiveTensors();
     const err = thrown(() => loadModel(trained, { spec: defaultSpec() }));
     expect(err.name).toBe('RangeError');
     expect(err.message).toMatch(/^Expected the spec .*model\.pt holds .* for spec but received a value of type object: .*"filters":32/);
@@ -203,8 +203,8 @@ describe('native memory on failure paths (#4)', () => {
     }
   });
 
-  test('a spec too large for memory: createModel frees the parameters it made before the failure', () => {
-    const before = native().liveTensors();
+  test('a spec too large for memory: createModel frees the parameters it made before the failure', async () => {
+    const before = await settledLiveTensors();
     // fc1 would hold 1024 x (1024 * 1024 * 64) floats (275 GB): conv1 and conv2 are made first.
     const err = thrown(() => createModel({ ...defaultSpec(), inputSize: [4096, 4096] }));
     expect(err.message).toMatch(/memory|alloc/i);
@@ -216,8 +216,8 @@ describe('native memory on failure paths (#4)', () => {
     expect(err.message).toBe('Expected 4096x4096 images for spec.inputSize but dataset.train has 784 pixels per image');
   });
 
-  test('createModel on an unknown device', () => {
-    const before = native().liveTensors();
+  test('createModel on an unknown device', async () => {
+    const before = await settledLiveTensors();
     expect(thrown(() => createModel(tiny(), { device: 'tpu' })).name).toBe('RangeError');
     expect(native().liveTensors()).toBe(before);
   });

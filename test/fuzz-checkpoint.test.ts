@@ -5,6 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createModel, loadModel, loadTorchScript } from '../src/index';
 import { native } from '../src/core/native';
+import { settledLiveTensors } from './helpers';
 
 const CASES = Number(process.env.CONVSCOPE_FUZZ_CASES ?? 400);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-fuzz-ckpt-'));
@@ -36,14 +37,14 @@ const spec = { conv: [{ filters: 4, kernelSize: 3, padding: 'same' as const, poo
 test.each([
   ['checkpoint', (file: string) => loadModel(file), (m: ReturnType<typeof createModel>, file: string) => m.save(file)],
   ['TorchScript', (file: string) => loadTorchScript(file), (m: ReturnType<typeof createModel>, file: string) => m.exportTorchScript(file)],
-] as const)(`${CASES} mutated %s files give only clear errors`, (kindName, load, write) => {
+] as const)(`${CASES} mutated %s files give only clear errors`, async (kindName, load, write) => {
   const model = createModel(spec, { seed: 1 });
   const goodFile = path.join(tmp, `good-${kindName}.pt`);
   write(model, goodFile);
   model.dispose();
   const good = fs.readFileSync(goodFile);
   const random = prng(kindName === 'checkpoint' ? 7 : 11);
-  const baseline = native().liveTensors();
+  const baseline = await settledLiveTensors();
   let refused = 0;
   for (let i = 0; i < CASES; ++i) {
     const file = path.join(tmp, 'mutant.pt');

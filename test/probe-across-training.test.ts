@@ -14,6 +14,7 @@ import type { CnnModel } from '../src/nn/model';
 import { epochCheckpoints, mapsAcrossTraining } from '../src/probe/across-training';
 import { spearman } from '../src/probe/randomisation';
 import { fashion } from './fixtures';
+import { settledLiveTensors } from './helpers';
 
 const N = 784;
 const spec: CnnSpec = { conv: [{ filters: 4, kernelSize: 5, padding: 'same', pool: true }, { filters: 6, kernelSize: 3, padding: 'same', pool: true }], dense: [16], dropout: 0 };
@@ -40,7 +41,7 @@ test('trainCnn({ keepEpochCheckpoints }) writes epoch-1..3.pt: loadable, differe
 });
 
 test('mapsAcrossTraining: each epoch\'s maps are explain()\'s for the last model\'s predicted classes; correlations of |map|; no tensor leaked', async () => {
-  const before = native().liveTensors();
+  const before = await settledLiveTensors();
   const t = await mapsAcrossTraining(models, images(), { method: 'saliency' });
   expect(native().liveTensors()).toBe(before);
   const lastTargets = (await explain(models[2], images())).targets;
@@ -95,7 +96,7 @@ describe('bad input', () => {
   });
 
   test('explain\'s own checks hold, before any native work', async () => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = await mapsAcrossTraining(models, images(), { method: 'integrated-gradients', steps: 0 }).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/^Expected integer in \[1, 65536\] for steps but received 0/);
     expect(native().liveTensors()).toBe(before);

@@ -13,7 +13,7 @@ import type { CnnModel } from '../src/nn/model';
 import { embeddings, penultimateLayer, spriteGrid, writeProjector } from '../src/probe/embeddings';
 import { ProbeRunner } from '../src/probe/runner';
 import { fashion, FASHION_INPUT_NORM } from './fixtures';
-import { PYTHON, testWithPython } from './helpers';
+import { PYTHON, testWithPython, settledLiveTensors } from './helpers';
 import { decodePng } from './png-pixels';
 
 const N = 784;
@@ -41,12 +41,12 @@ describe('embeddings()', () => {
   });
 
   test('vectors = the layer\'s activations, predictions = predict()\'s argmax, chunked; eager = script; no tensor leaked', async () => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const e = await embeddings(eager, images(), { chunkSize: 7 });
     const s = await embeddings(script, images());
     // At most: the count is the process's, and a collection during the call may free wrappers that
     // earlier test files left for the garbage collector (seen under CI: 22 before, 16 after).
-    expect(native().liveTensors()).toBeLessThanOrEqual(before);
+    expect(native().liveTensors()).toBe(before);
     expect([e.layer, e.count, e.dims]).toEqual(['fc1.act', COUNT, 1024]);
     const runner = new ProbeRunner(eager, 1000);
     let direct: Float32Array | undefined;
@@ -80,7 +80,7 @@ describe('embeddings()', () => {
     ['images of the wrong size', () => embeddings(eager, new Uint8Array(5), {}), 'RangeError', /^Expected whole 28x28 images/],
     ['a zero chunk', () => embeddings(eager, images(), { chunkSize: 0 }), 'RangeError', /^Expected integer in \[1, 65536\] for chunkSize but received 0/],
   ] as const)('bad input, before any native work: %s', async (_what, call, name, message) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = await call().then(() => { throw new Error('expected a rejection'); }, (e: Error) => e);
     expect(err.name).toBe(name);
     expect(err.message).toMatch(message);

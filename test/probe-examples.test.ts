@@ -11,6 +11,7 @@ import { fieldCrop, layerShapes } from '../src/probe/layer-geometry';
 import { cropTiles } from '../src/probe/probe-folders';
 import { ProbeRunner } from '../src/probe/runner';
 import { fashion, FASHION_INPUT_NORM, specVariants } from './fixtures';
+import { settledLiveTensors } from './helpers';
 
 const N = 784;
 
@@ -36,7 +37,7 @@ describe('dataset examples on the tutorial network', () => {
 
   test('chunked over the split = the brute-force ranking of each channel\'s maximum over positions; no tensor leaked', async () => {
     const channels = [0, 5, 17, 63];
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const ex = await datasetExamples(eager, images(), { layer: 'conv2.act', channels, top: 6, chunkSize: 7 });
     expect(native().liveTensors()).toBe(before);
     const maps = await featureMaps(eager, 'conv2.act', Float32Array.from(images(), (v) => v / 255));
@@ -172,7 +173,7 @@ describe('bad input: a clear error naming what was wrong and what was expected, 
   ];
 
   test.each(CASES)('%s', async (_what, call, name, message) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = await call().then(() => { throw new Error('expected a rejection'); }, (e: Error) => e);
     expect(err.name).toBe(name);
     expect(err.message).toMatch(message);

@@ -8,6 +8,7 @@ import { native } from '../src/core/native';
 import type { CnnModel } from '../src/nn/model';
 import { maximize, shiftImage, totalVariation, unshiftGradient } from '../src/probe/maximize';
 import { FASHION_INPUT_NORM } from './fixtures';
+import { settledLiveTensors } from './helpers';
 
 const H = 28;
 const W = 28;
@@ -34,7 +35,7 @@ describe('maximize on the tutorial network', () => {
     ['a dense unit', { layer: 'fc1', channel: [0, 5] }],
     ['a class logit', { class: [0, 7] }],
   ] as const)('raises %s, pixels stay in [0, 1], no tensor leaked', async (_what, objective) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const v = await maximize(eager, objective, { steps: 24, seed: 1 });
     expect(native().liveTensors()).toBe(before);
     const n = v.units.length;
@@ -69,7 +70,7 @@ describe('maximize on the tutorial network', () => {
     ['a dense unit', { layer: 'fc1.act', channel: [2] }],
     ['a class logit', { class: [1, 8] }],
   ] as const)('eager = script for %s (the scripted layer through the split TorchScript)', async (_what, objective) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const a = await maximize(eager, objective, { steps: 8, seed: 4 });
     const b = await maximize(script, objective, { steps: 8, seed: 4 });
     expect(native().liveTensors()).toBe(before);
@@ -80,7 +81,7 @@ describe('maximize on the tutorial network', () => {
 
 test('any input size: a 20x24 network with global average pooling (its images 20x24, its objective rises)', async () => {
   const model = createModel({ conv: [{ filters: 6, kernelSize: 3, pool: true }, { filters: 5, kernelSize: 3 }], dense: [], dropout: 0, inputSize: [20, 24], globalAvgPool: true }, { seed: 8 });
-  const before = native().liveTensors();
+  const before = await settledLiveTensors();
   const v = await maximize(model, { layer: 'conv2', channel: [0, 4] }, { steps: 12 });
   const c = await maximize(model, { class: 2 }, { steps: 12 });
   expect(native().liveTensors()).toBe(before);
@@ -151,7 +152,7 @@ describe('bad input: a clear error naming what was wrong and what was expected, 
   ];
 
   test.each(CASES)('%s', async (_what, call, name, message) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = await call().then(() => { throw new Error('expected a rejection'); }, (e: Error) => e);
     expect(err.name).toBe(name);
     expect(err.message).toMatch(message);

@@ -13,6 +13,7 @@ import type { CnnModel } from '../src/nn/model';
 import { attributionSummary, writeSummary } from '../src/probe/summary';
 import { fashion, FASHION_INPUT_NORM } from './fixtures';
 import { decodePng } from './png-pixels';
+import { settledLiveTensors } from './helpers';
 
 const N = 784;
 const COUNT = 45;
@@ -61,7 +62,7 @@ test.each([
   ['gradient x input, target label', { method: 'gradient-x-input', target: 'label' }],
   ['grad-cam, one target per image (sliced per block)', { method: 'grad-cam', target: Array.from({ length: COUNT }, (_, i) => (i * 7) % 10) }],
 ] as const)('%s: in blocks of 7 = by hand from all the maps; counts = label histogram and confusion matrix; no tensor leaked', async (_what, options) => {
-  const before = native().liveTensors();
+  const before = await settledLiveTensors();
   const s = await attributionSummary(model, images(), labels(), { ...options, blockSize: 7 } as never);
   expect(native().liveTensors()).toBe(before);
   const expected = await byHand(options as ExplainOptions);
@@ -101,7 +102,7 @@ describe('bad input: a clear error naming what was wrong and what was expected, 
     ['images of the wrong size', () => attributionSummary(model, new Uint8Array(10), []), 'RangeError', /^Expected whole 28x28 images/],
   ];
   test.each(CASES)('%s', async (_what, call, name, message) => {
-    const before = native().liveTensors();
+    const before = await settledLiveTensors();
     const err = await call().then(() => { throw new Error('expected a rejection'); }, (e: Error) => e);
     expect(err.name).toBe(name);
     expect(err.message).toMatch(message);

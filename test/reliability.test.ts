@@ -9,7 +9,7 @@ import { native } from '../src/core/native';
 import { loadCheckpoint } from '../src/train/checkpoint';
 import type { CnnSpec } from '../src/nn/spec';
 import { fashion } from './fixtures';
-import { rejected } from './helpers';
+import { rejected, settledLiveTensors } from './helpers';
 import { FAULT_ENV } from '../src/util/fs-atomic';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-reliability-'));
@@ -20,7 +20,7 @@ const weightsOf = (m: { parameters(): { values: Float32Array }[] }) => m.paramet
 
 describe('leaks', () => {
   test('5 epochs then dispose: liveTensors back at baseline, RSS grows < 5% from epoch 2 to 5', async () => {
-    const baseline = native().liveTensors();
+    const baseline = await settledLiveTensors();
     const rss: number[] = [];
     const r = await trainCnn({ ...base(), limit: 2048, epochs: 5, onProgress: (e) => { if (e.type === 'epoch') rss.push(process.memoryUsage().rss); } });
     r.model.dispose();

@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import { createModel, loadModel, trainCnn, evaluate, defaultSpec } from '../src/index';
 import { native } from '../src/core/native';
 import { fashion, smallSpec } from './fixtures';
-import { PYTHON, rejected, testWithPython } from './helpers';
+import { PYTHON, rejected, testWithPython, settledLiveTensors } from './helpers';
 
 const withTorch = testWithPython(['torch']);
 
@@ -212,7 +212,7 @@ describe('checkpoints', () => {
 
 describe('liveTensors', () => {
   test('training and disposing the model leaves no native tensors behind', async () => {
-    const baseline = native().liveTensors();
+    const baseline = await settledLiveTensors();
     const r = await trainCnn({ dataset: fashion(), spec: smallSpec(), limit: 256, testLimit: 128 });
     r.model.dispose();
     expect(native().liveTensors()).toBe(baseline);

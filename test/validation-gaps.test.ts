@@ -9,6 +9,7 @@ import { MAX_CLASSES } from '../src/nn/spec';
 import { native } from '../src/core/native';
 import { fromHost, ops } from '../src/core/ops';
 import { smallSpec } from './fixtures';
+import { settledLiveTensors } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-validation-gaps-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -42,8 +43,8 @@ describe('non-finite pixels in float images (#13)', () => {
 
   test.each(models.flatMap(([name, model]) => [NaN, Infinity, -Infinity].map((bad) => [name, bad, model] as const)))(
     '%s predict refuses %s, naming the index of the first bad value, before any tensor is made',
-    (_name, bad, model) => {
-      const before = native().liveTensors();
+    async (_name, bad, model) => {
+      const before = await settledLiveTensors();
       const err = errorOf(() => model.predict(imagesWith(bad)));
       expect(err.name).toBe('RangeError');
       expect(err.message).toBe(`Expected finite pixel values for images but images[801] is ${bad}`);
@@ -69,8 +70,8 @@ describe('non-finite pixels in float images (#13)', () => {
 describe('tidy() with an async callback (#14)', () => {
   const made = () => fromHost(new Float32Array([1, 2, 3]), [3]);
 
-  test('is refused with a TypeError, and what it made before its first await is freed', () => {
-    const before = native().liveTensors();
+  test('is refused with a TypeError, and what it made before its first await is freed', async () => {
+    const before = await settledLiveTensors();
     let resumed = false;
     const err = errorOf(() => tidy(async () => {
       ops().affine(made(), 2, 0);
@@ -89,8 +90,8 @@ describe('tidy() with an async callback (#14)', () => {
     expect(err.message).toMatch(/synchronous function for tidy\(\)/);
   });
 
-  test('the enclosing scope still works after an inner async callback was refused', () => {
-    const before = native().liveTensors();
+  test('the enclosing scope still works after an inner async callback was refused', async () => {
+    const before = await settledLiveTensors();
     const kept = tidy(() => {
       const outer = made();
       expect(() => tidy(async () => made())).toThrow(/synchronous function/);
@@ -101,8 +102,8 @@ describe('tidy() with an async callback (#14)', () => {
     kept.dispose();
   });
 
-  test('a synchronous callback is unchanged: its result survives, the rest is freed', () => {
-    const before = native().liveTensors();
+  test('a synchronous callback is unchanged: its result survives, the rest is freed', async () => {
+    const before = await settledLiveTensors();
     const result = tidy(() => ops().affine(made(), 2, 0));
     expect(native().liveTensors()).toBe(before + 1);
     expect(Array.from(result.toTypedArray() as Float32Array)).toEqual([2, 4, 6]);
