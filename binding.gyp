@@ -9,7 +9,9 @@
         "native/unity/kernels.cc",
         "native/errors.cc",
         "native/args.cc",
-        "native/mkl_cpu_check.cc"
+        "native/mkl_cpu_check.cc",
+        # The one file that sees gloo's headers, compiled on its own (native/distributed_gloo.h says why).
+        "native/distributed_gloo.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
