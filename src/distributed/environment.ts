@@ -1,7 +1,7 @@
 // torchrun's environment contract (torch/distributed/run.py): what a rank reads to find its group.
 // The CLI joins a group whenever RANK and WORLD_SIZE are set; trainCnn({ distributed: true }) reads it.
 import * as os from 'os';
-import { checkInteger, checkKnownKeys, checkNumber, checkObject, expected } from '../util/validate';
+import { checkKnownKeys, checkNumber, checkObject, expected } from '../util/validate';
 
 /** Default seconds a rank waits for its peers (rendezvous and every collective) before failing. */
 export const DEFAULT_DIST_TIMEOUT_SECONDS = 300;
@@ -51,8 +51,10 @@ function integerVariable(env: NodeJS.ProcessEnv, name: string, min: number, max:
       'a distributed run is started by torchrun or `convscope train --nproc-per-node N`, which set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT');
   }
   const value = Number(text);
-  if (!/^\d+$/.test(text.trim())) throw new RangeError(expected(`an integer in [${min}, ${max}]`, `the environment variable ${name}`, text));
-  return checkInteger(value, `the environment variable ${name}`, min, max);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw new RangeError(expected(`an integer in [${min}, ${max}]`, `the environment variable ${name}`, text));
+  }
+  return value;
 }
 
 /**
