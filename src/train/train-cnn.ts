@@ -461,6 +461,10 @@ function openRun(input: TrainOptions): Run {
   // A distributed run's environment is checked here, before anything is written; its rank 0 alone writes.
   const rank = options.distributed ? rankEnvironment() : undefined;
   const device = rank ? rankDevice(resolveDevice(options.device), rank.localRank) : resolveDevice(options.device);
+  if (rank && device !== 'cpu') {
+    // Gloo would average CUDA gradients through the host; NCCL is not built in (README: More than one process).
+    throw new RangeError(expected("device 'cpu' for a distributed run (its gradients are averaged by Gloo; NCCL is not supported yet)", 'device', options.device));
+  }
   const stepGraph = wantsStepGraph(options, device);
   // Before anything native: a run folder that cannot be written fails now, not after an epoch.
   const recorder = options.runDir && (rank?.rank ?? 0) === 0 ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
