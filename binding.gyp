@@ -54,7 +54,8 @@
           {
             "sources": [
               "native/cuda/cuda_runtime.cc",
-              "native/cuda/graph_step.cc"
+              "native/cuda/graph_step.cc",
+              "native/cuda/distributed_nccl.cc"
             ]
           }
         ]

@@ -7,8 +7,12 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "distributed_gloo.h"
+#ifdef CONVSCOPE_NCCL
+#include "cuda/distributed_nccl.h"
+#endif
 #endif
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -31,6 +35,8 @@ class Group {
   c10::intrusive_ptr<c10d::Backend> backend;
   int rank = 0, size = 1;
   std::string backendName;
+  // Where the group's collectives want their tensors: the CPU for Gloo, the rank's GPU for NCCL.
+  at::Device device = at::kCPU;
   // Collectives must be issued in the same order on every rank: one caller at a time per group.
   std::mutex order;
 };
@@ -128,10 +134,11 @@ void BroadcastFromRank0(Group& group, std::vector<at::Tensor>& tensors) {
 // The sum over the ranks of a few numbers (epoch totals, evaluation counts).
 std::vector<double> SumOverRanks(Group& group, const std::vector<double>& values) {
   std::lock_guard<std::mutex> lock(group.order);
-  // A copy into a tensor the collective can own.
-  at::Tensor t = torch::tensor(values, torch::kDouble);
+  // A copy into a tensor the collective can own (on the group's device: NCCL reduces GPU tensors only).
+  at::Tensor t = torch::tensor(values, torch::kDouble).to(group.device);
   std::vector<at::Tensor> one{t};
   group.backend->allreduce(one)->wait();
+  t = t.to(at::kCPU);
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
@@ -144,7 +151,19 @@ struct GroupConfig {
   // rank connects to it as a client, under the agent's prefix.
   bool agentStore = false;
   std::string agentPrefix;
+  // "gloo" (CPU tensors) or "nccl" (CUDA tensors on GPU `device`).
+  std::string backend = "gloo";
+  int device = 0;
 };
+
+// The backends this build can make: Gloo always (libtorch 2.x), NCCL in a CUDA build that found nccl.h.
+std::vector<std::string> Backends() {
+#ifdef CONVSCOPE_NCCL
+  return {"gloo", "nccl"};
+#else
+  return {"gloo"};
+#endif
+}
 
 std::shared_ptr<Group> Join(const GroupConfig& config) {
   c10d::TCPStoreOptions options;
@@ -162,7 +181,14 @@ std::shared_ptr<Group> Join(const GroupConfig& config) {
   group->store = store;
   group->rank = config.rank;
   group->size = config.size;
-  group->backendName = "gloo";
+  group->backendName = config.backend;
+#ifdef CONVSCOPE_NCCL
+  if (config.backend == "nccl") {
+    group->device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(config.device));
+    group->backend = ConnectNccl(store, config.rank, config.size, config.timeout, config.device);
+    return group;
+  }
+#endif
   group->backend = ConnectGloo(store, config.rank, config.size, config.timeout);
   return group;
 }
@@ -388,8 +414,14 @@ GroupConfig ReadGroupConfig(const Napi::Value& value) {
   config.timeout = std::chrono::milliseconds(ReadInt(o.Get("timeoutMs"), "timeoutMs", 1, INT64_C(1) << 40));
   config.agentStore = OptionalBool(o, "agentStore", false);
   config.agentPrefix = OptionalString(o, "agentPrefix", "");
-  const std::string backend = OptionalString(o, "backend", "gloo");
-  if (backend != "gloo") throw OutOfRange("Expected \"gloo\" for backend but received \"" + backend + "\"");
+  config.backend = OptionalString(o, "backend", "gloo");
+  const auto backends = Backends();
+  if (std::find(backends.begin(), backends.end(), config.backend) == backends.end()) {
+    std::string list;
+    for (const auto& b : backends) list += (list.empty() ? "\"" : " or \"") + b + "\"";
+    throw OutOfRange("Expected " + list + " for backend (what this build of convscope has) but received \"" + config.backend + "\"");
+  }
+  config.device = static_cast<int>(OptionalInt(o, "device", 0, 0, 1 << 16));
   return config;
 }
 #endif
@@ -425,7 +457,11 @@ void RegisterDistributed(Napi::Env env, Napi::Object exports) {
   GetInstanceData(env).processGroupConstructor = Napi::Persistent(constructor);
   auto distributed = Napi::Object::New(env);
   distributed.Set("available", Napi::Boolean::New(env, CONVSCOPE_HAS_C10D == 1));
-  distributed.Set("backends", Napi::String::New(env, CONVSCOPE_HAS_C10D ? "gloo" : ""));
+  auto backends = Napi::Array::New(env);
+#if CONVSCOPE_HAS_C10D
+  for (const auto& b : Backends()) backends.Set(backends.Length(), Napi::String::New(env, b));
+#endif
+  distributed.Set("backends", backends);
   distributed.Set("ProcessGroup", constructor);
   distributed.Set("joinGroup", Napi::Function::New(env, JoinGroup, "joinGroup"));
   distributed.Set("liveGroups", Napi::Function::New(env, LiveGroups, "liveGroups"));

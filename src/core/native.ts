@@ -182,13 +182,17 @@ export interface NativeGroupConfig {
   /** Connect to torchrun's agent store at host:port as a client, under `agentPrefix`, instead of rank 0 serving it. */
   agentStore?: boolean;
   agentPrefix?: string;
-  backend?: 'gloo';
+  /** 'gloo' (CPU tensors, the default) or 'nccl' (CUDA tensors on GPU `device`; CUDA builds that found nccl.h). */
+  backend?: 'gloo' | 'nccl';
+  device?: number;
 }
 
 /** Data-parallel training on c10d (native/distributed.h); `available` is false in the libtorch 1.13 build. */
 export interface NativeDistributed {
   readonly available: boolean;
-  /** TCPStore rendezvous and a Gloo group; rejects when the peers do not all come within the timeout. */
+  /** The backends this build can make: ['gloo'], with 'nccl' in a CUDA build that found nccl.h; [] in the libtorch 1.13 build. */
+  readonly backends: string[];
+  /** TCPStore rendezvous and a Gloo (or NCCL) group; rejects when the peers do not all come within the timeout. */
   joinGroup(config: NativeGroupConfig): Promise<NativeProcessGroup>;
   /** ProcessGroups alive (not yet disposed). */
   liveGroups(): number;

@@ -24,6 +24,16 @@ export interface EvaluationCounts {
 /** The running totals of an epoch (loss sum, correct answers, images seen). */
 export interface Totals { lossSum: number; correct: number; seen: number }
 
+/** NCCL for CUDA tensors, Gloo for the CPU's. */
+export function backendFor(device: string): 'gloo' | 'nccl' {
+  return device.startsWith('cuda') ? 'nccl' : 'gloo';
+}
+
+function deviceIndex(device: string): number {
+  const index = /^cuda:(\d+)$/.exec(device);
+  return index ? Number(index[1]) : 0;
+}
+
 export class DataParallel {
   private group?: NativeProcessGroup;
 
@@ -35,11 +45,16 @@ export class DataParallel {
    * Joins the group the environment describes (torchrun's variables), waiting up to the timeout for
    * every peer; sets this rank's threads to the cores divided by the local ranks.
    */
-  static async join(options: ResolvedDistributedOptions, env: NodeJS.ProcessEnv = process.env): Promise<DataParallel> {
+  static async join(options: ResolvedDistributedOptions, device = 'cpu', env: NodeJS.ProcessEnv = process.env): Promise<DataParallel> {
     const rankEnv = rankEnvironment(env);
     const addon = native();
     if (!addon.distributed?.available) {
       throw new DistributedError(`distributed training needs the libtorch 2.x build of convscope; this addon is built against libtorch ${addon.torchInfo().version}`);
+    }
+    const backend = backendFor(device);
+    if (!addon.distributed.backends.includes(backend)) {
+      throw new DistributedError(`a distributed run on ${device} needs the ${backend} backend, which this build of convscope lacks (it has: ${addon.distributed.backends.join(', ')}); ` +
+        'NCCL is compiled into CUDA builds that find nccl.h (the nvidia-nccl wheel beside the CUDA PyTorch)');
     }
     addon.setNumThreads(threadsPerRank(rankEnv.localWorldSize));
     const where = `rank ${rankEnv.rank} of ${rankEnv.worldSize} (store ${rankEnv.host}:${rankEnv.port}${rankEnv.agentStore ? ", torchrun's agent store" : ''})`;
@@ -47,7 +62,7 @@ export class DataParallel {
     try {
       group = await addon.distributed.joinGroup({
         host: rankEnv.host, port: rankEnv.port, rank: rankEnv.rank, size: rankEnv.worldSize, timeoutMs: Math.round(options.timeout * 1000),
-        agentStore: rankEnv.agentStore, agentPrefix: rankEnv.agentPrefix,
+        agentStore: rankEnv.agentStore, agentPrefix: rankEnv.agentPrefix, backend, device: deviceIndex(device),
       });
     } catch (err) {
       throw new DistributedError(`${where} could not join its group within ${options.timeout} s ` +

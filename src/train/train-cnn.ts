@@ -461,9 +461,9 @@ function openRun(input: TrainOptions): Run {
   // A distributed run's environment is checked here, before anything is written; its rank 0 alone writes.
   const rank = options.distributed ? rankEnvironment() : undefined;
   const device = rank ? rankDevice(resolveDevice(options.device), rank.localRank) : resolveDevice(options.device);
-  if (rank && device !== 'cpu') {
-    // Gloo would average CUDA gradients through the host; NCCL is not built in (README: More than one process).
-    throw new RangeError(expected("device 'cpu' for a distributed run (its gradients are averaged by Gloo; NCCL is not supported yet)", 'device', options.device));
+  if (rank && device !== 'cpu' && !native().distributed.backends.includes('nccl')) {
+    // CUDA tensors are averaged by NCCL; Gloo would take them through the host.
+    throw new RangeError(expected("device 'cpu' for a distributed run with this build of convscope (its NCCL backend is not built: no nccl.h when it was compiled)", 'device', options.device));
   }
   const stepGraph = wantsStepGraph(options, device);
   // Before anything native: a run folder that cannot be written fails now, not after an epoch.
@@ -671,7 +671,7 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
   // caller on success, and through the error when an abort or divergence stops training).
   let keepModel = false;
   try {
-    if (run.options.distributed) run.parallel = await DataParallel.join(run.options.distributed);
+    if (run.options.distributed) run.parallel = await DataParallel.join(run.options.distributed, run.device);
     const splits = await prepareSplits(run);
     const trainee = makeTrainee(run, splits);
     // Every rank starts from rank 0's weights and batch-norm statistics (a resumed run too).
