@@ -159,6 +159,21 @@ describe('data-parallel training over 127.0.0.1', () => {
   });
 });
 
+describe('the libtorch 1.13 fallback build', () => {
+  const fallback = path.join(root, 'build-libtorch1', 'Release', 'convscope.node');
+  testIfInstalled(fs.existsSync(fallback), `no ${fallback}: scripts/setup-tests.sh builds it with npm run build:libtorch1`)(
+    'has no distributed training and says so when asked for it', () => {
+      // A fresh process: one process cannot load two copies of the addon.
+      const script = `const a = require(${JSON.stringify(fallback)}); let message = 'resolved';
+        try { a.distributed.joinGroup({ host: '127.0.0.1', port: 29500, rank: 0, size: 1, timeoutMs: 1000 }); } catch (e) { message = e.message; }
+        process.stdout.write(JSON.stringify({ available: a.distributed.available, backends: a.distributed.backends, message }));`;
+      const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      const answer = JSON.parse(run.stdout);
+      expect(answer).toEqual({ available: false, backends: [], message: expect.stringMatching(/^distributed training needs the libtorch 2\.x build of convscope: this addon is built against libtorch 1\./) });
+    });
+});
+
 describe('launching ranks', () => {
   const cliArgs = (runs: string) => ['train', '--limit', '256', '--test-limit', '64', '--batch-size', '32', '--filters', '4', '--no-pictures', '--runs', runs, '--dist-timeout', '30'];
   const runFolders = (runs: string) => (fs.existsSync(runs) ? fs.readdirSync(runs) : []);
