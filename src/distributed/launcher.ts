@@ -49,6 +49,12 @@ export interface RankExit { rank: number; code: number | null; signal: NodeJS.Si
 export async function launchLocalRanks(options: LaunchOptions): Promise<{ code: number; exits: RankExit[] }> {
   const port = options.port ?? await freePort();
   const children: ChildProcess[] = [];
+  // Ctrl-C reaches the ranks from the terminal (one process group): each stops at its next step and
+  // the launcher waits for them. A SIGTERM sent to the launcher alone is passed on to them.
+  const onInterrupt = (): void => undefined;
+  const onTerminate = (): void => { for (const child of children) child.kill('SIGTERM'); };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onTerminate);
   const exits: RankExit[] = [];
   let failure: RankExit | undefined;
   const done = new Promise<void>((resolve) => {
@@ -76,6 +82,8 @@ export async function launchLocalRanks(options: LaunchOptions): Promise<{ code: 
     }
   });
   await done;
+  process.removeListener('SIGINT', onInterrupt);
+  process.removeListener('SIGTERM', onTerminate);
   if (!failure) return { code: 0, exits };
   const code = failure.code ?? 128 + signalNumber(failure.signal);
   return { code: code === 0 ? 1 : code, exits };
