@@ -40,12 +40,13 @@ const single = (options: Record<string, unknown>): RankOutput => {
 };
 
 /** Starts `world` ranks (or only those in `started`) with torchrun's variables; resolves when all have exited. */
-async function ranks(world: number, options: (rank: number) => Record<string, unknown>, started = [...Array(world).keys()]): Promise<RankExit[]> {
-  const port = await freePort();
+async function ranks(world: number, options: (rank: number) => Record<string, unknown>, started = [...Array(world).keys()],
+  extraEnv: (rank: number) => NodeJS.ProcessEnv = () => ({}), port?: number): Promise<RankExit[]> {
+  port ??= await freePort();
   const begin = Date.now();
   return Promise.all(started.map((rank) => new Promise<RankExit>((resolve) => {
     const out = path.join(tmp, `rank-${++outputs}.json`);
-    const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), TEST_OPTIONS: JSON.stringify(options(rank)), TEST_OUT: out };
+    const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), TEST_OPTIONS: JSON.stringify(options(rank)), TEST_OUT: out, ...extraEnv(rank) };
     const child = spawn(process.execPath, [RANK_SCRIPT], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
@@ -156,6 +157,33 @@ describe('data-parallel training over 127.0.0.1', () => {
     expect(alone.code).toBe(1);
     expect(alone.stderr).toMatch(/^DistributedError: rank 0 of 2 \(store 127\.0\.0\.1:\d+\) could not join its group within 2 s/);
     expect(alone.seconds).toBeLessThan(15);
+  });
+
+  test('a wrong world size: both ranks fail with a DistributedError within the timeout', async () => {
+    const exits = await ranks(2, () => ({ spec: SPEC, count: 128, batchSize: 32, distributed: { timeout: 2 } }), [0, 1], (rank) => (rank === 1 ? { WORLD_SIZE: '3' } : {}));
+    for (const e of exits) {
+      expect(e.code).toBe(1);
+      // Gloo's mesh may even connect (the store's keys do not say the size), so the failure is the
+      // rendezvous's or the first collective's, each within the timeout.
+      expect(e.stderr).toMatch(/^DistributedError: rank \d of [23]\b.*within 2 s/m);
+      expect(e.seconds).toBeLessThan(25);
+    }
+  });
+
+  test('a port in use: rank 0 cannot serve the store and says so at once', async () => {
+    const net = await import('net');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    const { port } = server.address() as import('net').AddressInfo;
+    try {
+      const [rank0] = await ranks(1, () => ({ spec: SPEC, count: 128, batchSize: 32, distributed: { timeout: 30 } }), [0], () => ({}), port);
+      expect(rank0.code).toBe(1);
+      // (libtorch's own warnings come first on stderr.)
+      expect(rank0.stderr).toMatch(/^DistributedError: rank 0 of 1 \(store 127\.0\.0\.1:\d+\) could not join its group within 30 s .*Address already in use/m);
+      expect(rank0.seconds).toBeLessThan(15);
+    } finally {
+      server.close();
+    }
   });
 });
 
