@@ -9,7 +9,9 @@
         "native/unity/kernels.cc",
         "native/errors.cc",
         "native/args.cc",
-        "native/mkl_cpu_check.cc"
+        "native/mkl_cpu_check.cc",
+        # The one file that sees gloo's headers, compiled on its own (native/distributed_gloo.h says why).
+        "native/distributed_gloo.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -52,7 +54,8 @@
           {
             "sources": [
               "native/cuda/cuda_runtime.cc",
-              "native/cuda/graph_step.cc"
+              "native/cuda/graph_step.cc",
+              "native/cuda/distributed_nccl.cc"
             ]
           }
         ]

@@ -4,7 +4,9 @@
 //                 [--explain-limit N] [--explain-model FILE]
 // SECTION: data, train, train-bn (the batch-norm network against PyTorch), infer (evaluation and
 // prediction of the test split), explain (saliency, integrated gradients and Grad-CAM over the test
-// split against the same in PyTorch), eval-memory (all when none is named). --only keeps the reference and
+// split against the same in PyTorch), eval-memory (all when none is named); distributed (1 and 2
+// local ranks against one process: data-parallel scaling; only when named, as it starts processes
+// of its own; --rounds and --steps shorten it too). --only keeps the reference and
 // the training, inference and explanation rows whose name matches; --peers adds Keras and tfjs-node
 // (scripts/setup-peers.sh) to the training and inference rounds; --rounds and --steps shorten a run (a
 // smoke run, not a measurement: --steps N also makes inference take N chunks, not the whole split);
@@ -25,6 +27,7 @@ import { IG_STEPS } from './explain-methods';
 import { median } from './stats';
 import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE, ThroughputRow, ThroughputSettings } from './training-throughput';
 import { BATCH_NORM_REFERENCE, benchBatchNormThroughput } from './batch-norm-throughput';
+import { benchDistributed, DEFAULT_DISTRIBUTED, printDistributed } from './distributed';
 
 // On a shared machine noise only ever slows a run, so the best of the interleaved rounds is the
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
@@ -146,6 +149,12 @@ async function main(): Promise<void> {
       process.stdout.write(`  chunk ${String(r.chunkSize).padStart(5)}: peak RSS ${r.peakRssMb.toFixed(0)} MB (${(r.peakRssMb - r.baselineRssMb).toFixed(0)} MB above the loaded process), accuracy ${r.accuracy}, ${r.seconds.toFixed(1)} s\n`);
     }
     process.stdout.write('\n');
+  }
+
+  if (only.includes('distributed')) {
+    const r = await benchDistributed({ ...DEFAULT_DISTRIBUTED, rounds: positiveInteger('--rounds', DEFAULT_DISTRIBUTED.rounds), steps: positiveInteger('--steps', DEFAULT_DISTRIBUTED.steps) });
+    report.distributed = r;
+    printDistributed(r, (line) => process.stdout.write(line));
   }
 
   const out = flagValue('--out') ?? path.join(__dirname, '..', '..', 'bench', 'results', 'latest.json');

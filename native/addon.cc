@@ -4,6 +4,7 @@
 #include "checkpoint.h"
 #include "cpu_block_cache.h"
 #include "device.h"
+#include "distributed.h"
 #include "instance_data.h"
 #include "mkl_cpu_check.h"
 #include "ops.h"
@@ -50,6 +51,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterCheckpoint(env, exports);
   RegisterTrainer(env, exports);
   RegisterPrecision(env, exports);
+  RegisterDistributed(env, exports);
 #ifdef CONVSCOPE_CUDA_SOURCES
   RegisterCuda(env, exports);
 #endif

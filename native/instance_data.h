@@ -15,6 +15,8 @@ struct InstanceData {
   Napi::FunctionReference tensorConstructor;
   Napi::FunctionReference optimizerConstructor;
   Napi::FunctionReference scriptModelConstructor;
+  // distributed.cc: joinGroup makes its ProcessGroup objects with it.
+  Napi::FunctionReference processGroupConstructor;
   // Set only in builds with the CUDA sources (cuda/graph_step.cc).
   Napi::FunctionReference stepGraphConstructor;
 };

@@ -14,6 +14,14 @@
 #include <string>
 #include <type_traits>
 
+// c10d (process groups, stores, Gloo) is used only from libtorch 2.x: the 1.13 fallback build
+// compiles distributed training out and says so when it is asked for (native/distributed.cc).
+#if TORCH_VERSION_MAJOR >= 2
+#define CONVSCOPE_HAS_C10D 1
+#else
+#define CONVSCOPE_HAS_C10D 0
+#endif
+
 namespace convscope::compat {
 
 // libtorch keys an optimizer's per-parameter state by the parameter's TensorImpl: as a pointer since

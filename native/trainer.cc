@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "args.h"
+#include "distributed.h"
 #include "errors.h"
 #include "optimizer.h"
 #include "script_model.h"
@@ -35,6 +36,8 @@ struct EpochJob {
   // OpenMP's thread count is per calling thread: the worker thread must be told the main thread's
   // setting, or it starts as many threads as the host has cores and oversubscribes the CPU.
   int threads = 1;
+  // Set in a data-parallel run: gradients are averaged over its ranks between backward and the step.
+  std::shared_ptr<Group> group;
 #ifdef CONVSCOPE_CUDA_SOURCES
   // Set when the step is to be replayed from a CUDA graph (cuda/graph_step.h).
   std::shared_ptr<GraphedStep> graph;
@@ -50,15 +53,21 @@ struct EpochJob {
 // Each step issued op by op; the optimizer's own step() updates the weights.
 class PlainSteps : public StepRunner {
  public:
-  PlainSteps(StepInputs& inputs, std::shared_ptr<torch::optim::Optimizer> optimizer)
-      : inputs_(inputs), optimizer_(std::move(optimizer)), onCpu_(inputs.images.device().is_cpu()),
-        stats_(torch::zeros({2}, inputs.images.options().dtype(at::kDouble))) {}
+  PlainSteps(StepInputs& inputs, std::shared_ptr<torch::optim::Optimizer> optimizer, std::shared_ptr<Group> group)
+      : inputs_(inputs), optimizer_(std::move(optimizer)), group_(std::move(group)), onCpu_(inputs.images.device().is_cpu()),
+        stats_(torch::zeros({2}, inputs.images.options().dtype(at::kDouble))) {
+    if (group_) {
+      for (const auto& g : optimizer_->param_groups()) params_.insert(params_.end(), g.params().begin(), g.params().end());
+    }
+  }
 
   bool Step(const at::Tensor& rows) override {
     ClearGradients(*optimizer_);
     const StepTensors t = ForwardBackward(inputs_, rows);
+    // In a data-parallel run every rank decides on the mean objective, so that all of them stop together.
+    const at::Tensor objective = group_ ? AverageGradients(*group_, params_, t.objective) : t.objective;
     // On the CPU reading the loss costs nothing; stop before a non-finite loss corrupts the weights.
-    if (onCpu_ && !std::isfinite(t.objective.item<double>())) return false;
+    if (onCpu_ && !std::isfinite(objective.item<double>())) return false;
     optimizer_->step();
     stats_.add_(BatchStats(t.logits, t.labels, t.loss));
     return true;
@@ -71,6 +80,8 @@ class PlainSteps : public StepRunner {
  private:
   StepInputs& inputs_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
+  std::shared_ptr<Group> group_;
+  std::vector<at::Tensor> params_;  // the optimizer's, in order: the gradient buckets' layout
   bool onCpu_;
   // [loss sum, correct] stays on the device: reading it back each step would synchronise the GPU.
   at::Tensor stats_;
@@ -149,7 +160,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
 #ifdef CONVSCOPE_CUDA_SOURCES
     if (job_.graph) return OpenGraphedSegment(job_.graph, job_.inputs, job_.optimizer, job_.batchSize);
 #endif
-    return std::make_unique<PlainSteps>(job_.inputs, job_.optimizer);
+    return std::make_unique<PlainSteps>(job_.inputs, job_.optimizer, job_.group);
   }
 
   void RunEpoch(const ExecutionProgress& progress) {
@@ -267,6 +278,14 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
       if (!in.images.is_cuda()) throw OutOfRange("Expected training data on a CUDA device for graph (a CUDA graph step)");
 #else
       throw OutOfRange("Expected no graph: this build of convscope has no CUDA sources (torchInfo().cudaSources is false)");
+#endif
+    }
+    Napi::Value group = o.Get("group");
+    if (!group.IsUndefined() && !group.IsNull()) {
+      job.group = GroupFrom(group, "group");
+#ifdef CONVSCOPE_CUDA_SOURCES
+      // A captured step would replay without the allreduce (or capture it, which NCCL allows only with care).
+      if (job.graph) throw OutOfRange("Expected no graph with group: a data-parallel run does not replay a CUDA graph (cudaGraph: false)");
 #endif
     }
     Napi::Function onProgress = info[1].IsFunction() ? info[1].As<Napi::Function>() : Napi::Function();

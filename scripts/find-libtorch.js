@@ -106,6 +106,20 @@ function findCudaToolkit() {
   return { ok: true, root, includeDir: path.join(root, 'include'), libDir };
 }
 
+// What c10d's ProcessGroupNCCL.hpp includes beyond the CUDA runtime: nccl.h, and through ATen's
+// CUDAContext.h the cuBLAS, cuSPARSE and cuSOLVER headers. A CUDA PyTorch wheel ships none of them;
+// the wheels it pins install them beside it (site-packages/nvidia/nccl/include, nvidia/cu13/include;
+// scripts/setup-tests.sh installs them into .venv-cuda), a full CUDA toolkit has the latter. Each is
+// looked for in $NCCL_INCLUDE_DIR (or $CUDA_LIBS_INCLUDE_DIR), the wheels' folder, the toolkit's.
+// null: the NCCL backend is compiled out.
+function findNcclIncludes(lt, toolkit) {
+  const site = path.join(lt.root, '..', 'nvidia');
+  const findWith = (headers, dirs) => dirs.find((dir) => dir && headers.every((h) => fs.existsSync(path.join(dir, h))));
+  const nccl = findWith(['nccl.h'], [process.env.NCCL_INCLUDE_DIR, path.join(site, 'nccl', 'include'), toolkit.includeDir]);
+  const libs = findWith(['cublas_v2.h', 'cusparse.h', 'cusolverDn.h'], [process.env.CUDA_LIBS_INCLUDE_DIR, path.join(site, 'cu13', 'include'), toolkit.includeDir]);
+  return nccl && libs ? [...new Set([nccl, libs])].filter((dir) => dir !== toolkit.includeDir) : null;
+}
+
 // libc10 exports std::string in its signatures; the new ABI mangles it with __cxx11.
 function detectCxx11Abi(libDir) {
   try {
@@ -135,9 +149,10 @@ function findLibtorch() {
       // libtorch 2.x's headers use C++20 features; 1.13's build with C++17.
       const cxxStandard = version && version.major < 2 ? 17 : 20;
       const toolkit = cuda ? findCudaToolkit() : { ok: false, why: 'this libtorch has no CUDA' };
+      const ncclIncludes = toolkit.ok ? findNcclIncludes(found, toolkit) : null;
       return {
         ...found, cuda, cxx11Abi, version: version ? version.text : 'unknown', cxxStandard,
-        cudaSources: toolkit.ok, cudaToolkit: toolkit.ok ? toolkit : null, cudaSourcesWhy: toolkit.ok ? null : toolkit.why, tried,
+        cudaSources: toolkit.ok, cudaToolkit: toolkit.ok ? toolkit : null, cudaSourcesWhy: toolkit.ok ? null : toolkit.why, ncclIncludes, tried,
       };
     }
     tried.push(found.why);
@@ -167,11 +182,13 @@ function defines(lt) {
   const list = [`_GLIBCXX_USE_CXX11_ABI=${lt.cxx11Abi ? 1 : 0}`];
   if (lt.cuda) list.push('CONVSCOPE_WITH_CUDA=1');
   if (lt.cudaSources) list.push('CONVSCOPE_CUDA_SOURCES=1');
+  if (lt.cudaSources && lt.ncclIncludes) list.push('CONVSCOPE_NCCL=1');
   return list;
 }
 
 function includeDirs(lt) {
-  return lt.cudaSources ? [...lt.includeDirs, lt.cudaToolkit.includeDir] : lt.includeDirs;
+  if (!lt.cudaSources) return lt.includeDirs;
+  return [...lt.includeDirs, lt.cudaToolkit.includeDir, ...(lt.ncclIncludes || [])];
 }
 
 function main() {
@@ -191,6 +208,8 @@ function main() {
     case 'cflags': console.log(`-std=c++${lt.cxxStandard}`); break;
     case 'cxx-standard': console.log(lt.cxxStandard); break;
     case 'cuda-sources': console.log(lt.cudaSources ? 1 : 0); break;
+    // One line, ';'-separated (a CMake list); empty when the NCCL backend is compiled out.
+    case 'nccl-include': console.log(lt.cudaSources && lt.ncclIncludes ? (lt.ncclIncludes.length ? lt.ncclIncludes.join(';') : lt.cudaToolkit.includeDir) : ''); break;
     case 'version': console.log(lt.version); break;
     case 'is-system': console.log(lt.origin === 'system' ? 1 : 0); break;
     case 'libs': console.log(linkFlags(lt).join(' ')); break;
@@ -200,10 +219,10 @@ function main() {
     case 'json': console.log(JSON.stringify(lt, null, 2)); break;
     case 'describe':
       console.log(`libtorch ${lt.version}: ${lt.origin}\n  lib: ${lt.libDir}\n  include: ${lt.includeDirs.join(', ')}\n` +
-        `  C++ standard: ${lt.cxxStandard}\n  cuda: ${lt.cuda}\n  CUDA-only sources: ${lt.cudaSources ? `built (toolkit ${lt.cudaToolkit.root})` : `not built (${lt.cudaSourcesWhy})`}\n  cxx11 abi: ${lt.cxx11Abi}`);
+        `  C++ standard: ${lt.cxxStandard}\n  cuda: ${lt.cuda}\n  CUDA-only sources: ${lt.cudaSources ? `built (toolkit ${lt.cudaToolkit.root}; NCCL ${lt.ncclIncludes ? `with ${[lt.cudaToolkit.includeDir, ...lt.ncclIncludes].join(', ')}` : 'compiled out: no nccl.h, or no cuBLAS, cuSPARSE and cuSOLVER headers'})` : `not built (${lt.cudaSourcesWhy})`}\n  cxx11 abi: ${lt.cxx11Abi}`);
       break;
     default:
-      process.stderr.write(`find-libtorch: unknown field "${what}"; expected json|include|libs|defines|cflags|cxx-standard|cuda-sources|version|is-system|libdir|cmake-prefix|describe\n`);
+      process.stderr.write(`find-libtorch: unknown field "${what}"; expected json|include|libs|defines|cflags|cxx-standard|cuda-sources|nccl-include|version|is-system|libdir|cmake-prefix|describe\n`);
       process.exit(2);
   }
 }

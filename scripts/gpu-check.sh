@@ -37,8 +37,8 @@ fi
 node -e "console.log(JSON.stringify(require('./dist/src/index').torchInfo()))" >> "$phases" 2>&1
 
 if wants tests; then
-  phase "tests: dist/test/cuda.test.js"
-  timeout 200 node node_modules/jest/bin/jest.js -c jest.gpu.config.js -i dist/test/cuda.test.js > "$out/tests.log" 2>&1
+  phase "tests: dist/test/cuda.test.js dist/test/cuda-distributed.test.js"
+  timeout 200 node node_modules/jest/bin/jest.js -c jest.gpu.config.js -i dist/test/cuda.test.js dist/test/cuda-distributed.test.js > "$out/tests.log" 2>&1
   phase "tests: exit $?"
   grep -E "✓|✕|○|Tests:" "$out/tests.log" | tail -40
 fi

@@ -36,8 +36,13 @@ step "the libtorch 1.13 fallback addon (CMake, Debian's libtorch-dev)" build_fal
 # The CUDA compile check: a CUDA PyTorch's headers and libraries (no GPU needed, --no-deps: the toolkit
 # supplies the CUDA runtime headers) so that every CUDA-only source is compiled and linked here.
 CUDA_TORCH_REQUIREMENT=${CONVSCOPE_CUDA_TORCH_REQUIREMENT:-torch==2.14.1}
+# What the NCCL backend of data-parallel training (native/cuda/distributed_nccl.cc) compiles against:
+# nccl.h, and the cuBLAS, cuSPARSE and cuSOLVER headers ATen's CUDAContext.h includes, from the wheels
+# torch 2.14.1 pins (its METADATA: nvidia-nccl-cu13==2.30.7; cuda-toolkit 13.0.3's cublas, cusparse and
+# cusolver). About 1 GB with their libraries, which the check does not load.
+CUDA_NCCL_REQUIREMENTS=(${CONVSCOPE_CUDA_NCCL_REQUIREMENTS:-nvidia-nccl-cu13==2.30.7 nvidia-cublas==13.1.1.3 nvidia-cusparse==12.6.3.3 nvidia-cusolver==12.0.4.66})
 cuda_check() {
-  ensure_venv .venv-cuda --no-deps "$CUDA_TORCH_REQUIREMENT"
+  ensure_venv .venv-cuda --no-deps "$CUDA_TORCH_REQUIREMENT" "${CUDA_NCCL_REQUIREMENTS[@]}"
   local addon=build-cuda/build/Release/convscope.node
   if [ -f "$addon" ] && ! native_newer_than "$addon"; then
     echo "setup:   up to date"

@@ -12,9 +12,12 @@ source scripts/setup-lib.sh
 
 # Fashion-MNIST (the default data), python3-venv for .venv, and what node-canvas builds from
 # (its npm package has no binary for this platform offline: it compiles against cairo and pango).
+# libgloo-dev: gloo's headers, which c10d's ProcessGroupGloo.hpp includes and the PyTorch wheel does
+# not ship; the addon compiles native/distributed_gloo.cc against them (gloo itself is inside
+# libtorch), so every build of the addon needs them, not only the tests (data-parallel training).
 MAIN_DEBS=(dataset-fashion-mnist python3-venv build-essential pkg-config
-  libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev)
-step "Debian packages (data, python3-venv, node-canvas's libraries)" ensure_debs "${MAIN_DEBS[@]}"
+  libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev libgloo-dev)
+step "Debian packages (data, python3-venv, node-canvas's libraries, gloo's headers)" ensure_debs "${MAIN_DEBS[@]}"
 
 # The project's PyTorch: the CPU wheel, or where a GPU and its driver are present the CUDA wheel with
 # its nvidia-* runtime libraries, so that the one addon build is the build this machine can use.

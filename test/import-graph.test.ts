@@ -17,7 +17,7 @@ const LAYERS: string[][] = [
   ['formats'],         // bytes on disk: IDX, npy, PyTorch archives, checkpoint entries, ONNX
   ['data'],            // datasets: finding, verifying, downloading
   ['nn'],              // specs, layers, models, TorchScript
-  ['viz', 'summary'],  // pictures; TensorBoard event files
+  ['viz', 'summary', 'distributed'], // pictures; TensorBoard event files; data-parallel groups (c10d)
   ['train'],           // trainCnn, evaluation, checkpoints, run folders
   ['probe'],           // attribution maps (explain) and their output folders
   ['experiments', 'tune'], // the exercise's experiments and the report; hyperparameter search

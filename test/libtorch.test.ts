@@ -75,6 +75,8 @@ describe('the CUDA compile check', () => {
   (nvcc ? testIfInstalled(built, why) : built ? test : test.skip)('compiled and linked the CUDA-only sources against libtorch_cuda (not loaded: no GPU here)', () => {
     const symbols = spawnSync('nm', ['-DC', '--defined-only', cudaBuild], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
     expect(symbols).toMatch(/convscope::RegisterCuda/);
+    // The NCCL backend of data-parallel training (native/cuda/distributed_nccl.cc), nccl.h found.
+    expect(symbols).toMatch(/convscope::ConnectNccl/);
     const needed = spawnSync('readelf', ['-d', cudaBuild], { encoding: 'utf8' }).stdout;
     expect(needed).toMatch(/NEEDED.*\[libtorch_cuda\.so\]/);
     expect(needed).toMatch(/NEEDED.*\[libc10_cuda\.so\]/);

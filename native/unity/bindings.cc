@@ -8,6 +8,7 @@
 #include "../addon.cc"
 #include "../checkpoint.cc"
 #include "../device.cc"
+#include "../distributed.cc"
 #include "../ops.cc"
 #include "../optimizer.cc"
 #include "../script_model.cc"

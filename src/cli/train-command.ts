@@ -2,6 +2,28 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { claimRunFolder, removeIfEmpty, runFolderName } from '../train/run-recorder';
 import type { TrainOptions, TrainProgress } from '../train/options';
+import { DEFAULT_DIST_TIMEOUT_SECONDS, DistributedOptions, inGroupEnvironment, rankEnvironment } from '../distributed/environment';
+import { launchLocalRanks, withoutFlag } from '../distributed/launcher';
+
+/** --nproc-per-node: this command line again, once per rank, without the flag; the exit code of the group. */
+async function launchRanks(ranks: number): Promise<number> {
+  if (!Number.isInteger(ranks) || ranks < 1) throw new InvalidArgumentError(`--nproc-per-node: expected a positive integer but received ${ranks}`);
+  if (inGroupEnvironment()) {
+    throw new InvalidArgumentError('--nproc-per-node: this process is already a rank (RANK and WORLD_SIZE are set, as torchrun sets them); leave the flag out under torchrun');
+  }
+  const args = withoutFlag(process.argv.slice(2), '--nproc-per-node');
+  const { code } = await launchLocalRanks({ ranks, command: [process.execPath, ...process.execArgv, process.argv[1], ...args] });
+  return code;
+}
+
+/** The run's distributed options: a group when torchrun's environment (or the launcher's) describes one. */
+function distributedFlags(timeout: number | undefined): DistributedOptions | undefined {
+  if (!inGroupEnvironment()) {
+    if (timeout !== undefined) throw new InvalidArgumentError('--dist-timeout: only for distributed runs (under torchrun or with --nproc-per-node)');
+    return undefined;
+  }
+  return { timeout: timeout ?? DEFAULT_DIST_TIMEOUT_SECONDS };
+}
 
 export function parseInteger(value: string): number {
   const n = Number(value);
@@ -85,8 +107,17 @@ export function addTrainCommand(program: Command): void {
     .option('--name <name>', 'run name (default: dataset-mode)')
     .option('--no-pictures', 'skip mosaics, GIF and curves')
     .option('--keep-epoch-checkpoints', 'also keep each epoch\'s weights as epoch-<n>.pt (for convscope explain --across-training)')
+    .option('--nproc-per-node <n>', 'data-parallel training: start n ranks on this machine (batch size per rank; see README "More than one process")', parseInteger)
+    .option('--dist-timeout <s>', 'distributed runs: seconds a rank waits for its peers before failing (default 300)', parseNumber)
     .option('--no-cuda-graph', 'scripted CUDA runs: issue every step\'s kernels instead of replaying one captured CUDA graph')
     .action(async (flags) => {
+      if (flags.nprocPerNode !== undefined) {
+        process.exitCode = await launchRanks(flags.nprocPerNode);
+        return;
+      }
+      const distributed = distributedFlags(flags.distTimeout);
+      // In a distributed run rank 0 alone claims the run folder and prints.
+      const writes = !distributed || rankEnvironment().rank === 0;
       const { trainCnn, defaultSpec, presetOptions, PRESETS } = require('../index') as typeof import('../index');
       const { formatSummary } = require('./summary') as typeof import('./summary');
       if (flags.preset !== undefined && !(PRESETS as readonly string[]).includes(flags.preset)) {
@@ -102,8 +133,8 @@ export function addTrainCommand(program: Command): void {
       const mode = flags.mode ?? preset?.mode ?? 'eager';
       const name = flags.name ?? `${flags.dataset}-${flags.preset ? flags.preset + '-' : ''}${mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
       // Created here, exclusively: two runs of one name started in the same second get two folders.
-      const runDir = claimRunFolder(flags.runs, runFolderName(name));
-      const printer = progressPrinter();
+      const runDir = writes ? claimRunFolder(flags.runs, runFolderName(name)) : undefined;
+      const printer = writes ? progressPrinter() : { onProgress: undefined, stop: () => undefined };
       const controller = new AbortController();
       const onSignal = (): void => {
         process.stderr.write('\nstopping after the current step (Ctrl-C again to force)...\n');
@@ -122,17 +153,18 @@ export function addTrainCommand(program: Command): void {
         cudaGraph: flags.cudaGraph === false ? false : undefined,
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
         augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
+        distributed,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).catch((err: unknown) => {
         // A run that failed before writing anything (bad data, a resume that does not fit) leaves no folder.
-        removeIfEmpty(runDir);
+        if (runDir) removeIfEmpty(runDir);
         throw err;
       }).finally(() => {
         printer.stop();
         process.removeListener('SIGINT', onSignal);
       });
-      process.stdout.write(formatSummary(result) + '\n');
+      if (writes) process.stdout.write(formatSummary(result) + '\n');
       result.model.dispose();
     });
 }

@@ -86,6 +86,8 @@ export interface EpochJob {
   labels: NativeTensor;
   order: NativeTensor;
   batchSize: number;
+  /** A data-parallel run's group: gradients are averaged over its ranks between backward and each step. */
+  group?: NativeProcessGroup;
   mean?: number;
   std?: number;
   l1?: number;
@@ -156,6 +158,46 @@ export interface NativeStepGraph {
   dispose(): void;
 }
 
+/** A joined c10d process group (native/distributed.h). Collectives run off the main thread; every rank must issue them in the same order. */
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly size: number;
+  readonly backend: string;
+  /** The element-wise sum of `values` over the ranks. */
+  sumOverRanks(values: Float64Array): Promise<Float64Array>;
+  /** Rank 0's values of `tensors`, written in place on every rank. */
+  broadcast(tensors: NativeTensor[]): Promise<void>;
+  /** Averages the gradients of `params` over the ranks (bucketed allreduce); resolves to the mean of `objective`. */
+  averageGradients(params: NativeTensor[], objective: NativeTensor): Promise<number>;
+  dispose(): void;
+}
+
+/** How a rank joins a group: torchrun's MASTER_ADDR/MASTER_PORT, RANK, WORLD_SIZE, and its agent store. */
+export interface NativeGroupConfig {
+  host: string;
+  port: number;
+  rank: number;
+  size: number;
+  timeoutMs: number;
+  /** Connect to torchrun's agent store at host:port as a client, under `agentPrefix`, instead of rank 0 serving it. */
+  agentStore?: boolean;
+  agentPrefix?: string;
+  /** 'gloo' (CPU tensors, the default) or 'nccl' (CUDA tensors on GPU `device`; CUDA builds that found nccl.h). */
+  backend?: 'gloo' | 'nccl';
+  device?: number;
+}
+
+/** Data-parallel training on c10d (native/distributed.h); `available` is false in the libtorch 1.13 build. */
+export interface NativeDistributed {
+  readonly available: boolean;
+  /** The backends this build can make: ['gloo'], with 'nccl' in a CUDA build that found nccl.h; [] in the libtorch 1.13 build. */
+  readonly backends: string[];
+  /** TCPStore rendezvous and a Gloo (or NCCL) group; rejects when the peers do not all come within the timeout. */
+  joinGroup(config: NativeGroupConfig): Promise<NativeProcessGroup>;
+  /** ProcessGroups alive (not yet disposed). */
+  liveGroups(): number;
+}
+
 export interface NativeOps {
   zeros(shape: number[], dtype?: Dtype): NativeTensor;
   uniform(shape: number[], low: number, high: number): NativeTensor;
@@ -221,6 +263,7 @@ export interface NativeAddon {
   setAutocast(enabled: boolean, device: string): boolean;
   encodeStateDict(entries: Record<string, NativeTensor | string>): Buffer;
   decodeStateDict(bytes: Buffer): Record<string, NativeTensor | string>;
+  distributed: NativeDistributed;
   trainEpoch(job: EpochJob, onProgress?: (p: EpochProgress) => void): { promise: Promise<EpochOutcome>; cancel(): void };
 }
 

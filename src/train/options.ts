@@ -3,6 +3,7 @@
 import type { CnnSpec } from '../nn/spec';
 import { defaultSpec, planModel } from '../nn/spec';
 import { CnnModel, ExecutionMode, MODES } from '../nn/model';
+import { checkDistributed, DistributedOptions, ResolvedDistributedOptions } from '../distributed/environment';
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 import { checkSplit, LabelledImages } from './evaluate';
 import { SCHEDULES, ScheduleKind } from './schedule';
@@ -148,6 +149,14 @@ export interface TrainOptions {
    * Options given alongside it win over the preset's.
    */
   preset?: PresetName;
+  /**
+   * Train as one rank of a data-parallel group (c10d: Gloo on CPUs), joining the group that torchrun's
+   * environment describes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, ...). batchSize is per rank;
+   * every rank returns the same weights; only rank 0 writes runDir. `true`, or `{ timeout }` in seconds
+   * (default 300) for the rendezvous and every collective. README's "More than one process" says more.
+   * @example trainCnn({ distributed: true, batchSize: 64 }) // under torchrun --nproc-per-node 2
+   */
+  distributed?: boolean | DistributedOptions;
 }
 
 export interface AugmentOptions {
@@ -160,14 +169,14 @@ type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | '
   | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph' | 'preset' | 'evalChunkSize';
 
 /** TrainOptions after validation, with every default filled in. */
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | 'augment'>> & Pick<TrainOptions, OptionalAfterResolve>
-  & { augment: Required<AugmentOptions> };
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | 'augment' | 'distributed'>> & Pick<TrainOptions, OptionalAfterResolve>
+  & { augment: Required<AugmentOptions>; distributed?: ResolvedDistributedOptions };
 
 const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
-  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset',
+  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'distributed',
 ];
 
 /**
@@ -282,6 +291,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     labelSmoothing: checkNumber(o.labelSmoothing ?? 0, 'labelSmoothing', 0, 1, { exclusiveMax: true }),
     augment: checkAugment(o.augment),
     preset: o.preset as PresetName | undefined,
+    distributed: checkDistributed(o.distributed),
   };
 }
 

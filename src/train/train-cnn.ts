@@ -2,6 +2,8 @@
 // the eager or the scripted path, evaluates in chunks, and records the run.
 import { loadDatasetAsync } from '../data/datasets';
 import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
+import { DataParallel } from '../distributed/data-parallel';
+import { rankDevice, rankEnvironment } from '../distributed/environment';
 import { CnnModel, createModelFor, InputNorm, NO_NORM } from '../nn/model';
 import { checkModelFits, trainingFootprint } from '../nn/model-memory';
 import { ops } from '../core/ops';
@@ -89,9 +91,11 @@ function resolveDevice(device: ResolvedTrainOptions['device']): string {
  * where the addon has the CUDA sources; `cudaGraph: true` where that is impossible is an error.
  */
 function wantsStepGraph(options: ResolvedTrainOptions, device: string): boolean {
-  const possible = options.mode === 'script' && device.startsWith('cuda') && native().cuda?.StepGraph !== undefined;
+  // A data-parallel step averages gradients between backward and the update: no captured graph holds it.
+  const possible = options.mode === 'script' && device.startsWith('cuda') && native().cuda?.StepGraph !== undefined && !options.distributed;
   if (options.cudaGraph === true && !possible) {
-    const why = !device.startsWith('cuda') ? `the run's device is ${device}` : 'this build of the addon has no CUDA sources (torchInfo().cudaSources is false)';
+    const why = options.distributed ? 'a distributed run does not replay a CUDA graph (its gradients are averaged between backward and the step)'
+      : !device.startsWith('cuda') ? `the run's device is ${device}` : 'this build of the addon has no CUDA sources (torchInfo().cudaSources is false)';
     throw new RangeError(expected('a scripted run on a CUDA device for cudaGraph: true', 'cudaGraph', true) + `, but ${why}`);
   }
   return possible && options.cudaGraph !== false;
@@ -163,6 +167,10 @@ interface EpochContext {
   optimizer: NativeOptimizer;
   data: DeviceData;
   order: NativeTensor;
+  /** Rows of `order`: the training images, or this rank's share of them in a distributed run. */
+  rows: number;
+  /** A distributed run's rank: gradients are averaged over the ranks before each update. */
+  parallel?: DataParallel;
   options: ResolvedTrainOptions;
   epoch: number;
   steps: number;
@@ -213,8 +221,10 @@ const TRIM_EVERY_STEPS = 16;
 
 /** The eager path: every op of every step is issued from here. */
 async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
-  const { model, optimizer, data, order, options, epoch, steps, totals, syncEvery } = ctx;
+  const { model, optimizer, order, options, epoch, steps, totals, syncEvery, rows, parallel } = ctx;
+  const data = { ...ctx.data, count: rows };
   const weights = options.l1 > 0 ? model.weightTensors() : [];
+  const params = parallel ? model.parameterTensors() : [];
   const { mean, std } = model.inputNorm;
   const scheduled = isScheduled(ctx.schedule);
   // On a GPU, [loss sum, correct] accumulate on the device between read-backs.
@@ -241,7 +251,8 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
       const start = step * options.batchSize;
       const end = Math.min(data.count, start + options.batchSize);
       if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
-      const outcome = tidy(() => {
+      // Forward and backward; the four tensors kept are freed after the update.
+      const pass = tidy(() => {
         const [gathered, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
         const x = augmentedBatch(gathered, options, model.inputNorm);
         const { logits, loss } = withPrecision(options.precision, model.device, () => {
@@ -251,19 +262,30 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
         optimizer.zeroGrad();
         objective.backward();
-        if (syncEvery === 1) {
-          // Stop before a non-finite loss corrupts the weights.
-          if (!Number.isFinite(objective.item())) return null;
-          optimizer.step();
-          return { loss: loss.item(), correct: ops().countCorrect(logits, y) };
-        }
-        optimizer.step();
-        const stats = native().ops.stepStats(logits, y, loss);
-        const sum = pending ? native().ops.add(pending, stats) : stats;
-        if (pending) { pending.dispose(); stats.dispose(); }
-        pending = sum;
-        return { loss: 0, correct: 0 };
+        return { logits, y, loss, objective };
       });
+      let outcome: { loss: number; correct: number } | null;
+      try {
+        // Distributed: every rank decides on the mean objective, so that all of them stop together.
+        const meanObjective = parallel ? await parallel.averageGradients(params, pass.objective) : undefined;
+        const { logits, y, loss, objective } = pass;
+        outcome = tidy(() => {
+          if (syncEvery === 1) {
+            // Stop before a non-finite loss corrupts the weights.
+            if (!Number.isFinite(meanObjective ?? objective.item())) return null;
+            optimizer.step();
+            return { loss: loss.item(), correct: ops().countCorrect(logits, y) };
+          }
+          optimizer.step();
+          const stats = native().ops.stepStats(logits, y, loss);
+          const sum = pending ? native().ops.add(pending, stats) : stats;
+          if (pending) { pending.dispose(); stats.dispose(); }
+          pending = sum;
+          return { loss: 0, correct: 0 };
+        });
+      } finally {
+        for (const t of new Set(Object.values(pass))) t.dispose();
+      }
       if (!outcome) throw divergedError(model, epoch, step, options.learningRate);
       if (syncEvery === 1) {
         totals.lossSum += outcome.loss * (end - start);
@@ -290,13 +312,13 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
 
 /** The scripted path: whole segments of the epoch run natively off the main thread. */
 async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<EpochTotals> {
-  const { model, optimizer, data, order, options, epoch, steps, totals } = ctx;
+  const { model, optimizer, data, order, options, epoch, steps, totals, parallel } = ctx;
   const script = model.scriptModule!;
   const { mean, std } = model.inputNorm;
   for (let first = ctx.firstStep; first < steps; first += segmentSteps) {
     if (options.signal?.aborted) throw new TrainingAbortedError(epoch, first);
     const last = Math.min(steps, first + segmentSteps);
-    const rowsEnd = Math.min(data.count, last * options.batchSize);
+    const rowsEnd = Math.min(ctx.rows, last * options.batchSize);
     const segment = native().ops.slice(order, 0, first * options.batchSize, rowsEnd);
     const base = { ...totals };
     // A throwing onProgress must reject training as it does in eager mode: an exception thrown from
@@ -309,6 +331,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip,
       ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
       ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
+      ...(parallel ? { group: parallel.nativeGroup } : {}),
     }, (p) => {
       if (callbackError) return;
       try {
@@ -323,6 +346,8 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
     let outcome;
     try {
       outcome = await job.promise;
+    } catch (err) {
+      throw parallel ? parallel.explain(err, 'epoch') : err;
     } finally {
       options.signal?.removeEventListener('abort', abort);
       segment.dispose();
@@ -339,7 +364,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
 }
 
 /** What the run trains: the split sizes and pixels fit the spec, and an epoch has at least one step (checked before any native work). */
-function checkTrainingData(train: LabelledImages, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): number {
+function checkTrainingData(train: LabelledImages, rows: number, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): number {
   const [height, width] = spec.inputSize;
   // One name per class: the run folder, the confusion matrix and the report label classes by them.
   if (classNames.length !== spec.classes) {
@@ -353,10 +378,11 @@ function checkTrainingData(train: LabelledImages, splits: [string, LabelledImage
     const label = split.labels.findIndex((l) => l >= spec.classes);
     if (label >= 0) throw new RangeError(`Expected labels below ${spec.classes} (spec.classes) for ${name}.labels but ${name}.labels[${label}] is ${split.labels[label]}`);
   }
-  const steps = stepCount(train.count, options.batchSize, options.dropLast);
+  const steps = stepCount(rows, options.batchSize, options.dropLast);
   if (steps === 0) {
     // Otherwise every epoch would record a NaN loss and the run would fail late, at its checkpoint.
-    throw new RangeError(expected(`at most ${train.count} (the training images) with dropLast, so that an epoch has a step,`, 'batchSize', options.batchSize));
+    const what = rows === train.count ? `${rows} (the training images)` : `${rows} (this rank's share of the ${train.count} training images)`;
+    throw new RangeError(expected(`at most ${what} with dropLast, so that an epoch has a step,`, 'batchSize', options.batchSize));
   }
   return steps;
 }
@@ -403,6 +429,8 @@ interface Run {
   deviceData?: DeviceData;
   wantsStepGraph: boolean;
   stepGraph?: NativeStepGraph;
+  /** A distributed run's rank (joined after the options are checked). */
+  parallel?: DataParallel;
 }
 
 /** The splits a run trains and tests on, and the steps of one epoch. */
@@ -410,6 +438,8 @@ interface RunSplits {
   dataset: InMemoryDataset;
   train: LabelledImages;
   test: LabelledImages;
+  /** Training rows per epoch: the training images, or this rank's share of them. */
+  rows: number;
   steps: number;
   /** The learning rate of every step of the run (steps x epochs). */
   schedule: Schedule;
@@ -428,10 +458,16 @@ const noTotals = (): EpochTotals => ({ lossSum: 0, correct: 0, seen: 0 });
 /** Checks the options, the device, the run folder and the checkpoint to resume, before anything is trained. */
 function openRun(input: TrainOptions): Run {
   const options = resolveTrainOptions(input);
-  const device = resolveDevice(options.device);
+  // A distributed run's environment is checked here, before anything is written; its rank 0 alone writes.
+  const rank = options.distributed ? rankEnvironment() : undefined;
+  const device = rank ? rankDevice(resolveDevice(options.device), rank.localRank) : resolveDevice(options.device);
+  if (rank && device !== 'cpu' && !native().distributed.backends.includes('nccl')) {
+    // CUDA tensors are averaged by NCCL; Gloo would take them through the host.
+    throw new RangeError(expected("device 'cpu' for a distributed run with this build of convscope (its NCCL backend is not built: no nccl.h when it was compiled)", 'device', options.device));
+  }
   const stepGraph = wantsStepGraph(options, device);
   // Before anything native: a run folder that cannot be written fails now, not after an epoch.
-  const recorder = options.runDir ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
+  const recorder = options.runDir && (rank?.rank ?? 0) === 0 ? new RunRecorder(options.runDir, { pictures: options.pictures }) : undefined;
   let resume: ReturnType<typeof openResume> | undefined;
   try {
     resume = options.resumeFrom ? openResume(options, input.spec, device) : undefined;
@@ -453,11 +489,12 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
   const test = takeImages(dataset.test, options.testLimit);
   const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
   const spec = runSpec(options, run.resume);
-  const steps = checkTrainingData(train, splits, spec, options, dataset.classNames);
+  const rows = run.parallel?.rows(train.count) ?? train.count;
+  const steps = checkTrainingData(train, rows, splits, spec, options, dataset.classNames);
   // Before any model exists (and before the training split is uploaded): one that cannot fit is refused with its size.
   if (!run.resume && !options.initialModel) checkModelFits(planModel(spec), run.device, trainingFootprint(options.optimizer, options.momentum));
   const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: steps * options.epochs, warmupSteps: options.warmupSteps };
-  return { dataset, train, test, steps, schedule };
+  return { dataset, train, test, rows, steps, schedule };
 }
 
 /** The model (new, given or resumed), its optimizer and the uploaded training split; each is owned by the run as soon as it exists. */
@@ -480,12 +517,15 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
   const partial = epoch === run.firstEpoch ? run.resume?.partial : undefined;
   const totals = run.totals = partial ? { lossSum: partial.lossSum, correct: partial.correct, seen: partial.seen } : noTotals();
   const seed = epochSeed(options.seed, epoch);
-  native().manualSeed(seed);
-  const order = native().ops.randperm(train.count, seed);
+  // Each rank its own dropout masks and augmentation; the same permutation, split between the ranks.
+  native().manualSeed(run.parallel ? seed + run.parallel.rank : seed);
+  const permutation = native().ops.randperm(train.count, seed);
+  const order = run.parallel ? run.parallel.shardOrder(permutation) : permutation;
+  if (order !== permutation) permutation.dispose();
   const epochStart = process.hrtime.bigint();
   const globalStepBase = (epoch - 1) * steps;
   const ctx: EpochContext = {
-    model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph,
+    model, optimizer, data, order, rows: splits.rows, parallel: run.parallel, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph,
     schedule: splits.schedule, stepBase: globalStepBase,
     onStepBoundary: async (done) => {
       if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
@@ -505,17 +545,18 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
     order.dispose();
   }
   const seconds = Number(process.hrtime.bigint() - epochStart) / 1e9;
-  const testEval = await evaluate(model, test, { chunkSize: options.evalChunkSize });
-  const validationEval = dataset.validation ? await evaluate(model, dataset.validation, { chunkSize: options.evalChunkSize }) : undefined;
+  const epochTotals = run.parallel ? await run.parallel.sumTotals(totals) : totals;
+  const testEval = await evaluateSplit(run, model, test);
+  const validationEval = dataset.validation ? await evaluateSplit(run, model, dataset.validation) : undefined;
   const record: EpochRecord = {
     epoch,
-    trainLoss: totals.lossSum / totals.seen,
-    trainAccuracy: totals.correct / totals.seen,
+    trainLoss: epochTotals.lossSum / epochTotals.seen,
+    trainAccuracy: epochTotals.correct / epochTotals.seen,
     testLoss: testEval.loss,
     testAccuracy: testEval.accuracy,
     ...(validationEval ? { validationLoss: validationEval.loss, validationAccuracy: validationEval.accuracy } : {}),
     seconds,
-    imagesPerSecond: totals.seen / seconds,
+    imagesPerSecond: epochTotals.seen / seconds,
     // The rate of the epoch's last step.
     learningRate: learningRateAt(splits.schedule, globalStepBase + steps - 1),
   };
@@ -531,6 +572,25 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
     if (options.keepEpochCheckpoints) recorder.epochCheckpoint(model, epoch);
   }
   return testEval;
+}
+
+/** Parameters and buffers (batch normalisation's statistics): what a distributed run broadcasts from rank 0. */
+function modelState(model: CnnModel): NativeTensor[] {
+  return [...model.parameterTensors(), ...model.buffers().map((b) => model.tensor(b.name))];
+}
+
+/**
+ * A split's evaluation: in a distributed run each rank evaluates its part and the counts are summed
+ * over the ranks, so every rank reports the whole split's figures.
+ */
+async function evaluateSplit(run: Run, model: CnnModel, split: LabelledImages): Promise<EvaluationResult> {
+  const chunkSize = run.options.evalChunkSize;
+  if (!run.parallel) return evaluate(model, split, { chunkSize });
+  const [from, to] = run.parallel.evaluationShard(split.count);
+  const part = to > from ? await evaluate(model, sliceImages(split, from, to), { chunkSize }) : undefined;
+  const sum = await run.parallel.sumEvaluation(part && { lossSum: part.loss * part.count, count: part.count, confusion: part.confusion }, model.classes);
+  const correct = sum.confusion.reduce((n, row, t) => n + row[t], 0);
+  return { accuracy: correct / sum.count, loss: sum.lossSum / sum.count, count: sum.count, chunkSize: part?.chunkSize ?? chunkSize ?? 0, confusion: sum.confusion };
 }
 
 /** The run folder's picture of augmented training images: the first 32, augmented as a batch would be. */
@@ -564,7 +624,7 @@ async function runEpochs(run: Run, splits: RunSplits, trainee: Trainee): Promise
 /** The final evaluation, the run folder's last pictures, and the optimizer state kept beside the model. */
 async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval: EvaluationResult | undefined, started: number): Promise<TrainResult> {
   const { model, optimizer } = trainee;
-  const finalEval = lastEval ?? await evaluate(model, splits.test, { chunkSize: run.options.evalChunkSize });
+  const finalEval = lastEval ?? await evaluateSplit(run, model, splits.test);
   if (run.recorder) await run.recorder.finish(model, run.history, finalEval, splits.dataset.classNames);
   recordOptimizerState(model, { settings: run.settings, state: optimizer.saveState() });
   return {
@@ -611,8 +671,11 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
   // caller on success, and through the error when an abort or divergence stops training).
   let keepModel = false;
   try {
+    if (run.options.distributed) run.parallel = await DataParallel.join(run.options.distributed, run.device);
     const splits = await prepareSplits(run);
     const trainee = makeTrainee(run, splits);
+    // Every rank starts from rank 0's weights and batch-norm statistics (a resumed run too).
+    if (run.parallel) await run.parallel.broadcast(modelState(trainee.model));
     const lastEval = await runEpochs(run, splits, trainee);
     const result = await finishRun(run, splits, trainee, lastEval, started);
     keepModel = true;
@@ -631,5 +694,6 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     if (run.model) native().releaseFreeMemory();
     // Unlocks the run folder; a failed run's folder is removed when nothing was written into it.
     run.recorder?.close(keepModel);
+    run.parallel?.dispose();
   }
 }

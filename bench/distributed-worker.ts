@@ -1,0 +1,21 @@
+// One process (or one rank) of `npm run bench -- distributed`: one epoch of the tutorial network on
+// the first `limit` Fashion-MNIST images; rank 0 (or the single process) writes its figures to
+// $BENCH_OUT. Options in $BENCH_DISTRIBUTED: { limit, batchSize, mode, distributed }.
+import * as fs from 'fs';
+import { countParameters, defaultSpec, loadDataset, planModel, trainCnn } from '../src/index';
+
+async function main(): Promise<void> {
+  const o = JSON.parse(process.env.BENCH_DISTRIBUTED ?? '{}') as { limit: number; batchSize: number; mode: 'eager' | 'script'; distributed: boolean };
+  const dataset = loadDataset('fashion-mnist', { limit: { train: o.limit, test: 1000 } });
+  const r = await trainCnn({ dataset, batchSize: o.batchSize, mode: o.mode, epochs: 1, seed: 1, dropLast: true, ...(o.distributed ? { distributed: true } : {}) });
+  const [epoch] = r.history;
+  r.model.dispose();
+  if ((process.env.RANK ?? '0') === '0') {
+    fs.writeFileSync(process.env.BENCH_OUT!, JSON.stringify({ imagesPerSecond: epoch.imagesPerSecond, seconds: epoch.seconds, parameters: countParameters(planModel(defaultSpec())) }));
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench distributed worker: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});

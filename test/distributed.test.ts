@@ -1,0 +1,236 @@
+// Data-parallel training on c10d (Gloo over 127.0.0.1): each rank is a child process running
+// test/fixtures/distributed-rank.js on dist/ (npx tsc builds it), one thread per rank, small data.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawn, spawnSync } from 'child_process';
+import { trainCnn } from '../src/train/train-cnn';
+import { loadCheckpoint } from '../src/train/checkpoint';
+import { evaluationShard, shardOrder } from '../src/distributed/sampler';
+import { rankEnvironment, threadsPerRank } from '../src/distributed/environment';
+import { freePort, withoutFlag } from '../src/distributed/launcher';
+import { native } from '../src/core/native';
+import { rejected, testIfInstalled } from './helpers';
+
+const root = path.join(__dirname, '..');
+const RANK_SCRIPT = path.join(__dirname, 'fixtures', 'distributed-rank.js');
+const CLI = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const TORCHRUN = path.join(root, '.venv', 'bin', 'torchrun');
+/** No dropout and no augmentation: 2 ranks at batch 64 then compute exactly what 1 process at batch 128 does. */
+const SPEC = { conv: [{ filters: 4, kernelSize: 3, padding: 'same', pool: true }], dense: [16], dropout: 0 };
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-distributed-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+interface RankOutput {
+  weights: number[][];
+  history: { trainLoss: number; testAccuracy: number; testLoss: number }[];
+  testAccuracy: number;
+  testLoss: number;
+  whole: { accuracy: number; loss: number };
+  live: { tensors: number; groups: number };
+}
+interface RankExit { rank: number; code: number | null; signal: string | null; stderr: string; seconds: number; out?: RankOutput }
+
+let outputs = 0;
+const single = (options: Record<string, unknown>): RankOutput => {
+  const out = path.join(tmp, `single-${++outputs}.json`);
+  const run = spawnSync(process.execPath, [RANK_SCRIPT], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1', TEST_OPTIONS: JSON.stringify(options), TEST_OUT: out } });
+  expect(run.stderr).toBe('');
+  return JSON.parse(fs.readFileSync(out, 'utf8'));
+};
+
+/** Starts `world` ranks (or only those in `started`) with torchrun's variables; resolves when all have exited. */
+async function ranks(world: number, options: (rank: number) => Record<string, unknown>, started = [...Array(world).keys()],
+  extraEnv: (rank: number) => NodeJS.ProcessEnv = () => ({}), port?: number): Promise<RankExit[]> {
+  port ??= await freePort();
+  const begin = Date.now();
+  return Promise.all(started.map((rank) => new Promise<RankExit>((resolve) => {
+    const out = path.join(tmp, `rank-${++outputs}.json`);
+    const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), TEST_OPTIONS: JSON.stringify(options(rank)), TEST_OUT: out, ...extraEnv(rank) };
+    const child = spawn(process.execPath, [RANK_SCRIPT], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (code, signal) => resolve({
+      rank, code, signal, stderr, seconds: (Date.now() - begin) / 1000, out: fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, 'utf8')) : undefined,
+    }));
+  })));
+}
+
+function maxDiff(a: number[][], b: number[][]): number {
+  let m = 0;
+  a.forEach((w, i) => w.forEach((v, j) => { m = Math.max(m, Math.abs(v - b[i][j])); }));
+  return m;
+}
+
+function expectAllSucceeded(exits: RankExit[]): RankOutput[] {
+  for (const e of exits) {
+    expect({ rank: e.rank, stderr: e.stderr, code: e.code }).toEqual({ rank: e.rank, stderr: '', code: 0 });
+    // Every native object a rank made is freed (its model disposed at the end), the group too.
+    expect(e.out!.live).toEqual({ tensors: 0, groups: 0 });
+  }
+  return exits.map((e) => e.out!);
+}
+
+describe('the rank arithmetic (DistributedSampler\'s split, torchrun\'s environment)', () => {
+  test('each rank takes every world-th index of the permutation, padded with its first ones to equal length', () => {
+    const order = BigInt64Array.from([5n, 3n, 0n, 1n, 4n]);
+    expect([0, 1, 2].map((r) => Array.from(shardOrder(order, r, 3)))).toEqual([[5n, 1n], [3n, 4n], [0n, 5n]]);
+    expect([0, 1].map((r) => Array.from(shardOrder(order, r, 2)))).toEqual([[5n, 0n, 4n], [3n, 1n, 5n]]);
+  });
+  test('the evaluation shards cover the split once, in order', () => {
+    expect([0, 1, 2].map((r) => evaluationShard(101, r, 3))).toEqual([[0, 33], [33, 67], [67, 101]]);
+    expect(evaluationShard(1, 1, 2)).toEqual([0, 1]);
+  });
+  test('torchrun\'s variables are read and checked, each named in its error', () => {
+    const env = { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'node7', MASTER_PORT: '29500', TORCHELASTIC_USE_AGENT_STORE: 'True', TORCHELASTIC_RESTART_COUNT: '2' };
+    expect(rankEnvironment(env)).toEqual({ rank: 1, worldSize: 2, localRank: 1, localWorldSize: 2, host: 'node7', port: 29500, agentStore: true, agentPrefix: '/worker/attempt_2' });
+    expect(() => rankEnvironment({ ...env, RANK: '2' })).toThrow(/Expected an integer in \[0, 1\] for the environment variable RANK but received "2"/);
+    expect(() => rankEnvironment({ ...env, MASTER_PORT: undefined })).toThrow(/MASTER_PORT.*torchrun/);
+    expect(threadsPerRank(2, 2)).toBe(1);
+    expect(threadsPerRank(3, 2)).toBe(1);
+    expect(threadsPerRank(2, 16)).toBe(8);
+    expect(withoutFlag(['train', '--nproc-per-node', '2', '--epochs', '1', '--nproc-per-node=3'], '--nproc-per-node')).toEqual(['train', '--epochs', '1']);
+  });
+  test('trainCnn({ distributed }) is checked before any work: its options and the environment', async () => {
+    const err = await rejected(trainCnn({ distributed: { timeout: -1 } }));
+    expect(err.message).toMatch(/Expected .* for distributed.timeout but received -1/);
+    expect((await rejected(trainCnn({ distributed: { ranks: 2 } as never }))).message).toMatch(/ranks/);
+    const saved = process.env.WORLD_SIZE;
+    delete process.env.WORLD_SIZE;
+    try {
+      expect((await rejected(trainCnn({ distributed: true }))).message).toMatch(/WORLD_SIZE.*torchrun/);
+    } finally {
+      if (saved !== undefined) process.env.WORLD_SIZE = saved;
+    }
+  });
+  test('a ProcessGroup is made by joinGroup only', () => {
+    expect(() => new (native().distributed as unknown as { ProcessGroup: new () => unknown }).ProcessGroup()).toThrow(/joinGroup/);
+  });
+});
+
+describe('data-parallel training over 127.0.0.1', () => {
+  test.each(['eager', 'script'] as const)('%s: 2 ranks at batch 64 end with the weights of 1 process at batch 128 (8 steps, to 1e-4)', async (mode) => {
+    const common = { spec: SPEC, seed: 3, mode, count: 1024 };
+    const alone = single({ ...common, batchSize: 128 });
+    const [r0, r1] = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 64, distributed: { timeout: 20 } })));
+    expect(maxDiff(r0.weights, alone.weights)).toBeLessThan(1e-4);
+    // Every rank returns the same weights and reports the same (whole-run) figures.
+    expect(maxDiff(r0.weights, r1.weights)).toBe(0);
+    const figures = (o: RankOutput) => o.history.map(({ trainLoss, testAccuracy, testLoss }) => ({ trainLoss, testAccuracy, testLoss }));
+    expect(figures(r1)).toEqual(figures(r0));
+    expect(r0.history[0].trainLoss).toBeCloseTo(alone.history[0].trainLoss, 5);
+    expect(r0.testAccuracy).toBeCloseTo(alone.testAccuracy, 10);
+  });
+
+  test('3 ranks with an uneven split (1000 images: 334 each, 2 padded) stay in step; the sharded evaluation adds up to the whole split\'s', async () => {
+    const outs = expectAllSucceeded(await ranks(3, () => ({ spec: SPEC, seed: 5, mode: 'script', count: 1000, batchSize: 50, epochs: 2, distributed: { timeout: 20 } })));
+    for (const o of outs.slice(1)) expect(maxDiff(o.weights, outs[0].weights)).toBe(0);
+    for (const o of outs) {
+      expect(o.history).toHaveLength(2);
+      expect(o.testAccuracy).toBeCloseTo(o.whole.accuracy, 10);
+      expect(o.testLoss).toBeCloseTo(o.whole.loss, 5);
+    }
+  });
+
+  test('a killed rank makes the other fail with a clear error within the timeout; the last checkpoint resumes on 3 ranks', async () => {
+    const runDir = path.join(tmp, 'killed');
+    const options = { spec: SPEC, seed: 7, mode: 'eager', count: 512, batchSize: 32, epochs: 2, runDir, pictures: false, distributed: { timeout: 5 } };
+    const [rank0, rank1] = await ranks(2, (rank) => ({ ...options, ...(rank === 1 ? { dieAt: [2, 3] } : {}) }));
+    expect(rank1.signal).toBe('SIGKILL');
+    expect({ code: rank0.code, stderr: rank0.stderr }).toEqual({ code: 1, stderr: expect.any(String) });
+    expect(rank0.stderr).toMatch(/^DistributedError: rank 0 of 2: the gradient average failed \(a peer stopped, or did not answer within 5 s\)/);
+    // Start-up included; the failure itself is immediate (the peer's socket closes) or at most the timeout.
+    expect(rank0.seconds).toBeLessThan(20);
+    const checkpoint = path.join(runDir, 'model.pt');
+    const loaded = loadCheckpoint(checkpoint);
+    expect(loaded.meta.training?.epoch).toBe(1);
+    loaded.model.dispose();
+    const resumed = expectAllSucceeded(await ranks(3, () => ({ ...options, runDir: undefined, resumeFrom: checkpoint })));
+    for (const o of resumed) {
+      expect(o.history.map((h) => h.testAccuracy)).toHaveLength(2);
+      expect(maxDiff(o.weights, resumed[0].weights)).toBe(0);
+    }
+  });
+
+  test('a peer that never comes: the rank that came fails with a clear error after the timeout, not forever', async () => {
+    const [alone] = await ranks(2, () => ({ spec: SPEC, count: 128, batchSize: 32, distributed: { timeout: 2 } }), [0]);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toMatch(/^DistributedError: rank 0 of 2 \(store 127\.0\.0\.1:\d+\) could not join its group within 2 s/);
+    expect(alone.seconds).toBeLessThan(15);
+  });
+
+  test('a wrong world size: both ranks fail with a DistributedError within the timeout', async () => {
+    const exits = await ranks(2, () => ({ spec: SPEC, count: 128, batchSize: 32, distributed: { timeout: 2 } }), [0, 1], (rank) => (rank === 1 ? { WORLD_SIZE: '3' } : {}));
+    for (const e of exits) {
+      expect(e.code).toBe(1);
+      // Gloo's mesh may even connect (the store's keys do not say the size), so the failure is the
+      // rendezvous's or the first collective's, each within the timeout.
+      expect(e.stderr).toMatch(/^DistributedError: rank \d of [23]\b.*within 2 s/m);
+      expect(e.seconds).toBeLessThan(25);
+    }
+  });
+
+  test('a port in use: rank 0 cannot serve the store and says so at once', async () => {
+    const net = await import('net');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    const { port } = server.address() as import('net').AddressInfo;
+    try {
+      const [rank0] = await ranks(1, () => ({ spec: SPEC, count: 128, batchSize: 32, distributed: { timeout: 30 } }), [0], () => ({}), port);
+      expect(rank0.code).toBe(1);
+      // (libtorch's own warnings come first on stderr.)
+      expect(rank0.stderr).toMatch(/^DistributedError: rank 0 of 1 \(store 127\.0\.0\.1:\d+\) could not join its group within 30 s .*Address already in use/m);
+      expect(rank0.seconds).toBeLessThan(15);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('the libtorch 1.13 fallback build', () => {
+  const fallback = path.join(root, 'build-libtorch1', 'Release', 'convscope.node');
+  testIfInstalled(fs.existsSync(fallback), `no ${fallback}: scripts/setup-tests.sh builds it with npm run build:libtorch1`)(
+    'has no distributed training and says so when asked for it', () => {
+      // A fresh process: one process cannot load two copies of the addon.
+      const script = `const a = require(${JSON.stringify(fallback)}); let message = 'resolved';
+        try { a.distributed.joinGroup({ host: '127.0.0.1', port: 29500, rank: 0, size: 1, timeoutMs: 1000 }); } catch (e) { message = e.message; }
+        process.stdout.write(JSON.stringify({ available: a.distributed.available, backends: a.distributed.backends, message }));`;
+      const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      const answer = JSON.parse(run.stdout);
+      expect(answer).toEqual({ available: false, backends: [], message: expect.stringMatching(/^distributed training needs the libtorch 2\.x build of convscope: this addon is built against libtorch 1\./) });
+    });
+});
+
+describe('launching ranks', () => {
+  const cliArgs = (runs: string) => ['train', '--limit', '256', '--test-limit', '64', '--batch-size', '32', '--filters', '4', '--no-pictures', '--runs', runs, '--dist-timeout', '30'];
+  const runFolders = (runs: string) => (fs.existsSync(runs) ? fs.readdirSync(runs) : []);
+
+  test('convscope train --nproc-per-node 2: both ranks exit 0, rank 0 alone writes a run folder and prints the summary', () => {
+    const runs = path.join(tmp, 'launcher-runs');
+    const run = spawnSync(process.execPath, [CLI, ...cliArgs(runs), '--nproc-per-node', '2'], { encoding: 'utf8', timeout: 120000 });
+    expect(run.status).toBe(0);
+    expect(runFolders(runs)).toHaveLength(1);
+    expect(fs.existsSync(path.join(runs, runFolders(runs)[0], 'model.pt'))).toBe(true);
+    expect(run.stdout.match(/test accuracy/gi) ?? []).toHaveLength(1);
+  });
+
+  test('the launcher stops the other ranks and exits with the failing rank\'s code', () => {
+    const runs = path.join(tmp, 'launcher-fails');
+    // Rank 1 cannot create its store client before rank 0's store refuses: a bad option fails every rank at once.
+    const run = spawnSync(process.execPath, [CLI, ...cliArgs(runs), '--epochs', '0', '--nproc-per-node', '2'], { encoding: 'utf8', timeout: 60000 });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/epochs/);
+  });
+
+  testIfInstalled(fs.existsSync(TORCHRUN), `no ${TORCHRUN}: scripts/setup.sh installs PyTorch (and torchrun) into .venv`)(
+    'torchrun --no-python --nproc-per-node 2 node main.js train: the ranks join through torchrun\'s agent store', async () => {
+      const runs = path.join(tmp, 'torchrun-runs');
+      const port = await freePort();
+      const run = spawnSync(TORCHRUN, ['--no-python', '--nproc-per-node', '2', '--master-port', String(port), process.execPath, CLI, ...cliArgs(runs)],
+        { encoding: 'utf8', timeout: 120000 });
+      expect(run.status).toBe(0);
+      expect(runFolders(runs)).toHaveLength(1);
+      expect(run.stdout.match(/test accuracy/gi) ?? []).toHaveLength(1);
+    });
+});
