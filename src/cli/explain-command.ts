@@ -95,7 +95,7 @@ function explainOptions(flags: ExplainFlags): ExplainOptions {
  * Runs the deletion / insertion check on the maps and writes faithfulness.json: per image and on
  * average, each curve's area for the map's pixel order and for a random one. Prints the averages.
  */
-async function writeFaithfulness(dir: string, model: import('../nn/model').CnnModel, images: Uint8Array, explanation: import('../probe/explain').Explanation,
+async function writeFaithfulness(dir: string, model: import('../nn/model').CnnModel, images: Uint8Array | Float32Array, explanation: import('../probe/explain').Explanation,
   first: number, options: ExplainOptions): Promise<string> {
   const { faithfulness } = require('../probe/faithfulness') as typeof import('../probe/faithfulness');
   const { randomisationCheck } = require('../probe/randomisation') as typeof import('../probe/randomisation');
@@ -219,7 +219,7 @@ export function addExplainCommand(program: Command): void {
       const dataset = loadDataset(datasetName as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
       const split = dataset[flags.split];
       const [start, end] = parseImageSlice(flags.images, split.count);
-      const pixels = split.height * split.width;
+      const pixels = split.channels * split.height * split.width;
       const images = split.images.subarray(start * pixels, end * pixels);
       const labels = split.labels.subarray(start, end);
       if (options.target === 'label') options.labels = labels;
@@ -229,7 +229,7 @@ export function addExplainCommand(program: Command): void {
         const out = flags.out ?? `explain-${flags.method}`;
         const files = writeExplanation(out, explanation, {
           indices: Array.from({ length: end - start }, (_, i) => start + i),
-          pixels: Float32Array.from(images, (v) => v / 255),
+          pixels: images instanceof Uint8Array ? Float32Array.from(images, (v) => v / 255) : images,
           labels,
           classNames: dataset.classNames,
           about: { checkpoint, mode: model.mode, dataset: datasetName, split: flags.split, images: `${start}:${end}`, target: options.target },

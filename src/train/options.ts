@@ -138,8 +138,10 @@ export interface TrainOptions {
   labelSmoothing?: number;
   /**
    * Augmentation of every training batch on the training device, seeded with the run: random shifts
-   * by up to `shift` pixels (padding with blank pixels, then cropping) and left-right flips (default:
-   * none). Flips suit Fashion-MNIST's clothes, not MNIST's digits.
+   * by up to `shift` pixels (padding by `shift`, then cropping back at a random offset: the random crop
+   * with padding of CIFAR's recipe is `{ shift: 4, flip: true }`) and left-right flips (default: none),
+   * every channel of an image alike. Flips suit Fashion-MNIST's clothes and CIFAR's objects, not
+   * MNIST's digits.
    */
   augment?: AugmentOptions;
   /**
@@ -151,9 +153,18 @@ export interface TrainOptions {
 }
 
 export interface AugmentOptions {
+  /** Pad by this many pixels and crop back at a random offset per image (0: none). */
   shift?: number;
+  /** Mirror each image left-right with probability 1/2. */
   flip?: boolean;
+  /**
+   * What the padding holds: 'zero' (default) black pixels, as torchvision's RandomCrop pads before
+   * Normalize; 'mean' each channel's mean (0 once standardised).
+   */
+  fill?: 'zero' | 'mean';
 }
+
+export const AUGMENT_FILLS = ['zero', 'mean'] as const;
 
 /** Options that stay optional once defaults are applied; every other option gets a value. */
 type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | 'onProgress' | 'signal' | 'runDir'
@@ -194,10 +205,14 @@ function checkValidationFits(dataset: InMemoryDataset, value: unknown): void {
 }
 
 function checkAugment(value: unknown): Required<AugmentOptions> {
-  if (value === undefined) return { shift: 0, flip: false };
+  if (value === undefined) return { shift: 0, flip: false, fill: 'zero' };
   const a = checkObject(value, 'augment');
-  checkKnownKeys(a, 'augment', ['shift', 'flip']);
-  return { shift: checkInteger(a.shift ?? 0, 'augment.shift', 0, 1024), flip: checkBoolean(a.flip ?? false, 'augment.flip') };
+  checkKnownKeys(a, 'augment', ['shift', 'flip', 'fill']);
+  return {
+    shift: checkInteger(a.shift ?? 0, 'augment.shift', 0, 1024),
+    flip: checkBoolean(a.flip ?? false, 'augment.flip'),
+    fill: checkOneOf(a.fill ?? 'zero', 'augment.fill', AUGMENT_FILLS),
+  };
 }
 
 function optional<T>(value: unknown, check: (v: unknown) => T): T | undefined {
@@ -214,6 +229,12 @@ function withPreset(given: Record<string, unknown>): Record<string, unknown> {
   return merged;
 }
 
+/** The default network without an input shape or classes: trainCnn takes the data's channels, size and classes (training-data.ts's specForData). */
+function dataShapedDefaultSpec(): CnnSpec {
+  const { inputSize: _size, inputChannels: _channels, classes: _classes, ...rest } = defaultSpec();
+  return rest;
+}
+
 /** Validates every option before any work starts; throws TypeError/RangeError naming the option. */
 export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   const given = checkObject(input, 'options');
@@ -223,7 +244,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   if (o.dataset === undefined) dataset = 'fashion-mnist';
   else if (typeof o.dataset === 'object' && o.dataset !== null) dataset = checkInMemoryDataset(o.dataset as Record<string, unknown>);
   else dataset = checkOneOf(o.dataset, 'dataset', DATASETS);
-  const spec = (o.spec ?? defaultSpec()) as CnnSpec;
+  const spec = (o.spec ?? dataShapedDefaultSpec()) as CnnSpec;
   planModel(spec);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(expected('a function', 'onProgress', o.onProgress));
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'signal', o.signal));
