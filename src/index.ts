@@ -37,6 +37,7 @@ export { tidy, keep } from './core/tidy';
 export { readIdx, writeIdx } from './formats/idx';
 export { loadDataset } from './data/datasets';
 export { defaultSpec, planModel, countParameters } from './nn/spec';
+export { readSpecFile, SpecFileError } from './nn/spec-file';
 export type { CnnSpec, ConvLayerSpec, Activation, Padding } from './nn/spec';
 export { CnnModel, createModel } from './nn/model';
 export type { ExecutionMode, Classifier, ParameterInfo, BufferInfo } from './nn/model';

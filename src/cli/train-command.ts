@@ -53,7 +53,8 @@ export function addTrainCommand(program: Command): void {
     .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)')
     .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
     .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
-    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network) or fast (a batch-norm CNN, one-cycle, augmentation); flags given win')
+    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network), fast (a batch-norm CNN, one-cycle, augmentation) or cifar (a batch-norm CNN for 32x32 colour images, crop and flip augmentation); flags given win')
+    .option('--spec <file>', 'the network as a CnnSpec in JSON (conv, dense, dropout, inputChannels, ...; unknown keys refused); --kernel-size and --filters change its first layer')
     // No defaults below where a preset sets the value: trainCnn fills in the same defaults otherwise.
     .option('--epochs <n>', 'epochs (default 1)', parseInteger)
     .option('--batch-size <n>', 'batch size (default 128)', parseInteger)
@@ -71,6 +72,7 @@ export function addTrainCommand(program: Command): void {
     .option('--label-smoothing <x>', 'label smoothing of the training loss, in [0, 1)', parseNumber)
     .option('--shift <n>', 'augmentation: shift training images by up to n pixels', parseInteger)
     .option('--flip', 'augmentation: mirror training images left-right at random')
+    .option('--fill <how>', 'augmentation: what --shift pads with: zero (black, default) or mean (each channel\'s mean)')
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -87,16 +89,21 @@ export function addTrainCommand(program: Command): void {
     .option('--keep-epoch-checkpoints', 'also keep each epoch\'s weights as epoch-<n>.pt (for convscope explain --across-training)')
     .option('--no-cuda-graph', 'scripted CUDA runs: issue every step\'s kernels instead of replaying one captured CUDA graph')
     .action(async (flags) => {
-      const { trainCnn, defaultSpec, presetOptions, PRESETS } = require('../index') as typeof import('../index');
+      const { trainCnn, presetOptions, PRESETS, readSpecFile } = require('../index') as typeof import('../index');
       const { formatSummary } = require('./summary') as typeof import('./summary');
       if (flags.preset !== undefined && !(PRESETS as readonly string[]).includes(flags.preset)) {
         throw new InvalidArgumentError(`--preset: expected one of ${PRESETS.join(', ')} but received "${flags.preset}"`);
       }
       const preset = flags.preset === undefined ? undefined : presetOptions(flags.preset, flags.dataset);
       // Resuming takes the spec from the checkpoint; a spec flag given with --resume is checked against it.
-      // Without spec flags a preset brings its own spec.
+      // A --spec file is the network; without it or spec flags a preset brings its own spec. The
+      // tutorial's network has no input shape or classes: trainCnn takes them from the data.
+      const fileSpec = flags.spec === undefined ? undefined : readSpecFile(flags.spec);
       const specFlags = flags.kernelSize !== undefined || flags.filters !== undefined;
-      const spec = (flags.resume || preset) && !specFlags ? undefined : structuredClone(preset?.spec ?? defaultSpec());
+      const spec = fileSpec ?? ((flags.resume || preset) && !specFlags ? undefined : structuredClone((preset ?? presetOptions('tutorial', flags.dataset)).spec));
+      if (spec && (flags.kernelSize !== undefined || flags.filters !== undefined) && spec.conv.length === 0) {
+        throw new InvalidArgumentError('--kernel-size and --filters change the first conv layer, but the spec has none');
+      }
       if (spec && flags.kernelSize !== undefined) spec.conv[0].kernelSize = flags.kernelSize;
       if (spec && flags.filters !== undefined) spec.conv[0].filters = flags.filters;
       const mode = flags.mode ?? preset?.mode ?? 'eager';
@@ -121,7 +128,8 @@ export function addTrainCommand(program: Command): void {
         // Left to trainCnn's default (on for scripted CUDA runs) unless switched off.
         cudaGraph: flags.cudaGraph === false ? false : undefined,
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
-        augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
+        augment: flags.shift !== undefined || flags.flip || flags.fill !== undefined
+          ? { shift: flags.shift ?? 0, flip: flags.flip === true, ...(flags.fill === undefined ? {} : { fill: flags.fill }) } : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).catch((err: unknown) => {
