@@ -111,35 +111,35 @@ export function parseImageSize(value: unknown, name: string): [number, number] |
  * Checks loadImageDataset's options (TypeError/RangeError naming the option), before any file is read.
  * @example resolveImageDatasetOptions({ imageSize: '32x32', channels: 3 }).imageSize // [32, 32]
  */
-export function resolveImageDatasetOptions(options: unknown = {}): ResolvedImageDatasetOptions {
-  const o = checkObject(options, 'options');
-  checkKnownKeys(o, 'loadImageDataset options', OPTION_KEYS);
+export function resolveImageDatasetOptions(options: unknown = {}, name = 'options'): ResolvedImageDatasetOptions {
+  const o = checkObject(options, name);
+  checkKnownKeys(o, name === 'options' ? 'loadImageDataset options' : name, OPTION_KEYS);
   let limitTrain: number | undefined;
   let limitTest: number | undefined;
-  if (typeof o.limit === 'number') limitTrain = limitTest = checkPositiveInteger(o.limit, 'options.limit');
+  if (typeof o.limit === 'number') limitTrain = limitTest = checkPositiveInteger(o.limit, `${name}.limit`);
   else if (o.limit !== undefined) {
-    const limit = checkObject(o.limit, 'options.limit');
-    checkKnownKeys(limit, 'options.limit', ['train', 'test']);
-    if (limit.train !== undefined) limitTrain = checkPositiveInteger(limit.train, 'options.limit.train');
-    if (limit.test !== undefined) limitTest = checkPositiveInteger(limit.test, 'options.limit.test');
+    const limit = checkObject(o.limit, `${name}.limit`);
+    checkKnownKeys(limit, `${name}.limit`, ['train', 'test']);
+    if (limit.train !== undefined) limitTrain = checkPositiveInteger(limit.train, `${name}.limit.train`);
+    if (limit.test !== undefined) limitTest = checkPositiveInteger(limit.test, `${name}.limit.test`);
   }
   const optional = <T>(value: unknown, check: (v: unknown) => T): T | undefined => (value === undefined ? undefined : check(value));
   return {
-    dataDir: optional(o.dataDir, (v) => checkString(v, 'options.dataDir')),
-    cacheRoot: optional(o.cacheDir, (v) => checkString(v, 'options.cacheDir')) ?? defaultCacheRoot(),
-    validation: optional(o.validation, (v) => checkInteger(v, 'options.validation', 0)) ?? 0,
+    dataDir: optional(o.dataDir, (v) => checkString(v, `${name}.dataDir`)),
+    cacheRoot: optional(o.cacheDir, (v) => checkString(v, `${name}.cacheDir`)) ?? defaultCacheRoot(),
+    validation: optional(o.validation, (v) => checkInteger(v, `${name}.validation`, 0)) ?? 0,
     limitTrain,
     limitTest,
-    imageSize: optional(o.imageSize, (v) => parseImageSize(v, 'options.imageSize')),
-    channels: optional(o.channels, (v) => checkInteger(v, 'options.channels', 1, 4096)),
-    testFraction: optional(o.testFraction, (v) => checkNumber(v, 'options.testFraction', 0, 1, { exclusiveMin: true, exclusiveMax: true })) ?? 0.2,
-    seed: optional(o.seed, (v) => checkInteger(v, 'options.seed', 0, 2 ** 31 - 1)) ?? 0,
-    layout: optional(o.layout, (v) => checkOneOf(v, 'options.layout', ARRAY_LAYOUTS)) ?? 'auto',
-    labels: optional(o.labels, (v) => checkString(v, 'options.labels')),
-    cifar100Labels: optional(o.cifar100Labels, (v) => checkOneOf(v, 'options.cifar100Labels', CIFAR100_LABELS)) ?? 'fine',
-    cache: optional(o.cache, (v) => checkBoolean(v, 'options.cache')) ?? true,
-    download: optional(o.download, (v) => checkBoolean(v, 'options.download')),
-    verify: optional(o.verify, (v) => checkBoolean(v, 'options.verify')),
+    imageSize: optional(o.imageSize, (v) => parseImageSize(v, `${name}.imageSize`)),
+    channels: optional(o.channels, (v) => checkInteger(v, `${name}.channels`, 1, 4096)),
+    testFraction: optional(o.testFraction, (v) => checkNumber(v, `${name}.testFraction`, 0, 1, { exclusiveMin: true, exclusiveMax: true })) ?? 0.2,
+    seed: optional(o.seed, (v) => checkInteger(v, `${name}.seed`, 0, 2 ** 31 - 1)) ?? 0,
+    layout: optional(o.layout, (v) => checkOneOf(v, `${name}.layout`, ARRAY_LAYOUTS)) ?? 'auto',
+    labels: optional(o.labels, (v) => checkString(v, `${name}.labels`)),
+    cifar100Labels: optional(o.cifar100Labels, (v) => checkOneOf(v, `${name}.cifar100Labels`, CIFAR100_LABELS)) ?? 'fine',
+    cache: optional(o.cache, (v) => checkBoolean(v, `${name}.cache`)) ?? true,
+    download: optional(o.download, (v) => checkBoolean(v, `${name}.download`)),
+    verify: optional(o.verify, (v) => checkBoolean(v, `${name}.verify`)),
   };
 }
 
@@ -161,7 +161,7 @@ export function datasetSourceType(source: unknown, dataDir?: string): DatasetSou
   if ((DATASET_NAMES as readonly string[]).includes(name)) return 'named-idx';
   if ((CIFAR_NAMES as readonly string[]).includes(name)) return 'cifar';
   if (name === 'idx') {
-    if (dataDir === undefined) throw new TypeError(expected("a dataDir (--data-dir) holding the IDX files for dataset 'idx'", 'dataDir', dataDir));
+    if (dataDir === undefined) throw new TypeError(expected("a folder (--data-dir) holding the IDX files of dataset 'idx'", 'dataDir', dataDir));
     return 'idx-folder';
   }
   const stat = statOf(name);

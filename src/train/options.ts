@@ -7,9 +7,16 @@ import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, c
 import { checkSplit, LabelledImages } from './evaluate';
 import { SCHEDULES, ScheduleKind } from './schedule';
 import { PresetName, presetOptions, PRESETS } from './presets';
+import { datasetSourceType, resolveImageDatasetOptions, type LoadImageDatasetOptions } from '../data/load-image-dataset';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
+/**
+ * trainCnn's `data` options: how loadImageDataset reads the dataset. `dataDir`, `validation` and
+ * `limit` are trainCnn's own options, so they are refused here.
+ */
+export type TrainDataOptions = Omit<LoadImageDatasetOptions, 'dataDir' | 'validation' | 'limit'>;
+const DATA_OPTION_KEYS = ['cacheDir', 'imageSize', 'channels', 'testFraction', 'seed', 'layout', 'labels', 'cifar100Labels', 'cache', 'download', 'verify'];
 export const OPTIMIZERS = ['adam', 'adamw', 'sgd'] as const;
 /** trainCnn's optimizer when none is named. */
 export const DEFAULT_OPTIMIZER: (typeof OPTIMIZERS)[number] = 'adam';
@@ -63,10 +70,20 @@ export type TrainProgress = StepProgress | EpochProgress;
  * on Fashion-MNIST for one epoch with Adam (1e-3), batch 128, on the CPU, eagerly.
  */
 export interface TrainOptions {
-  /** 'fashion-mnist' (default), 'mnist', or a dataset already loaded with loadDataset(). */
-  dataset?: DatasetName | InMemoryDataset;
-  /** Folder holding the dataset's IDX files (else CONVSCOPE_DATA, the cache, installed copies). */
+  /**
+   * 'fashion-mnist' (default), 'mnist', 'cifar10', 'cifar100', 'idx', an IDX set in dataDir, an image
+   * folder, an .npz/.npy file (see loadImageDataset), or a dataset already in memory.
+   * @example trainCnn({ dataset: './my-images', data: { imageSize: '32x32' } })
+   */
+  dataset?: string | InMemoryDataset;
+  /** Folder holding a named dataset's files (else CONVSCOPE_DATA, the cache, installed copies). */
   dataDir?: string;
+  /**
+   * How a dataset given by name or path is read: image size and channels of an image folder, its test
+   * share and seed, an array layout, CIFAR-100's labels, the cache (loadImageDataset's options).
+   * @example trainCnn({ dataset: 'cifar100', data: { cifar100Labels: 'coarse' } })
+   */
+  data?: TrainDataOptions;
   spec?: CnnSpec;
   /** 'eager': ops run one by one from TS; 'script': a TorchScript graph, a whole epoch natively. */
   mode?: ExecutionMode;
@@ -175,7 +192,7 @@ export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterReso
   & { augment: Required<AugmentOptions> };
 
 const KNOWN = [
-  'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
+  'dataset', 'dataDir', 'data', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
   'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset',
@@ -194,6 +211,15 @@ function checkInMemoryDataset(value: Record<string, unknown>): InMemoryDataset {
     throw new TypeError(expected('an array of class names', 'dataset.classNames', value.classNames));
   }
   return value as unknown as InMemoryDataset;
+}
+
+/** trainCnn's `data` option: loadImageDataset's options without the three trainCnn has itself. */
+function checkDataOptions(value: unknown): TrainDataOptions {
+  if (value === undefined) return {};
+  const data = checkObject(value, 'data');
+  checkKnownKeys(data, 'data', DATA_OPTION_KEYS);
+  resolveImageDatasetOptions(data, 'data');
+  return data as TrainDataOptions;
 }
 
 /** `validation` carves the last training images of an in-memory dataset: it must leave some, and not replace a given split. */
@@ -240,10 +266,15 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   const given = checkObject(input, 'options');
   checkKnownKeys(given, 'trainCnn options', KNOWN);
   const o = withPreset(given);
-  let dataset: DatasetName | InMemoryDataset;
+  let dataset: string | InMemoryDataset;
   if (o.dataset === undefined) dataset = 'fashion-mnist';
   else if (typeof o.dataset === 'object' && o.dataset !== null) dataset = checkInMemoryDataset(o.dataset as Record<string, unknown>);
-  else dataset = checkOneOf(o.dataset, 'dataset', DATASETS);
+  else {
+    // Known name, existing path or IDX set: checked now, read after every other option is.
+    datasetSourceType(o.dataset, o.dataDir === undefined ? undefined : checkString(o.dataDir, 'dataDir'));
+    dataset = o.dataset as string;
+  }
+  const data = checkDataOptions(o.data);
   const spec = (o.spec ?? dataShapedDefaultSpec()) as CnnSpec;
   planModel(spec);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(expected('a function', 'onProgress', o.onProgress));
@@ -264,6 +295,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   return {
     dataset,
     dataDir: optional(o.dataDir, (v) => checkString(v, 'dataDir')),
+    data,
     spec,
     mode,
     epochs: checkInteger(o.epochs ?? 1, 'epochs', 1, 100000),

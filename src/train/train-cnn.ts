@@ -1,6 +1,6 @@
 // trainCnn: the main job. Loads the data, builds (or resumes) the model, trains it epoch by epoch on
 // the eager or the scripted path, evaluates in chunks, and records the run.
-import { loadDatasetAsync } from '../data/datasets';
+import { loadImageDataset } from '../data/load-image-dataset';
 import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
 import { CnnModel, createModelFor, InputNorm, NO_NORM } from '../nn/model';
 import { checkModelFits, trainingFootprint } from '../nn/model-memory';
@@ -100,8 +100,8 @@ function wantsStepGraph(options: ResolvedTrainOptions, device: string): boolean 
 
 async function loadData(options: ResolvedTrainOptions): Promise<InMemoryDataset> {
   if (typeof options.dataset !== 'string') return carveValidation(options.dataset, options.validation);
-  // The async loader may download into the cache when no local copy exists (never in CI or tests).
-  return loadDatasetAsync(options.dataset, { dataDir: options.dataDir, validation: options.validation });
+  // MNIST and Fashion-MNIST may be downloaded into the cache when no local copy exists (never in CI or tests).
+  return loadImageDataset(options.dataset, { ...options.data, dataDir: options.dataDir, validation: options.validation });
 }
 
 /**
