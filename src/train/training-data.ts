@@ -89,12 +89,12 @@ export function checkSplitsFit(splits: [string, LabelledImages | undefined][], s
       throw new RangeError(`Expected ${channels}-channel images (spec.inputChannels of ${whose}) for ${name} but it has ${has}-channel images` +
         (has !== 1 && channels === 1 ? '; a grey model cannot take colour images: train one with spec.inputChannels ' + has : ''));
     }
-    if ((split.height !== undefined && split.height !== height) || (split.width !== undefined && split.width !== width)) {
-      throw new RangeError(`Expected ${height}x${width} images for spec.inputSize but ${name} has ${split.height}x${split.width} images`);
-    }
     if (split.images.length !== split.count * channels * height * width) {
       const perImage = split.images.length / split.count / channels;
       throw new RangeError(`Expected ${height}x${width} images for spec.inputSize but ${name} has ${perImage} pixels per image`);
+    }
+    if ((split.height !== undefined && split.height !== height) || (split.width !== undefined && split.width !== width)) {
+      throw new RangeError(`Expected ${height}x${width} images for spec.inputSize but ${name} has ${split.height}x${split.width} images`);
     }
     const label = split.labels.findIndex((l) => l >= spec.classes);
     if (label >= 0) throw new RangeError(`Expected labels below ${spec.classes} (spec.classes) for ${name}.labels but ${name}.labels[${label}] is ${split.labels[label]}`);
