@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { claimRunFolder, removeIfEmpty, runFolderName } from '../train/run-recorder';
 import type { TrainOptions, TrainProgress } from '../train/options';
+import { addDataOptions, dataOptionsOf, datasetForRun } from './data-options';
 
 export function parseInteger(value: string): number {
   const n = Number(value);
@@ -48,11 +49,10 @@ export function progressPrinter(): { onProgress: (e: TrainProgress) => void; sto
 }
 
 export function addTrainCommand(program: Command): void {
-  program
+  const command = program
     .command('train')
-    .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)')
-    .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
-    .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
+    .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)');
+  addDataOptions(command, 'all', 'fashion-mnist')
     .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network), fast (a batch-norm CNN, one-cycle, augmentation) or cifar (a batch-norm CNN for 32x32 colour images, crop and flip augmentation); flags given win')
     .option('--spec <file>', 'the network as a CnnSpec in JSON (conv, dense, dropout, inputChannels, ...; unknown keys refused); --kernel-size and --filters change its first layer')
     // No defaults below where a preset sets the value: trainCnn fills in the same defaults otherwise.
@@ -107,7 +107,8 @@ export function addTrainCommand(program: Command): void {
       if (spec && flags.kernelSize !== undefined) spec.conv[0].kernelSize = flags.kernelSize;
       if (spec && flags.filters !== undefined) spec.conv[0].filters = flags.filters;
       const mode = flags.mode ?? preset?.mode ?? 'eager';
-      const name = flags.name ?? `${flags.dataset}-${flags.preset ? flags.preset + '-' : ''}${mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
+      const dataset = datasetForRun(flags.dataset);
+      const name = flags.name ?? `${dataset.label}-${flags.preset ? flags.preset + '-' : ''}${mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
       // Created here, exclusively: two runs of one name started in the same second get two folders.
       const runDir = claimRunFolder(flags.runs, runFolderName(name));
       const printer = progressPrinter();
@@ -119,7 +120,7 @@ export function addTrainCommand(program: Command): void {
       };
       process.once('SIGINT', onSignal);
       const options: TrainOptions = {
-        preset: flags.preset, dataset: flags.dataset, dataDir: flags.dataDir, spec, mode: flags.mode, epochs: flags.epochs,
+        preset: flags.preset, dataset: dataset.source, dataDir: flags.dataDir, data: dataOptionsOf(flags), spec, mode: flags.mode, epochs: flags.epochs,
         batchSize: flags.batchSize, learningRate: flags.lr, optimizer: flags.optimizer, momentum: flags.momentum,
         nesterov: flags.nesterov, weightDecay: flags.weightDecay, l1: flags.l1, device: flags.device, seed: flags.seed,
         evalChunkSize: flags.evalChunk, limit: flags.limit, testLimit: flags.testLimit, validation: flags.validation,
