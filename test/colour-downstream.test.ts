@@ -1,0 +1,88 @@
+// Everything downstream of training on colour data: the run folder's pictures (colour mosaic, the
+// per-channel view, augmented samples, TensorBoard), activation maps with the input in colour, the
+// report, an experiment (sweep-kernel) on a colour dataset, and the browser demo's model folder.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { buildReport, renderActivations, setNumThreads, sweepKernelSizes, trainCnn } from '../src/index';
+import { prepareDemoFolder } from '../src/demo/demo-server';
+import type { Split } from '../src/data/datasets';
+import { layoutFilterMosaic } from '../src/viz/mosaic';
+import { hueDataset, hueImages, PLANE } from './hue-data';
+import { decodePng } from './png-pixels';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-colour-downstream-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+beforeAll(() => setNumThreads(1));
+
+const DATA = hueDataset(hueImages(512, 11), hueImages(128, 12), 3);
+const spec = () => ({ conv: [{ filters: 6, kernelSize: 5, padding: 'same' as const, pool: true }], dense: [16], dropout: 0 });
+
+/** Whether a picture has saturated pixels (some pixel whose channels differ by more than `by`). */
+function hasColour(png: Buffer, by = 40): boolean {
+  const { data } = decodePng(png);
+  for (let i = 0; i < data.length; i += 4) {
+    if (Math.max(data[i], data[i + 1], data[i + 2]) - Math.min(data[i], data[i + 1], data[i + 2]) > by) return true;
+  }
+  return false;
+}
+
+describe('a colour run and what follows it', () => {
+  const runDir = path.join(tmp, 'run');
+
+  beforeAll(async () => {
+    const { model } = await trainCnn({ dataset: DATA, spec: spec(), epochs: 1, batchSize: 64, seed: 2, runDir, augment: { shift: 2, flip: true } });
+    model.dispose();
+  });
+
+  test('the run folder holds conv1\'s filters in colour, the per-channel view, colour augmented samples and TensorBoard images', () => {
+    const mosaic = fs.readFileSync(path.join(runDir, 'conv1-filters.png'));
+    const tile = layoutFilterMosaic([6, 3, 5, 5], { labels: true, colorbar: true }).tiles[0];
+    expect(decodePng(mosaic).width).toBeGreaterThanOrEqual(tile.x + tile.w);
+    expect(hasColour(mosaic)).toBe(true);
+    expect(fs.existsSync(path.join(runDir, 'conv1-channels.png'))).toBe(true);
+    expect(hasColour(fs.readFileSync(path.join(runDir, 'augmented.png')), 20)).toBe(true);
+    const events = fs.readdirSync(runDir).filter((f) => f.startsWith('events.out.tfevents'));
+    expect(events.length).toBeGreaterThan(0);
+  });
+
+  test('activation maps show the colour input beside the maps; the report draws them for a colour run', () => {
+    const { loadModel } = require('../src/index') as typeof import('../src/index');
+    const model = loadModel(path.join(runDir, 'model.pt'));
+    try {
+      const image = DATA.test.images.subarray(0, 3 * PLANE);
+      expect(hasColour(renderActivations(model, image, 'conv1.act'))).toBe(true);
+      expect(() => renderActivations(model, image.subarray(0, PLANE), 'conv1.act')).toThrow(/one 3x16x16 image \(768 values\)/);
+    } finally {
+      model.dispose();
+    }
+    const report = buildReport([runDir], { out: path.join(tmp, 'report'), dataset: DATA });
+    expect(report.missing).toEqual([]);
+    expect(report.assets.some((a) => /activations-/.test(a))).toBe(true);
+  });
+
+  test('the demo folder carries the channels and the test images as bytes, channel-planar', () => {
+    const { loadModel } = require('../src/index') as typeof import('../src/index');
+    const model = loadModel(path.join(runDir, 'model.pt'));
+    const dir = path.join(tmp, 'demo');
+    try {
+      prepareDemoFolder(model, dir, DATA.test as Split, DATA.classNames);
+      const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+      expect(meta.inputChannels).toBe(3);
+      const samples = JSON.parse(fs.readFileSync(path.join(dir, 'samples.json'), 'utf8'));
+      const bytes = Buffer.from(samples.images, 'base64');
+      expect(bytes.length).toBe(samples.count * 3 * PLANE);
+      expect(bytes[PLANE]).toBe(Math.round((DATA.test.images as Float32Array)[PLANE] * 255));
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+test('sweep-kernel runs on a colour dataset: its network takes the data\'s channels, size and classes', async () => {
+  const result = await sweepKernelSizes({ dataset: DATA, sizes: [3, 5], epochs: 1, outDir: path.join(tmp, 'sweep'), batchSize: 64 });
+  expect(result.rows.map((r) => r.kernelSize)).toEqual([3, 5]);
+  // conv1 of a 3-channel network: 3 x k x k weights per filter, plus a bias.
+  expect(result.rows.map((r) => r.conv1Parameters)).toEqual([32 * (3 * 9 + 1), 32 * (3 * 25 + 1)]);
+  for (const r of result.rows) expect(r.testAccuracy).toBeGreaterThan(0.5);
+});
