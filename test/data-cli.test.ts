@@ -78,6 +78,17 @@ test('a bad source fails before any run folder is made, naming the file', async 
   expect(unknown.stderr).toMatch(/Expected one of mnist, fashion-mnist, cifar10, cifar100, idx, .* for dataset but received "cifar11"/);
 });
 
+test('tune --dataset <image folder> --image-size: trials on the folder\'s two colour classes', () => {
+  const dir = join(root, 'tune');
+  writeFileSync(join(root, 'space.json'), JSON.stringify({ learningRate: [0.001, 0.003] }));
+  const run = spawnSync(process.execPath, [cli, 'tune', '--dataset', join(root, 'squares'), '--image-size', '8x8', '--search', 'grid', '--limit', '14',
+    '--validation', '4', '--epochs', '1', '--batch-size', '4', '--dir', dir, '--space', join(root, 'space.json')], { encoding: 'utf8', env: env() });
+  expect(run.stderr).not.toMatch(/convscope:/);
+  expect(run.status).toBe(0);
+  const tune = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8'));
+  expect(JSON.stringify(tune)).toContain('"imageSize":"8x8"');
+});
+
 test('trainCnn takes an image folder with its data options', async () => {
   const { model, testAccuracy } = await trainCnn({
     dataset: join(root, 'squares'), data: { imageSize: [6, 6], cacheDir: join(root, 'cache') }, epochs: 2, batchSize: 4, pictures: false,

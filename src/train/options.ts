@@ -340,7 +340,8 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
 
 /** The options as they go into config.json: everything but callbacks and signals. */
 export function recordableOptions(options: ResolvedTrainOptions): Record<string, unknown> {
-  const { onProgress: _p, signal: _s, initialModel, ...rest } = options;
+  const { onProgress: _p, signal: _s, initialModel, data, ...rest } = options;
   const dataset = typeof rest.dataset === 'string' ? rest.dataset : rest.dataset.name;
-  return { ...rest, dataset, ...(initialModel ? { initialModel: 'given', spec: initialModel.spec } : {}) };
+  // Data options only when given: a run (or a search folder) without them records what it did before them.
+  return { ...rest, dataset, ...(Object.keys(data).length > 0 ? { data } : {}), ...(initialModel ? { initialModel: 'given', spec: initialModel.spec } : {}) };
 }

@@ -35,7 +35,7 @@ function fingerprintOf(name: string, pool: LabelledImages, validation: number, t
 export async function loadSearchData(base: TuneBaseOptions, limits: { limit?: number; validation?: number; testLimit?: number }): Promise<SearchData> {
   const dataset: InMemoryDataset = typeof base.dataset === 'object'
     ? base.dataset
-    : await loadImageDataset(base.dataset ?? 'fashion-mnist', base.dataDir === undefined ? {} : { dataDir: base.dataDir });
+    : await loadImageDataset(base.dataset ?? 'fashion-mnist', { ...base.data, ...(base.dataDir === undefined ? {} : { dataDir: base.dataDir }) });
   const all = dataset.train;
   const poolCount = Math.min(limits.limit ?? all.count, all.count);
   const validation = limits.validation ?? Math.max(1, Math.floor(poolCount / 10));
