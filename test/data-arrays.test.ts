@@ -219,6 +219,18 @@ describe('IDX folders (EMNIST, KMNIST)', () => {
     expect(err.message).toMatch(/train-labels-idx1-ubyte: label 3 at index 1 is outside 0\.\.2 \(3 classes\)/);
   });
 
+  test('mnist by name through loadImageDataset: one channel, the limits and validation applied', async () => {
+    const dir = fresh('mnist');
+    writeFileSync(join(dir, 'train-images-idx3-ubyte'), idxImages(5, 3));
+    writeFileSync(join(dir, 'train-labels-idx1-ubyte'), idxLabels([0, 1, 2, 3, 4]));
+    writeFileSync(join(dir, 't10k-images-idx3-ubyte'), idxImages(3, 4));
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), idxLabels([9, 8, 7]));
+    const data = await loadImageDataset('mnist', { dataDir: dir, verify: false, validation: 1, limit: { test: 2 } });
+    expect(data.train).toMatchObject({ count: 4, channels: 1, height: 4, width: 4 });
+    expect([data.validation?.count, data.test.count]).toEqual([1, 2]);
+    expect(data.classNames).toHaveLength(10);
+  });
+
   test('a set with a file missing', async () => {
     const dir = fresh('idx-missing');
     writeFileSync(join(dir, 'train-images-idx3-ubyte'), idxImages(2, 1));

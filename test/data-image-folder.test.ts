@@ -257,6 +257,7 @@ describe('bad image folders, each named', () => {
     const dir = fresh('opts');
     expect((await rejected(load(dir, { imageSize: '32by32' }))).message).toMatch(/^Expected a size HxW .* for options\.imageSize but received "32by32"/);
     expect((await rejected(load(dir, { testFraction: 1 }))).message).toMatch(/for options\.testFraction but received 1 of type number/);
+    expect((await rejected(load(dir, { channels: 2 }))).message).toMatch(/^Expected 1 \(grey\) or 3 \(colour\) for channels of an image folder but received 2/);
     expect((await rejected(load(dir, { colour: true } as never))).message).toMatch(/colour/);
   });
 });

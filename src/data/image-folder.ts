@@ -326,6 +326,9 @@ async function decodeFolder(root: string, classNames: string[], files: ImageFile
  * @example const data = await loadImageFolder('./my-images', { testFraction: 0.2, seed: 0, cacheRoot, cache: true });
  */
 export async function loadImageFolder(root: string, options: ImageFolderOptions): Promise<Dataset> {
+  if (options.channels !== undefined && options.channels !== 1 && options.channels !== 3) {
+    throw new RangeError(`Expected 1 (grey) or 3 (colour) for channels of an image folder but received ${options.channels} (${root})`);
+  }
   const real = realpathSync(root);
   const { classNames, files } = listFolder(real, options);
   if (classNames.length > 256) throw new RangeError(`${root}: expected at most 256 class folders (labels are bytes) but found ${classNames.length}`);
