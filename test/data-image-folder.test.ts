@@ -1,7 +1,7 @@
 // Image folders of PNG and JPEG files written here with sharp: classes from folder names, the two
 // layouts, sizes and channels decided or asked for, the decoded cache (a second load reads it, a
 // changed file invalidates it), and every bad input named by file or folder.
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import sharp from 'sharp';
@@ -176,6 +176,36 @@ describe('the decoded cache', () => {
     const again = await load(dir, { testFraction: 0.5 });
     expect(again.cache?.hit).toBe(false);
     expect(again.train.images).toEqual(first.train.images);
+  });
+});
+
+describe('the decoded cache, bounded and optional', () => {
+  test('a folder keeps its newest 4 entries; a cache that cannot be written is a warning', async () => {
+    const dir = fresh('prune');
+    for (let i = 0; i < 2; i++) {
+      await greyImage(join(dir, 'x', `${i}.png`), () => 3);
+      await greyImage(join(dir, 'y', `${i}.png`), () => 4);
+    }
+    const own = join(root, 'prune-cache');
+    let last: Dataset | undefined;
+    for (let side = 2; side < 8; side++) last = await load(dir, { imageSize: [side, side], testFraction: 0.5, cacheDir: own });
+    const tag = last!.cache!.file.split('/').pop()!.split('-')[0];
+    const entries = readdirSync(join(own, 'decoded')).filter((f) => f.startsWith(`${tag}-`));
+    expect(entries.filter((f) => f.endsWith('.json'))).toHaveLength(4);
+    expect(entries.filter((f) => f.endsWith('.bin'))).toHaveLength(4);
+    expect(entries).toContain(last!.cache!.file.split('/').pop());
+
+    const blocked = join(root, 'not-a-folder');
+    writeFileSync(blocked, 'a file where the cache folder would be');
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const data = await load(dir, { testFraction: 0.5, cacheDir: blocked });
+      expect(data.cache).toBeUndefined();
+      expect(data.train.count).toBe(2);
+      expect(String(warn.mock.calls[0]?.[0])).toMatch(/the decoded images of .* were not cached/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
 

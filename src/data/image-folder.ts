@@ -17,12 +17,13 @@
 // unless `channels` (--channels 1|3) says which to convert to (libvips' colour-space conversion).
 // Transparency is flattened onto black.
 //
-// The decoded images are cached in <cacheRoot>/decoded/<key>.bin and .json, where the key is a
-// SHA-256 of the folder's real path, the options and every file's path, size and modification time:
+// The decoded images are cached in <cacheRoot>/decoded/<folder>-<key>.bin and .json, where the key is
+// a SHA-256 of the folder's real path, the options and every file's path, size and modification time:
 // a second load reads one file instead of decoding, and touching any image invalidates the entry.
+// A folder keeps its newest 4 entries; a cache that cannot be written is a warning, not an error.
 
 import { createHash } from 'crypto';
-import { readdirSync, realpathSync, statSync, type Stats } from 'fs';
+import { readdirSync, realpathSync, rmSync, statSync, type Stats } from 'fs';
 import { join, relative } from 'path';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { writeFileAtomic } from '../util/fs-atomic';
@@ -38,6 +39,8 @@ const CACHE_VERSION = 1;
 const DECODE_CONCURRENCY = 8;
 const MAX_CACHE_META_BYTES = 64 * 1024 ** 2;
 const MAX_CACHE_BYTES = 2 ** 32;
+/** Cache entries kept per folder: a few sizes or seeds side by side, not every past version. */
+const MAX_ENTRIES_PER_FOLDER = 4;
 
 /** Options of {@link loadImageFolder} (resolved by loadImageDataset). */
 export interface ImageFolderOptions {
@@ -199,6 +202,21 @@ function writeCache(metaFile: string, binFile: string, key: string, decoded: Dec
   writeFileAtomic(metaFile, JSON.stringify(meta));
 }
 
+/**
+ * Keeps the newest MAX_ENTRIES_PER_FOLDER entries of one folder (by the .json's time): each change to
+ * a folder makes a new entry, and without pruning the old ones would pile up.
+ */
+function pruneFolderEntries(cacheDir: string, folderTag: string): void {
+  const entries = readdirSync(cacheDir)
+    .filter((name) => name.startsWith(`${folderTag}-`) && name.endsWith('.json'))
+    .map((name) => ({ stem: join(cacheDir, name.slice(0, -'.json'.length)), time: statSync(join(cacheDir, name)).mtimeMs }))
+    .sort((a, b) => b.time - a.time);
+  for (const old of entries.slice(MAX_ENTRIES_PER_FOLDER)) {
+    rmSync(`${old.stem}.json`, { force: true });
+    rmSync(`${old.stem}.bin`, { force: true });
+  }
+}
+
 /** Runs `work` on every item, `limit` at a time, keeping the order of the results. */
 async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -333,8 +351,11 @@ export async function loadImageFolder(root: string, options: ImageFolderOptions)
   const { classNames, files } = listFolder(real, options);
   if (classNames.length > 256) throw new RangeError(`${root}: expected at most 256 class folders (labels are bytes) but found ${classNames.length}`);
   const key = cacheKey(real, files, options);
-  const binFile = join(options.cacheRoot, 'decoded', `${key}.bin`);
-  const metaFile = join(options.cacheRoot, 'decoded', `${key}.json`);
+  // Named <folder's hash>-<key>: a folder's older entries can be found and pruned.
+  const folderTag = createHash('sha256').update(real).digest('hex').slice(0, 16);
+  const cacheDir = join(options.cacheRoot, 'decoded');
+  const binFile = join(cacheDir, `${folderTag}-${key}.bin`);
+  const metaFile = join(cacheDir, `${folderTag}-${key}.json`);
   const source = { kind: 'path' as const, dir: root };
   if (options.cache) {
     const cached = readCache(metaFile, binFile, key);
@@ -343,6 +364,13 @@ export async function loadImageFolder(root: string, options: ImageFolderOptions)
   const decoded = await decodeFolder(real, classNames, files, options);
   if (decoded.test.count === 0) throw new Error(`${root}: no image went to the test split (expected classes of at least two images, or a test/ folder)`);
   if (!options.cache) return { name: root, ...decoded, source };
-  writeCache(metaFile, binFile, key, decoded);
+  try {
+    writeCache(metaFile, binFile, key, decoded);
+    pruneFolderEntries(cacheDir, folderTag);
+  } catch (err) {
+    // A cache that cannot be written costs the next run a decode, not this run its data.
+    process.emitWarning(`convscope: the decoded images of ${root} were not cached: ${(err as Error).message}`);
+    return { name: root, ...decoded, source };
+  }
   return { name: root, ...decoded, source, cache: { file: binFile, hit: false } };
 }
