@@ -40,6 +40,8 @@ describe('the hue data', () => {
 
 describe('training on colour', () => {
   let colourModelFile = '';
+  /** The trained colour model's probabilities for the first 20 test images, before it was saved. */
+  let colourProbs = new Float32Array(0);
 
   test.each(['eager', 'script'] as const)('a colour model (%s) tells the hues apart (> 95%%), a grey one cannot beat chance', async (mode) => {
     const common = { spec: spec(), epochs: 2, batchSize: 64, learningRate: 3e-3, mode, seed: 3 };
@@ -58,6 +60,7 @@ describe('training on colour', () => {
       if (mode === 'script') {
         colourModelFile = path.join(tmp, 'colour.pt');
         colour.model.save(colourModelFile);
+        colourProbs = colour.model.predict(TEST.colour.subarray(0, 20 * 3 * PLANE));
       }
     } finally {
       colour.model.dispose();
@@ -100,6 +103,8 @@ describe('training on colour', () => {
       const pa = a.predict(images);
       const pb = b.predict(images);
       pa.forEach((v, i) => expect(v).toBeCloseTo(pb[i], 5));
+      // The trained model's own answers: a norm lost in the file would change them.
+      pa.forEach((v, i) => expect(v).toBeCloseTo(colourProbs[i], 5));
     } finally {
       a.dispose();
       b.dispose();
