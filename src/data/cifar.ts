@@ -17,7 +17,7 @@ import { statSync } from 'fs';
 import { join } from 'path';
 import { readRegularFile, readRegularTextFile } from '../util/fs-read';
 import type { Dataset, DatasetSourceKind, Split } from './dataset-types';
-import { DATA_ENV_VAR, DatasetNotFoundError, type SearchAttempt } from './datasets';
+import { DATA_ENV_VAR, DatasetNotFoundError, type SearchAttempt } from './locate';
 import { checkLabelsBelow } from './splits';
 
 /** The CIFAR data sets convscope reads. */

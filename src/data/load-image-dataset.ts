@@ -15,7 +15,8 @@ import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, c
 import { ARRAY_LAYOUTS, arraysDatasetName, readNpySplits, readNpzSplits, type ArrayLayout, type ArraySplits } from './arrays';
 import { CIFAR100_LABELS, CIFAR_NAMES, loadCifar, type Cifar100Labels, type CifarName } from './cifar';
 import type { Dataset, Split } from './dataset-types';
-import { DATASET_NAMES, defaultCacheRoot, loadDatasetAsync, type DatasetName } from './datasets';
+import { DATASET_NAMES, loadDatasetAsync, type DatasetName } from './datasets';
+import { defaultCacheRoot } from './locate';
 import { loadImageFolder } from './image-folder';
 import { idxSetsIn, loadIdxFolder } from './idx-folder';
 import { carveSplits, pickImages, seededShuffle, stratifiedTestIndices } from './splits';
