@@ -7,7 +7,7 @@ import * as path from 'path';
 import { buildReport, renderActivations, setNumThreads, sweepKernelSizes, trainCnn } from '../src/index';
 import { prepareDemoFolder } from '../src/demo/demo-server';
 import type { Split } from '../src/data/datasets';
-import { layoutFilterMosaic } from '../src/viz/mosaic';
+import { layoutFeatureMaps, layoutFilterMosaic } from '../src/viz/mosaic';
 import { hueDataset, hueImages, PLANE } from './hue-data';
 import { decodePng } from './png-pixels';
 
@@ -51,7 +51,11 @@ describe('a colour run and what follows it', () => {
     const model = loadModel(path.join(runDir, 'model.pt'));
     try {
       const image = DATA.test.images.subarray(0, 3 * PLANE);
-      expect(hasColour(renderActivations(model, image, 'conv1.act'))).toBe(true);
+      const png = decodePng(renderActivations(model, image, 'conv1.act'));
+      // The input panel itself is in colour (the maps beside it are viridis either way).
+      const { input } = layoutFeatureMaps([1, 3, 16, 16], [1, 6, 16, 16], { title: 'conv1.act: 6 feature maps' });
+      const [r, g, b] = png.rgb(input.x + Math.floor(input.w / 2), input.y + Math.floor(input.h / 2));
+      expect(Math.max(r, g, b) - Math.min(r, g, b)).toBeGreaterThan(10);
       expect(() => renderActivations(model, image.subarray(0, PLANE), 'conv1.act')).toThrow(/one 3x16x16 image \(768 values\)/);
     } finally {
       model.dispose();
@@ -59,6 +63,19 @@ describe('a colour run and what follows it', () => {
     const report = buildReport([runDir], { out: path.join(tmp, 'report'), dataset: DATA });
     expect(report.missing).toEqual([]);
     expect(report.assets.some((a) => /activations-/.test(a))).toBe(true);
+  });
+
+  test('probing refuses a colour model before any work, saying so', async () => {
+    const { explain, loadModel } = require('../src/index') as typeof import('../src/index');
+    const model = loadModel(path.join(runDir, 'model.pt'));
+    try {
+      const err = await explain(model, DATA.test.images.subarray(0, 3 * PLANE)).then(() => undefined, (e: Error) => e);
+      expect(err?.name).toBe('RangeError');
+      expect(err?.message).toBe('Expected a 1-channel (grey) model for probing but the model takes 3-channel images: ' +
+        'probing does not handle colour models yet (training, evaluation, predict, mosaics and exports do)');
+    } finally {
+      model.dispose();
+    }
   });
 
   test('the demo folder carries the channels and the test images as bytes, channel-planar', () => {
