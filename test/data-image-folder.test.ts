@@ -1,7 +1,7 @@
 // Image folders of PNG and JPEG files written here with sharp: classes from folder names, the two
 // layouts, sizes and channels decided or asked for, the decoded cache (a second load reads it, a
 // changed file invalidates it), and every bad input named by file or folder.
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import sharp from 'sharp';
@@ -240,6 +240,13 @@ describe('bad image folders, each named', () => {
     rmSync(join(dir, 'a', 'notes.txt'));
     writeFileSync(join(dir, 'a', 'vector.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>');
     expect((await rejected(load(dir))).message).toMatch(/vector\.svg: expected an image in one of png, jpeg, webp, gif, tiff but it is svg/);
+  });
+
+  test('a link back to a folder above is named, not walked forever', async () => {
+    const dir = fresh('loop');
+    await twoClasses(dir);
+    symlinkSync(join(dir, 'a'), join(dir, 'a', 'again'));
+    expect((await rejected(load(dir))).message).toMatch(/again: a link back to a folder above it/);
   });
 
   test('an empty class folder', async () => {

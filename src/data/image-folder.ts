@@ -86,14 +86,20 @@ function visibleEntries(dir: string): string[] {
   return readdirSync(dir).filter((name) => !name.startsWith('.')).sort();
 }
 
-/** Every file under `dir`, recursively, in sorted order. */
-function filesUnder(dir: string): { path: string; stat: Stats }[] {
+/**
+ * Every file under `dir`, recursively, in sorted order. Links are followed, but a folder already
+ * on the way down (a link to a parent) is an error rather than an endless walk.
+ */
+function filesUnder(dir: string, above: ReadonlySet<string> = new Set()): { path: string; stat: Stats }[] {
+  const real = realpathSync(dir);
+  if (above.has(real)) throw new Error(`${dir}: a link back to a folder above it (${real}); expected a tree of image files`);
+  const path = new Set(above).add(real);
   return visibleEntries(dir).flatMap((name) => {
-    const path = join(dir, name);
-    const stat = statSync(path);
-    if (stat.isDirectory()) return filesUnder(path);
-    if (!stat.isFile()) throw new Error(`${path}: expected an image file but it is not a regular file`);
-    return [{ path, stat }];
+    const file = join(dir, name);
+    const stat = statSync(file);
+    if (stat.isDirectory()) return filesUnder(file, path);
+    if (!stat.isFile()) throw new Error(`${file}: expected an image file but it is not a regular file`);
+    return [{ path: file, stat }];
   });
 }
 
