@@ -77,7 +77,8 @@ test('evaluate with a label the model has no class for: a RangeError naming the 
 
 test('class names that do not match spec.classes are refused before training', async () => {
   const s = split(64);
-  const base: TrainOptions = { spec: tiny(), batchSize: 32, pictures: true, runDir: path.join(tmp, 'names') };
+  // A spec that names its classes (one that leaves them out takes the dataset's class count).
+  const base: TrainOptions = { spec: { ...tiny(), classes: 10 }, batchSize: 32, pictures: true, runDir: path.join(tmp, 'names') };
   for (const classNames of [fashion().classNames.slice(0, 9), [...fashion().classNames, 'extra']]) {
     const err = await rejected(trainCnn({ ...base, dataset: { name: 'names', classNames, train: s, test: s } }));
     expect([err.name, err.message]).toEqual(['RangeError', `Expected 10 class names (spec.classes) for dataset.classNames but received an array of length ${classNames.length}`]);
