@@ -10,6 +10,9 @@ import type { Split } from '../src/data/datasets';
 import { layoutFeatureMaps, layoutFilterMosaic } from '../src/viz/mosaic';
 import { hueDataset, hueImages, PLANE } from './hue-data';
 import { decodePng } from './png-pixels';
+import { spawnSync } from 'child_process';
+import { zipSync } from 'fflate';
+import { encodeNpy } from '../src/formats/npy';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-colour-downstream-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -102,4 +105,23 @@ test('sweep-kernel runs on a colour dataset: its network takes the data\'s chann
   // conv1 of a 3-channel network: 3 x k x k weights per filter, plus a bias.
   expect(result.rows.map((r) => r.conv1Parameters)).toEqual([32 * (3 * 9 + 1), 32 * (3 * 25 + 1)]);
   for (const r of result.rows) expect(r.testAccuracy).toBeGreaterThan(0.5);
+});
+
+test('convscope sweep-kernel --dataset file.npz: an experiment from the CLI on colour arrays', () => {
+  const file = path.join(tmp, 'hue.npz');
+  const train = hueImages(256, 21);
+  const test = hueImages(64, 22);
+  const npy = (data: Float32Array | Uint8Array, shape: number[]) => new Uint8Array(encodeNpy({ data, shape }));
+  fs.writeFileSync(file, zipSync({
+    'x_train.npy': npy(train.colour, [train.count, 3, 16, 16]), 'y_train.npy': npy(train.labels, [train.count]),
+    'x_test.npy': npy(test.colour, [test.count, 3, 16, 16]), 'y_test.npy': npy(test.labels, [test.count]),
+  }));
+  const out = path.join(tmp, 'cli-sweep');
+  const cli = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+  const run = spawnSync(process.execPath, [cli, 'sweep-kernel', '--dataset', file, '--sizes', '3', '--limit', '128', '--out', out], { encoding: 'utf8' });
+  expect(run.stderr).not.toMatch(/convscope:/);
+  expect(run.status).toBe(0);
+  const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+  // 128 training images of 3 channels, 4 classes: conv1 has 32 filters of 3 x 3 x 3 weights and a bias.
+  expect(JSON.stringify(results)).toMatch(/"conv1Parameters":\s*896/);
 });

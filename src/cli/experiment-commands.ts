@@ -4,6 +4,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { ExperimentOptions } from '../experiments/options';
 import type { ResultsTable } from '../experiments/results';
+import type { InMemoryDataset } from '../train/options';
+import { addDataOptions, DataFlags, dataOptionsOf, datasetForRun } from './data-options';
 import { parseInteger, parseNumber } from './train-command';
 
 /** Parses a comma-separated list of integers (a commander argument parser). @example parseIntegerList("3,5,7") // [3, 5, 7] */
@@ -17,11 +19,9 @@ export function parseIntegerList(value: string): number[] {
   });
 }
 
-/** The budget and training flags every experiment takes. */
+/** The data, budget and training flags every experiment takes (the data flags are train's: any dataset). */
 function withExperimentFlags(command: Command, name: string): Command {
-  return command
-    .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
-    .option('--data-dir <dir>', 'folder with the IDX files')
+  return addDataOptions(command, 'all', 'fashion-mnist')
     .option('--epochs <n>', 'epochs per training', parseInteger, 1)
     .option('--limit <n>', 'training images per training (default 10000)', parseInteger)
     .option('--test-limit <n>', 'test images (default 2000)', parseInteger)
@@ -36,10 +36,26 @@ function withExperimentFlags(command: Command, name: string): Command {
 
 type Flags = Record<string, unknown>;
 
-function experimentOptions(flags: Flags): ExperimentOptions {
+/**
+ * The experiment's dataset: MNIST or Fashion-MNIST by name when no data flag asks more (the experiment
+ * loads only the images it uses), else any dataset train takes (a folder, CIFAR, arrays), loaded here
+ * with the data flags and the experiment's limits.
+ */
+async function experimentDataset(flags: Flags): Promise<Pick<ExperimentOptions, 'dataset' | 'dataDir'>> {
+  const name = flags.dataset as string;
+  const data = dataOptionsOf(flags as DataFlags);
+  const dataDir = flags.dataDir === undefined ? {} : { dataDir: flags.dataDir as string };
+  if ((name === 'fashion-mnist' || name === 'mnist') && Object.keys(data).length === 0) return { dataset: name, ...dataDir };
+  const { loadImageDataset } = require('../data/load-image-dataset') as typeof import('../data/load-image-dataset');
+  const { DEFAULT_LIMIT, DEFAULT_TEST_LIMIT } = require('../experiments/options') as typeof import('../experiments/options');
+  const limit = flags.full ? {} : { train: (flags.limit as number | undefined) ?? DEFAULT_LIMIT, test: (flags.testLimit as number | undefined) ?? DEFAULT_TEST_LIMIT };
+  const dataset = await loadImageDataset(datasetForRun(name).source, { ...data, ...dataDir, limit });
+  return { dataset: dataset as unknown as InMemoryDataset };
+}
+
+async function experimentOptions(flags: Flags): Promise<ExperimentOptions> {
   return {
-    dataset: flags.dataset as ExperimentOptions['dataset'],
-    ...(flags.dataDir !== undefined ? { dataDir: flags.dataDir as string } : {}),
+    ...(await experimentDataset(flags)),
     epochs: flags.epochs as number,
     ...(flags.full ? { limit: 'all' as const, testLimit: 'all' as const } : {
       ...(flags.limit !== undefined ? { limit: flags.limit as number } : {}),
@@ -74,7 +90,7 @@ export function addExperimentCommands(program: Command): void {
     .option('--sizes <list>', 'comma-separated kernel sizes', parseIntegerList, [3, 5, 7, 9, 13, 19, 28])
     .action(async (flags: Flags) => {
       const { sweepKernelSizes } = require('../experiments/sweep-kernel') as typeof import('../experiments/sweep-kernel');
-      const r = await sweepKernelSizes({ ...experimentOptions(flags), sizes: flags.sizes as number[] });
+      const r = await sweepKernelSizes({ ...(await experimentOptions(flags)), sizes: flags.sizes as number[] });
       print([formatResultsTable(r.table), `results: ${r.files.markdown}, ${r.files.results}; chart: ${r.files.chart}`]);
     });
 
@@ -111,7 +127,7 @@ export function addExperimentCommands(program: Command): void {
     .action(async (flags: Flags) => {
       const { fewerFilters } = require('../experiments/fewer-filters') as typeof import('../experiments/fewer-filters');
       const r = await fewerFilters({
-        ...experimentOptions(flags), counts: flags.counts as number[], fineTuneEpochs: flags.fineTuneEpochs as number,
+        ...(await experimentOptions(flags)), counts: flags.counts as number[], fineTuneEpochs: flags.fineTuneEpochs as number,
         tolerance: flags.tolerance as number,
         ...(flags.keep !== undefined ? { keep: flags.keep as number[] } : {}),
         ...(flags.checkpoint !== undefined ? { checkpoint: flags.checkpoint as string } : {}),
@@ -127,7 +143,7 @@ export function addExperimentCommands(program: Command): void {
     .action(async (flags: Flags) => {
       const { compareRegularization } = require('../experiments/regularization') as typeof import('../experiments/regularization');
       const r = await compareRegularization({
-        ...experimentOptions(flags), l1: flags.l1 as number, l2: flags.l2 as number, zeroThreshold: flags.zeroThreshold as number,
+        ...(await experimentOptions(flags)), l1: flags.l1 as number, l2: flags.l2 as number, zeroThreshold: flags.zeroThreshold as number,
       });
       print([formatResultsTable(r.table), `results: ${r.files.markdown}, ${r.files.results}; mosaics: ${r.files.mosaics.join(', ')}`]);
     });
