@@ -107,8 +107,10 @@ test('sweep-kernel runs on a colour dataset: its network takes the data\'s chann
   for (const r of result.rows) expect(r.testAccuracy).toBeGreaterThan(0.5);
 });
 
-test('convscope sweep-kernel --dataset file.npz: an experiment from the CLI on colour arrays', () => {
+/** hue.npz in tmp: colour arrays (N, 3, 16, 16) float32, 256 training and 64 test images. */
+function writeHueNpz(): string {
   const file = path.join(tmp, 'hue.npz');
+  if (fs.existsSync(file)) return file;
   const train = hueImages(256, 21);
   const test = hueImages(64, 22);
   const npy = (data: Float32Array | Uint8Array, shape: number[]) => new Uint8Array(encodeNpy({ data, shape }));
@@ -116,12 +118,31 @@ test('convscope sweep-kernel --dataset file.npz: an experiment from the CLI on c
     'x_train.npy': npy(train.colour, [train.count, 3, 16, 16]), 'y_train.npy': npy(train.labels, [train.count]),
     'x_test.npy': npy(test.colour, [test.count, 3, 16, 16]), 'y_test.npy': npy(test.labels, [test.count]),
   }));
+  return file;
+}
+
+const cli = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+
+test('convscope sweep-kernel --dataset file.npz: an experiment from the CLI on colour arrays', () => {
+  const file = writeHueNpz();
   const out = path.join(tmp, 'cli-sweep');
-  const cli = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
   const run = spawnSync(process.execPath, [cli, 'sweep-kernel', '--dataset', file, '--sizes', '3', '--limit', '128', '--out', out], { encoding: 'utf8' });
   expect(run.stderr).not.toMatch(/convscope:/);
   expect(run.status).toBe(0);
   const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
   // 128 training images of 3 channels, 4 classes: conv1 has 32 filters of 3 x 3 x 3 weights and a bias.
   expect(JSON.stringify(results)).toMatch(/"conv1Parameters":\s*896/);
+});
+
+test('convscope report on a run trained on colour arrays draws its activation maps from the run\'s own data', () => {
+  const runs = path.join(tmp, 'cli-runs');
+  const train = spawnSync(process.execPath, [cli, 'train', '--dataset', writeHueNpz(), '--epochs', '1', '--runs', runs, '--name', 'hue', '--no-pictures'], { encoding: 'utf8' });
+  expect(train.status).toBe(0);
+  const [run] = fs.readdirSync(runs);
+  const out = path.join(tmp, 'cli-report');
+  const report = spawnSync(process.execPath, [cli, 'report', path.join(runs, run), '--out', out], { encoding: 'utf8' });
+  expect(report.stderr).toBe('');
+  expect(report.status).toBe(0);
+  const assets = fs.readdirSync(path.join(out, 'assets'), { recursive: true }) as string[];
+  expect(assets.filter((a) => /activations-/.test(a))).toHaveLength(4);
 });

@@ -5,7 +5,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { ExperimentOptions } from '../experiments/options';
 import type { ResultsTable } from '../experiments/results';
 import type { InMemoryDataset } from '../train/options';
-import { addDataOptions, DataFlags, dataOptionsOf, datasetForRun } from './data-options';
+import * as path from 'path';
+import { addDataOptions, DataFlags, dataOptionsOf, datasetForRun, runDataOptions, runDatasetFor } from './data-options';
 import { parseInteger, parseNumber } from './train-command';
 
 /** Parses a comma-separated list of integers (a commander argument parser). @example parseIntegerList("3,5,7") // [3, 5, 7] */
@@ -83,6 +84,20 @@ function print(lines: string[]): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+/**
+ * The report's sample images when buildReport cannot load them by name itself: a --dataset or a single
+ * run's dataset that is not MNIST or Fashion-MNIST (a folder, CIFAR, arrays), read here with the data
+ * options the run recorded. MNIST and Fashion-MNIST stay names (buildReport loads only what it draws).
+ */
+async function reportDataset(runs: string[], flags: Flags): Promise<InMemoryDataset | 'fashion-mnist' | 'mnist' | undefined> {
+  const named = (flags.dataset as string | undefined) ?? (runs.length === 1 ? runDataOptions(path.join(runs[0], 'model.pt')).dataset : undefined);
+  if (named === undefined) return undefined;
+  if (named === 'fashion-mnist' || named === 'mnist') return flags.dataset === undefined ? undefined : named;
+  const checkpoint = runs.length === 1 ? path.join(runs[0], 'model.pt') : '';
+  const { dataset } = await runDatasetFor(checkpoint, { dataset: flags.dataset as string | undefined, dataDir: flags.dataDir as string | undefined });
+  return dataset as unknown as InMemoryDataset;
+}
+
 /** Registers the five experiment subcommands on `program`. @example addExperimentCommands(new Command()); */
 export function addExperimentCommands(program: Command): void {
   withExperimentFlags(program.command('sweep-kernel'), 'sweep-kernel')
@@ -154,16 +169,17 @@ export function addExperimentCommands(program: Command): void {
     .option('--explanations <dir...>', 'probing folders to include (written by explain, visualize, examples, embeddings)')
     .option('--out <dir>', 'output folder', 'report')
     .option('--layer <name>', 'layer whose activation maps are drawn', 'conv1.act')
-    .option('--dataset <name>', 'dataset of the sample images (default: each run\'s own)')
-    .option('--data-dir <dir>', 'folder with the IDX files')
+    .option('--dataset <name|folder|file>', 'dataset of the sample images (default: each run\'s own; a run on a folder, CIFAR or arrays is read with the data options its config.json recorded)')
+    .option('--data-dir <dir>', 'folder with a named dataset\'s files')
     .option('--title <text>', 'page title')
-    .action((runs: string[], flags: Flags) => {
+    .action(async (runs: string[], flags: Flags) => {
       const { buildReport } = require('../experiments/report') as typeof import('../experiments/report');
+      const dataset = await reportDataset(runs ?? [], flags);
       const r = buildReport(runs ?? [], {
         out: flags.out as string, layer: flags.layer as string,
         ...(flags.experiments !== undefined ? { experiments: flags.experiments as string[] } : {}),
         ...(flags.explanations !== undefined ? { explanations: flags.explanations as string[] } : {}),
-        ...(flags.dataset !== undefined ? { dataset: flags.dataset as 'fashion-mnist' } : {}),
+        ...(dataset !== undefined ? { dataset } : {}),
         ...(flags.dataDir !== undefined ? { dataDir: flags.dataDir as string } : {}),
         ...(flags.title !== undefined ? { title: flags.title as string } : {}),
       });
