@@ -10,6 +10,9 @@ how much of the scripted path's lead over the textbook module below comes from t
 --compile trains the module through torch.compile (inductor; its compilation happens in the warm-up).
 --plan FILE trains another convscope network instead, given as its plan's JSON (bench/plan_net.py);
 with --channels-last its batch-norm convolutions compute channels-last, as convscope's do.
+--synthetic CxHxW trains on seeded random uint8 images N x C x H x W (N: enough for the steps) with
+random labels below the plan's classes instead of --images/--labels: the colour rows (32x32x3, CIFAR's
+shape; CIFAR itself is not available offline), whose speed does not depend on the pictures' content.
 """
 import argparse, json, time
 import numpy as np
@@ -54,12 +57,23 @@ def main():
     p.add_argument('--compile', action='store_true')
     p.add_argument('--seed', type=int, default=42)
     p.add_argument('--plan')
+    p.add_argument('--synthetic')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     device = torch.device(a.device)
-    images = torch.from_numpy(read_idx(a.images).copy()).to(device)
-    labels = torch.from_numpy(read_idx(a.labels).copy()).to(device)
+    if a.synthetic:
+        c, h, w = (int(v) for v in a.synthetic.split('x'))
+        classes = json.load(open(a.plan))['spec']['classes'] if a.plan else 10
+        count = (a.warmup + a.steps + 1) * a.batch
+        generator = torch.Generator().manual_seed(a.seed)
+        images = torch.randint(0, 256, (count, c, h, w), dtype=torch.uint8, generator=generator).to(device)
+        labels = torch.randint(0, classes, (count,), dtype=torch.uint8, generator=generator).to(device)
+    else:
+        if not a.images or not a.labels:
+            p.error('--images and --labels are required without --synthetic')
+        images = torch.from_numpy(read_idx(a.images).copy()).to(device)
+        labels = torch.from_numpy(read_idx(a.labels).copy()).to(device)
     if a.plan:
         model = PlanNet(json.load(open(a.plan)), channels_last=a.channels_last).to(device)
     else:
@@ -73,7 +87,9 @@ def main():
 
     def step(i):
         rows = perm[(i * a.batch) % (images.shape[0] - a.batch):][:a.batch]
-        x = images.index_select(0, rows).unsqueeze(1).float().div_(255)
+        x = images.index_select(0, rows)
+        # IDX images are [N, H, W] (one channel); synthetic ones already [N, C, H, W].
+        x = (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255)
         if a.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = labels.index_select(0, rows).long()

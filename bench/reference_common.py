@@ -17,8 +17,9 @@ def read_idx(path):
 
 def add_training_arguments(parser):
     """The data, step counts, batch and threads that bench/training-throughput.ts passes to each contender."""
-    parser.add_argument('--images', required=True)
-    parser.add_argument('--labels', required=True)
+    # Required unless the contender makes its own data (pytorch_reference.py --synthetic).
+    parser.add_argument('--images')
+    parser.add_argument('--labels')
     parser.add_argument('--steps', type=int, default=50)
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--batch', type=int, default=128)

@@ -2,7 +2,8 @@
 // this machine, printed as one table with ratios (and written to bench/results/latest.json).
 //   npm run bench [-- SECTION...] [--only REGEX] [--peers] [--rounds N] [--steps N] [--out FILE]
 //                 [--explain-limit N] [--explain-model FILE]
-// SECTION: data, train, train-bn (the batch-norm network against PyTorch), infer (evaluation and
+// SECTION: data, train, train-bn (the batch-norm network against PyTorch), train-colour (the cifar
+// preset's network on 32x32x3 images against PyTorch), infer (evaluation and
 // prediction of the test split), explain (saliency, integrated gradients and Grad-CAM over the test
 // split against the same in PyTorch), eval-memory (all when none is named); distributed (1 and 2
 // local ranks against one process: data-parallel scaling; only when named, as it starts processes
@@ -25,7 +26,7 @@ import { benchLoadData } from './load-data';
 import { benchExplainThroughput, DEFAULT_EXPLAIN, EXPLAIN_REFERENCE, ExplainRow, MAPS_REFERENCE } from './explain-throughput';
 import { IG_STEPS } from './explain-methods';
 import { median } from './stats';
-import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE, ThroughputRow, ThroughputSettings } from './training-throughput';
+import { benchColourThroughput, benchTrainingThroughput, COLOUR_REFERENCE, DEFAULT_THROUGHPUT, REFERENCE, ThroughputRow, ThroughputSettings } from './training-throughput';
 import { BATCH_NORM_REFERENCE, benchBatchNormThroughput } from './batch-norm-throughput';
 import { benchDistributed, DEFAULT_DISTRIBUTED, printDistributed } from './distributed';
 
@@ -108,6 +109,15 @@ async function main(): Promise<void> {
     report.batchNormTraining = rows;
     process.stdout.write(`batch-norm network (the fast preset's) training throughput, batch ${settings.batchSize}, Adam, ${settings.threads} threads, ${settings.rounds} interleaved rounds (goal: convscope >= 1.0x PyTorch)\n`);
     process.stdout.write(`  ${'contender'.padEnd(34)}  precision   median images/s   best images/s   median of per-round ratios to ${BATCH_NORM_REFERENCE}\n`);
+    printRows(rows, errors);
+    process.stdout.write('\n');
+  }
+
+  if (wants('train-colour')) {
+    const { rows, errors } = benchColourThroughput(settings);
+    report.colourTraining = rows;
+    process.stdout.write(`colour training throughput: the cifar preset's network on 32x32x3 images (seeded random bytes), batch ${settings.batchSize}, Adam, ${settings.threads} threads, ${settings.rounds} interleaved rounds\n`);
+    process.stdout.write(`  ${'contender'.padEnd(34)}  precision   median images/s   best images/s   median of per-round ratios to ${COLOUR_REFERENCE}\n`);
     printRows(rows, errors);
     process.stdout.write('\n');
   }

@@ -134,12 +134,49 @@ export const WITHOUT_BLOCK_CACHE = { CONVSCOPE_CPU_CACHE_MB: '0' };
 /** MKL's own vendor check kept (native/mkl_cpu_check.h): the rows that show what lifting it buys. */
 export const WITH_MKL_OWN_CHECK = { CONVSCOPE_MKL_ANY_CPU: '0' };
 
-export function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string, preset?: string, env: Record<string, string> = {}): Contender {
+export function convscope(mode: 'eager' | 'script', precision: 'fp32' | 'bf16', addon: string, libtorch: string, preset?: string, env: Record<string, string> = {},
+  synthetic?: string): Contender {
   const name = `convscope ${mode} (libtorch ${libtorch})${env.CONVSCOPE_CPU_CACHE_MB === '0' ? ', no block cache' : ''}${env.CONVSCOPE_MKL_ANY_CPU === '0' ? ", MKL's own check" : ''}`;
   const worker = path.join(packageRoot(), 'dist', 'bench', 'convscope-worker.js');
   return spawnedContender(name, precision, process.execPath,
-    (s) => [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps), ...(preset ? [preset] : [])],
+    (s) => [worker, mode, precision, String(s.batchSize), String(s.warmupSteps), String(s.steps), ...(preset || synthetic ? [preset ?? '-'] : []), ...(synthetic ? [synthetic] : [])],
     { CONVSCOPE_ADDON: addon, ...env });
+}
+
+/** The colour rows' network and input: the cifar preset's batch-norm CNN on 32x32x3 images (CIFAR's shape). */
+export const COLOUR_PRESET = 'cifar';
+export const COLOUR_SHAPE = '3x32x32';
+export const COLOUR_REFERENCE = 'PyTorch NCHW (32x32x3, cifar net)';
+
+/**
+ * Colour training throughput (`npm run bench -- train-colour`): the cifar preset's network on seeded
+ * random 32x32x3 uint8 images (CIFAR-10 is not available offline; speed does not depend on the
+ * pictures), PyTorch 2.x's module built from the same plan (bench/plan_net.py) in NCHW and in its
+ * channels-last recipe, against convscope's eager and scripted paths on the default build. Same batch,
+ * Adam 1e-3, threads; convscope standardises per channel in its gather, PyTorch scales to [0, 1] only,
+ * as in the grey rows.
+ */
+export function benchColourThroughput(s: ThroughputSettings): { rows: ThroughputRow[]; errors: string[] } {
+  const { planModel } = require('../src/nn/spec') as typeof import('../src/nn/spec');
+  const { presetOptions } = require('../src/train/presets') as typeof import('../src/train/presets');
+  const [channels, height, width] = COLOUR_SHAPE.split('x').map(Number);
+  const planFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-bench-')), 'plan.json');
+  fs.writeFileSync(planFile, JSON.stringify(planModel({ ...presetOptions(COLOUR_PRESET, 'cifar10').spec, inputChannels: channels, inputSize: [height, width], classes: 10 })));
+  const build = convscopeBuilds()[0];
+  const synthetic = ['--plan', planFile, '--synthetic', COLOUR_SHAPE];
+  const list: Contender[] = [
+    pytorch(COLOUR_REFERENCE, 'fp32', synthetic),
+    pytorch('PyTorch channels-last (32x32x3, cifar net)', 'fp32', [...synthetic, '--channels-last']),
+    ...(build ? (['eager', 'script'] as const).map((mode) => {
+      const c = convscope(mode, 'fp32', build.addon, build.libtorch, COLOUR_PRESET, {}, COLOUR_SHAPE);
+      return { ...c, name: `${c.name} (32x32x3, cifar net)` };
+    }) : []),
+  ];
+  try {
+    return interleavedRounds(list, COLOUR_REFERENCE, s);
+  } finally {
+    fs.rmSync(path.dirname(planFile), { recursive: true, force: true });
+  }
 }
 
 /** The builds to compare: node-gyp's (the default libtorch) and the libtorch 1.13 fallback, where built. */

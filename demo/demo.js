@@ -1,5 +1,5 @@
-// The browser demo: runs the exported ONNX model (pixels in [0, 1], (N, 1, H, W), standardised inside
-// the graph) with onnxruntime-web on WebAssembly. No framework; served by `convscope demo`.
+// The browser demo: runs the exported ONNX model (pixels in [0, 1], (N, C, H, W), standardised inside
+// the graph; C is 1 for grey models, 3 for colour ones) with onnxruntime-web on WebAssembly. No framework; served by `convscope demo`.
 /* global ort */
 'use strict';
 
@@ -28,16 +28,22 @@ function softmax(row) {
   return exps.map((v) => v / sum);
 }
 
+/** The model's input channels (meta.json written before colour models has none: 1). */
+function channelsOf(meta) {
+  return meta.inputChannels ?? 1;
+}
+
 const demo = {
   session: null,
   meta: null,
   samples: [],
-  /** Class probabilities for a batch of images (each an array of H*W grey levels 0..255). */
+  /** Class probabilities for a batch of images (each an array of C*H*W levels 0..255, channel-planar). */
   async probabilities(images) {
     const [h, w] = this.meta.inputSize;
-    const input = new Float32Array(images.length * h * w);
-    images.forEach((image, i) => { for (let p = 0; p < h * w; ++p) input[i * h * w + p] = image[p] / 255; });
-    const output = await this.session.run({ pixels: new ort.Tensor('float32', input, [images.length, 1, h, w]) });
+    const size = channelsOf(this.meta) * h * w;
+    const input = new Float32Array(images.length * size);
+    images.forEach((image, i) => { for (let p = 0; p < size; ++p) input[i * size + p] = image[p] / 255; });
+    const output = await this.session.run({ pixels: new ort.Tensor('float32', input, [images.length, channelsOf(this.meta), h, w]) });
     const logits = output.logits.data;
     const classes = this.meta.classes;
     return images.map((_, i) => softmax(Array.from(logits.subarray(i * classes, (i + 1) * classes))));
@@ -70,12 +76,16 @@ function showProbabilities(row, source) {
   $('source').textContent = source;
 }
 
-function drawSample(canvas, image, [h, w]) {
+function drawSample(canvas, image, [h, w], channels) {
   canvas.width = w;
   canvas.height = h;
   const context = canvas.getContext('2d');
   const data = context.createImageData(w, h);
-  image.forEach((v, i) => { data.data.set([v, v, v, 255], i * 4); });
+  const plane = h * w;
+  for (let i = 0; i < plane; ++i) {
+    const rgb = channels === 3 ? [image[i], image[plane + i], image[2 * plane + i]] : [image[i], image[i], image[i]];
+    data.data.set([...rgb, 255], i * 4);
+  }
   context.putImageData(data, 0, 0);
 }
 
@@ -84,7 +94,7 @@ function setUpSamples() {
   demo.samples.forEach((sample, i) => {
     const canvas = document.createElement('canvas');
     canvas.title = `test image ${i}: ${demo.meta.classNames[sample.label] ?? sample.label}`;
-    drawSample(canvas, sample.image, demo.meta.inputSize);
+    drawSample(canvas, sample.image, demo.meta.inputSize, channelsOf(demo.meta));
     canvas.addEventListener('click', async () => {
       holder.querySelectorAll('canvas').forEach((c) => c.classList.remove('chosen'));
       canvas.classList.add('chosen');
@@ -103,7 +113,12 @@ function setUpPad() {
   context.strokeStyle = '#fff';
   let drawing = false;
   const at = (e) => { const r = pad.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
-  pad.addEventListener('pointerdown', (e) => { drawing = true; context.beginPath(); context.moveTo(...at(e)); });
+  pad.addEventListener('pointerdown', (e) => {
+    drawing = true;
+    context.strokeStyle = $('ink').value;
+    context.beginPath();
+    context.moveTo(...at(e));
+  });
   pad.addEventListener('pointermove', (e) => { if (drawing) { context.lineTo(...at(e)); context.stroke(); } });
   const finish = () => { if (drawing) { drawing = false; classifyDrawing(); } };
   pad.addEventListener('pointerup', finish);
@@ -114,7 +129,8 @@ function setUpPad() {
   context.fillRect(0, 0, pad.width, pad.height);
 }
 
-// The drawing, scaled down to the model's input size as grey levels.
+// The drawing, scaled down to the model's input size: grey levels (BT.601 luma) for a grey model,
+// red, green and blue planes for a colour one.
 async function classifyDrawing() {
   const [h, w] = demo.meta.inputSize;
   const small = document.createElement('canvas');
@@ -123,7 +139,10 @@ async function classifyDrawing() {
   const context = small.getContext('2d');
   context.drawImage($('pad'), 0, 0, w, h);
   const rgba = context.getImageData(0, 0, w, h).data;
-  const image = Array.from({ length: w * h }, (_, i) => rgba[i * 4]);
+  const plane = w * h;
+  const image = channelsOf(demo.meta) === 3
+    ? Array.from({ length: 3 * plane }, (_, k) => rgba[(k % plane) * 4 + Math.floor(k / plane)])
+    : Array.from({ length: plane }, (_, i) => Math.round(0.299 * rgba[i * 4] + 0.587 * rgba[i * 4 + 1] + 0.114 * rgba[i * 4 + 2]));
   const [row] = await demo.probabilities([image]);
   showProbabilities(row, 'your drawing');
 }
@@ -132,7 +151,7 @@ demo.ready = (async () => {
   const [meta, samples] = await Promise.all([loadJson('model/meta.json'), loadJson('model/samples.json')]);
   demo.meta = meta;
   const [h, w] = meta.inputSize;
-  demo.samples = decodeImages(samples.images, samples.count, h * w).map((image, i) => ({ image, label: samples.labels[i] }));
+  demo.samples = decodeImages(samples.images, samples.count, channelsOf(meta) * h * w).map((image, i) => ({ image, label: samples.labels[i] }));
   demo.session = await ort.InferenceSession.create('model/model.onnx', { executionProviders: ['wasm'] });
   setUpSamples();
   setUpPad();

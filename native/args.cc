@@ -58,6 +58,17 @@ std::vector<int64_t> ReadIntArray(const Napi::Value& value, const char* name, in
   return out;
 }
 
+std::vector<double> ReadNumbers(const Napi::Value& value, const char* name) {
+  if (value.IsNumber()) return {ReadNumber(value, name)};
+  if (!value.IsArray()) throw TypeMismatch(Expected("a number or an array of numbers", name, value));
+  auto array = value.As<Napi::Array>();
+  if (array.Length() == 0) throw OutOfRange(Expected("at least one number", name, value));
+  std::vector<double> out;
+  out.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(ReadNumber(array.Get(i), Element(name, i).c_str()));
+  return out;
+}
+
 double OptionalNumber(const Napi::Object& options, const char* key, double fallback) {
   Napi::Value value = options.Get(key);
   return value.IsUndefined() ? fallback : ReadNumber(value, key);
@@ -76,6 +87,11 @@ int64_t OptionalInt(const Napi::Object& options, const char* key, int64_t fallba
 std::string OptionalString(const Napi::Object& options, const char* key, const std::string& fallback) {
   Napi::Value value = options.Get(key);
   return value.IsUndefined() ? fallback : ReadString(value, key);
+}
+
+std::vector<double> OptionalNumbers(const Napi::Object& options, const char* key, std::vector<double> fallback) {
+  Napi::Value value = options.Get(key);
+  return value.IsUndefined() ? fallback : ReadNumbers(value, key);
 }
 
 std::string Element(const char* list, uint32_t index) {

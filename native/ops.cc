@@ -308,8 +308,9 @@ Napi::Value Randperm(const Napi::CallbackInfo& info) {
   });
 }
 
-// Builds a float batch [B, 1, H, W] scaled to [0, 1] (then standardised) and int64 labels from
-// uint8 images [N, H, W] and labels [N], on the images' device, taking rows indices[start:end].
+// Builds a float batch [B, C, H, W] in [0, 1] (then standardised per channel) and int64 labels from
+// images (uint8 [N, H, W], uint8 or float32 [N, C, H, W]) and labels [N], on the images' device,
+// taking rows indices[start:end]. mean and std: a number, or an array with one per channel.
 Napi::Value GatherBatch(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
     at::Tensor images = Arg(info, 0, "images");
@@ -317,9 +318,14 @@ Napi::Value GatherBatch(const Napi::CallbackInfo& info) {
     at::Tensor indices = Arg(info, 2, "indices");
     int64_t start = ReadInt(info[3], "start", 0, INT64_C(1) << 40);
     int64_t end = ReadInt(info[4], "end", 0, INT64_C(1) << 40);
-    double mean = ReadNumber(info[5], "mean");
-    double std = ReadNumber(info[6], "std");
-    if (std <= 0) throw OutOfRange("Expected a positive number for std");
+    ChannelValues mean = ReadNumbers(info[5], "mean");
+    ChannelValues std = ReadNumbers(info[6], "std");
+    for (double s : std) {
+      if (s <= 0) throw OutOfRange("Expected positive numbers for std");
+    }
+    const bool grey = images.dim() == 3 && images.scalar_type() == at::kByte;
+    const bool planar = images.dim() == 4 && (images.scalar_type() == at::kByte || images.scalar_type() == at::kFloat);
+    if (!grey && !planar) throw OutOfRange("Expected uint8 images [N, H, W] or uint8 or float32 images [N, C, H, W] for images");
     if (start >= end || end > indices.size(0)) {
       throw OutOfRange("Expected 0 <= start < end <= " + std::to_string(indices.size(0)) + " for the batch range");
     }
@@ -331,13 +337,43 @@ Napi::Value GatherBatch(const Napi::CallbackInfo& info) {
   });
 }
 
-// augment(x, shift, flip, padValue): batch.h's AugmentBatch, for the eager path.
+// augment(x, shift, flip, padValue): batch.h's AugmentBatch, for the eager path; padValue is a number
+// or one per channel.
 Napi::Value Augment(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
     at::Tensor x = Arg(info, 0, "x");
     if (x.dim() != 4) throw OutOfRange("Expected a batch [N, C, H, W] for x");
     const int64_t shift = ReadInt(info[1], "shift", 0, 1024);
-    return Wrapped(info, AugmentBatch(x, shift, ReadBool(info[2], "flip"), ReadNumber(info[3], "padValue")));
+    return Wrapped(info, AugmentBatch(x, shift, ReadBool(info[2], "flip"), ReadNumbers(info[3], "padValue")));
+  });
+}
+
+// standardize(x, scale, mean, std): (x * scale - mean[c]) / std[c] for a batch [N, C, H, W] (a new
+// tensor; differentiable), mean and std a number or one per channel: prepared images and probes.
+Napi::Value Standardize(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    at::Tensor x = Arg(info, 0, "x");
+    if (x.dim() != 4) throw OutOfRange("Expected a batch [N, C, H, W] for x");
+    const double scale = ReadNumber(info[1], "scale");
+    ChannelValues mean = ReadNumbers(info[2], "mean");
+    ChannelValues std = ReadNumbers(info[3], "std");
+    CheckChannelValues(mean, x.size(1), "mean");
+    CheckChannelValues(std, x.size(1), "std");
+    for (double s : std) {
+      if (s <= 0) throw OutOfRange("Expected positive numbers for std");
+    }
+    const int64_t channels = x.size(1);
+    // Per-channel constants as [1, C, 1, 1] tensors on x's device: (x * scale - mean) / std.
+    std::vector<float> shift(channels), factor(channels);
+    for (int64_t c = 0; c < channels; ++c) {
+      const double s = std.size() == 1 ? std[0] : std[c];
+      factor[c] = static_cast<float>(scale / s);
+      shift[c] = static_cast<float>(-(mean.size() == 1 ? mean[0] : mean[c]) / s);
+    }
+    // Copied from the host vectors: C floats each.
+    at::Tensor f = torch::tensor(factor).view({1, channels, 1, 1}).to(x.device());
+    at::Tensor b = torch::tensor(shift).view({1, channels, 1, 1}).to(x.device());
+    return Wrapped(info, at::addcmul(b, x, f));
   });
 }
 
@@ -359,6 +395,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
       {"crossEntropy", CrossEntropy}, {"sumAbs", SumAbs}, {"add", Add}, {"mulScalar", MulScalar}, {"affine", Affine},
       {"softmax", Softmax}, {"argmax", Argmax}, {"confusion", Confusion}, {"countCorrect", CountCorrect}, {"stepStats", StepStats}, {"detach", Detach}, {"to", To},
       {"reshape", Reshape}, {"slice", Slice}, {"randperm", Randperm}, {"gatherBatch", GatherBatch}, {"augment", Augment},
+      {"standardize", Standardize},
       {"setGradEnabled", SetGradEnabled},
   };
   auto table = Napi::Object::New(env);

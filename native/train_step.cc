@@ -17,7 +17,7 @@ double CheckLabelSmoothing(double value) {
 
 StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows) {
   Batch batch = GatherBatch(inputs.images, inputs.labels, rows, inputs.mean, inputs.std);
-  if (inputs.shift > 0 || inputs.flip) batch.x = AugmentBatch(batch.x, inputs.shift, inputs.flip, -inputs.mean / inputs.std);
+  if (inputs.shift > 0 || inputs.flip) batch.x = AugmentBatch(batch.x, inputs.shift, inputs.flip, inputs.padValues);
   StepTensors out;
   {
     AutocastScope autocast(inputs.bf16, inputs.images.device());

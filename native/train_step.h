@@ -8,14 +8,18 @@
 
 #include <vector>
 
+#include "batch.h"
+
 namespace convscope {
 
 // What every step of an epoch reads; fixed for the epoch.
 struct StepInputs {
   torch::jit::Module module;
-  at::Tensor images;  // uint8 [N, H, W] on the training device
+  at::Tensor images;  // uint8 [N, H, W], uint8 [N, C, H, W] or float32 [N, C, H, W] on the training device
   at::Tensor labels;  // uint8 [N]
-  double mean = 0, std = 1, l1 = 0, labelSmoothing = 0;
+  ChannelValues mean{0.0}, std{1.0};  // standardisation, per channel or one for all (batch.h)
+  ChannelValues padValues{0.0};       // the augmentation's padding, per channel or one for all
+  double l1 = 0, labelSmoothing = 0;
   std::vector<at::Tensor> l1Params;
   bool bf16 = false;
   int64_t shift = 0;  // augmentation (batch.h's AugmentBatch); 0 and false: none

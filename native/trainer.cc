@@ -232,19 +232,29 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     in.labels = TensorWrap::From(o.Get("labels"), "labels");
     job.order = TensorWrap::From(o.Get("order"), "order");
     job.batchSize = ReadInt(o.Get("batchSize"), "batchSize", 1, INT64_C(1) << 31);
-    in.mean = OptionalNumber(o, "mean", 0.0);
-    in.std = OptionalNumber(o, "std", 1.0);
+    in.mean = OptionalNumbers(o, "mean", {0.0});
+    in.std = OptionalNumbers(o, "std", {1.0});
+    for (double s : in.std) {
+      if (!(s > 0)) throw OutOfRange("Expected positive numbers for std");
+    }
     in.l1 = OptionalNumber(o, "l1", 0.0);
     in.labelSmoothing = CheckLabelSmoothing(OptionalNumber(o, "labelSmoothing", 0.0));
     in.shift = OptionalInt(o, "shift", 0, 0, 1024);
     in.flip = OptionalBool(o, "flip", false);
+    in.padValues = OptionalNumbers(o, "padValues", {0.0});
     job.progressEvery = OptionalInt(o, "progressEvery", 1, 1, INT64_C(1) << 31);
     job.dropLast = OptionalBool(o, "dropLast", false);
     job.threads = at::get_num_threads();
     const std::string precision = OptionalString(o, "precision", "fp32");
     if (precision != "fp32" && precision != "bf16") throw OutOfRange("Expected fp32 or bf16 for precision but received \"" + precision + "\"");
     in.bf16 = precision == "bf16";
-    if (in.images.dim() != 3 || in.images.scalar_type() != at::kByte) throw OutOfRange("Expected uint8 images of shape [N, H, W] for images");
+    const bool grey = in.images.dim() == 3 && in.images.scalar_type() == at::kByte;
+    const bool planar = in.images.dim() == 4 && (in.images.scalar_type() == at::kByte || in.images.scalar_type() == at::kFloat);
+    if (!grey && !planar) throw OutOfRange("Expected uint8 images [N, H, W] or uint8 or float32 images [N, C, H, W] for images");
+    const int64_t channels = grey ? 1 : in.images.size(1);
+    CheckChannelValues(in.mean, channels, "mean");
+    CheckChannelValues(in.std, channels, "std");
+    CheckChannelValues(in.padValues, channels, "padValues");
     if (in.labels.dim() != 1 || in.labels.size(0) != in.images.size(0)) throw OutOfRange("Expected one label per image for labels");
     if (job.order.dim() != 1 || job.order.scalar_type() != at::kLong) throw OutOfRange("Expected an int64 vector for order");
     if (job.order.size(0) == 0) throw OutOfRange("Expected at least one row in order");

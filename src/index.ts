@@ -35,8 +35,13 @@ export const Tensor = new Proxy(function Tensor() { /* placeholder until the add
 
 export { tidy, keep } from './core/tidy';
 export { readIdx, writeIdx } from './formats/idx';
-export { loadDataset } from './data/datasets';
+export { loadDataset, loadDatasetAsync, DatasetNotFoundError } from './data/datasets';
+export { loadImageDataset, resolveImageDatasetOptions, parseImageSize, IMAGE_DATASET_NAMES } from './data/load-image-dataset';
+export type { LoadImageDatasetOptions } from './data/load-image-dataset';
+export type { Dataset, Split } from './data/dataset-types';
+export { CIFAR10_CLASS_NAMES, CIFAR100_FINE_NAMES, CIFAR100_COARSE_NAMES, CIFAR_ARCHIVE_MD5 } from './data/cifar';
 export { defaultSpec, planModel, countParameters } from './nn/spec';
+export { readSpecFile, SpecFileError } from './nn/spec-file';
 export type { CnnSpec, ConvLayerSpec, Activation, Padding } from './nn/spec';
 export { CnnModel, createModel } from './nn/model';
 export type { ExecutionMode, Classifier, ParameterInfo, BufferInfo } from './nn/model';

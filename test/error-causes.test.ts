@@ -77,7 +77,8 @@ test('evaluate with a label the model has no class for: a RangeError naming the 
 
 test('class names that do not match spec.classes are refused before training', async () => {
   const s = split(64);
-  const base: TrainOptions = { spec: tiny(), batchSize: 32, pictures: true, runDir: path.join(tmp, 'names') };
+  // A spec that names its classes (one that leaves them out takes the dataset's class count).
+  const base: TrainOptions = { spec: { ...tiny(), classes: 10 }, batchSize: 32, pictures: true, runDir: path.join(tmp, 'names') };
   for (const classNames of [fashion().classNames.slice(0, 9), [...fashion().classNames, 'extra']]) {
     const err = await rejected(trainCnn({ ...base, dataset: { name: 'names', classNames, train: s, test: s } }));
     expect([err.name, err.message]).toEqual(['RangeError', `Expected 10 class names (spec.classes) for dataset.classNames but received an array of length ${classNames.length}`]);
@@ -117,7 +118,7 @@ describe('a standard output that cannot be written (/dev/full) ends the command 
   const bad = spawnSync(process.execPath, [cli, 'train', '--epochs', 'x'], { encoding: 'utf8' });
   expect([bad.status, bad.stderr.split('\n')[0]]).toEqual([1, 'error: option \'--epochs <n>\' argument \'x\' is invalid. expected an integer but received "x"']);
   const preset = spawnSync(process.execPath, [cli, 'train', '--preset', 'bogus'], { encoding: 'utf8' });
-  expect([preset.status, preset.stderr]).toEqual([1, 'convscope: --preset: expected one of tutorial, fast but received "bogus"\n']);
+  expect([preset.status, preset.stderr]).toEqual([1, 'convscope: --preset: expected one of tutorial, fast, cifar but received "bogus"\n']);
   const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   expect([help.status, help.stdout.split('\n')[0]]).toEqual([0, 'Usage: convscope [options] [command]']);
 });

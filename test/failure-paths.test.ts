@@ -229,7 +229,7 @@ describe('in-memory datasets are validated (#7)', () => {
   test.each([
     ['an empty object', {}, 'TypeError', 'Expected a non-empty string for dataset.name but received undefined'],
     ['a train split of 0 images', dataset({ train: { images: new Uint8Array(0), labels: new Uint8Array(0), count: 0 } }), 'RangeError', 'Expected integer >= 1 for dataset.train.count but received 0 of type number'],
-    ['float32 images', dataset({ train: { ...train(), images: new Float32Array(100 * 784) } }), 'TypeError', 'Expected a Uint8Array for dataset.train.images but received a Float32Array'],
+    ['int16 images', dataset({ train: { ...train(), images: new Int16Array(100 * 784) } }), 'TypeError', 'Expected a Uint8Array (0..255) or Float32Array ([0, 1]) for dataset.train.images but received a Int16Array'],
     ['short labels', dataset({ train: { ...train(), labels: new Uint8Array(50) } }), 'RangeError', 'Expected 100 labels for dataset.train.labels but received a Uint8Array of length 50'],
     ['part of an image', dataset({ test: { ...train(), images: new Uint8Array(100 * 784 - 1) } }), 'RangeError', 'Expected whole images: a multiple of 100 pixels (dataset.test.count) for dataset.test.images but received a Uint8Array of 78399 pixels'],
     ['a label beyond the classes', dataset({ train: { ...train(), labels: new Uint8Array(100).fill(10, 40, 41) } }), 'RangeError', 'Expected labels below 10 (spec.classes) for dataset.train.labels but dataset.train.labels[40] is 10'],

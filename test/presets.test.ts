@@ -27,13 +27,15 @@ describe('presets', () => {
   });
 
   test('fast on MNIST shifts but does not flip (a mirrored digit is no digit)', () => {
-    expect(resolveTrainOptions({ preset: 'fast', dataset: 'mnist' }).augment).toEqual({ shift: presetOptions('fast', 'mnist').augment!.shift, flip: false });
+    expect(resolveTrainOptions({ preset: 'fast', dataset: 'mnist' }).augment).toEqual({ shift: presetOptions('fast', 'mnist').augment!.shift, flip: false, fill: 'zero' });
   });
 
   test('tutorial: the exercise\'s network and training, as without a preset', () => {
     const o = resolveTrainOptions({ preset: 'tutorial' });
     const plain = resolveTrainOptions({});
-    expect(o.spec).toEqual(defaultSpec());
+    // Without inputSize, inputChannels and classes: trainCnn takes them from the data (28x28x1 and 10 for Fashion-MNIST).
+    expect(o.spec).toEqual(plain.spec);
+    expect({ ...defaultSpec(), ...o.spec }).toEqual(defaultSpec());
     for (const key of ['mode', 'optimizer', 'learningRate', 'batchSize', 'schedule', 'epochs', 'labelSmoothing', 'augment'] as const) expect([key, o[key]]).toEqual([key, plain[key]]);
   });
 
@@ -43,7 +45,7 @@ describe('presets', () => {
   });
 
   test('an unknown preset is refused before any work, naming the accepted ones', async () => {
-    expectError(() => resolveTrainOptions({ preset: 'fastest' }), 'RangeError', /Expected one of tutorial, fast for preset but received "fastest"/);
+    expectError(() => resolveTrainOptions({ preset: 'fastest' }), 'RangeError', /Expected one of tutorial, fast, cifar for preset but received "fastest"/);
     const err = await rejected(trainCnn({ preset: 'fastest' as never, dataset: fashion() }));
     expect(err.message).toMatch(/preset/);
   });
@@ -62,6 +64,6 @@ describe('presets', () => {
     expect([options.optimizer, options.schedule, options.mode, options.epochs]).toEqual([fast.optimizer, fast.schedule, fast.mode, 1]);
     const bad = spawnSync(process.execPath, [cli, 'train', '--preset', 'fastest'], { encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
-    expect(bad.stderr).toMatch(/--preset: expected one of tutorial, fast but received "fastest"/);
+    expect(bad.stderr).toMatch(/--preset: expected one of tutorial, fast, cifar but received "fastest"/);
   });
 });

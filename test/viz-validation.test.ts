@@ -20,9 +20,9 @@ describe('mosaic options', () => {
 
   test('weights of the wrong rank or channel count: error naming the expected shape', () => {
     expect(() => renderFilterMosaic(weights([4, 3, 3]))).toThrow(
-      new RangeError('Expected shape [n_filters, 1, kh, kw] for weights.shape but received [4, 3, 3]'),
+      new RangeError('Expected shape [n_filters, 1, kh, kw] or [n_filters, 3, kh, kw] for weights.shape but received [4, 3, 3] (renderLayerGrid shows any channel count, one tile per channel)'),
     );
-    expect(() => renderFilterMosaic(weights([4, 3, 5, 5]))).toThrow(/Expected shape \[n_filters, 1, kh, kw\] for weights.shape but received \[4, 3, 5, 5\]/);
+    expect(() => renderFilterMosaic(weights([4, 2, 5, 5]))).toThrow(/Expected shape \[n_filters, 1, kh, kw\] or \[n_filters, 3, kh, kw\] for weights.shape but received \[4, 2, 5, 5\]/);
     expect(() => renderLayerGrid(weights([4, 3, 3]))).toThrow(/Expected shape \[out_channels, in_channels, kh, kw\]/);
     expect(() => renderFilterMosaic({ data: [1, 2] as unknown as Float32Array, shape: [2] })).toThrow(
       new TypeError('Expected a Float32Array for weights.data but received an array of length 2'),

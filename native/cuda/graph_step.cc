@@ -172,13 +172,14 @@ struct CaptureKey {
   std::vector<const void*> addresses;
   const void* optimizer = nullptr;
   int64_t batchSize = 0;
-  double mean = 0, std = 1, l1 = 0, labelSmoothing = 0;
+  ChannelValues mean, std, padValues;
+  double l1 = 0, labelSmoothing = 0;
   int64_t shift = 0;
   bool bf16 = false, flip = false;
 
   bool operator==(const CaptureKey& o) const {
     return addresses == o.addresses && optimizer == o.optimizer && batchSize == o.batchSize && mean == o.mean &&
-           std == o.std && l1 == o.l1 && labelSmoothing == o.labelSmoothing && shift == o.shift && bf16 == o.bf16 &&
+           std == o.std && padValues == o.padValues && l1 == o.l1 && labelSmoothing == o.labelSmoothing && shift == o.shift && bf16 == o.bf16 &&
            flip == o.flip;
   }
 };
@@ -245,6 +246,7 @@ class GraphedStep {
     key.batchSize = batchSize;
     key.mean = inputs.mean;
     key.std = inputs.std;
+    key.padValues = inputs.padValues;
     key.l1 = inputs.l1;
     key.labelSmoothing = inputs.labelSmoothing;
     key.shift = inputs.shift;

@@ -4,6 +4,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { ExperimentOptions } from '../experiments/options';
 import type { ResultsTable } from '../experiments/results';
+import type { InMemoryDataset } from '../train/options';
+import * as path from 'path';
+import { addDataOptions, DataFlags, dataOptionsOf, datasetForRun, runDataOptions, runDatasetFor } from './data-options';
 import { parseInteger, parseNumber } from './train-command';
 
 /** Parses a comma-separated list of integers (a commander argument parser). @example parseIntegerList("3,5,7") // [3, 5, 7] */
@@ -17,11 +20,9 @@ export function parseIntegerList(value: string): number[] {
   });
 }
 
-/** The budget and training flags every experiment takes. */
+/** The data, budget and training flags every experiment takes (the data flags are train's: any dataset). */
 function withExperimentFlags(command: Command, name: string): Command {
-  return command
-    .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
-    .option('--data-dir <dir>', 'folder with the IDX files')
+  return addDataOptions(command, 'all', 'fashion-mnist')
     .option('--epochs <n>', 'epochs per training', parseInteger, 1)
     .option('--limit <n>', 'training images per training (default 10000)', parseInteger)
     .option('--test-limit <n>', 'test images (default 2000)', parseInteger)
@@ -36,10 +37,26 @@ function withExperimentFlags(command: Command, name: string): Command {
 
 type Flags = Record<string, unknown>;
 
-function experimentOptions(flags: Flags): ExperimentOptions {
+/**
+ * The experiment's dataset: MNIST or Fashion-MNIST by name when no data flag asks more (the experiment
+ * loads only the images it uses), else any dataset train takes (a folder, CIFAR, arrays), loaded here
+ * with the data flags and the experiment's limits.
+ */
+async function experimentDataset(flags: Flags): Promise<Pick<ExperimentOptions, 'dataset' | 'dataDir'>> {
+  const name = flags.dataset as string;
+  const data = dataOptionsOf(flags as DataFlags);
+  const dataDir = flags.dataDir === undefined ? {} : { dataDir: flags.dataDir as string };
+  if ((name === 'fashion-mnist' || name === 'mnist') && Object.keys(data).length === 0) return { dataset: name, ...dataDir };
+  const { loadImageDataset } = require('../data/load-image-dataset') as typeof import('../data/load-image-dataset');
+  const { DEFAULT_LIMIT, DEFAULT_TEST_LIMIT } = require('../experiments/options') as typeof import('../experiments/options');
+  const limit = flags.full ? {} : { train: (flags.limit as number | undefined) ?? DEFAULT_LIMIT, test: (flags.testLimit as number | undefined) ?? DEFAULT_TEST_LIMIT };
+  const dataset = await loadImageDataset(datasetForRun(name).source, { ...data, ...dataDir, limit });
+  return { dataset: dataset as unknown as InMemoryDataset };
+}
+
+async function experimentOptions(flags: Flags): Promise<ExperimentOptions> {
   return {
-    dataset: flags.dataset as ExperimentOptions['dataset'],
-    ...(flags.dataDir !== undefined ? { dataDir: flags.dataDir as string } : {}),
+    ...(await experimentDataset(flags)),
     epochs: flags.epochs as number,
     ...(flags.full ? { limit: 'all' as const, testLimit: 'all' as const } : {
       ...(flags.limit !== undefined ? { limit: flags.limit as number } : {}),
@@ -67,6 +84,20 @@ function print(lines: string[]): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+/**
+ * The report's sample images when buildReport cannot load them by name itself: a --dataset or a single
+ * run's dataset that is not MNIST or Fashion-MNIST (a folder, CIFAR, arrays), read here with the data
+ * options the run recorded. MNIST and Fashion-MNIST stay names (buildReport loads only what it draws).
+ */
+async function reportDataset(runs: string[], flags: Flags): Promise<InMemoryDataset | 'fashion-mnist' | 'mnist' | undefined> {
+  const named = (flags.dataset as string | undefined) ?? (runs.length === 1 ? runDataOptions(path.join(runs[0], 'model.pt')).dataset : undefined);
+  if (named === undefined) return undefined;
+  if (named === 'fashion-mnist' || named === 'mnist') return flags.dataset === undefined ? undefined : named;
+  const checkpoint = runs.length === 1 ? path.join(runs[0], 'model.pt') : '';
+  const { dataset } = await runDatasetFor(checkpoint, { dataset: flags.dataset as string | undefined, dataDir: flags.dataDir as string | undefined });
+  return dataset as unknown as InMemoryDataset;
+}
+
 /** Registers the five experiment subcommands on `program`. @example addExperimentCommands(new Command()); */
 export function addExperimentCommands(program: Command): void {
   withExperimentFlags(program.command('sweep-kernel'), 'sweep-kernel')
@@ -74,7 +105,7 @@ export function addExperimentCommands(program: Command): void {
     .option('--sizes <list>', 'comma-separated kernel sizes', parseIntegerList, [3, 5, 7, 9, 13, 19, 28])
     .action(async (flags: Flags) => {
       const { sweepKernelSizes } = require('../experiments/sweep-kernel') as typeof import('../experiments/sweep-kernel');
-      const r = await sweepKernelSizes({ ...experimentOptions(flags), sizes: flags.sizes as number[] });
+      const r = await sweepKernelSizes({ ...(await experimentOptions(flags)), sizes: flags.sizes as number[] });
       print([formatResultsTable(r.table), `results: ${r.files.markdown}, ${r.files.results}; chart: ${r.files.chart}`]);
     });
 
@@ -111,7 +142,7 @@ export function addExperimentCommands(program: Command): void {
     .action(async (flags: Flags) => {
       const { fewerFilters } = require('../experiments/fewer-filters') as typeof import('../experiments/fewer-filters');
       const r = await fewerFilters({
-        ...experimentOptions(flags), counts: flags.counts as number[], fineTuneEpochs: flags.fineTuneEpochs as number,
+        ...(await experimentOptions(flags)), counts: flags.counts as number[], fineTuneEpochs: flags.fineTuneEpochs as number,
         tolerance: flags.tolerance as number,
         ...(flags.keep !== undefined ? { keep: flags.keep as number[] } : {}),
         ...(flags.checkpoint !== undefined ? { checkpoint: flags.checkpoint as string } : {}),
@@ -127,7 +158,7 @@ export function addExperimentCommands(program: Command): void {
     .action(async (flags: Flags) => {
       const { compareRegularization } = require('../experiments/regularization') as typeof import('../experiments/regularization');
       const r = await compareRegularization({
-        ...experimentOptions(flags), l1: flags.l1 as number, l2: flags.l2 as number, zeroThreshold: flags.zeroThreshold as number,
+        ...(await experimentOptions(flags)), l1: flags.l1 as number, l2: flags.l2 as number, zeroThreshold: flags.zeroThreshold as number,
       });
       print([formatResultsTable(r.table), `results: ${r.files.markdown}, ${r.files.results}; mosaics: ${r.files.mosaics.join(', ')}`]);
     });
@@ -138,16 +169,17 @@ export function addExperimentCommands(program: Command): void {
     .option('--explanations <dir...>', 'probing folders to include (written by explain, visualize, examples, embeddings)')
     .option('--out <dir>', 'output folder', 'report')
     .option('--layer <name>', 'layer whose activation maps are drawn', 'conv1.act')
-    .option('--dataset <name>', 'dataset of the sample images (default: each run\'s own)')
-    .option('--data-dir <dir>', 'folder with the IDX files')
+    .option('--dataset <name|folder|file>', 'dataset of the sample images (default: each run\'s own; a run on a folder, CIFAR or arrays is read with the data options its config.json recorded)')
+    .option('--data-dir <dir>', 'folder with a named dataset\'s files')
     .option('--title <text>', 'page title')
-    .action((runs: string[], flags: Flags) => {
+    .action(async (runs: string[], flags: Flags) => {
       const { buildReport } = require('../experiments/report') as typeof import('../experiments/report');
+      const dataset = await reportDataset(runs ?? [], flags);
       const r = buildReport(runs ?? [], {
         out: flags.out as string, layer: flags.layer as string,
         ...(flags.experiments !== undefined ? { experiments: flags.experiments as string[] } : {}),
         ...(flags.explanations !== undefined ? { explanations: flags.explanations as string[] } : {}),
-        ...(flags.dataset !== undefined ? { dataset: flags.dataset as 'fashion-mnist' } : {}),
+        ...(dataset !== undefined ? { dataset } : {}),
         ...(flags.dataDir !== undefined ? { dataDir: flags.dataDir as string } : {}),
         ...(flags.title !== undefined ? { title: flags.title as string } : {}),
       });

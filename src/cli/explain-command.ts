@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ExplainOptions, MethodName } from '../probe/options';
 import { METHODS } from '../probe/options';
 import { parseInteger, parseNumber } from './train-command';
+import { IMAGE_SIZE_HELP, RUN_DATASET_HELP, runDatasetFor } from './data-options';
 
 interface ExplainFlags {
   method: MethodName;
@@ -29,6 +30,7 @@ interface ExplainFlags {
   mode?: 'eager' | 'script';
   dataset?: string;
   dataDir?: string;
+  imageSize?: string;
   check?: boolean;
   summary?: boolean;
   acrossTraining?: boolean;
@@ -70,16 +72,6 @@ function parseTarget(value: string): ExplainOptions['target'] {
   return /^-?\d+$/.test(value) ? Number(value) : (value as never);
 }
 
-/** The dataset a run was trained on, from the config.json next to its checkpoint. */
-export function runDataset(checkpoint: string): string | undefined {
-  try {
-    const config = JSON.parse(fs.readFileSync(path.join(path.dirname(checkpoint), 'config.json'), 'utf8')) as { dataset?: unknown };
-    return typeof config.dataset === 'string' ? config.dataset : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function explainOptions(flags: ExplainFlags): ExplainOptions {
   const options: Record<string, unknown> = { method: flags.method, target: parseTarget(flags.target) };
   const given: [keyof ExplainOptions, unknown][] = [
@@ -95,7 +87,7 @@ function explainOptions(flags: ExplainFlags): ExplainOptions {
  * Runs the deletion / insertion check on the maps and writes faithfulness.json: per image and on
  * average, each curve's area for the map's pixel order and for a random one. Prints the averages.
  */
-async function writeFaithfulness(dir: string, model: import('../nn/model').CnnModel, images: Uint8Array, explanation: import('../probe/explain').Explanation,
+async function writeFaithfulness(dir: string, model: import('../nn/model').CnnModel, images: Uint8Array | Float32Array, explanation: import('../probe/explain').Explanation,
   first: number, options: ExplainOptions): Promise<string> {
   const { faithfulness } = require('../probe/faithfulness') as typeof import('../probe/faithfulness');
   const { randomisationCheck } = require('../probe/randomisation') as typeof import('../probe/randomisation');
@@ -137,11 +129,10 @@ async function writeFaithfulness(dir: string, model: import('../nn/model').CnnMo
 /** `convscope explain --summary`: attributionSummary() over the slice, written by writeSummary(). */
 async function explainSummary(checkpoint: string, flags: ExplainFlags): Promise<void> {
   if (flags.check) throw new InvalidArgumentError('expected --check or --summary, not both: --check checks per-image maps, which --summary does not keep');
-  const { loadDataset, loadModel } = require('../index') as typeof import('../index');
+  const { loadModel } = require('../index') as typeof import('../index');
   const { attributionSummary, writeSummary } = require('../probe/summary') as typeof import('../probe/summary');
   const options = explainOptions(flags);
-  const datasetName = flags.dataset ?? runDataset(checkpoint) ?? 'fashion-mnist';
-  const dataset = loadDataset(datasetName as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
+  const { name: datasetName, dataset } = await runDatasetFor(checkpoint, flags);
   const split = dataset[flags.split];
   const [start, end] = parseImageSlice(flags.images, split.count);
   const pixels = split.height * split.width;
@@ -159,13 +150,12 @@ async function explainSummary(checkpoint: string, flags: ExplainFlags): Promise<
 /** `convscope explain --across-training`: mapsAcrossTraining() over a run's epoch checkpoints. */
 async function explainAcrossTraining(checkpoint: string, flags: ExplainFlags): Promise<void> {
   if (flags.check || flags.summary) throw new InvalidArgumentError('expected --across-training alone, without --check or --summary');
-  const { loadDataset, loadModel } = require('../index') as typeof import('../index');
+  const { loadModel } = require('../index') as typeof import('../index');
   const { epochCheckpoints, mapsAcrossTraining, writeAcrossTraining } = require('../probe/across-training') as typeof import('../probe/across-training');
   const runDir = fs.statSync(checkpoint).isDirectory() ? checkpoint : path.dirname(checkpoint);
   const saved = epochCheckpoints(runDir);
   const options = explainOptions(flags);
-  const datasetName = flags.dataset ?? runDataset(path.join(runDir, 'model.pt')) ?? 'fashion-mnist';
-  const dataset = loadDataset(datasetName as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
+  const { name: datasetName, dataset } = await runDatasetFor(path.join(runDir, 'model.pt'), flags);
   const split = dataset[flags.split];
   const [start, end] = parseImageSlice(flags.images, split.count);
   const pixels = split.height * split.width;
@@ -204,22 +194,22 @@ export function addExplainCommand(program: Command): void {
     .option('--stride <n|HxW>', 'occlusion: the step between patches (default 2)', parsePair)
     .option('--chunk-size <n>', 'network inputs per pass (bounds memory; default 64)', parseInteger)
     .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
-    .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
-    .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
+    .option('--dataset <name|folder|file>', RUN_DATASET_HELP)
+    .option('--data-dir <dir>', 'folder with a named dataset\'s files (else the run\'s, CONVSCOPE_DATA, the cache, installed copies)')
+    .option('--image-size <HxW|common>', IMAGE_SIZE_HELP)
     .option('--check', 'also check the maps: deletion and insertion AUCs and ROAD\'s combined score against a random pixel order, and the model-randomisation test (faithfulness.json)')
     .option('--across-training', 'the maps of each epoch checkpoint (epoch-<n>.pt, from train --keep-epoch-checkpoints) of the run folder holding <checkpoint> (or given as it), and their rank correlations (across-training.npy, .png, .json)')
     .option('--summary', 'instead of per-image maps: mean |attribution| per class and per confusion-matrix cell over the --images slice (--images : for the whole split), in blocks (per-class.npy, per-cell.npy, classes.png, confusion.png, summary.json)')
     .action(async (checkpoint: string, flags: ExplainFlags) => {
       if (flags.summary) return explainSummary(checkpoint, flags);
       if (flags.acrossTraining) return explainAcrossTraining(checkpoint, flags);
-      const { explain, loadDataset, loadModel } = require('../index') as typeof import('../index');
+      const { explain, loadModel } = require('../index') as typeof import('../index');
       const { writeExplanation } = require('../probe/folder') as typeof import('../probe/folder');
       const options = explainOptions(flags);
-      const datasetName = flags.dataset ?? runDataset(checkpoint) ?? 'fashion-mnist';
-      const dataset = loadDataset(datasetName as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
+      const { name: datasetName, dataset } = await runDatasetFor(checkpoint, flags);
       const split = dataset[flags.split];
       const [start, end] = parseImageSlice(flags.images, split.count);
-      const pixels = split.height * split.width;
+      const pixels = split.channels * split.height * split.width;
       const images = split.images.subarray(start * pixels, end * pixels);
       const labels = split.labels.subarray(start, end);
       if (options.target === 'label') options.labels = labels;
@@ -229,7 +219,7 @@ export function addExplainCommand(program: Command): void {
         const out = flags.out ?? `explain-${flags.method}`;
         const files = writeExplanation(out, explanation, {
           indices: Array.from({ length: end - start }, (_, i) => start + i),
-          pixels: Float32Array.from(images, (v) => v / 255),
+          pixels: images instanceof Uint8Array ? Float32Array.from(images, (v) => v / 255) : images,
           labels,
           classNames: dataset.classNames,
           about: { checkpoint, mode: model.mode, dataset: datasetName, split: flags.split, images: `${start}:${end}`, target: options.target },

@@ -4,8 +4,9 @@
 // functions check every setting, so only the settings given on the command line are passed on.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CnnModel } from '../nn/model';
-import { parseImageSlice, runDataset } from './explain-command';
+import { parseImageSlice } from './explain-command';
 import { parseInteger, parseNumber } from './train-command';
+import { IMAGE_SIZE_HELP, RUN_DATASET_HELP, runDatasetFor } from './data-options';
 
 /**
  * Units (channels, classes) from `from:to` (a Python slice over `count`), `i` or `i,j,k`.
@@ -83,13 +84,11 @@ interface EmbeddingsFlags {
 }
 
 /** The dataset named by the flags, else the run's, else Fashion-MNIST; the split and its slice. */
-function splitImages(checkpoint: string, flags: { dataset?: string; dataDir?: string; split: 'test' | 'train'; images: string }) {
-  const { loadDataset } = require('../index') as typeof import('../index');
-  const name = flags.dataset ?? runDataset(checkpoint) ?? 'fashion-mnist';
-  const dataset = loadDataset(name as never, flags.dataDir ? { dataDir: flags.dataDir } : {});
+async function splitImages(checkpoint: string, flags: { dataset?: string; dataDir?: string; imageSize?: string; split: 'test' | 'train'; images: string }) {
+  const { name, dataset } = await runDatasetFor(checkpoint, flags);
   const split = dataset[flags.split];
   const [start, end] = parseImageSlice(flags.images, split.count);
-  const pixels = split.height * split.width;
+  const pixels = split.channels * split.height * split.width;
   return {
     name, classNames: dataset.classNames, start, end,
     images: split.images.subarray(start * pixels, end * pixels), labels: split.labels.subarray(start, end),
@@ -104,8 +103,9 @@ function withSplitOptions(command: Command): Command {
     .option('--images <from:to>', 'which images of the split, as a Python slice (default: all)', ':')
     .option('--chunk-size <n>', 'images per pass (default 256)', parseInteger)
     .addOption(new Option('--mode <mode>', 'run the model eager or scripted (default: as saved)').choices(['eager', 'script']))
-    .option('--dataset <name>', 'fashion-mnist or mnist (default: the run\'s config.json, else fashion-mnist)')
-    .option('--data-dir <dir>', 'folder with the IDX files');
+    .option('--dataset <name|folder|file>', RUN_DATASET_HELP)
+    .option('--data-dir <dir>', 'folder with a named dataset\'s files (else the run\'s, CONVSCOPE_DATA, the cache, installed copies)')
+    .option('--image-size <HxW|common>', IMAGE_SIZE_HELP);
 }
 
 export function addProbeCommands(program: Command): void {
@@ -159,7 +159,7 @@ export function addProbeCommands(program: Command): void {
       const { datasetExamples } = require('../probe/dataset-examples') as typeof import('../probe/dataset-examples');
       const { layerShapes } = require('../probe/layer-geometry') as typeof import('../probe/layer-geometry');
       const { writeDatasetExamples } = require('../probe/probe-folders') as typeof import('../probe/probe-folders');
-      const data = splitImages(checkpoint, flags);
+      const data = await splitImages(checkpoint, flags);
       const model = loadModel(checkpoint, flags.mode ? { mode: flags.mode } : {});
       try {
         const shapes = layerShapes(model.plan);
@@ -186,7 +186,7 @@ export function addProbeCommands(program: Command): void {
     .action(async (checkpoint: string, flags: EmbeddingsFlags) => {
       const { loadModel } = require('../index') as typeof import('../index');
       const { embeddings, writeProjector } = require('../probe/embeddings') as typeof import('../probe/embeddings');
-      const data = splitImages(checkpoint, flags);
+      const data = await splitImages(checkpoint, flags);
       const model = loadModel(checkpoint, flags.mode ? { mode: flags.mode } : {});
       try {
         const options: Record<string, unknown> = {};

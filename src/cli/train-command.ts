@@ -24,6 +24,7 @@ function distributedFlags(timeout: number | undefined): DistributedOptions | und
   }
   return { timeout: timeout ?? DEFAULT_DIST_TIMEOUT_SECONDS };
 }
+import { addDataOptions, dataOptionsOf, datasetForRun } from './data-options';
 
 export function parseInteger(value: string): number {
   const n = Number(value);
@@ -70,12 +71,12 @@ export function progressPrinter(): { onProgress: (e: TrainProgress) => void; sto
 }
 
 export function addTrainCommand(program: Command): void {
-  program
+  const command = program
     .command('train')
-    .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)')
-    .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
-    .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
-    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network) or fast (a batch-norm CNN, one-cycle, augmentation); flags given win')
+    .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)');
+  addDataOptions(command, 'all', 'fashion-mnist')
+    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network), fast (a batch-norm CNN, one-cycle, augmentation) or cifar (a batch-norm CNN for 32x32 colour images, crop and flip augmentation); flags given win')
+    .option('--spec <file>', 'the network as a CnnSpec in JSON (conv, dense, dropout, inputChannels, ...; unknown keys refused); --kernel-size and --filters change its first layer')
     // No defaults below where a preset sets the value: trainCnn fills in the same defaults otherwise.
     .option('--epochs <n>', 'epochs (default 1)', parseInteger)
     .option('--batch-size <n>', 'batch size (default 128)', parseInteger)
@@ -93,6 +94,7 @@ export function addTrainCommand(program: Command): void {
     .option('--label-smoothing <x>', 'label smoothing of the training loss, in [0, 1)', parseNumber)
     .option('--shift <n>', 'augmentation: shift training images by up to n pixels', parseInteger)
     .option('--flip', 'augmentation: mirror training images left-right at random')
+    .option('--fill <how>', 'augmentation: what --shift pads with: zero (black, default) or mean (each channel\'s mean)')
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -118,20 +120,26 @@ export function addTrainCommand(program: Command): void {
       const distributed = distributedFlags(flags.distTimeout);
       // In a distributed run rank 0 alone claims the run folder and prints.
       const writes = !distributed || rankEnvironment().rank === 0;
-      const { trainCnn, defaultSpec, presetOptions, PRESETS } = require('../index') as typeof import('../index');
+            const { trainCnn, presetOptions, PRESETS, readSpecFile } = require('../index') as typeof import('../index');
       const { formatSummary } = require('./summary') as typeof import('./summary');
       if (flags.preset !== undefined && !(PRESETS as readonly string[]).includes(flags.preset)) {
         throw new InvalidArgumentError(`--preset: expected one of ${PRESETS.join(', ')} but received "${flags.preset}"`);
       }
       const preset = flags.preset === undefined ? undefined : presetOptions(flags.preset, flags.dataset);
       // Resuming takes the spec from the checkpoint; a spec flag given with --resume is checked against it.
-      // Without spec flags a preset brings its own spec.
+      // A --spec file is the network; without it or spec flags a preset brings its own spec. The
+      // tutorial's network has no input shape or classes: trainCnn takes them from the data.
+      const fileSpec = flags.spec === undefined ? undefined : readSpecFile(flags.spec);
       const specFlags = flags.kernelSize !== undefined || flags.filters !== undefined;
-      const spec = (flags.resume || preset) && !specFlags ? undefined : structuredClone(preset?.spec ?? defaultSpec());
+      const spec = fileSpec ?? ((flags.resume || preset) && !specFlags ? undefined : structuredClone((preset ?? presetOptions('tutorial', flags.dataset)).spec));
+      if (spec && (flags.kernelSize !== undefined || flags.filters !== undefined) && spec.conv.length === 0) {
+        throw new InvalidArgumentError('--kernel-size and --filters change the first conv layer, but the spec has none');
+      }
       if (spec && flags.kernelSize !== undefined) spec.conv[0].kernelSize = flags.kernelSize;
       if (spec && flags.filters !== undefined) spec.conv[0].filters = flags.filters;
       const mode = flags.mode ?? preset?.mode ?? 'eager';
-      const name = flags.name ?? `${flags.dataset}-${flags.preset ? flags.preset + '-' : ''}${mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
+      const dataset = datasetForRun(flags.dataset);
+      const name = flags.name ?? `${dataset.label}-${flags.preset ? flags.preset + '-' : ''}${mode}${flags.device === 'cpu' ? '' : '-' + flags.device}`;
       // Created here, exclusively: two runs of one name started in the same second get two folders.
       const runDir = writes ? claimRunFolder(flags.runs, runFolderName(name)) : undefined;
       const printer = writes ? progressPrinter() : { onProgress: undefined, stop: () => undefined };
@@ -143,7 +151,7 @@ export function addTrainCommand(program: Command): void {
       };
       process.once('SIGINT', onSignal);
       const options: TrainOptions = {
-        preset: flags.preset, dataset: flags.dataset, dataDir: flags.dataDir, spec, mode: flags.mode, epochs: flags.epochs,
+        preset: flags.preset, dataset: dataset.source, dataDir: flags.dataDir, data: dataOptionsOf(flags), spec, mode: flags.mode, epochs: flags.epochs,
         batchSize: flags.batchSize, learningRate: flags.lr, optimizer: flags.optimizer, momentum: flags.momentum,
         nesterov: flags.nesterov, weightDecay: flags.weightDecay, l1: flags.l1, device: flags.device, seed: flags.seed,
         evalChunkSize: flags.evalChunk, limit: flags.limit, testLimit: flags.testLimit, validation: flags.validation,
@@ -152,7 +160,8 @@ export function addTrainCommand(program: Command): void {
         // Left to trainCnn's default (on for scripted CUDA runs) unless switched off.
         cudaGraph: flags.cudaGraph === false ? false : undefined,
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
-        augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
+        augment: flags.shift !== undefined || flags.flip || flags.fill !== undefined
+          ? { shift: flags.shift ?? 0, flip: flags.flip === true, ...(flags.fill === undefined ? {} : { fill: flags.fill }) } : undefined,
         distributed,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];

@@ -6,6 +6,7 @@ import type { SearchSpace } from '../tune/space';
 import type { TuneEvent } from '../tune/trial';
 import { readRegularTextFile } from '../util/fs-read';
 import { parseInteger, parseNumber } from './train-command';
+import { addDataOptions, dataOptionsOf, datasetForRun, type DataFlags } from './data-options';
 
 /** A space file is a few lines of JSON; anything larger is not one. */
 const MAX_SPACE_BYTES = 1024 * 1024;
@@ -60,8 +61,9 @@ function tuneOptions(flags: Flags, signal: AbortSignal): TuneOptions {
     testLimit: flags.testLimit as number | undefined,
     earlyStopping: flags.earlyStopping === false ? false : { minTrials: flags.minTrials as number, graceEpochs: flags.graceEpochs as number },
     retrain: flags.retrain as boolean,
-    dataset: flags.dataset as TuneOptions['dataset'],
+    dataset: flags.dataset === undefined ? undefined : datasetForRun(flags.dataset as string).source,
     dataDir: flags.dataDir as string | undefined,
+    data: Object.keys(dataOptionsOf(flags as DataFlags)).length > 0 ? dataOptionsOf(flags as DataFlags) : undefined,
     mode: flags.mode as TuneOptions['mode'],
     device: flags.device as TuneOptions['device'],
     seed: flags.seed as number,
@@ -82,9 +84,9 @@ function tuneOptions(flags: Flags, signal: AbortSignal): TuneOptions {
 
 /** Registers `convscope tune` on `program`. */
 export function addTuneCommand(program: Command): void {
-  program
+  addDataOptions(program
     .command('tune')
-    .description('hyperparameter search, one trial at a time (each uses all cores): trials scored on a validation split of the training images, the best retrained and tested once')
+    .description('hyperparameter search, one trial at a time (each uses all cores): trials scored on a validation split of the training images, the best retrained and tested once'), 'all', 'fashion-mnist')
     .option('--space <file>', 'the search space as JSON (default: learning rate, batch size, dropout and filters, 24 combinations)')
     .option('--search <kind>', 'random or grid', 'random')
     .option('--trials <n>', 'random search: trials (default 10)', parseInteger)
@@ -97,8 +99,6 @@ export function addTuneCommand(program: Command): void {
     .option('--grace-epochs <n>', 'early stopping: epochs every trial trains first', parseInteger, 1)
     .option('--no-early-stopping', 'run every trial for all its epochs')
     .option('--no-retrain', 'skip retraining and testing the best')
-    .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
-    .option('--data-dir <dir>', 'folder with the IDX files')
     .option('--mode <name>', 'script (faster on a CPU) or eager', 'script')
     .option('--device <name>', 'cpu, cuda or auto', 'cpu')
     .option('--seed <n>', 'seed of the sampling and of every training', parseInteger, 42)

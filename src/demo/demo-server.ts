@@ -19,11 +19,17 @@ export function prepareDemoFolder(model: CnnModel, dir: string, test: Split, cla
   model.exportOnnx(path.join(dir, 'model.onnx'));
   const count = Math.min(DEMO_SAMPLES, test.count);
   const [h, w] = model.inputSize;
-  const images = Buffer.from(test.images.buffer, test.images.byteOffset, count * h * w);
+  const c = model.inputChannels;
+  if (test.channels !== c) throw new RangeError(`Expected ${c}-channel test images (the model's) for the demo but the dataset has ${test.channels}-channel images`);
+  // The page takes bytes, channel-planar (N x C x H x W): float images in [0, 1] are rounded to 0..255.
+  const values = test.images.subarray(0, count * c * h * w);
+  const images = values instanceof Uint8Array ? Buffer.from(values.buffer, values.byteOffset, values.length) : Buffer.from(Uint8Array.from(values, (v) => Math.round(v * 255)));
   writeFileAtomic(path.join(dir, 'samples.json'), JSON.stringify({ count, labels: Array.from(test.labels.subarray(0, count)), images: images.toString('base64') }));
   // Counted from the plan: parameters() copies every weight to the host.
-  const description = `${model.plan.conv.length + model.plan.dense.length} layers with weights, ${model.classes} classes, input ${h}x${w}`;
-  writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify({ inputSize: model.inputSize, classes: model.classes, classNames, inputNorm: model.inputNorm, description }));
+  const description = `${model.plan.conv.length + model.plan.dense.length} layers with weights, ${model.classes} classes, input ${c === 1 ? '' : `${c}x`}${h}x${w}`;
+  writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify({
+    inputSize: model.inputSize, inputChannels: c, classes: model.classes, classNames, inputNorm: model.inputNorm, description,
+  }));
   const conv1 = model.parameters().find((p) => p.name === 'conv1.weight')!;
   writeFileAtomic(path.join(dir, 'filters.png'), renderFilterMosaic({ data: conv1.values, shape: conv1.shape }, { colormap: 'RdBu' }));
 }

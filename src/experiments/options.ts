@@ -5,6 +5,8 @@ import { loadDataset } from '../data/datasets';
 import { MODES, type ExecutionMode } from '../nn/model';
 import { CnnSpec, defaultSpec, planModel } from '../nn/spec';
 import { DATASETS, DatasetName, DEFAULT_OPTIMIZER, DEVICES, InMemoryDataset, OPTIMIZERS } from '../train/options';
+import { presetOptions } from '../train/presets';
+import { specForData } from '../train/training-data';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 
 /**
@@ -89,15 +91,18 @@ function checkLimit(value: unknown, name: string, fallback: number): number | un
 export function resolveExperiment(name: string, input: unknown, extraKeys: readonly string[]): { base: ResolvedExperiment; raw: Record<string, unknown> } {
   const o = checkObject(input ?? {}, 'options');
   checkKnownKeys(o, `${name} options`, [...EXPERIMENT_KEYS, ...extraKeys]);
-  const spec = (o.spec ?? defaultSpec()) as CnnSpec;
-  const plan = planModel(spec);
+  const given = o.spec as CnnSpec | undefined;
+  const plan = planModel(given ?? defaultSpec());
   if (plan.conv.length === 0) throw new RangeError(`Expected at least one conv layer in spec for ${name} but received none`);
   if (o.log !== undefined && typeof o.log !== 'function') throw new TypeError(expected('a function', 'log', o.log));
   const limit = checkLimit(o.limit, 'limit', DEFAULT_LIMIT);
   const testLimit = checkLimit(o.testLimit, 'testLimit', DEFAULT_TEST_LIMIT);
+  const dataset = resolveDataset(o.dataset, o.dataDir, limit, testLimit);
+  // Without a spec, the tutorial's network shaped for the data (its channels, size and classes: colour data too).
+  const spec = given ?? planModel(specForData(presetOptions('tutorial', dataset.name).spec, dataset.train, dataset.classNames)).spec;
   const base: ResolvedExperiment = {
     name,
-    dataset: resolveDataset(o.dataset, o.dataDir, limit, testLimit),
+    dataset,
     epochs: checkInteger(o.epochs ?? 1, 'epochs', 1, 100000),
     limit,
     testLimit,

@@ -132,10 +132,10 @@ interface HistoryRow { epoch: number; trainLoss: number; trainAccuracy: number; 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
 /** First test image of every class: the activation maps' inputs. */
-function oneImagePerClass(dataset: InMemoryDataset, classes: number): { label: number; image: Uint8Array }[] {
+function oneImagePerClass(dataset: InMemoryDataset, classes: number): { label: number; image: Uint8Array | Float32Array }[] {
   const split = dataset.test;
   const pixels = split.images.length / split.count;
-  const out: { label: number; image: Uint8Array }[] = [];
+  const out: { label: number; image: Uint8Array | Float32Array }[] = [];
   for (let label = 0; label < classes; label++) {
     const i = split.labels.indexOf(label);
     if (i >= 0) out.push({ label, image: split.images.subarray(i * pixels, (i + 1) * pixels) });

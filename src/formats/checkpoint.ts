@@ -2,7 +2,8 @@
 // 2.x's default, included) returns a dict whose tensor entries are the model's state dict under
 // PyTorch's names (conv1.weight, ...). convscope's own entries are prefixed "convscope.": the input
 // standardisation as two float32 scalars (convscope.input_mean, convscope.input_std: the network
-// expects (pixels / 255 - mean) / std), the spec and training state as JSON, the optimizer state as
+// expects (pixels / 255 - mean) / std), or two float32 vectors of one value per channel for a colour
+// model standardised per channel (broadcast as mean[None, :, None, None]), the spec and training state as JSON, the optimizer state as
 // bytes. In Python drop them with {k: v for k, v in sd.items() if not k.startswith('convscope.')}.
 // This file knows the entries and their encoding; what the metadata means is nn's and train's.
 import { native, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
@@ -40,7 +41,8 @@ export type CheckpointEntries = Record<string, NativeTensor | string>;
 export interface CheckpointContents {
   /** The state dict, in PyTorch's order. */
   parameters: [string, NativeTensor][];
-  inputNorm: { mean: number; std: number };
+  /** One value, or one per channel (then stored as 1-D tensors). */
+  inputNorm: { mean: number | number[]; std: number | number[] };
   /** The metadata's model fields (spec, mode, inputNorm); `format` is added here. */
   meta: Record<string, unknown>;
   /** Stored as bytes, its settings in the metadata. */
@@ -55,7 +57,9 @@ export function encodeCheckpoint(contents: CheckpointContents): Buffer {
   const meta: Record<string, unknown> = { format: CHECKPOINT_FORMAT, ...contents.meta };
   const temporaries: NativeTensor[] = [];
   for (const [key, value] of [[INPUT_MEAN_KEY, contents.inputNorm.mean], [INPUT_STD_KEY, contents.inputNorm.std]] as const) {
-    const scalar = new (native().Tensor)(new Float32Array([value]), []);
+    const scalar = typeof value === 'number'
+      ? new (native().Tensor)(new Float32Array([value]), [])
+      : new (native().Tensor)(Float32Array.from(value), [value.length]);
     temporaries.push(scalar);
     entries[key] = scalar;
   }
@@ -112,6 +116,14 @@ function ownEntries(entries: CheckpointEntries): CheckpointEntries {
     if (typeof value === 'object' && value !== null && typeof (value as { dispose?: unknown }).dispose === 'function') (value as NativeTensor).dispose();
   }
   throw new Error('it has an entry named __proto__, which no model has');
+}
+
+/** The values of a float32 vector entry (one per channel), or undefined when the entry is absent. */
+export function vectorEntry(file: string, entries: CheckpointEntries, key: string): number[] | undefined {
+  const entry = entries[key];
+  if (entry === undefined) return undefined;
+  if (typeof entry === 'string' || entry.shape.length > 1) throw new CheckpointError(file, `entry ${key} is not a scalar or a vector`);
+  return Array.from(valuesOf(entry, 'float32'));
 }
 
 /** The scalar a float32 tensor entry holds, or undefined when the entry is absent. */

@@ -1,13 +1,13 @@
 // The ONNX file format: a network's graph written with ONNX's own message definitions (the
 // onnx-proto package: onnx.proto compiled for protobufjs). nn/model.ts hands it the same plan that
 // builds the eager layers and the TorchScript source. The model is self-contained: its input "pixels"
-// is float32 (N, 1, H, W) in [0, 1], standardised inside the graph; its output "logits" is (N, classes).
+// is float32 (N, C, H, W) in [0, 1], standardised (per channel) inside the graph; its output "logits" is (N, classes).
 import { onnx } from 'onnx-proto';
 import { Activation, LEAKY_RELU_SLOPE } from '../core/native';
 
 /** What the writer needs of a model's plan; nn/spec's ModelPlan has this shape. */
 export interface OnnxNetworkPlan {
-  spec: { inputSize: [number, number]; classes: number };
+  spec: { inputSize: [number, number]; inputChannels: number; classes: number };
   /** padding is [left, right, top, bottom]. */
   conv: { name: string; kernelSize: number; stride: number; padding: [number, number, number, number]; activation: Activation; pool: boolean; bias: boolean; batchNorm: string | null }[];
   dense: { name: string; activation: Activation | null; bias: boolean; batchNorm: string | null }[];
@@ -17,8 +17,14 @@ export interface OnnxNetworkPlan {
 /** The batch normalisation's epsilon (PyTorch's default, nn/spec's BATCH_NORM_EPS). */
 export interface OnnxOptions { batchNormEps: number }
 
-/** Pixels in [0, 1] are standardised as (x - mean) / std inside the graph. */
-export interface OnnxInputNorm { mean: number; std: number }
+/** Pixels in [0, 1] are standardised as (x - mean) / std inside the graph; one value, or one per channel. */
+export interface OnnxInputNorm { mean: number | number[]; std: number | number[] }
+
+/** The norm's values as an initializer: a scalar for one value, [1, C, 1, 1] (broadcast over N, H, W) for one per channel. */
+function normTensor(name: string, value: number | number[], channels: number): onnx.ITensorProto {
+  if (typeof value === 'number') return floatTensor(name, [], new Float32Array([value]));
+  return floatTensor(name, [1, channels, 1, 1], Float32Array.from(value));
+}
 
 /** The opset every operator used here has had its current form in since (Conv, MaxPool, Gemm, ...). */
 export const ONNX_OPSET = 13;
@@ -82,8 +88,9 @@ export function encodeOnnx(plan: OnnxNetworkPlan, weights: OnnxWeights[], inputN
   // Evaluation-mode batch normalisation with the running statistics; dropout is the identity here.
   const batchNorm = (name: string, input: string): string => add('BatchNormalization',
     [input, `${name}.weight`, `${name}.bias`, `${name}.running_mean`, `${name}.running_var`], [{ name: 'epsilon', f: options.batchNormEps }], name);
+  const channels = plan.spec.inputChannels;
   if (inputNorm.mean !== 0 || inputNorm.std !== 1) {
-    initializers.push(floatTensor('input_mean', [], new Float32Array([inputNorm.mean])), floatTensor('input_std', [], new Float32Array([inputNorm.std])));
+    initializers.push(normTensor('input_mean', inputNorm.mean, channels), normTensor('input_std', inputNorm.std, channels));
     current = add('Div', [add('Sub', [current, 'input_mean'], [], 'centred'), 'input_std'], [], 'standardised');
   }
   for (const c of plan.conv) {
@@ -116,12 +123,13 @@ export function encodeOnnx(plan: OnnxNetworkPlan, weights: OnnxWeights[], inputN
     irVersion: IR_VERSION,
     producerName: 'convscope',
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
-    docString: `convscope CNN. Input "pixels": float32 (N, 1, ${h}, ${w}) in [0, 1], standardised inside with mean ${inputNorm.mean} and std ${inputNorm.std}. Output "logits": (N, ${plan.spec.classes}).`,
+    docString: `convscope CNN. Input "pixels": float32 (N, ${channels}, ${h}, ${w}) in [0, 1], standardised inside with mean ${JSON.stringify(inputNorm.mean)} ` +
+      `and std ${JSON.stringify(inputNorm.std)}. Output "logits": (N, ${plan.spec.classes}).`,
     graph: {
       name: 'convscope',
       node: nodes,
       initializer: initializers,
-      input: [valueInfo('pixels', ['N', 1, h, w])],
+      input: [valueInfo('pixels', ['N', channels, h, w])],
       output: [valueInfo('logits', ['N', plan.spec.classes])],
     },
   };

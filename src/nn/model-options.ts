@@ -4,9 +4,39 @@
 import { Precision, PRECISIONS } from '../core/precision';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
 
-/** How raw [0, 1] pixels are standardised before the network sees them. */
-export interface InputNorm { mean: number; std: number }
+/**
+ * How raw [0, 1] pixels are standardised before the network sees them: (pixel - mean) / std, with one
+ * number for every channel or one per channel (a colour model trained with standardisation has three).
+ * @example { mean: 0.286, std: 0.353 } // Fashion-MNIST
+ * @example { mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26] } // CIFAR-10
+ */
+export interface InputNorm { mean: number | number[]; std: number | number[] }
 export const NO_NORM: InputNorm = { mean: 0, std: 1 };
+
+/** An InputNorm with a value per channel: a single number stands for every channel. */
+export interface ChannelNorm { mean: number[]; std: number[] }
+
+/** The norm's values for each of `channels` channels (a number is repeated; an array must have that length). */
+export function channelNorm(norm: InputNorm, channels: number): ChannelNorm {
+  const each = (v: number | number[], name: string): number[] => {
+    if (typeof v === 'number') return new Array<number>(channels).fill(v);
+    if (v.length !== channels) throw new RangeError(expected(`one value per input channel (${channels})`, `inputNorm.${name}`, v));
+    return v;
+  };
+  return { mean: each(norm.mean, 'mean'), std: each(norm.std, 'std') };
+}
+
+/** Whether the norm has one value for every channel (then the one-channel path's scalar arithmetic applies). */
+export function isUniformNorm(norm: InputNorm): norm is { mean: number; std: number } {
+  return typeof norm.mean === 'number' && typeof norm.std === 'number';
+}
+
+/** The norm's channel count: the length of its arrays, or undefined when both are numbers (any count). */
+export function normChannels(norm: InputNorm): number | undefined {
+  if (Array.isArray(norm.mean)) return norm.mean.length;
+  if (Array.isArray(norm.std)) return norm.std.length;
+  return undefined;
+}
 
 /** What predict() and evaluate() accept; see checkInferenceOptions. */
 export interface PredictOptions {
@@ -36,14 +66,24 @@ export function checkDevice(value: unknown, name: string): string {
   return value;
 }
 
-/** A standardisation { mean, std }: finite, std > 0 (a zero std would divide every pixel by zero). */
+/**
+ * A standardisation { mean, std }: finite, std > 0 (a zero std would divide every pixel by zero); each
+ * a number or an array of numbers, one per channel (arrays of the same length).
+ */
 export function checkInputNorm(value: unknown, name: string): InputNorm {
   const norm = checkObject(value, name);
   checkKnownKeys(norm, name, ['mean', 'std']);
-  return {
-    mean: checkNumber(norm.mean, `${name}.mean`),
-    std: checkNumber(norm.std, `${name}.std`, 0, Infinity, { exclusiveMin: true }),
+  const values = (v: unknown, field: string, check: (x: unknown, n: string) => number): number | number[] => {
+    if (!Array.isArray(v)) return check(v, `${name}.${field}`);
+    if (v.length === 0 || v.length > 64) throw new RangeError(expected('1 to 64 values, one per channel', `${name}.${field}`, v));
+    return Array.from(v, (x, i) => check(x, `${name}.${field}[${i}]`));
   };
+  const mean = values(norm.mean, 'mean', (x, n) => checkNumber(x, n));
+  const std = values(norm.std, 'std', (x, n) => checkNumber(x, n, 0, Infinity, { exclusiveMin: true }));
+  if (Array.isArray(mean) && Array.isArray(std) && mean.length !== std.length) {
+    throw new RangeError(expected(`${mean.length} values (as many as ${name}.mean)`, `${name}.std`, std));
+  }
+  return { mean, std };
 }
 
 /** A seed for libtorch's generator: what trainCnn accepts. */

@@ -8,7 +8,9 @@ import { fromHost, noGrad, ops } from '../core/ops';
 import { tidy, track } from '../core/tidy';
 import { checkKnownKeys, checkObject, checkOneOf, checkString, expected } from '../util/validate';
 import { buildLayers, fusePoolActivation, Layer } from './layers';
-import { checkDevice, checkFinitePixels, checkInferenceOptions, checkInputNorm, checkSeed, InputNorm, NO_NORM, PredictOptions } from './model-options';
+import {
+  checkDevice, checkFinitePixels, checkInferenceOptions, checkInputNorm, checkSeed, InputNorm, isUniformNorm, NO_NORM, normChannels, PredictOptions,
+} from './model-options';
 import { withPrecision } from '../core/precision';
 import { encodeOnnx } from '../formats/onnx';
 import { recordedOptimizerState } from './optimizer-state';
@@ -22,12 +24,14 @@ export type ExecutionMode = (typeof MODES)[number];
 export { NO_NORM } from './model-options';
 export type { InputNorm } from './model-options';
 
-/** A model evaluate() and predict() can run: logits for a batch [N, 1, H, W] of prepared images. */
+/** A model evaluate() and predict() can run: logits for a batch [N, C, H, W] of prepared images. */
 export interface Classifier {
   readonly device: string;
   readonly inputNorm: InputNorm;
   readonly classes: number;
   readonly inputSize: [number, number];
+  /** Channels of the images it takes (1 grey, 3 colour). */
+  readonly inputChannels: number;
   /** Logits in evaluation mode (dropout off). Call inside noGrad(). */
   logits(x: NativeTensor): NativeTensor;
   dispose(): void;
@@ -95,6 +99,7 @@ export class CnnModel implements Classifier {
 
   /** Use createModel() or loadModel(); this takes ownership of `params` (every parameter and buffer of the plan). */
   constructor(plan: ModelPlan, params: Map<string, NativeTensor>, mode: ExecutionMode, device: string, inputNorm: InputNorm) {
+    checkNormFits(inputNorm, plan.spec.inputChannels);
     this.plan = plan;
     this.mode = mode;
     this.device = device;
@@ -131,6 +136,7 @@ export class CnnModel implements Classifier {
   get spec(): Required<CnnSpec> { return this.plan.spec; }
   get classes(): number { return this.plan.spec.classes; }
   get inputSize(): [number, number] { return this.plan.spec.inputSize; }
+  get inputChannels(): number { return this.plan.spec.inputChannels; }
   get isDisposed(): boolean { return this.disposed; }
 
   /** The TorchScript module behind a scripted model (undefined for an eager one). */
@@ -182,7 +188,7 @@ export class CnnModel implements Classifier {
   }
 
   /**
-   * Forward pass on a prepared batch [N, 1, H, W]; `training` turns dropout on and makes batch
+   * Forward pass on a prepared batch [N, C, H, W]; `training` turns dropout on and makes batch
    * normalisation use (and update) the batch's statistics.
    */
   forward(x: NativeTensor, options: { training?: boolean } = {}): NativeTensor {
@@ -271,7 +277,7 @@ export class CnnModel implements Classifier {
 
   /**
    * Writes a TorchScript file (atomically) that Python's torch.jit.load runs, self-contained: its
-   * forward takes pixels in [0, 1], shape (N, 1, H, W), standardises them with this model's inputNorm
+   * forward takes pixels in [0, 1], shape (N, C, H, W), standardises them with this model's inputNorm
    * and returns the same logits as this model; parameters keep their names.
    * @example model.exportTorchScript('model.ts.pt'); // python: torch.jit.load('model.ts.pt')(x / 255)
    */
@@ -289,7 +295,7 @@ export class CnnModel implements Classifier {
 
   /**
    * Writes an ONNX model (atomically), self-contained like the TorchScript export: input "pixels",
-   * float32 (N, 1, H, W) in [0, 1], standardised inside; output "logits" (N, classes). Opset 13.
+   * float32 (N, C, H, W) in [0, 1], standardised inside (per channel); output "logits" (N, classes). Opset 13.
    * @example model.exportOnnx('model.onnx'); // onnxruntime: session.run({ pixels }) -> { logits }
    */
   exportOnnx(file: string): void {
@@ -315,6 +321,14 @@ export class CnnModel implements Classifier {
     this.script = undefined;
     for (const tensor of this.params.values()) tensor.dispose();
     this.params.clear();
+  }
+}
+
+/** A norm with a value per channel must have one for each of the model's input channels. */
+function checkNormFits(norm: InputNorm, channels: number): void {
+  const given = normChannels(norm);
+  if (given !== undefined && given !== channels) {
+    throw new RangeError(expected(`one mean and std per input channel (${channels}, spec.inputChannels)`, 'inputNorm', norm));
   }
 }
 
@@ -457,24 +471,28 @@ export function modelFromParameters(spec: CnnSpec, parameters: ParameterInfo[], 
 }
 
 /**
- * Turns host images (uint8 0..255 or float already in [0, 1]) into a prepared batch [N, 1, H, W] on
- * the model's device. The host array is copied into libtorch memory (the only copy).
+ * Turns host images (uint8 0..255 or float already in [0, 1]; N x C x H x W, channel-planar) into a
+ * prepared batch [N, C, H, W] on the model's device. The host array is copied into libtorch memory
+ * (the only copy).
  */
 export function prepareImages(images: Uint8Array | Float32Array, count: number, model: Classifier): NativeTensor {
   const [h, w] = model.inputSize;
-  if (images.length !== count * h * w) {
-    throw new RangeError(expected(`${count} images of ${h}x${w} (${count * h * w} values)`, 'images', images));
+  const c = model.inputChannels;
+  if (images.length !== count * c * h * w) {
+    const what = c === 1 ? `${count} images of ${h}x${w}` : `${count} images of ${c}x${h}x${w}`;
+    throw new RangeError(expected(`${what} (${count * c * h * w} values)`, 'images', images));
   }
   return tidy(() => {
-    const host = fromHost(images, [count, 1, h, w]);
+    const host = fromHost(images, [count, c, h, w]);
     // To a GPU, bytes travel as bytes and become floats there: a quarter of the copy.
     const onDevice = model.device !== 'cpu' && images instanceof Uint8Array
       ? ops().to(ops().to(host, model.device), null, 'float32')
       : ops().to(host, model.device, 'float32');
-    // Pixels to [0, 1], then standardised: x * (scale / std) - mean / std.
+    // Pixels to [0, 1], then standardised: x * (scale / std) - mean / std (per channel when the norm has a value per channel).
     const scale = images instanceof Uint8Array ? 1 / 255 : 1;
-    const { mean, std } = model.inputNorm;
-    return ops().affine(onDevice, scale / std, -mean / std);
+    const norm = model.inputNorm;
+    if (isUniformNorm(norm)) return ops().affine(onDevice, scale / norm.std, -norm.mean / norm.std);
+    return ops().standardize(onDevice, scale, norm.mean, norm.std);
   });
 }
 
@@ -485,12 +503,13 @@ export function prepareImages(images: Uint8Array | Float32Array, count: number, 
 export function predictProbabilities(model: Classifier, images: Uint8Array | Float32Array, options: PredictOptions = {}): Float32Array {
   const { chunkSize: chunk, precision } = checkInferenceOptions(options, model.device, 'predict');
   const [h, w] = model.inputSize;
-  const pixels = h * w;
+  const c = model.inputChannels;
+  const pixels = c * h * w;
   if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) {
     throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
   }
   if (images.length === 0 || images.length % pixels !== 0) {
-    throw new RangeError(expected(`a multiple of ${pixels} values (${h}x${w} images)`, 'images', images));
+    throw new RangeError(expected(`a multiple of ${pixels} values (${c === 1 ? `${h}x${w}` : `${c}x${h}x${w}`} images)`, 'images', images));
   }
   checkFinitePixels(images, 'images');
   const count = images.length / pixels;

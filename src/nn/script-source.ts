@@ -71,6 +71,21 @@ const CHANNELS_LAST_METHOD = [
 ];
 
 /**
+ * The export's standardisation of its [0, 1] input: one scalar pair, or one per channel, each channel
+ * (x[:, c:c+1] - mean) / std with scalars as the training's gathering computes it (batch.h), joined
+ * back with torch.cat. JS prints a double's shortest round-trip form, which TorchScript parses back to
+ * the same double.
+ */
+function standardisationLines(norm: { mean: number | number[]; std: number | number[] }, channels: number): string[] {
+  if (typeof norm.mean === 'number' && typeof norm.std === 'number') {
+    return norm.mean !== 0 || norm.std !== 1 ? [`    x = (x - ${numberLiteral(norm.mean)}) / ${numberLiteral(norm.std)}`] : [];
+  }
+  const at = (v: number | number[], c: number): number => (typeof v === 'number' ? v : v[c]);
+  const parts = Array.from({ length: channels }, (_, c) => `(x[:, ${c}:${c + 1}] - ${numberLiteral(at(norm.mean, c))}) / ${numberLiteral(at(norm.std, c))}`);
+  return [`    x = torch.cat([${parts.join(', ')}], 1)`];
+}
+
+/**
  * The module's forward() for a plan. With `exported` (the file for PyTorch, carrying the input
  * standardisation) forward takes pixels in [0, 1] and standardises them itself, so that the file is
  * the whole model, and it calls only PyTorch's own operators; without it (the training form, compiled
@@ -78,10 +93,9 @@ const CHANNELS_LAST_METHOD = [
  * convscope's native operators (native/script_ops.h), named `convscope.NAME` (the addon resolves
  * that name when it compiles the source).
  */
-export function scriptSource(plan: ModelPlan, exported?: { mean: number; std: number }): string {
+export function scriptSource(plan: ModelPlan, exported?: { mean: number | number[]; std: number | number[] }): string {
   const lines = ['def forward(self, x):'];
-  // JS prints a double's shortest round-trip form, which TorchScript parses back to the same double.
-  if (exported && (exported.mean !== 0 || exported.std !== 1)) lines.push(`    x = (x - ${numberLiteral(exported.mean)}) / ${numberLiteral(exported.std)}`);
+  if (exported) lines.push(...standardisationLines(exported, plan.spec.inputChannels));
   const fusedPools = new Set<Activation>();
   plan.conv.forEach((c, index) => {
     const [left, right, top, bottom] = c.padding;

@@ -26,7 +26,7 @@ export interface ConvLayerSpec {
 }
 
 /**
- * A CNN for 1-channel images and `classes` outputs.
+ * A CNN for images of `inputChannels` channels (1, grey, by default; 3 for colour) and `classes` outputs.
  * @example const spec: CnnSpec = { conv: [{ filters: 8, kernelSize: 3, padding: 'same', pool: true }], dense: [64], dropout: 0 };
  */
 export interface CnnSpec {
@@ -37,6 +37,8 @@ export interface CnnSpec {
   dropout: number;
   denseActivation?: Activation;
   inputSize?: [number, number];
+  /** Channels of the input images: 1 (grey, the default), 3 (RGB) or any count up to 64 (arrays). */
+  inputChannels?: number;
   classes?: number;
   /**
    * Batch normalisation (PyTorch's BatchNorm2d/BatchNorm1d: momentum 0.1, eps 1e-5, learnt scale and
@@ -63,6 +65,7 @@ export function defaultSpec(): CnnSpec {
     dropout: 0.4,
     denseActivation: 'relu',
     inputSize: [28, 28],
+    inputChannels: 1,
     classes: 10,
     batchNorm: false,
     globalAvgPool: false,
@@ -139,12 +142,14 @@ export interface ModelPlan {
   stateNames: string[];
 }
 
-const SPEC_KEYS = ['conv', 'dense', 'dropout', 'denseActivation', 'inputSize', 'classes', 'batchNorm', 'globalAvgPool'];
+export const SPEC_KEYS = ['conv', 'dense', 'dropout', 'denseActivation', 'inputSize', 'inputChannels', 'classes', 'batchNorm', 'globalAvgPool'];
+/** The most input channels a spec takes (colour is 3; arrays may carry more, up to this). */
+export const MAX_INPUT_CHANNELS = 64;
 /** The most classes evaluation supports (the addon's confusion matrix); a bigger spec is refused before training. */
 export const MAX_CLASSES = 4096;
 /** The largest image height or width a model takes. */
 export const MAX_INPUT_SIDE = 4096;
-const CONV_KEYS = ['filters', 'kernelSize', 'stride', 'padding', 'activation', 'pool', 'dropout'];
+export const CONV_KEYS = ['filters', 'kernelSize', 'stride', 'padding', 'activation', 'pool', 'dropout'];
 
 function samePadding(size: number, kernel: number, stride: number): [number, number] {
   const out = Math.ceil(size / stride);
@@ -249,6 +254,7 @@ export function planModel(input: unknown): ModelPlan {
     throw new RangeError('Expected at least one conv or dense layer for spec but received an empty spec');
   }
   const inputSize = checkInputSize(raw.inputSize ?? [28, 28], 'spec.inputSize');
+  const inputChannels = checkInteger(raw.inputChannels ?? 1, 'spec.inputChannels', 1, MAX_INPUT_CHANNELS);
   const classes = checkInteger(raw.classes ?? 10, 'spec.classes', 2, MAX_CLASSES);
   const dropout = checkNumber(raw.dropout ?? 0, 'spec.dropout', 0, 1, { exclusiveMax: true });
   const denseActivation = checkOneOf(raw.denseActivation ?? 'relu', 'spec.denseActivation', ACTIVATIONS);
@@ -257,7 +263,7 @@ export function planModel(input: unknown): ModelPlan {
   if (globalAvgPool && raw.conv.length === 0) throw new RangeError('Expected at least one conv layer for spec.globalAvgPool but spec.conv is empty');
 
   const conv: ConvPlan[] = [];
-  let channels = 1;
+  let channels = inputChannels;
   let size: [number, number] = [inputSize[0], inputSize[1]];
   const convInputs = entries(raw.conv);
   convInputs.forEach((layerInput, i) => {
@@ -284,7 +290,7 @@ export function planModel(input: unknown): ModelPlan {
       filters: c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: (convInputs[i] as ConvLayerSpec).padding ?? 'same',
       activation: c.activation, pool: c.pool, dropout: c.dropout,
     })),
-    dense: units.slice(0, -1), dropout, denseActivation, inputSize: [inputSize[0], inputSize[1]], classes, batchNorm, globalAvgPool,
+    dense: units.slice(0, -1), dropout, denseActivation, inputSize: [inputSize[0], inputSize[1]], inputChannels, classes, batchNorm, globalAvgPool,
   };
   return { spec, conv, dense, flatFeatures, globalAvgPool, ...stateShapes(conv, dense) };
 }

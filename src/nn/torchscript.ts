@@ -8,11 +8,13 @@ import { track } from '../core/tidy';
 import { checkInteger, checkKnownKeys, checkObject, checkString, expected } from '../util/validate';
 import { Classifier, InputNorm, NO_NORM, predictProbabilities } from './model';
 import { checkInputNorm, PredictOptions } from './model-options';
-import { checkInputSize, MAX_CLASSES } from './spec';
+import { checkInputSize, MAX_CLASSES, MAX_INPUT_CHANNELS } from './spec';
 
 export interface LoadTorchScriptOptions {
   /** Input size the module expects (default 28x28). */
   inputSize?: [number, number];
+  /** Channels of the images the module takes (default 1; 3 for colour). */
+  inputChannels?: number;
   classes?: number;
   inputNorm?: InputNorm;
 }
@@ -22,6 +24,7 @@ export class TorchScriptModel implements Classifier {
   readonly inputNorm: InputNorm;
   readonly classes: number;
   readonly inputSize: [number, number];
+  readonly inputChannels: number;
   private module: NativeScriptModel | undefined;
 
   constructor(module: NativeScriptModel, options: LoadTorchScriptOptions) {
@@ -29,6 +32,7 @@ export class TorchScriptModel implements Classifier {
     this.inputNorm = options.inputNorm ?? NO_NORM;
     this.classes = options.classes ?? 10;
     this.inputSize = options.inputSize ?? [28, 28];
+    this.inputChannels = options.inputChannels ?? 1;
     module.train(false);
   }
 
@@ -62,11 +66,12 @@ export class TorchScriptModel implements Classifier {
 }
 
 /** The options checked before the file is read (unknown keys are errors), with inputSize's default. */
-function resolveLoadOptions(input: unknown): LoadTorchScriptOptions & { inputSize: [number, number] } {
+function resolveLoadOptions(input: unknown): LoadTorchScriptOptions & { inputSize: [number, number]; inputChannels: number } {
   const o = checkObject(input, 'options');
-  checkKnownKeys(o, 'loadTorchScript options', ['inputSize', 'classes', 'inputNorm']);
+  checkKnownKeys(o, 'loadTorchScript options', ['inputSize', 'inputChannels', 'classes', 'inputNorm']);
   return {
     inputSize: checkInputSize(o.inputSize ?? [28, 28], 'inputSize'),
+    inputChannels: checkInteger(o.inputChannels ?? 1, 'inputChannels', 1, MAX_INPUT_CHANNELS),
     classes: o.classes === undefined ? undefined : checkInteger(o.classes, 'classes', 2, MAX_CLASSES),
     inputNorm: o.inputNorm === undefined ? undefined : checkInputNorm(o.inputNorm, 'inputNorm'),
   };
@@ -77,8 +82,8 @@ function resolveLoadOptions(input: unknown): LoadTorchScriptOptions & { inputSiz
  * cannot take that size, or whose output does not match `classes`, is refused at load, not at the
  * first predict() or after a whole evaluation.
  */
-function outputsPerImage(file: string, module: NativeScriptModel, [h, w]: [number, number]): number {
-  const blank = new (native().Tensor)(new Float32Array(h * w), [1, 1, h, w]);
+function outputsPerImage(file: string, module: NativeScriptModel, [h, w]: [number, number], channels: number): number {
+  const blank = new (native().Tensor)(new Float32Array(channels * h * w), [1, channels, h, w]);
   let shape: number[];
   try {
     module.train(false);
@@ -88,7 +93,8 @@ function outputsPerImage(file: string, module: NativeScriptModel, [h, w]: [numbe
   } catch (err) {
     // The interpreter's message is a whole traceback; its last line says what failed.
     const reason = (err as Error).message.trim().split('\n').pop();
-    throw new RangeError(`${file}: the module does not take ${h}x${w} images (${reason}); pass the size it expects as inputSize`);
+    throw new RangeError(`${file}: the module does not take ${channels === 1 ? '' : `${channels}-channel `}${h}x${w} images (${reason}); ` +
+      'pass the size it expects as inputSize (and its channels as inputChannels)');
   } finally {
     blank.dispose();
   }
@@ -131,7 +137,7 @@ export function loadTorchScript(file: string, options: LoadTorchScriptOptions = 
     throw new Error(`${file}: not a loadable TorchScript file (${(err as Error).message})`);
   }
   try {
-    const classes = outputsPerImage(file, module, resolved.inputSize);
+    const classes = outputsPerImage(file, module, resolved.inputSize, resolved.inputChannels);
     if (resolved.classes !== undefined && resolved.classes !== classes) {
       throw new RangeError(expected(`${classes} (what ${file} outputs per image)`, 'classes', resolved.classes));
     }

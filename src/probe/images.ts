@@ -4,8 +4,20 @@ import type { CnnModel } from '../nn/model';
 import { checkFinitePixels } from '../nn/model-options';
 import { expected } from '../util/validate';
 
+/**
+ * Probing (explain, examples, embeddings, summaries, maximisation) handles grey models so far: a
+ * colour model is refused here, before any native work, instead of giving maps of the wrong shape.
+ */
+export function checkGreyModel(model: CnnModel, what: string): void {
+  if (model.inputChannels !== 1) {
+    throw new RangeError(`Expected a 1-channel (grey) model for ${what} but the model takes ${model.inputChannels}-channel images: ` +
+      'probing does not handle colour models yet (training, evaluation, predict, mosaics and exports do)');
+  }
+}
+
 /** Checks `images` against the model's input size; returns how many there are. */
 export function checkProbeImages(images: unknown, model: CnnModel): number {
+  checkGreyModel(model, 'probing');
   const [h, w] = model.inputSize;
   if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) {
     throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));

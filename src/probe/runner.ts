@@ -16,6 +16,7 @@ import { tidy, track } from '../core/tidy';
 import { buildLayers, type Layer } from '../nn/layers';
 import type { CnnModel } from '../nn/model';
 import { splitScriptSources } from '../nn/split-script';
+import { checkGreyModel } from './images';
 
 const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -40,6 +41,7 @@ export class ProbeRunner {
   private readonly cuts = new Map<string, LayerCut>();
 
   constructor(readonly model: CnnModel, readonly chunkSize: number) {
+    checkGreyModel(model, 'probing');
     [this.height, this.width] = model.inputSize;
     this.pixels = this.height * this.width;
     this.classes = model.classes;
@@ -163,7 +165,10 @@ export class ProbeRunner {
 
   /** Pixels in [0, 1] to what the network takes: (x - mean) / std, recorded by autograd. */
   private standardise(x: NativeTensor): NativeTensor {
-    const { mean, std } = this.model.inputNorm;
+    const norm = this.model.inputNorm;
+    // A grey model (checkGreyModel) has one mean and std.
+    const mean = typeof norm.mean === 'number' ? norm.mean : norm.mean[0];
+    const std = typeof norm.std === 'number' ? norm.std : norm.std[0];
     return mean === 0 && std === 1 ? x : ops().affine(x, 1 / std, -mean / std);
   }
 

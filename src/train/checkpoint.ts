@@ -4,7 +4,7 @@
 import type { NativeOptimizer, NativeTensor, OptimizerSettings } from '../core/native';
 import { writeFileAtomic } from '../util/fs-atomic';
 import {
-  CHECKPOINT_FORMAT, CheckpointEntries, CheckpointError, INPUT_MEAN_KEY, INPUT_STD_KEY, META_KEY, OPTIMIZER_KEY, optimizerStateEntry, readCheckpointEntries, scalarEntry,
+  CHECKPOINT_FORMAT, CheckpointEntries, CheckpointError, INPUT_MEAN_KEY, INPUT_STD_KEY, META_KEY, OPTIMIZER_KEY, optimizerStateEntry, readCheckpointEntries, vectorEntry,
 } from '../formats/checkpoint';
 import { CnnModel, ExecutionMode, freshBuffer, InputNorm, leafCopy, MODES, stateCopy, NO_NORM } from '../nn/model';
 import { checkInputNorm } from '../nn/model-options';
@@ -68,13 +68,26 @@ export interface LoadOptions {
 /** A plain state dict's input standardisation: the caller's, else its own tensors, else none. */
 function plainInputNorm(file: string, entries: CheckpointEntries, given: InputNorm | undefined): InputNorm {
   if (given) return checkInputNorm(given, 'inputNorm');
-  const mean = scalarEntry(file, entries, INPUT_MEAN_KEY);
-  const std = scalarEntry(file, entries, INPUT_STD_KEY);
+  const mean = vectorEntry(file, entries, INPUT_MEAN_KEY);
+  const std = vectorEntry(file, entries, INPUT_STD_KEY);
   if (mean === undefined && std === undefined) return NO_NORM;
-  if (mean === undefined || std === undefined || !Number.isFinite(mean) || !(std > 0) || !Number.isFinite(std)) {
+  const scalarShaped = (key: string) => (entries[key] as NativeTensor).shape.length === 0;
+  if (mean === undefined || std === undefined || mean.length !== std.length || mean.length === 0 || !mean.every(Number.isFinite) ||
+    !std.every((s) => s > 0 && Number.isFinite(s))) {
     throw new CheckpointError(file, `has an invalid input standardisation (${INPUT_MEAN_KEY} ${mean}, ${INPUT_STD_KEY} ${std})`);
   }
+  // A scalar (or one-element) pair is the one-channel form; vectors hold one value per channel.
+  if (scalarShaped(INPUT_MEAN_KEY) || mean.length === 1) return { mean: mean[0], std: std[0] };
   return { mean, std };
+}
+
+/** Whether a checkpoint's metadata inputNorm is well formed: numbers, or arrays of one per channel. */
+function validNorm(norm: InputNorm): boolean {
+  const values = (v: unknown) => (typeof v === 'number' ? [v] : Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number') ? v as number[] : undefined);
+  const mean = values(norm.mean);
+  const std = values(norm.std);
+  if (!mean || !std || !mean.every(Number.isFinite) || !std.every((s) => s > 0 && Number.isFinite(s))) return false;
+  return !(Array.isArray(norm.mean) && Array.isArray(norm.std) && mean.length !== std.length);
 }
 
 function parseMeta(file: string, raw: NativeTensor | string | undefined, spec: CnnSpec | undefined, inputNorm: () => InputNorm): CheckpointMeta {
@@ -93,9 +106,7 @@ function parseMeta(file: string, raw: NativeTensor | string | undefined, spec: C
     throw new CheckpointError(file, `has format ${JSON.stringify(meta?.format)}, expected ${CHECKPOINT_FORMAT}`);
   }
   const norm = meta.inputNorm ?? NO_NORM;
-  if (typeof norm.mean !== 'number' || typeof norm.std !== 'number' || !(norm.std > 0)) {
-    throw new CheckpointError(file, 'has an invalid inputNorm');
-  }
+  if (!validNorm(norm)) throw new CheckpointError(file, 'has an invalid inputNorm');
   // Typed from here on: resume trusts these fields (see checkpoint-meta.ts).
   return {
     format: meta.format,
@@ -148,7 +159,7 @@ export function loadCheckpoint(file: string, options: LoadOptions = {}): LoadedC
     const meta = parseMeta(file, entries[META_KEY], options.spec, () => plainInputNorm(file, entries, options.inputNorm));
     if (entries[META_KEY] !== undefined && options.inputNorm !== undefined) {
       const given = checkInputNorm(options.inputNorm, 'inputNorm');
-      if (given.mean !== meta.inputNorm.mean || given.std !== meta.inputNorm.std) {
+      if (JSON.stringify(given) !== JSON.stringify({ mean: meta.inputNorm.mean, std: meta.inputNorm.std })) {
         throw new CheckpointError(file, `carries its own inputNorm ${JSON.stringify(meta.inputNorm)}; loadModel's inputNorm (${JSON.stringify(given)}) is only for plain state dicts`);
       }
     }

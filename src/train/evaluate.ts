@@ -4,21 +4,52 @@ import { native, NativeTensor, valuesOf } from '../core/native';
 import { fromHost, noGrad, ops } from '../core/ops';
 import { Classifier, prepareImages } from '../nn/model';
 import { tidy } from '../core/tidy';
-import { checkInferenceOptions, PredictOptions } from '../nn/model-options';
+import { checkFinitePixels, checkInferenceOptions, PredictOptions } from '../nn/model-options';
 import { withPrecision } from '../core/precision';
 import { checkInteger, checkNotShared, checkObject, expected } from '../util/validate';
 
-/** Images and labels on the host: N x H x W uint8 images and N labels. */
+/**
+ * Images and labels on the host: N x C x H x W images (channel-planar: image i is
+ * `images.subarray(i*C*H*W, (i+1)*C*H*W)`; uint8 0..255 or float32 in [0, 1]) and N labels. `channels`
+ * defaults to 1 (grey, as MNIST); `height` and `width`, when given, are checked against the model's.
+ */
 export interface LabelledImages {
-  images: Uint8Array;
+  images: Uint8Array | Float32Array;
   labels: Uint8Array;
   count: number;
+  channels?: number;
+  height?: number;
+  width?: number;
+}
+
+/** A split's channel count (1 when it does not say). */
+export function channelsOf(split: LabelledImages): number {
+  return split.channels ?? 1;
 }
 
 /** Images `from..to` of a split (views, no copy). @example sliceImages(dataset.train, 100, 200).count // 100 */
 export function sliceImages(split: LabelledImages, from: number, to: number): LabelledImages {
   const pixels = split.images.length / split.count;
-  return { images: split.images.subarray(from * pixels, to * pixels), labels: split.labels.subarray(from, to), count: to - from };
+  return { ...split, images: split.images.subarray(from * pixels, to * pixels), labels: split.labels.subarray(from, to), count: to - from };
+}
+
+/**
+ * Throws unless a split's images are the model's: `channels` x `height` x `width` each (names the
+ * split, what it has and where the expectation comes from, before any native work).
+ */
+export function checkImagesFit(split: LabelledImages, name: string, channels: number, [height, width]: [number, number], whose: string): void {
+  const has = channelsOf(split);
+  if (has !== channels) {
+    throw new RangeError(`Expected ${channels}-channel images (${whose}) for ${name} but it has ${has}-channel images` +
+      (channels === 1 && has > 1 ? ': a grey model cannot take colour images; train a model with spec.inputChannels ' + has : ''));
+  }
+  if ((split.height !== undefined && split.height !== height) || (split.width !== undefined && split.width !== width)) {
+    throw new RangeError(`Expected ${height}x${width} images (${whose}) for ${name} but it has ${split.height}x${split.width} images`);
+  }
+  const perImage = split.images.length / split.count;
+  if (perImage !== channels * height * width) {
+    throw new RangeError(`Expected ${channels === 1 ? '' : `${channels}x`}${height}x${width} images (${whose}) for ${name} but it has ${perImage} values per image`);
+  }
 }
 
 /** The first `limit` images of a split (a view, no copy). @example takeImages(dataset.test, 2000).count // 2000 */
@@ -42,7 +73,9 @@ export interface EvaluationResult {
 
 export function checkSplit(split: unknown, name: string): LabelledImages {
   const s = checkObject(split, name);
-  if (!(s.images instanceof Uint8Array)) throw new TypeError(expected('a Uint8Array', `${name}.images`, s.images));
+  if (!(s.images instanceof Uint8Array) && !(s.images instanceof Float32Array)) {
+    throw new TypeError(expected('a Uint8Array (0..255) or Float32Array ([0, 1])', `${name}.images`, s.images));
+  }
   if (!(s.labels instanceof Uint8Array)) throw new TypeError(expected('a Uint8Array', `${name}.labels`, s.labels));
   checkNotShared(s.images, `${name}.images`);
   checkNotShared(s.labels, `${name}.labels`);
@@ -51,6 +84,7 @@ export function checkSplit(split: unknown, name: string): LabelledImages {
   if (s.images.length === 0 || s.images.length % count !== 0) {
     throw new RangeError(expected(`whole images: a multiple of ${count} pixels (${name}.count)`, `${name}.images`, s.images) + ` of ${s.images.length} pixels`);
   }
+  for (const key of ['channels', 'height', 'width'] as const) if (s[key] !== undefined) checkInteger(s[key], `${name}.${key}`, 1);
   return s as unknown as LabelledImages;
 }
 
@@ -64,11 +98,9 @@ const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 export async function evaluate(model: Classifier, split: LabelledImages, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const data = checkSplit(split, 'split');
   const { chunkSize, precision } = checkInferenceOptions(options, model.device, 'evaluate');
-  const [h, w] = model.inputSize;
-  const pixels = h * w;
-  if (data.images.length !== data.count * pixels) {
-    throw new RangeError(expected(`${data.count} images of ${h}x${w}`, 'split.images', data.images));
-  }
+  checkImagesFit(data, 'split', model.inputChannels, model.inputSize, "the model's");
+  checkFinitePixels(data.images, 'split.images');
+  const pixels = data.images.length / data.count;
   const classes = model.classes;
   // A label the model has no class for would reach libtorch's loss ("Target 200 is out of bounds").
   const outOfRange = data.labels.findIndex((l) => l >= classes);

@@ -8,9 +8,16 @@ import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, c
 import { checkSplit, LabelledImages } from './evaluate';
 import { SCHEDULES, ScheduleKind } from './schedule';
 import { PresetName, presetOptions, PRESETS } from './presets';
+import { datasetSourceType, resolveImageDatasetOptions, type LoadImageDatasetOptions } from '../data/load-image-dataset';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
+/**
+ * trainCnn's `data` options: how loadImageDataset reads the dataset. `dataDir`, `validation` and
+ * `limit` are trainCnn's own options, so they are refused here.
+ */
+export type TrainDataOptions = Omit<LoadImageDatasetOptions, 'dataDir' | 'validation' | 'limit'>;
+const DATA_OPTION_KEYS = ['cacheDir', 'imageSize', 'channels', 'testFraction', 'seed', 'layout', 'labels', 'cifar100Labels', 'cache', 'download', 'verify'];
 export const OPTIMIZERS = ['adam', 'adamw', 'sgd'] as const;
 /** trainCnn's optimizer when none is named. */
 export const DEFAULT_OPTIMIZER: (typeof OPTIMIZERS)[number] = 'adam';
@@ -64,10 +71,20 @@ export type TrainProgress = StepProgress | EpochProgress;
  * on Fashion-MNIST for one epoch with Adam (1e-3), batch 128, on the CPU, eagerly.
  */
 export interface TrainOptions {
-  /** 'fashion-mnist' (default), 'mnist', or a dataset already loaded with loadDataset(). */
-  dataset?: DatasetName | InMemoryDataset;
-  /** Folder holding the dataset's IDX files (else CONVSCOPE_DATA, the cache, installed copies). */
+  /**
+   * 'fashion-mnist' (default), 'mnist', 'cifar10', 'cifar100', 'idx', an IDX set in dataDir, an image
+   * folder, an .npz/.npy file (see loadImageDataset), or a dataset already in memory.
+   * @example trainCnn({ dataset: './my-images', data: { imageSize: '32x32' } })
+   */
+  dataset?: string | InMemoryDataset;
+  /** Folder holding a named dataset's files (else CONVSCOPE_DATA, the cache, installed copies). */
   dataDir?: string;
+  /**
+   * How a dataset given by name or path is read: image size and channels of an image folder, its test
+   * share and seed, an array layout, CIFAR-100's labels, the cache (loadImageDataset's options).
+   * @example trainCnn({ dataset: 'cifar100', data: { cifar100Labels: 'coarse' } })
+   */
+  data?: TrainDataOptions;
   spec?: CnnSpec;
   /** 'eager': ops run one by one from TS; 'script': a TorchScript graph, a whole epoch natively. */
   mode?: ExecutionMode;
@@ -139,8 +156,10 @@ export interface TrainOptions {
   labelSmoothing?: number;
   /**
    * Augmentation of every training batch on the training device, seeded with the run: random shifts
-   * by up to `shift` pixels (padding with blank pixels, then cropping) and left-right flips (default:
-   * none). Flips suit Fashion-MNIST's clothes, not MNIST's digits.
+   * by up to `shift` pixels (padding by `shift`, then cropping back at a random offset: the random crop
+   * with padding of CIFAR's recipe is `{ shift: 4, flip: true }`) and left-right flips (default: none),
+   * every channel of an image alike. Flips suit Fashion-MNIST's clothes and CIFAR's objects, not
+   * MNIST's digits.
    */
   augment?: AugmentOptions;
   /**
@@ -160,9 +179,18 @@ export interface TrainOptions {
 }
 
 export interface AugmentOptions {
+  /** Pad by this many pixels and crop back at a random offset per image (0: none). */
   shift?: number;
+  /** Mirror each image left-right with probability 1/2. */
   flip?: boolean;
+  /**
+   * What the padding holds: 'zero' (default) black pixels, as torchvision's RandomCrop pads before
+   * Normalize; 'mean' each channel's mean (0 once standardised).
+   */
+  fill?: 'zero' | 'mean';
 }
+
+export const AUGMENT_FILLS = ['zero', 'mean'] as const;
 
 /** Options that stay optional once defaults are applied; every other option gets a value. */
 type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | 'onProgress' | 'signal' | 'runDir'
@@ -173,7 +201,7 @@ export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterReso
   & { augment: Required<AugmentOptions>; distributed?: ResolvedDistributedOptions };
 
 const KNOWN = [
-  'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
+  'dataset', 'dataDir', 'data', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
   'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'distributed',
@@ -194,6 +222,15 @@ function checkInMemoryDataset(value: Record<string, unknown>): InMemoryDataset {
   return value as unknown as InMemoryDataset;
 }
 
+/** trainCnn's `data` option: loadImageDataset's options without the three trainCnn has itself. */
+function checkDataOptions(value: unknown): TrainDataOptions {
+  if (value === undefined) return {};
+  const data = checkObject(value, 'data');
+  checkKnownKeys(data, 'data', DATA_OPTION_KEYS);
+  resolveImageDatasetOptions(data, 'data');
+  return data as TrainDataOptions;
+}
+
 /** `validation` carves the last training images of an in-memory dataset: it must leave some, and not replace a given split. */
 function checkValidationFits(dataset: InMemoryDataset, value: unknown): void {
   if (dataset.validation) {
@@ -203,10 +240,14 @@ function checkValidationFits(dataset: InMemoryDataset, value: unknown): void {
 }
 
 function checkAugment(value: unknown): Required<AugmentOptions> {
-  if (value === undefined) return { shift: 0, flip: false };
+  if (value === undefined) return { shift: 0, flip: false, fill: 'zero' };
   const a = checkObject(value, 'augment');
-  checkKnownKeys(a, 'augment', ['shift', 'flip']);
-  return { shift: checkInteger(a.shift ?? 0, 'augment.shift', 0, 1024), flip: checkBoolean(a.flip ?? false, 'augment.flip') };
+  checkKnownKeys(a, 'augment', ['shift', 'flip', 'fill']);
+  return {
+    shift: checkInteger(a.shift ?? 0, 'augment.shift', 0, 1024),
+    flip: checkBoolean(a.flip ?? false, 'augment.flip'),
+    fill: checkOneOf(a.fill ?? 'zero', 'augment.fill', AUGMENT_FILLS),
+  };
 }
 
 function optional<T>(value: unknown, check: (v: unknown) => T): T | undefined {
@@ -223,16 +264,27 @@ function withPreset(given: Record<string, unknown>): Record<string, unknown> {
   return merged;
 }
 
+/** The default network without an input shape or classes: trainCnn takes the data's channels, size and classes (training-data.ts's specForData). */
+function dataShapedDefaultSpec(): CnnSpec {
+  const { inputSize: _size, inputChannels: _channels, classes: _classes, ...rest } = defaultSpec();
+  return rest;
+}
+
 /** Validates every option before any work starts; throws TypeError/RangeError naming the option. */
 export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   const given = checkObject(input, 'options');
   checkKnownKeys(given, 'trainCnn options', KNOWN);
   const o = withPreset(given);
-  let dataset: DatasetName | InMemoryDataset;
+  let dataset: string | InMemoryDataset;
   if (o.dataset === undefined) dataset = 'fashion-mnist';
   else if (typeof o.dataset === 'object' && o.dataset !== null) dataset = checkInMemoryDataset(o.dataset as Record<string, unknown>);
-  else dataset = checkOneOf(o.dataset, 'dataset', DATASETS);
-  const spec = (o.spec ?? defaultSpec()) as CnnSpec;
+  else {
+    // Known name, existing path or IDX set: checked now, read after every other option is.
+    datasetSourceType(o.dataset, o.dataDir === undefined ? undefined : checkString(o.dataDir, 'dataDir'));
+    dataset = o.dataset as string;
+  }
+  const data = checkDataOptions(o.data);
+  const spec = (o.spec ?? dataShapedDefaultSpec()) as CnnSpec;
   planModel(spec);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(expected('a function', 'onProgress', o.onProgress));
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'signal', o.signal));
@@ -252,6 +304,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   return {
     dataset,
     dataDir: optional(o.dataDir, (v) => checkString(v, 'dataDir')),
+    data,
     spec,
     mode,
     epochs: checkInteger(o.epochs ?? 1, 'epochs', 1, 100000),
@@ -297,7 +350,8 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
 
 /** The options as they go into config.json: everything but callbacks and signals. */
 export function recordableOptions(options: ResolvedTrainOptions): Record<string, unknown> {
-  const { onProgress: _p, signal: _s, initialModel, ...rest } = options;
+  const { onProgress: _p, signal: _s, initialModel, data, ...rest } = options;
   const dataset = typeof rest.dataset === 'string' ? rest.dataset : rest.dataset.name;
-  return { ...rest, dataset, ...(initialModel ? { initialModel: 'given', spec: initialModel.spec } : {}) };
+  // Data options only when given: a run (or a search folder) without them records what it did before them.
+  return { ...rest, dataset, ...(Object.keys(data).length > 0 ? { data } : {}), ...(initialModel ? { initialModel: 'given', spec: initialModel.spec } : {}) };
 }

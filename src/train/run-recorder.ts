@@ -21,6 +21,8 @@ export const RUN_FILES = {
   filtersDir: 'filters',
   filtersGif: 'filters.gif',
   mosaic: 'conv1-filters.png',
+  /** Colour runs: each input channel of each conv1 filter on its own (rows: filters, columns: R, G, B). */
+  channelMosaic: 'conv1-channels.png',
   curves: 'curves.png',
   confusion: 'confusion.json',
   confusionPng: 'confusion.png',
@@ -30,6 +32,14 @@ export const RUN_FILES = {
 /** The file keepEpochCheckpoints writes for an epoch: epoch-1.pt, epoch-2.pt, ... */
 export function epochCheckpointName(epoch: number): string {
   return `epoch-${epoch}.pt`;
+}
+
+/**
+ * How conv1's mosaic is normalised: grey filters on one range over all of them (their sizes compare),
+ * colour filters each on its own range over its three channels (AlexNet's figure: the hue shows).
+ */
+function filterNormalisation(shape: number[]): 'global' | 'filter' {
+  return shape[1] === 3 ? 'filter' : 'global';
 }
 
 /** A folder name for a run: `2026-11-27T10-08-26-fashion-mnist-eager`. */
@@ -177,7 +187,7 @@ export class RunRecorder {
     writeFileAtomic(path.join(this.dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
   }
 
-  /** A grid of augmented training images [count, 1, h, w] as the run sees them (standardised values). */
+  /** A grid of augmented training images [count, C, h, w] as the run sees them (standardised values; colour for 3 channels). */
   augmentedSamples(images: Float32Array, shape: [number, number, number, number]): void {
     if (!this.picturesEnabled) return;
     try {
@@ -195,7 +205,7 @@ export class RunRecorder {
     try {
       const { renderFilterMosaic } = require('../viz/mosaic') as typeof import('../viz/mosaic');
       const weights = model.parameters().find((p) => p.name === 'conv1.weight')!;
-      const png = renderFilterMosaic({ data: weights.values, shape: weights.shape }, { colormap: 'RdBu', normalize: 'global', title: `conv1, step ${step}` });
+      const png = renderFilterMosaic({ data: weights.values, shape: weights.shape }, { colormap: 'RdBu', normalize: filterNormalisation(weights.shape), title: `conv1, step ${step}` });
       writeFileAtomic(path.join(realSubfolder(this.dir, RUN_FILES.filtersDir), `step-${String(step).padStart(7, '0')}.png`), png);
       this.frames.push({ step, png });
       this.summaries().addImage('conv1/filters', png, step);
@@ -248,8 +258,14 @@ export class RunRecorder {
         const { renderTrainingCurves, renderHeatmap } = require('../viz/charts') as typeof import('../viz/charts');
         const weights = model.parameters().find((p) => p.name === 'conv1.weight')!;
         writeFileAtomic(path.join(this.dir, RUN_FILES.mosaic), renderFilterMosaic({ data: weights.values, shape: weights.shape }, {
-          colormap: 'RdBu', normalize: 'global', labels: true, colorbar: true, title: 'conv1 filters',
+          colormap: 'RdBu', normalize: filterNormalisation(weights.shape), labels: true, colorbar: true, title: 'conv1 filters',
         }));
+        if (weights.shape[1] > 1) {
+          const { renderLayerGrid } = require('../viz/mosaic') as typeof import('../viz/mosaic');
+          writeFileAtomic(path.join(this.dir, RUN_FILES.channelMosaic), renderLayerGrid({ data: weights.values, shape: weights.shape }, {
+            colormap: 'RdBu', normalize: 'global', colorbar: true, title: 'conv1 filters per input channel (rows: filters, columns: channels)',
+          }));
+        }
         if (this.frames.length > 0) {
           writeFileAtomic(path.join(this.dir, RUN_FILES.filtersGif), encodeGif(this.frames.map((f) => pngToRgba(f.png)), { delayMs: 400 }));
         }

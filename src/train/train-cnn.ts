@@ -1,6 +1,6 @@
 // trainCnn: the main job. Loads the data, builds (or resumes) the model, trains it epoch by epoch on
 // the eager or the scripted path, evaluates in chunks, and records the run.
-import { loadDatasetAsync } from '../data/datasets';
+import { loadImageDataset } from '../data/load-image-dataset';
 import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
 import { DataParallel } from '../distributed/data-parallel';
 import { rankDevice, rankEnvironment } from '../distributed/environment';
@@ -15,6 +15,7 @@ import { expected } from '../util/validate';
 import type { TrainingState } from './checkpoint';
 import { evaluate, EvaluationResult, LabelledImages, sliceImages, takeImages } from './evaluate';
 import { EpochRecord, InMemoryDataset, recordableOptions, ResolvedTrainOptions, resolveTrainOptions, TrainOptions } from './options';
+import { augmentedBatch, augments, checkClassNames, checkSplitsFit, datasetNorm, DeviceData, padValues, specForData, uploadTrainingData } from './training-data';
 import { openResume, Resume } from './resume';
 import { RunRecorder } from './run-recorder';
 import { isScheduled, learningRateAt, learningRates, Schedule } from './schedule';
@@ -103,8 +104,8 @@ function wantsStepGraph(options: ResolvedTrainOptions, device: string): boolean 
 
 async function loadData(options: ResolvedTrainOptions): Promise<InMemoryDataset> {
   if (typeof options.dataset !== 'string') return carveValidation(options.dataset, options.validation);
-  // The async loader may download into the cache when no local copy exists (never in CI or tests).
-  return loadDatasetAsync(options.dataset, { dataDir: options.dataDir, validation: options.validation });
+  // MNIST and Fashion-MNIST may be downloaded into the cache when no local copy exists (never in CI or tests).
+  return loadImageDataset(options.dataset, { ...options.data, dataDir: options.dataDir, validation: options.validation });
 }
 
 /**
@@ -118,18 +119,6 @@ function carveValidation(dataset: InMemoryDataset, count: number | undefined): I
   return { ...dataset, train: sliceImages(train, 0, kept), validation: sliceImages(train, kept, train.count) };
 }
 
-function datasetNorm(split: LabelledImages): InputNorm {
-  let sum = 0;
-  let squares = 0;
-  for (let i = 0; i < split.images.length; ++i) {
-    const v = split.images[i] / 255;
-    sum += v;
-    squares += v * v;
-  }
-  const mean = sum / split.images.length;
-  return { mean, std: Math.sqrt(Math.max(squares / split.images.length - mean * mean, 1e-12)) };
-}
-
 function optimizerSettings(options: ResolvedTrainOptions): OptimizerSettings {
   return {
     kind: options.optimizer,
@@ -138,26 +127,6 @@ function optimizerSettings(options: ResolvedTrainOptions): OptimizerSettings {
     nesterov: options.nesterov,
     weightDecay: options.weightDecay,
   };
-}
-
-/** The training split as device tensors, uploaded once for the whole run. */
-interface DeviceData {
-  images: NativeTensor;
-  labels: NativeTensor;
-  count: number;
-  dispose(): void;
-}
-
-function uploadTrainingData(split: LabelledImages, height: number, width: number, device: string): DeviceData {
-  // One deliberate copy of the training images into libtorch memory (then to the device); batches
-  // are gathered from it natively.
-  const hostImages = new (native().Tensor)(split.images, [split.count, height, width]);
-  const hostLabels = new (native().Tensor)(split.labels, [split.count]);
-  const images = device === 'cpu' ? hostImages : native().ops.to(hostImages, device);
-  const labels = device === 'cpu' ? hostLabels : native().ops.to(hostLabels, device);
-  if (images !== hostImages) hostImages.dispose();
-  if (labels !== hostLabels) hostLabels.dispose();
-  return { images, labels, count: split.count, dispose: () => { images.dispose(); labels.dispose(); } };
 }
 
 interface EpochTotals { lossSum: number; correct: number; seen: number }
@@ -204,16 +173,6 @@ export const SYNC_EVERY = { cpu: 1, device: 50 };
 
 function syncEveryFor(device: string): number {
   return device === 'cpu' ? SYNC_EVERY.cpu : SYNC_EVERY.device;
-}
-
-/** Whether the run augments its batches. */
-function augments(options: ResolvedTrainOptions): boolean {
-  return options.augment.shift > 0 || options.augment.flip;
-}
-
-/** A gathered batch as the eager path trains on it: augmented when the run asks, padding with a blank pixel's standardised value. */
-function augmentedBatch(x: NativeTensor, options: ResolvedTrainOptions, { mean, std }: InputNorm): NativeTensor {
-  return augments(options) ? ops().augment(x, options.augment.shift, options.augment.flip, -mean / std) : x;
 }
 
 /** Eager steps between returning glibc's free memory to the OS (see runEagerEpoch). */
@@ -328,7 +287,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
       batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
       progressEvery: ctx.syncEvery, dropLast: options.dropLast, precision: options.precision,
-      labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip,
+      labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip, padValues: padValues(options, model.inputNorm),
       ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
       ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
       ...(parallel ? { group: parallel.nativeGroup } : {}),
@@ -365,19 +324,9 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
 
 /** What the run trains: the split sizes and pixels fit the spec, and an epoch has at least one step (checked before any native work). */
 function checkTrainingData(train: LabelledImages, rows: number, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): number {
-  const [height, width] = spec.inputSize;
-  // One name per class: the run folder, the confusion matrix and the report label classes by them.
-  if (classNames.length !== spec.classes) {
-    throw new RangeError(`${expected(`${spec.classes} class names (spec.classes)`, 'dataset.classNames', classNames)}`);
-  }
-  for (const [name, split] of splits) {
-    if (!split) continue;
-    if (split.images.length !== split.count * height * width) {
-      throw new RangeError(`Expected ${height}x${width} images for spec.inputSize but ${name} has ${split.images.length / split.count} pixels per image`);
-    }
-    const label = split.labels.findIndex((l) => l >= spec.classes);
-    if (label >= 0) throw new RangeError(`Expected labels below ${spec.classes} (spec.classes) for ${name}.labels but ${name}.labels[${label}] is ${split.labels[label]}`);
-  }
+  checkClassNames(classNames, spec);
+  const whose = options.resumeFrom !== undefined ? `the checkpoint ${options.resumeFrom}` : options.initialModel ? 'initialModel' : 'the spec';
+  checkSplitsFit(splits, spec, whose);
   const steps = stepCount(rows, options.batchSize, options.dropLast);
   if (steps === 0) {
     // Otherwise every epoch would record a NaN loss and the run would fail late, at its checkpoint.
@@ -388,15 +337,15 @@ function checkTrainingData(train: LabelledImages, rows: number, splits: [string,
 }
 
 /** The spec the run trains: the resumed checkpoint's, the initial model's, or the options'. */
-function runSpec(options: ResolvedTrainOptions, resume: Resume | undefined): Required<CnnSpec> {
-  return resume?.model.spec ?? options.initialModel?.spec ?? planModel(options.spec).spec;
+function runSpec(options: ResolvedTrainOptions, resume: Resume | undefined, train: LabelledImages, classNames: string[]): Required<CnnSpec> {
+  return resume?.model.spec ?? options.initialModel?.spec ?? planModel(specForData(options.spec, train, classNames)).spec;
 }
 
 /** The model a run starts from (a resumed one is already loaded). */
-function startingModel(options: ResolvedTrainOptions, device: string, train: LabelledImages): CnnModel {
+function startingModel(options: ResolvedTrainOptions, device: string, train: LabelledImages, spec: Required<CnnSpec>): CnnModel {
   if (options.initialModel) return options.initialModel.convert(options.mode).toDeviceOwned(device);
   const inputNorm = options.standardize ? datasetNorm(train) : NO_NORM;
-  return createModelFor(trainingFootprint(options.optimizer, options.momentum), options.spec, { mode: options.mode, device, seed: options.seed, inputNorm });
+  return createModelFor(trainingFootprint(options.optimizer, options.momentum), spec, { mode: options.mode, device, seed: options.seed, inputNorm });
 }
 
 /**
@@ -443,6 +392,8 @@ interface RunSplits {
   steps: number;
   /** The learning rate of every step of the run (steps x epochs). */
   schedule: Schedule;
+  /** The spec the run trains (its input's channels and size from the data where the spec left them out). */
+  spec: Required<CnnSpec>;
 }
 
 /** What training steps: the model, its optimizer and the training split on the device. */
@@ -488,22 +439,21 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
   const train = takeImages(dataset.train, options.limit);
   const test = takeImages(dataset.test, options.testLimit);
   const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
-  const spec = runSpec(options, run.resume);
+  const spec = runSpec(options, run.resume, train, dataset.classNames);
   const rows = run.parallel?.rows(train.count) ?? train.count;
   const steps = checkTrainingData(train, rows, splits, spec, options, dataset.classNames);
   // Before any model exists (and before the training split is uploaded): one that cannot fit is refused with its size.
   if (!run.resume && !options.initialModel) checkModelFits(planModel(spec), run.device, trainingFootprint(options.optimizer, options.momentum));
   const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: steps * options.epochs, warmupSteps: options.warmupSteps };
-  return { dataset, train, test, rows, steps, schedule };
+  return { dataset, train, test, rows, steps, schedule, spec };
 }
 
 /** The model (new, given or resumed), its optimizer and the uploaded training split; each is owned by the run as soon as it exists. */
 function makeTrainee(run: Run, splits: RunSplits): Trainee {
-  const model = run.model ??= startingModel(run.options, run.device, splits.train);
+  const model = run.model ??= startingModel(run.options, run.device, splits.train, splits.spec);
   const optimizer = run.optimizer = new (native().Optimizer)(model.parameterTensors(), run.settings);
   if (run.resume?.optimizerState) optimizer.loadState(run.resume.optimizerState);
-  const [height, width] = model.inputSize;
-  const data = run.deviceData = uploadTrainingData(splits.train, height, width, run.device);
+  const data = run.deviceData = uploadTrainingData(splits.train, model.inputChannels, model.inputSize, run.device);
   const stepGraph = run.stepGraph = run.wantsStepGraph ? new (native().cuda!.StepGraph)(run.device) : undefined;
   return { model, optimizer, data, stepGraph };
 }
@@ -604,7 +554,7 @@ function recordAugmentedSamples(recorder: RunRecorder, trainee: Trainee, options
     const [x] = ops().gatherBatch(data.images, data.labels, rows, 0, count, mean, std);
     return valuesOf(ops().to(augmentedBatch(x, options, model.inputNorm), 'cpu'), 'float32');
   });
-  recorder.augmentedSamples(values, [count, 1, h, w]);
+  recorder.augmentedSamples(values, [count, model.inputChannels, h, w]);
 }
 
 /** The epochs still to train; the last one's test evaluation (undefined when none was left). */

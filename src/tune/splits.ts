@@ -1,7 +1,7 @@
 // The data of a search: the training images it may use, split into the part trials train on and a
 // validation part that scores them, and the test images kept apart for the one final test.
 import { createHash } from 'crypto';
-import { loadDatasetAsync } from '../data/datasets';
+import { loadImageDataset } from '../data/load-image-dataset';
 import { LabelledImages, sliceImages } from '../train/evaluate';
 import type { InMemoryDataset } from '../train/options';
 import { expected } from '../util/validate';
@@ -35,7 +35,7 @@ function fingerprintOf(name: string, pool: LabelledImages, validation: number, t
 export async function loadSearchData(base: TuneBaseOptions, limits: { limit?: number; validation?: number; testLimit?: number }): Promise<SearchData> {
   const dataset: InMemoryDataset = typeof base.dataset === 'object'
     ? base.dataset
-    : await loadDatasetAsync(base.dataset ?? 'fashion-mnist', base.dataDir === undefined ? {} : { dataDir: base.dataDir });
+    : await loadImageDataset(base.dataset ?? 'fashion-mnist', { ...base.data, ...(base.dataDir === undefined ? {} : { dataDir: base.dataDir }) });
   const all = dataset.train;
   const poolCount = Math.min(limits.limit ?? all.count, all.count);
   const validation = limits.validation ?? Math.max(1, Math.floor(poolCount / 10));

@@ -1,6 +1,6 @@
 // A trial's trainCnn options: the search's base options with the trial's hyperparameters put in
 // (some go into the spec: filters, kernel size, dropout).
-import { CnnSpec, defaultSpec } from '../nn/spec';
+import type { CnnSpec } from '../nn/spec';
 import { presetOptions } from '../train/presets';
 import type { TrainOptions } from '../train/options';
 import { expected } from '../util/validate';
@@ -8,7 +8,7 @@ import type { TrialParams } from './space';
 
 /** The trainCnn options a search passes on to every trial (and to the retraining of the best). */
 export const BASE_KEYS = [
-  'dataset', 'dataDir', 'spec', 'mode', 'device', 'seed', 'augment', 'optimizer', 'momentum', 'nesterov', 'l1', 'precision',
+  'dataset', 'dataDir', 'data', 'spec', 'mode', 'device', 'seed', 'augment', 'optimizer', 'momentum', 'nesterov', 'l1', 'precision',
   'labelSmoothing', 'warmupSteps', 'standardize', 'dropLast', 'evalChunkSize', 'batchSize', 'learningRate', 'weightDecay', 'schedule',
   'cudaGraph', 'preset',
 ] as const;
@@ -40,12 +40,14 @@ export function trialSpec(base: CnnSpec, params: TrialParams): CnnSpec {
   return spec;
 }
 
-/** The spec trials start from: the one given, else the preset's, else the tutorial network. */
+/**
+ * The spec trials start from: the one given, else the preset's, else the tutorial network; the last
+ * two without an input shape or classes, which trainCnn takes from the data (any size, channels, classes).
+ */
 function baseSpec(base: TuneBaseOptions): CnnSpec {
   if (base.spec) return base.spec;
-  if (!base.preset) return defaultSpec();
   const dataset = typeof base.dataset === 'object' ? base.dataset.name : base.dataset ?? 'fashion-mnist';
-  return presetOptions(base.preset, dataset).spec;
+  return presetOptions(base.preset ?? 'tutorial', dataset).spec;
 }
 
 /** A trial's options for trainCnn, without the data, the callbacks and the signal that the runner adds. */

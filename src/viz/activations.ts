@@ -15,7 +15,8 @@ export interface ActivationOptions {
 
 /**
  * Renders the feature maps of `layer` (a name from model.layerNames(), e.g. 'conv1' or 'conv1.act')
- * for one image (28x28 uint8 or float in [0, 1]) as a PNG: the input on the left, one tile per filter.
+ * for one image (the model's input size, uint8 or float in [0, 1]; colour images channel-planar, shown
+ * in colour) as a PNG: the input on the left, one tile per filter.
  * @example fs.writeFileSync('act.png', renderActivations(model, test.images.subarray(0, 784), 'conv1.act'));
  */
 export function renderActivations(model: CnnModel, image: Uint8Array | Float32Array, layer: string, options: ActivationOptions = {}): Buffer {
@@ -31,7 +32,11 @@ export function renderActivations(model: CnnModel, image: Uint8Array | Float32Ar
   const names = model.layerNames();
   if (!names.includes(layer)) throw new RangeError(expected(`one of ${names.join(', ')}`, 'layer', layer));
   const [h, w] = model.inputSize;
-  if (image.length !== h * w) throw new RangeError(expected(`one ${h}x${w} image (${h * w} values)`, 'image', image));
+  const c = model.inputChannels;
+  if (image.length !== c * h * w) {
+    throw new RangeError(expected(`one ${c === 1 ? '' : `${c}x`}${h}x${w} image (${c * h * w} values)`, 'image', image));
+  }
+  if (c !== 1 && c !== 3) throw new RangeError(`renderActivations shows grey or colour inputs; the model takes ${c}-channel images`);
   checkFinitePixels(image, 'image');
   const { maps, shape } = tidy(() => noGrad(() => {
     const x = prepareImages(image, 1, model);
@@ -40,7 +45,7 @@ export function renderActivations(model: CnnModel, image: Uint8Array | Float32Ar
   }));
   if (shape.length !== 4) throw new RangeError(`layer ${layer} has output shape [${shape}]; activation maps need a convolutional layer`);
   const input = Float32Array.from(image, (v) => (image instanceof Uint8Array ? v / 255 : v));
-  return renderFeatureMaps({ data: input, shape: [h, w] }, { data: maps, shape }, {
+  return renderFeatureMaps({ data: input, shape: c === 1 ? [h, w] : [c, h, w] }, { data: maps, shape }, {
     colormap,
     title: title ?? `${layer}: ${shape[1]} feature maps`,
   });

@@ -122,6 +122,37 @@ export function paintValues(
 }
 
 /**
+ * Paints three planes of `values` (red at `offset`, green at `offset + plane`, blue at
+ * `offset + 2 * plane`) as true colour, every plane mapped to 0..255 with the same `range`, so that
+ * the three channels of a filter keep their proportions (AlexNet's figure of first-layer filters).
+ */
+export function paintRgbValues(
+  ctx: CanvasRenderingContext2D,
+  rect: Rect,
+  values: ArrayLike<number>,
+  offset: number,
+  plane: number,
+  rows: number,
+  cols: number,
+  scale: number,
+  range: ValueRange,
+): void {
+  const image = ctx.createImageData(rect.w, rect.h);
+  const px = image.data;
+  for (let y = 0; y < rect.h; y++) {
+    const row = Math.min(rows - 1, Math.floor(y / scale));
+    for (let x = 0; x < rect.w; x++) {
+      const col = Math.min(cols - 1, Math.floor(x / scale));
+      const at = offset + row * cols + col;
+      const p = (y * rect.w + x) * 4;
+      for (let c = 0; c < 3; c++) px[p + c] = Math.round(255 * toUnit(values[at + c * plane], range));
+      px[p + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, rect.x, rect.y);
+}
+
+/**
  * Paints a vertical colour gradient: the top row is the colormap's high end, the bottom its low end.
  *
  * @example

@@ -4,7 +4,7 @@
 import { checkFiniteValues, checkHostTensor, formatShape, type HostTensor } from '../core/host-tensor';
 import { checkPositiveInteger, expected } from '../util/validate';
 import { colormapLut, isDiverging } from './colormaps';
-import { paintValues } from './draw';
+import { paintRgbValues, paintValues } from './draw';
 import { LABEL_BAND, TITLE_BAND, layoutMosaic, minWidthForTitle, shiftLayout, type MosaicLayout, type Rect } from './mosaic-layout';
 import { MAX_SCALE, checkHighlightRange, resolveMosaicOptions, type MosaicOptions, type ResolvedMosaicOptions } from './mosaic-options';
 import { colorbarText, paintMosaic } from './mosaic-paint';
@@ -48,13 +48,21 @@ function resolve(options: unknown): Resolved {
   return { o, inputScale };
 }
 
-/** `[H, W]`, `[1, H, W]` or `[1, 1, H, W]` → `[H, W]`. */
+/**
+ * `[H, W]`, `[1, H, W]`, `[1, 1, H, W]` (grey) or `[3, H, W]`, `[1, 3, H, W]` (colour, channel-planar)
+ * → `[H, W]` and the channel count.
+ */
 function imageSize(s: readonly number[]): [number, number] {
-  const ok = (s.length === 2) || (s.length === 3 && s[0] === 1) || (s.length === 4 && s[0] === 1 && s[1] === 1);
+  return imageShape(s).size;
+}
+
+function imageShape(s: readonly number[]): { size: [number, number]; channels: 1 | 3 } {
+  const channels = s.length === 4 ? s[1] : s.length === 3 ? s[0] : 1;
+  const ok = (s.length === 2) || (s.length === 3 && (s[0] === 1 || s[0] === 3)) || (s.length === 4 && s[0] === 1 && (s[1] === 1 || s[1] === 3));
   if (!ok || s.some((d) => d === 0)) {
-    throw new RangeError(`Expected shape [1, 1, H, W] or [H, W] for input.shape but received ${formatShape(s)}`);
+    throw new RangeError(`Expected shape [1, 1, H, W], [1, 3, H, W] or [H, W] for input.shape but received ${formatShape(s)}`);
   }
-  return [s[s.length - 2], s[s.length - 1]];
+  return { size: [s[s.length - 2], s[s.length - 1]], channels: channels as 1 | 3 };
 }
 
 /** `[1, C, h, w]` or `[C, h, w]` → `[C, h, w]`. */
@@ -117,10 +125,10 @@ export function layoutFeatureMaps(inputShape: readonly number[], mapsShape: read
 }
 
 /**
- * Renders an input image (gray, its own min..max) on the left and the `C` feature maps it produced
- * in a grid beside it, as PNG.
+ * Renders an input image (gray, or colour for three channels; its own min..max) on the left and the
+ * `C` feature maps it produced in a grid beside it, as PNG.
  *
- * @param input - the image, `shape = [1, 1, H, W]` or `[H, W]`
+ * @param input - the image, `shape = [1, 1, H, W]` or `[H, W]`, or `[1, 3, H, W]` / `[3, H, W]` in colour
  * @param maps - one layer's activations for it, `shape = [1, C, h, w]` or `[C, h, w]`
  * @param options - see {@link FeatureMapOptions}
  * @returns PNG bytes
@@ -150,7 +158,9 @@ export function renderFeatureMaps(input: HostTensor, maps: HostTensor, options?:
     colorbarText: colorbarText(r.o.normalize, global, diverging),
     extra: ({ ctx }) => {
       const [H, W] = imageHW;
-      paintValues(ctx, layout.input, input.data, 0, H, W, inputScale, valueRange(input.data, false), colormapLut('gray'));
+      const range = valueRange(input.data, false);
+      if (imageShape(input.shape).channels === 3) paintRgbValues(ctx, layout.input, input.data, 0, H * W, H, W, inputScale, range);
+      else paintValues(ctx, layout.input, input.data, 0, H, W, inputScale, range, colormapLut('gray'));
     },
   });
 }

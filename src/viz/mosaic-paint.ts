@@ -5,7 +5,7 @@
 import { colormapLut } from './colormaps';
 import { COL_HEADER_BAND, ROW_HEADER_WIDTH, TITLE_BAND, type MosaicLayout } from './mosaic-layout';
 import type { ResolvedMosaicOptions } from './mosaic-options';
-import { checkCssColor, createSurface, drawColorbar, drawFrame, drawText, drawTitle, encodePng, formatTick, paintValues, textColorFor, type Surface } from './draw';
+import { checkCssColor, createSurface, drawColorbar, drawFrame, drawText, drawTitle, encodePng, formatTick, paintRgbValues, paintValues, textColorFor, type Surface } from './draw';
 import type { NormalizeMode, ValueRange } from './normalize';
 
 /** One tile to paint: a `rows x cols` block of `data` starting at `offset`, mapped with `range`. */
@@ -31,6 +31,11 @@ export interface MosaicPaintJob {
   colHeaders?: string[];
   /** Draws anything else (e.g. the input image beside feature maps) before encoding. */
   extra?: (surface: Surface) => void;
+  /**
+   * Tiles are true colour: each tile's red, green and blue planes lie `rgbPlane` values apart (from
+   * its offset), all mapped with the tile's range; the colormap is not used.
+   */
+  rgbPlane?: number;
 }
 
 /**
@@ -48,7 +53,8 @@ export function paintMosaic(job: MosaicPaintJob): Buffer {
   const frameColors = options.highlight.map((group, i) => checkCssColor(ctx, group.color, `options.highlight[${i}].color`));
 
   job.tiles.forEach((tile, i) => {
-    paintValues(ctx, layout.tiles[i], job.data, tile.offset, tile.rows, tile.cols, job.scale, tile.range, lut);
+    if (job.rgbPlane !== undefined) paintRgbValues(ctx, layout.tiles[i], job.data, tile.offset, job.rgbPlane, tile.rows, tile.cols, job.scale, tile.range);
+    else paintValues(ctx, layout.tiles[i], job.data, tile.offset, tile.rows, tile.cols, job.scale, tile.range, lut);
   });
   layout.labelBands?.forEach((band, i) => {
     const label = job.tiles[i].label ?? String(i);
@@ -68,7 +74,7 @@ export function paintMosaic(job: MosaicPaintJob): Buffer {
     });
   }
   if (layout.title && options.title) drawTitle(ctx, layout.title, options.title, textColor);
-  if (layout.colorbar) {
+  if (layout.colorbar && job.rgbPlane === undefined) {
     const text = job.colorbarText ?? { hi: 'max', lo: 'min' };
     drawColorbar(ctx, layout.colorbar, lut, text.hi, text.lo, textColor);
   }
