@@ -176,7 +176,8 @@ export function addTuneCommand(program: Command): void {
       const resolved = resolveTuneOptions(options);
       const { sampler, pruner } = resolved.definition;
       const threads = threadsPerWorker(resolved.workers, resolved.threads);
-      process.stderr.write(`tune: ${resolved.trials} trials (${sampler.kind} sampler, ${pruner.kind} pruner) in ` +
+      const prunerText = pruner.kind === 'none' ? 'no pruner' : `${pruner.kind} pruner`;
+      process.stderr.write(`tune: ${resolved.trials} trials (${sampler.kind} sampler, ${prunerText}) in ` +
         `${studyLabel(resolved.storage ?? defaultStorage(resolved.dir), resolved.study)}, on ${options.device}: ` +
         `${resolved.workers} worker(s) with ${threads} libtorch thread(s) each; Ctrl-C stops the trials under way and keeps the finished ones\n`);
       const release = stopOnSigint(controller, 'rerun the same command to resume the study');

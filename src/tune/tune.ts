@@ -141,7 +141,7 @@ async function finishBest(helper: OptunaHelper, options: ResolvedTuneOptions, tr
 async function writeChart(options: ResolvedTuneOptions, report: TuneReportInput): Promise<{ chart?: string; chartSkipped?: string }> {
   try {
     const { sampler, pruner } = options.definition;
-    const title = `${sampler.kind} sampler, ${pruner.kind} pruner, ${finished(report.trials).length} trials, ${options.epochs} epoch(s) each: validation accuracy`;
+    const title = `${sampler.kind} sampler, ${pruner.kind === 'none' ? 'no' : pruner.kind} pruner, ${finished(report.trials).length} trials, ${options.epochs} epoch(s) each: validation accuracy`;
     const png = await renderTuneChart(options.definition.space, report.trials, report.best?.trial, title);
     const chart = path.join(options.dir, TUNE_CHART);
     writeFileAtomic(chart, png);
