@@ -164,7 +164,6 @@ class Helper:
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=interval,
                 grace_period=req.get("grace") if interval else None,
-                heartbeat_stale_trial_callback=enqueue_retry if interval else None,
             )
         except Exception as e:
             cause = f" ({type(e.__cause__).__name__}: {first_line(e.__cause__)})" if isinstance(e, ImportError) and e.__cause__ else ""
@@ -270,8 +269,7 @@ class Helper:
         study = self.need_study()
         if self.config is None:
             raise RuntimeError("configure the search before asking for trials")
-        if is_heartbeat_enabled(self.storage):
-            optuna.storages.fail_stale_trials(study)
+        self.fail_stale_trials(study)
         # Study.ask() would create a new trial when none waits; the budget is the waiting trials, so
         # only a waiting one is taken (Optuna's own queue, the same call ask() makes first).
         study._thread_local.cached_all_trials = None
@@ -279,6 +277,11 @@ class Helper:
         if trial_id is None:
             running = self.storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
             return {"trial": None, "running": len(running)}
+        if is_heartbeat_enabled(self.storage):
+            # The first heartbeat now, before anything else: Optuna counts a RUNNING trial with no
+            # heartbeat at all as alive forever, so a worker killed before its heartbeat thread's
+            # first beat would leave its trial running for good.
+            self.storage.record_heartbeat(trial_id)
         frozen = self.storage.get_trial(trial_id)
         study.sampler = self.make_sampler(frozen.number)
         trial = optuna.Trial(study, trial_id)
@@ -293,6 +296,21 @@ class Helper:
         return {
             "trial": {"id": trial_id, "number": trial.number, "params": params, "retryOf": frozen.system_attrs.get("failed_trial")}
         }
+
+    def fail_stale_trials(self, study):
+        """Optuna's fail_stale_trials, with the reason recorded first: a RUNNING trial whose heartbeat
+        is older than the grace period (its worker was killed) is failed and a copy enqueued. When two
+        workers see it at once, Optuna's state change lets only one of them fail it."""
+        if not is_heartbeat_enabled(self.storage):
+            return
+        reason = f"no heartbeat for {self.storage.grace_period} s: its worker was killed or lost; run again"
+        for trial_id in self.storage._get_stale_trial_ids(study._study_id):
+            try:
+                self.storage.set_trial_user_attr(trial_id, "reason", reason)
+                if self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                    enqueue_retry(study, self.storage.get_trial(trial_id))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass
 
     def running_trial(self, req):
         trial = self.trials.get(req["trialId"])

@@ -72,12 +72,13 @@ describe('workers', () => {
     let victim: string | undefined;
     const killed: number[] = [];
     const r = await tune(base('killed-worker', {
-      sampler: 'grid', space: { learningRate: [1e-3, 2e-3, 3e-3, 4e-3], filters: [0.5, 1] }, epochs: 2, pruner: 'none', retrain: false, workers: 2,
+      sampler: 'grid', space: { learningRate: [1e-3, 2e-3, 3e-3, 4e-3], filters: [0.5, 1] }, epochs: 3, pruner: 'none', retrain: false, workers: 2,
       onTrial: (e) => {
         events.push(e);
-        // Kill the first worker that finishes an epoch, mid-trial: its helper first (no heartbeat
-        // any more, no goodbye), then the worker process itself.
-        if (e.type === 'epoch' && e.epoch === 1 && victim === undefined) {
+        // Kill the first worker that starts a trial, in that trial (three epochs: the kill lands long
+        // before it ends, however late this event arrives): its helper first (no heartbeat any more,
+        // no goodbye), then the worker process itself.
+        if (e.type === 'trial-start' && victim === undefined) {
           victim = e.worker;
           const pid = Number(e.worker.split(':').pop());
           for (const helper of childPids(pid)) { process.kill(helper, 'SIGKILL'); killed.push(helper); }
@@ -93,6 +94,7 @@ describe('workers', () => {
     const failed = r.trials.filter((t) => t.status === 'failed');
     expect(failed).toHaveLength(1);
     expect(failed[0].worker).toBe(victim);
+    expect(failed[0].reason).toMatch(/no heartbeat for 3 s/);
     // Its heartbeat stopped; the other worker failed it and ran its copy.
     const retry = r.trials.find((t) => t.retryOf === failed[0].trial)!;
     expect(retry.status).toBe('completed');
