@@ -112,6 +112,25 @@ def enqueue_retry(study, trial):
     )
 
 
+def serialize_sqlite_transactions(engine):
+    """Every SQLite transaction starts with BEGIN IMMEDIATE (SQLAlchemy's recipe for pysqlite), so that
+    it takes the file's write lock at once and waits for it (the 60 s timeout). In SQLite's default
+    deferred mode a transaction that read first and then writes while another process holds the write
+    lock fails at once with "database is locked" (SQLite refuses to wait, to avoid a deadlock): what
+    several workers telling, failing and enqueueing trials at the same moment ran into."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # pysqlite's own BEGIN off: the one below is used
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made before the hooks are dropped
+
+
 def postgres_driver(url):
     """postgresql:// is psycopg (3) in SQLAlchemy 2; where only psycopg2 is installed, it is used instead."""
     if not url.startswith("postgresql://"):
@@ -168,6 +187,8 @@ class Helper:
         except Exception as e:
             cause = f" ({type(e.__cause__).__name__}: {first_line(e.__cause__)})" if isinstance(e, ImportError) and e.__cause__ else ""
             raise RuntimeError(f"cannot open the Optuna storage {redacted(req['storage'])}: {type(e).__name__}: {first_line(e)}{cause}") from e
+        if url.startswith("sqlite"):
+            serialize_sqlite_transactions(self.storage.engine)
         return self.describe_study(req["study"])
 
     def describe_study(self, name):

@@ -109,6 +109,26 @@ describe('workers', () => {
     expect(stored.filter((t) => t.state === 'running' || t.state === 'waiting')).toHaveLength(0);
   });
 
+  test('an abort stops every worker process: their trials under way are failed and run again on resume, which trains only the missing trials', async () => {
+    const options = base('abort-workers', { sampler: 'grid', space: { learningRate: [1e-3, 2e-3, 3e-3], filters: [0.5, 1] }, epochs: 2, pruner: 'none', retrain: false, workers: 2 });
+    const controller = new AbortController();
+    const err = await rejected(tune({ ...options, signal: controller.signal, onTrial: (e) => { if (e.type === 'epoch') controller.abort(); } }));
+    expect(`${err.name}: ${err.message}`).toMatch(/^AbortError: /);
+    expect(err.message).toMatch(/the search was stopped with \d of 6 trials finished; they are kept in study "abort-workers"/);
+    const stopped = await studyTrials(sqliteUrl(options.dir), 'abort-workers');
+    expect(stopped.filter((t) => t.state === 'running')).toHaveLength(0);
+    const failed = stopped.filter((t) => t.state === 'fail');
+    expect(failed.length).toBeGreaterThanOrEqual(1);
+    for (const t of failed) expect(t.userAttrs.reason).toMatch(/stopped/);
+    const done = stopped.filter((t) => t.state === 'complete').length;
+    const events: TuneEvent[] = [];
+    const r = await tune({ ...options, onTrial: (e) => events.push(e) });
+    expect(r.resumed).toBe(done);
+    expect(events.filter((e) => e.type === 'trial-start')).toHaveLength(6 - done);
+    const completed = r.trials.filter((t) => t.status === 'completed').map((t) => `${t.params.learningRate}/${t.params.filters}`);
+    expect(completed.sort()).toEqual(['0.001/0.5', '0.001/1', '0.002/0.5', '0.002/1', '0.003/0.5', '0.003/1']);
+  });
+
   test('a search killed outright (SIGKILL to its process group) resumes: the trial it left running is failed and run again, and only the missing trials train', async () => {
     const dir = path.join(tmp, 'killed-search');
     const spaceFile = path.join(tmp, 'killed-space.json');
