@@ -16,6 +16,11 @@
 // round on 2 cores, integrated gradients' 64 path points per image dominating);
 // --explain-model FILE times a checkpoint of the tutorial network (default: the network seeded with 1).
 // It runs EXPLAIN_ROUNDS interleaved rounds unless --rounds is given.
+// tune-compare, tune-workers (tune: both) run only when named (about an hour together on 2 cores):
+// `convscope tune` as a user runs it, TPE with the median pruner against the random search of before
+// Optuna at the same budget (best validation accuracy, CPU time), and trials per hour with 1 and 2
+// workers. --tune-trials N, --tune-epochs N, --tune-limit N, --tune-test-limit N and --tune-seeds
+// 42,43 shrink it (a smoke run); their JSON goes to bench/results/tune-DATE.json unless --out says.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -29,12 +34,17 @@ import { median } from './stats';
 import { benchColourThroughput, benchTrainingThroughput, COLOUR_REFERENCE, DEFAULT_THROUGHPUT, REFERENCE, ThroughputRow, ThroughputSettings } from './training-throughput';
 import { BATCH_NORM_REFERENCE, benchBatchNormThroughput } from './batch-norm-throughput';
 import { benchDistributed, DEFAULT_DISTRIBUTED, printDistributed } from './distributed';
+import { benchTuneCompare, benchTuneWorkers, COMPARE_SPACE, DEFAULT_TUNE_BENCH, summarize, TuneBenchSettings } from './tune-search';
 
 // On a shared machine noise only ever slows a run, so the best of the interleaved rounds is the
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
 const best = (values: number[]): number => Math.max(...values);
 
-const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model'];
+const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model', '--tune-trials', '--tune-epochs', '--tune-limit',
+  '--tune-test-limit', '--tune-seeds'];
+
+/** Sections run only when named: they take the better part of an hour. */
+const OPT_IN = ['tune', 'tune-compare', 'tune-workers'];
 
 // Each round is one timed pass of every contender over the split (about 30 minutes on 2 cores for the
 // 10,000 images), so the explanation section takes fewer rounds than the others unless --rounds says.
@@ -78,7 +88,7 @@ function printExplainRows(rows: ExplainRow[], errors: string[]): void {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const only = args.filter((a, i) => !a.startsWith('--') && !VALUED_FLAGS.includes(args[i - 1]));
-  const wants = (name: string) => only.length === 0 || only.includes(name);
+  const wants = (name: string) => (only.length === 0 && !OPT_IN.includes(name)) || only.includes(name);
   const settings: ThroughputSettings = { ...DEFAULT_THROUGHPUT, rounds: positiveInteger('--rounds', DEFAULT_THROUGHPUT.rounds), steps: positiveInteger('--steps', DEFAULT_THROUGHPUT.steps) };
   const withPeers = args.includes('--peers');
   // `--only 'script'` keeps the reference and the training and inference rows whose name matches.
@@ -166,8 +176,35 @@ async function main(): Promise<void> {
     report.distributed = r;
     printDistributed(r, (line) => process.stdout.write(line));
   }
+  const tuneSettings: TuneBenchSettings = {
+    trials: positiveInteger('--tune-trials', DEFAULT_TUNE_BENCH.trials), epochs: positiveInteger('--tune-epochs', DEFAULT_TUNE_BENCH.epochs),
+    limit: positiveInteger('--tune-limit', DEFAULT_TUNE_BENCH.limit), testLimit: positiveInteger('--tune-test-limit', DEFAULT_TUNE_BENCH.testLimit),
+    seeds: flagValue('--tune-seeds')?.split(',').map(Number) ?? DEFAULT_TUNE_BENCH.seeds,
+  };
+  if (tuneSettings.seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`--tune-seeds takes integers separated by commas, not ${flagValue('--tune-seeds')}`);
+  const log = (line: string): void => { process.stdout.write(line + '\n'); };
+  if (wants('tune') || wants('tune-compare')) {
+    process.stdout.write(`tune: TPE + median pruner against random search + median stopping, ${tuneSettings.trials} trials of ${tuneSettings.epochs} epoch(s) ` +
+      `on ${tuneSettings.limit} Fashion-MNIST training images (the last tenth scores them), seeds ${tuneSettings.seeds.join(', ')}, 1 worker\n`);
+    const runs = benchTuneCompare(tuneSettings, log);
+    const summary = summarize(runs);
+    for (const s of summary) {
+      process.stdout.write(`  mean over ${s.seeds} seed(s): ${s.arm.padEnd(42)} best validation ${(100 * s.meanBestValidation).toFixed(2)}%, ` +
+        `retrained best's test ${(100 * s.meanTest).toFixed(2)}%, CPU ${s.meanCpuSeconds.toFixed(0)} s\n`);
+    }
+    report.tuneCompare = { settings: tuneSettings, space: COMPARE_SPACE, runs, summary };
+    process.stdout.write('\n');
+  }
+  if (wants('tune') || wants('tune-workers')) {
+    process.stdout.write(`tune: trials per hour with 1 and 2 worker processes (random sampler, no pruning, ${tuneSettings.trials} trials of ` +
+      `${tuneSettings.epochs} epoch(s) on ${tuneSettings.limit} images, threads per worker = cores / workers)\n`);
+    report.tuneWorkers = { settings: tuneSettings, runs: benchTuneWorkers(tuneSettings, log) };
+    process.stdout.write('\n');
+  }
 
-  const out = flagValue('--out') ?? path.join(__dirname, '..', '..', 'bench', 'results', 'latest.json');
+  const onlyTune = only.length > 0 && only.every((name) => OPT_IN.includes(name));
+  const defaultOut = onlyTune ? `tune-${new Date().toISOString().slice(0, 10)}.json` : 'latest.json';
+  const out = flagValue('--out') ?? path.join(__dirname, '..', '..', 'bench', 'results', defaultOut);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
   const shown = path.relative(process.cwd(), path.resolve(out));

@@ -6,6 +6,8 @@
 #   - ONNX, onnxruntime, NumPy and TensorBoard in .venv: the files PyTorch, ONNX runtimes and
 #     TensorBoard must read;
 #   - the libtorch 1.13 fallback build (Debian's libtorch-dev, CMake) and its native test suite;
+#   - PostgreSQL (Debian's postgresql): the tune tests start a throwaway cluster of their own and share
+#     one Optuna study between worker processes through it (no server is left running);
 #   - the CUDA compile check where nvcc exists: the CUDA wheel of PyTorch (headers and libraries only)
 #     in .venv-cuda, and the addon with its CUDA-only sources compiled and linked against it.
 # Idempotent like setup.sh: a second run takes seconds.
@@ -15,9 +17,9 @@ scripts/setup.sh
 source scripts/setup-lib.sh
 
 # libtorch 1.13 and CMake for the fallback build; OpenBLAS (with Debian's reference BLAS 1.13's dense
-# layers are ~45x slower); Chromium for the browser checks.
-TEST_DEBS=(libtorch-dev libopenblas0-pthread cmake chromium)
-step "Debian packages for the tests (libtorch 1.13, CMake, OpenBLAS, Chromium)" ensure_debs "${TEST_DEBS[@]}"
+# layers are ~45x slower); Chromium for the browser checks; PostgreSQL for the shared-study tests.
+TEST_DEBS=(libtorch-dev libopenblas0-pthread cmake chromium postgresql)
+step "Debian packages for the tests (libtorch 1.13, CMake, OpenBLAS, Chromium, PostgreSQL)" ensure_debs "${TEST_DEBS[@]}"
 
 TEST_PY_PACKAGES=(numpy onnx onnxruntime tensorboard)
 step "Python packages the comparison tests use, into .venv" ensure_venv .venv "" "${TEST_PY_PACKAGES[@]}"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The main job's set-up (`scripts/setup.sh && npm run train`) on a Debian/Ubuntu machine, idempotent:
 # only what training, the CLI and the library need. It installs the Debian packages that node-canvas
-# builds from and the data, the project's PyTorch (.venv, pip: the libtorch the addon builds on), the
-# npm packages, then builds node-canvas, the addon (once: the CUDA build where a GPU and its driver are
-# present, else the CPU build) and the TypeScript. What only the tests use (the libtorch 1.13 fallback
-# build, the CUDA compile check, Chromium, ONNX and TensorBoard for the comparisons) is
-# scripts/setup-tests.sh's. A second run finds everything in place and takes seconds.
+# builds from and the data, the project's PyTorch (.venv, pip: the libtorch the addon builds on) and
+# Optuna (tune's search), the npm packages, then builds node-canvas, the addon (once: the CUDA build
+# where a GPU and its driver are present, else the CPU build) and the TypeScript. What only the tests
+# use (the libtorch 1.13 fallback build, the CUDA compile check, Chromium, PostgreSQL, ONNX and
+# TensorBoard for the comparisons) is scripts/setup-tests.sh's. A second run finds everything in place
+# and takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-lib.sh
@@ -29,6 +30,12 @@ else
   torch_kind="CPU"
 fi
 step "PyTorch, $torch_kind: $TORCH_REQUIREMENT into .venv" ensure_venv .venv "" "$TORCH_REQUIREMENT"
+
+# Optuna, which `convscope tune` runs its searches on (python/tune_helper.py), pinned with SQLAlchemy
+# (its storage) and the PostgreSQL drivers for a study shared between machines: psycopg for
+# postgresql:// (SQLAlchemy 2's default), psycopg2 for postgresql+psycopg2://. SQLite is Python's own.
+OPTUNA_REQUIREMENTS=(optuna==5.0.0 sqlalchemy==2.1.1 "psycopg[binary]==3.3.6" psycopg2-binary==2.9.13)
+step "Optuna for tune: ${OPTUNA_REQUIREMENTS[*]} into .venv" ensure_venv .venv "" "${OPTUNA_REQUIREMENTS[@]}"
 
 # npm packages, reinstalled only when package-lock.json changed since the last install. Their install
 # scripts run in the next step, and the addon's own build (the package's install script) in the one

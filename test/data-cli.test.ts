@@ -78,10 +78,10 @@ test('a bad source fails before any run folder is made, naming the file', async 
   expect(unknown.stderr).toMatch(/Expected one of mnist, fashion-mnist, cifar10, cifar100, idx, .* for dataset but received "cifar11"/);
 });
 
-test('tune --dataset <image folder> --image-size: trials on the folder\'s two colour classes', () => {
+test('tune --dataset <image folder> --image-size --workers 2: trials on the folder\'s two colour classes, in two worker processes', () => {
   const dir = join(root, 'tune');
   writeFileSync(join(root, 'space.json'), JSON.stringify({ learningRate: [0.001, 0.003] }));
-  const run = spawnSync(process.execPath, [cli, 'tune', '--dataset', join(root, 'squares'), '--image-size', '8x8', '--search', 'grid', '--limit', '14',
+  const run = spawnSync(process.execPath, [cli, 'tune', '--dataset', join(root, 'squares'), '--image-size', '8x8', '--sampler', 'grid', '--workers', '2', '--limit', '14',
     '--validation', '4', '--epochs', '1', '--batch-size', '4', '--dir', dir, '--space', join(root, 'space.json')], { encoding: 'utf8', env: env() });
   expect(run.stderr).not.toMatch(/convscope:/);
   expect(run.status).toBe(0);

@@ -113,7 +113,12 @@ export interface TrainOptions {
   standardize?: boolean;
   /** Drop the last, smaller batch of each epoch. */
   dropLast?: boolean;
-  onProgress?: (event: TrainProgress) => void;
+  /**
+   * Progress events. For an 'epoch' event a returned promise is awaited before the next epoch starts
+   * (tune asks its pruner there), and its rejection rejects the training; any other return value is
+   * ignored, as for the other events.
+   */
+  onProgress?: (event: TrainProgress) => unknown;
   signal?: AbortSignal;
   /** Folder for config.json, history.json, model.pt and pictures; none when omitted. */
   runDir?: string;

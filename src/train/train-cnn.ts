@@ -511,7 +511,7 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
     learningRate: learningRateAt(splits.schedule, globalStepBase + steps - 1),
   };
   history.push(record);
-  options.onProgress?.({ type: 'epoch', epoch, epochs: options.epochs, record });
+  await options.onProgress?.({ type: 'epoch', epoch, epochs: options.epochs, record });
   if (recorder) {
     if (isScheduled(splits.schedule)) recorder.stepLearningRates(globalStepBase, learningRates(splits.schedule, globalStepBase, globalStepBase + steps));
     await recorder.snapshot(model, globalStepBase + steps);

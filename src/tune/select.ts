@@ -4,8 +4,8 @@ import type { TrialResult } from './trial';
 
 /**
  * The completed trial with the highest validation accuracy (ties: the lower validation loss, then
- * the earlier trial). Trials stopped early trained fewer epochs and fell below the median, and
- * diverged ones have no usable score: neither is chosen. Undefined when no trial completed.
+ * the earlier trial). Pruned trials trained fewer epochs and fell behind, and diverged or failed
+ * ones have no usable score: none of them is chosen. Undefined when no trial completed.
  * @example selectBest(trials)?.trial // 4
  */
 export function selectBest(trials: TrialResult[]): TrialResult | undefined {

@@ -1,10 +1,11 @@
 // The declared search space of `tune`: which hyperparameters vary and over what, checked before any
-// work, and the trials drawn from it: every combination (grid) or seeded random draws (random).
+// work, and how it maps onto Optuna's distributions (lists: categorical; ranges: float or int, log or
+// not). Optuna's samplers draw the trials; the grid is every combination of the lists.
 import { SCHEDULES, ScheduleKind } from '../train/schedule';
 import { checkBoolean, checkKnownKeys, checkNumber, checkObject, expected } from '../util/validate';
-import { trialRandom } from './prng';
+import type { WireDistribution } from './optuna-helper';
 
-/** A continuous (or integer) interval to draw from in a random search; `log` draws uniformly in log space. */
+/** A continuous (or integer) interval to draw from (not in a grid); `log` draws uniformly in log space. */
 export interface ParamRange {
   min: number;
   max: number;
@@ -18,8 +19,8 @@ export interface ParamRange {
 export type FiltersValue = number | number[];
 
 /**
- * The hyperparameters a search varies. Each is a list of values (grid, or a random choice) or, for
- * random search, a range; `schedule` takes a list. A hyperparameter left out keeps the base value.
+ * The hyperparameters a search varies. Each is a list of values (a categorical choice, or the grid's
+ * values) or, for every sampler but grid, a range; `schedule` takes a list. A hyperparameter left out keeps the base value.
  * @example { learningRate: { min: 1e-4, max: 1e-2, log: true }, batchSize: [64, 128], schedule: ['constant', 'one-cycle'] }
  */
 export interface SearchSpace {
@@ -49,8 +50,9 @@ export interface TrialParams {
 export type ParamKey = keyof TrialParams;
 /** The space's keys in the order trials list them (grid: the last one varies fastest). */
 export const SPACE_KEYS: readonly ParamKey[] = ['learningRate', 'batchSize', 'dropout', 'filters', 'kernelSize', 'weightDecay', 'schedule'];
-export const SEARCHES = ['random', 'grid'] as const;
-export type SearchKind = (typeof SEARCHES)[number];
+/** Optuna's samplers: TPE (default), random, grid (every combination of lists), CMA-ES (ranges; needs the cmaes package). */
+export const SAMPLERS = ['tpe', 'random', 'grid', 'cmaes'] as const;
+export type SamplerKind = (typeof SAMPLERS)[number];
 
 /** More grid points than this is almost surely a mistake (each one is a training). */
 const MAX_GRID = 10000;
@@ -124,12 +126,12 @@ function checkValues(values: unknown[], key: ParamKey, name: string): Dimension 
 }
 
 /**
- * Checks a search space for a search kind: known keys, at least one of them, lists that are
+ * Checks a search space for a sampler: known keys, at least one of them, lists that are
  * non-empty with valid and distinct values, ranges with min < max (> 0 when log), and no range in
  * a grid. Returns its dimensions in SPACE_KEYS order.
  * @example checkSpace({ learningRate: [1e-3, 3e-3] }, 'grid') // [{ key: 'learningRate', kind: 'values', values: [0.001, 0.003] }]
  */
-export function checkSpace(space: unknown, search: SearchKind): Dimension[] {
+export function checkSpace(space: unknown, sampler: SamplerKind): Dimension[] {
   const s = checkObject(space, 'space');
   checkKnownKeys(s, 'space', SPACE_KEYS);
   const keys = SPACE_KEYS.filter((k) => s[k] !== undefined);
@@ -139,7 +141,7 @@ export function checkSpace(space: unknown, search: SearchKind): Dimension[] {
     const name = `space.${key}`;
     if (Array.isArray(value)) return checkValues(value, key, name);
     if (typeof value === 'object' && value !== null) {
-      if (search === 'grid') throw new TypeError(expected('a list of values (grid search enumerates lists; ranges are for random search)', name, value));
+      if (sampler === 'grid') throw new TypeError(expected("a list of values (the grid sampler enumerates lists; ranges are for the other samplers)", name, value));
       return checkRange(value as Record<string, unknown>, key, name);
     }
     throw new TypeError(expected(DOMAINS[key].range ? 'a list of values or a range { min, max, log? }' : 'a list of values', name, value) +
@@ -159,59 +161,11 @@ export function spaceSize(dimensions: Dimension[]): number {
  */
 export function gridTrials(dimensions: Dimension[]): TrialParams[] {
   const size = spaceSize(dimensions);
-  if (size > MAX_GRID) throw new RangeError(`Expected a grid of at most ${MAX_GRID} combinations for space but it has ${size}; narrow it or use search 'random'`);
+  if (size > MAX_GRID) throw new RangeError(`Expected a grid of at most ${MAX_GRID} combinations for space but it has ${size}; narrow it or use another sampler`);
   let trials: TrialParams[] = [{}];
   for (const d of dimensions) {
-    if (d.kind !== 'values') throw new TypeError(`grid search needs lists of values; space.${d.key} is a range`);
+    if (d.kind !== 'values') throw new TypeError(`the grid sampler needs lists of values; space.${d.key} is a range`);
     trials = trials.flatMap((t) => d.values.map((v) => ({ ...t, [d.key]: v })));
-  }
-  return trials;
-}
-
-/** Three significant digits: sampled rates read as 0.00123, not 0.0012345678. */
-function round3(x: number): number {
-  return Number(x.toPrecision(3));
-}
-
-function drawOne(d: Dimension, next: () => number): TrialParams[ParamKey] {
-  if (d.kind === 'values') return d.values[Math.floor(next() * d.values.length)];
-  const u = next();
-  let x: number;
-  if (d.integer) {
-    // Uniform over the integers min..max (or log-uniform, rounded).
-    x = d.log ? Math.round(Math.exp(Math.log(d.min) + u * (Math.log(d.max) - Math.log(d.min)))) : d.min + Math.floor(u * (d.max - d.min + 1));
-  } else {
-    x = round3(d.log ? Math.exp(Math.log(d.min) + u * (Math.log(d.max) - Math.log(d.min))) : d.min + u * (d.max - d.min));
-  }
-  // Rounding may step just outside the bounds; the range is a promise.
-  return Math.min(d.max, Math.max(d.min, x));
-}
-
-/** Redraws of a trial that repeats an earlier one before it is kept anyway (only a space with ranges gets here). */
-const MAX_REDRAWS = 100;
-
-/**
- * `count` trials drawn at random, trial i (1-based) from its own seeded stream (see prng.ts), so the
- * same seed always gives the same trials. A draw that repeats an earlier trial is drawn again: a
- * space of lists only must then hold at least `count` combinations.
- * @example randomTrials(checkSpace({ learningRate: { min: 1e-4, max: 1e-2, log: true } }, 'random'), 3, 42)
- */
-export function randomTrials(dimensions: Dimension[], count: number, seed: number): TrialParams[] {
-  const size = spaceSize(dimensions);
-  if (count > size) {
-    throw new RangeError(expected(`at most ${size} trials (the distinct combinations of space's lists; add a range or use search 'grid')`, 'trials', count));
-  }
-  const trials: TrialParams[] = [];
-  const seen = new Set<string>();
-  for (let i = 1; i <= count; ++i) {
-    const next = trialRandom(seed, i);
-    let params: TrialParams = {};
-    for (let attempt = 0; attempt <= MAX_REDRAWS; ++attempt) {
-      params = Object.fromEntries(dimensions.map((d) => [d.key, drawOne(d, next)])) as TrialParams;
-      if (!seen.has(JSON.stringify(params))) break;
-    }
-    seen.add(JSON.stringify(params));
-    trials.push(params);
   }
   return trials;
 }
@@ -232,4 +186,41 @@ export function formatParam(key: ParamKey, value: TrialParams[ParamKey]): string
 /** A trial's parameters on one line. @example describeParams({ learningRate: 0.001, batchSize: 64 }) // 'lr 0.001, batch 64' */
 export function describeParams(params: TrialParams): string {
   return SPACE_KEYS.filter((k) => params[k] !== undefined).map((k) => `${PARAM_LABELS[k]} ${formatParam(k, params[k])}`).join(', ');
+}
+
+/**
+ * A value as Optuna stores it: numbers and schedule names as they are, per-layer filter counts as
+ * their JSON text (Optuna's categorical choices are numbers, strings, booleans or null).
+ * @example encodeValue([16, 32]) // '[16,32]'
+ */
+export function encodeValue(value: TrialParams[ParamKey]): number | string {
+  return Array.isArray(value) ? JSON.stringify(value) : value as number | string;
+}
+
+/** The inverse of encodeValue for `key`. */
+export function decodeValue(key: ParamKey, value: unknown): TrialParams[ParamKey] {
+  if (key === 'filters' && typeof value === 'string') return JSON.parse(value) as number[];
+  return value as TrialParams[ParamKey];
+}
+
+/** A trial's parameters from Optuna's (the space's keys only). */
+export function decodeParams(dimensions: Dimension[], params: Record<string, unknown>): TrialParams {
+  const out: TrialParams = {};
+  for (const d of dimensions) if (params[d.key] !== undefined) (out as Record<string, unknown>)[d.key] = decodeValue(d.key, params[d.key]);
+  return out;
+}
+
+/** Each dimension as an Optuna distribution: a list is categorical, a range float or int (log when asked). */
+export function distributionsOf(dimensions: Dimension[]): WireDistribution[] {
+  return dimensions.map((d) => (d.kind === 'values'
+    ? { name: d.key, type: 'categorical', choices: d.values.map(encodeValue) }
+    : { name: d.key, type: d.integer ? 'int' : 'float', low: d.min, high: d.max, log: d.log }));
+}
+
+/** The grid sampler's search space: every list's values, encoded. */
+export function gridOf(dimensions: Dimension[]): Record<string, (number | string)[]> {
+  return Object.fromEntries(dimensions.map((d) => {
+    if (d.kind !== 'values') throw new TypeError(`the grid sampler needs lists of values; space.${d.key} is a range`);
+    return [d.key, d.values.map(encodeValue)];
+  }));
 }

@@ -34,14 +34,14 @@ function xOf(d: Dimension, axis: Axis, params: TrialParams): number | string {
 
 function panelConfig(d: Dimension, trials: TrialResult[], bestTrial: number | undefined): ChartConfiguration {
   const axis = axisFor(d);
-  const scored = trials.filter((t) => t.validationAccuracy !== null);
+  const scored = trials.filter((t) => t.validationAccuracy !== null && (t.status === 'completed' || t.status === 'pruned'));
   const group = (label: string, color: string, pick: (t: TrialResult) => boolean, radius: number) => ({
     label, backgroundColor: color, borderColor: color, pointRadius: radius,
     data: scored.filter(pick).map((t) => ({ x: xOf(d, axis, t.params), y: t.validationAccuracy! })),
   });
   const datasets = [
     group('completed', SERIES_COLORS[0], (t) => t.status === 'completed' && t.trial !== bestTrial, 4),
-    group('stopped early', SERIES_COLORS[7], (t) => t.status === 'stopped-early', 4),
+    group('pruned', SERIES_COLORS[7], (t) => t.status === 'pruned', 4),
     group('best', SERIES_COLORS[3], (t) => t.trial === bestTrial, 7),
   ].filter((s) => s.data.length > 0);
   return {
@@ -66,8 +66,8 @@ function panelConfig(d: Dimension, trials: TrialResult[], bestTrial: number | un
 
 /**
  * The chart as PNG bytes: a panel per searched hyperparameter (three per row), each trial a point
- * at its last validation accuracy; the best in red, trials stopped early in grey (at the epoch they
- * stopped), diverged ones left out.
+ * at its last validation accuracy; the best in red, pruned trials in grey (at the epoch they were
+ * pruned), diverged, failed and running ones left out.
  * @throws Error explaining how to install node-canvas when it cannot be loaded
  */
 export async function renderTuneChart(dimensions: Dimension[], trials: TrialResult[], bestTrial: number | undefined, title: string): Promise<Buffer> {
