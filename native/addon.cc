@@ -4,6 +4,7 @@
 #include "checkpoint.h"
 #include "cpu_block_cache.h"
 #include "device.h"
+#include "ema.h"
 #include "instance_data.h"
 #include "mkl_cpu_check.h"
 #include "ops.h"
@@ -14,6 +15,7 @@
 #include "tensor.h"
 #include "torch_compat.h"
 #include "trainer.h"
+#include "tta.h"
 #ifdef CONVSCOPE_CUDA_SOURCES
 #include "cuda/cuda_runtime.h"
 #endif
@@ -50,6 +52,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterCheckpoint(env, exports);
   RegisterTrainer(env, exports);
   RegisterPrecision(env, exports);
+  RegisterEma(env, exports);
+  RegisterTta(env, exports);
 #ifdef CONVSCOPE_CUDA_SOURCES
   RegisterCuda(env, exports);
 #endif

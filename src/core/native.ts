@@ -101,6 +101,28 @@ export interface EpochJob {
   /** Augmentation of each batch (shift in pixels, left-right flips). */
   shift?: number;
   flip?: boolean;
+  /** A moving average of the weights updated after the steps it asks for (native/ema.h). */
+  ema?: NativeEmaJob;
+}
+
+/**
+ * The weight average a native epoch keeps: `averages[i]` follows `sources[i]` (same shape, dtype and
+ * device) after every `every` steps of the run; `firstStep` is the run's index of the segment's first step.
+ */
+export interface NativeEmaJob { averages: NativeTensor[]; sources: NativeTensor[]; decay: number; every: number; firstStep: number }
+
+/** native/ema.h: in-place updates and swaps of tensor lists (each pair of the same shape, dtype and device). */
+export interface NativeEma {
+  /** averages = decay * averages + (1 - decay) * sources (non-float tensors: copied). */
+  update(averages: NativeTensor[], sources: NativeTensor[], decay: number): void;
+  /** Exchanges the contents of a[i] and b[i]. */
+  swap(a: NativeTensor[], b: NativeTensor[]): void;
+}
+
+/** native/tta.h: test-time augmentation's views of a batch [N, C, H, W]. */
+export interface NativeTta {
+  /** The batch mirrored left-right when `flip`, then moved dy pixels down and dx right, uncovered pixels set to padValue. */
+  view(x: NativeTensor, dy: number, dx: number, flip: boolean, padValue: number): NativeTensor;
 }
 
 export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
@@ -204,6 +226,8 @@ export interface NativeAddon {
   Optimizer: new (params: NativeTensor[], settings: OptimizerSettings) => NativeOptimizer;
   ScriptModel: new (options: { source: string; parameters: [string, NativeTensor][]; buffers?: [string, NativeTensor][] } | { bytes: Buffer }) => NativeScriptModel;
   ops: NativeOps;
+  ema: NativeEma;
+  tta: NativeTta;
   torchInfo(): TorchInfo;
   cuda?: NativeCuda;
   setNumThreads(n: number): void;
