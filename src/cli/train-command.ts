@@ -71,6 +71,10 @@ export function addTrainCommand(program: Command): void {
     .option('--label-smoothing <x>', 'label smoothing of the training loss, in [0, 1)', parseNumber)
     .option('--shift <n>', 'augmentation: shift training images by up to n pixels', parseInteger)
     .option('--flip', 'augmentation: mirror training images left-right at random')
+    .option('--tta-flip', 'test-time augmentation: average the logits of each test image and its mirror (clothes, not digits)')
+    .option('--tta-shift <n>', 'test-time augmentation: also average over the image moved n pixels down-right and up-left', parseInteger)
+    .option('--ema <decay>', 'evaluate and return a moving average of the weights, with this decay (e.g. 0.99)', parseNumber)
+    .option('--ema-every <n>', 'steps between updates of the moving average (default 1)', parseInteger)
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -122,6 +126,8 @@ export function addTrainCommand(program: Command): void {
         cudaGraph: flags.cudaGraph === false ? false : undefined,
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
         augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
+        tta: flags.ttaShift !== undefined || flags.ttaFlip ? { shift: flags.ttaShift ?? 0, flip: flags.ttaFlip === true } : undefined,
+        ema: flags.ema !== undefined || flags.emaEvery !== undefined ? { decay: flags.ema, every: flags.emaEvery } : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).catch((err: unknown) => {

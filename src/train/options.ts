@@ -7,6 +7,8 @@ import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, c
 import { checkSplit, LabelledImages } from './evaluate';
 import { SCHEDULES, ScheduleKind } from './schedule';
 import { PresetName, presetOptions, PRESETS } from './presets';
+import { checkTta, ResolvedTta, TtaOptions } from './tta';
+import { checkEma, EmaOptions, ResolvedEma } from './ema';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -44,9 +46,14 @@ export interface EpochRecord {
   testAccuracy: number;
   validationLoss?: number;
   validationAccuracy?: number;
+  /** Seconds of the epoch's training steps. */
   seconds: number;
+  /** Seconds of the epoch's evaluation (test split, and validation split if any). */
+  evaluationSeconds?: number;
   imagesPerSecond: number;
   learningRate: number;
+  /** How the test and validation figures were taken, when not from the plain model: TTA views, the weight average. */
+  evaluatedWith?: { tta?: ResolvedTta; ema?: ResolvedEma };
 }
 
 export interface EpochProgress {
@@ -148,6 +155,22 @@ export interface TrainOptions {
    * Options given alongside it win over the preset's.
    */
   preset?: PresetName;
+  /**
+   * Test-time augmentation of every evaluation of the run (the test accuracy of each epoch and the
+   * final one): the logits averaged over the image, its left-right mirror (`flip`) and copies moved
+   * by `shift` pixels down-right and up-left (src/train/tta.ts). Default none; the history records it.
+   * @example trainCnn({ dataset: 'fashion-mnist', tta: { flip: true } })
+   */
+  tta?: TtaOptions;
+  /**
+   * Keep an exponential moving average of the weights and batch-norm statistics (src/train/ema.ts),
+   * updated every `every` steps (default 1) with `decay` (default 0.99). Each epoch is evaluated with
+   * the average, and the model returned and the run folder's model.pt (and epoch-<n>.pt) hold it: the
+   * weights the figures describe. resumeFrom continues training from those weights, the average
+   * starting again from them; an aborted run's checkpoint holds the training weights. Default: none.
+   * @example trainCnn({ epochs: 5, ema: { decay: 0.995 } })
+   */
+  ema?: EmaOptions;
 }
 
 export interface AugmentOptions {
@@ -157,17 +180,17 @@ export interface AugmentOptions {
 
 /** Options that stay optional once defaults are applied; every other option gets a value. */
 type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | 'onProgress' | 'signal' | 'runDir'
-  | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph' | 'preset' | 'evalChunkSize';
+  | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph' | 'preset' | 'evalChunkSize' | 'ema';
 
 /** TrainOptions after validation, with every default filled in. */
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | 'augment'>> & Pick<TrainOptions, OptionalAfterResolve>
-  & { augment: Required<AugmentOptions> };
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | 'augment' | 'tta' | 'ema'>>
+  & Pick<TrainOptions, Exclude<OptionalAfterResolve, 'ema'>> & { augment: Required<AugmentOptions>; tta: ResolvedTta; ema?: ResolvedEma };
 
 const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
-  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset',
+  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'tta', 'ema',
 ];
 
 /**
@@ -282,6 +305,8 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     labelSmoothing: checkNumber(o.labelSmoothing ?? 0, 'labelSmoothing', 0, 1, { exclusiveMax: true }),
     augment: checkAugment(o.augment),
     preset: o.preset as PresetName | undefined,
+    tta: checkTta(o.tta, 'tta'),
+    ema: checkEma(o.ema, 'ema'),
   };
 }
 

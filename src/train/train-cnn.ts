@@ -16,6 +16,8 @@ import { EpochRecord, InMemoryDataset, recordableOptions, ResolvedTrainOptions, 
 import { openResume, Resume } from './resume';
 import { RunRecorder } from './run-recorder';
 import { isScheduled, learningRateAt, learningRates, Schedule } from './schedule';
+import { WeightAverage } from './ema';
+import { evaluateEpoch, evaluationRecord } from './epoch-evaluation';
 
 export interface TrainResult {
   model: CnnModel;
@@ -29,6 +31,11 @@ export interface TrainResult {
   seconds: number;
   /** Full batches run by replaying the scripted step's CUDA graph (0 without one; see TrainOptions.cudaGraph). */
   cudaGraphReplays: number;
+  /**
+   * Seconds of this call's training steps and evaluations (the history's seconds + evaluationSeconds):
+   * no data loading, model building or run-folder writing; what time-to-accuracy counts.
+   */
+  trainingSeconds: number;
 }
 
 /** Rejection of an aborted training: `name` is 'AbortError', as for fetch(). */
@@ -174,6 +181,8 @@ interface EpochContext {
   syncEvery: number;
   /** The run's CUDA graph of the scripted step, if it has one. */
   stepGraph?: NativeStepGraph;
+  /** The run's moving average of the weights, if it keeps one (updated after each step it asks for). */
+  average?: WeightAverage;
   /** The learning rate of every step of the run; `stepBase` is this epoch's first step in it. */
   schedule: Schedule;
   stepBase: number;
@@ -255,9 +264,11 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
           // Stop before a non-finite loss corrupts the weights.
           if (!Number.isFinite(objective.item())) return null;
           optimizer.step();
+          ctx.average?.afterStep(ctx.stepBase + step);
           return { loss: loss.item(), correct: ops().countCorrect(logits, y) };
         }
         optimizer.step();
+        ctx.average?.afterStep(ctx.stepBase + step);
         const stats = native().ops.stepStats(logits, y, loss);
         const sum = pending ? native().ops.add(pending, stats) : stats;
         if (pending) { pending.dispose(); stats.dispose(); }
@@ -309,6 +320,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip,
       ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
       ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
+      ...(ctx.average ? { ema: ctx.average.job(ctx.stepBase + first) } : {}),
     }, (p) => {
       if (callbackError) return;
       try {
@@ -403,6 +415,9 @@ interface Run {
   deviceData?: DeviceData;
   wantsStepGraph: boolean;
   stepGraph?: NativeStepGraph;
+  average?: WeightAverage;
+  /** Seconds of the epochs' steps and evaluations in this call (TrainResult.trainingSeconds). */
+  trainingSeconds: number;
 }
 
 /** The splits a run trains and tests on, and the steps of one epoch. */
@@ -421,6 +436,7 @@ interface Trainee {
   optimizer: NativeOptimizer;
   data: DeviceData;
   stepGraph?: NativeStepGraph;
+  average?: WeightAverage;
 }
 
 const noTotals = (): EpochTotals => ({ lossSum: 0, correct: 0, seen: 0 });
@@ -442,7 +458,7 @@ function openRun(input: TrainOptions): Run {
   const firstEpoch = resume?.firstEpoch ?? 1;
   return {
     options, device, recorder, resume, settings: optimizerSettings(options), history: resume?.history ?? [],
-    firstEpoch, epoch: firstEpoch, totals: noTotals(), model: resume?.model, wantsStepGraph: stepGraph,
+    firstEpoch, epoch: firstEpoch, totals: noTotals(), model: resume?.model, wantsStepGraph: stepGraph, trainingSeconds: 0,
   };
 }
 
@@ -468,13 +484,14 @@ function makeTrainee(run: Run, splits: RunSplits): Trainee {
   const [height, width] = model.inputSize;
   const data = run.deviceData = uploadTrainingData(splits.train, height, width, run.device);
   const stepGraph = run.stepGraph = run.wantsStepGraph ? new (native().cuda!.StepGraph)(run.device) : undefined;
-  return { model, optimizer, data, stepGraph };
+  const average = run.average = run.options.ema ? new WeightAverage(model, run.options.ema) : undefined;
+  return { model, optimizer, data, stepGraph, average };
 }
 
 /** One epoch: its steps on the model's path, the evaluation, the record and the run folder's checkpoint. */
 async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoch: number): Promise<EvaluationResult> {
   const { options, recorder, history } = run;
-  const { model, optimizer, data, stepGraph } = trainee;
+  const { model, optimizer, data, stepGraph, average } = trainee;
   const { dataset, train, test, steps } = splits;
   const snapshotEvery = options.snapshotEvery ?? steps;
   const partial = epoch === run.firstEpoch ? run.resume?.partial : undefined;
@@ -485,7 +502,7 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
   const epochStart = process.hrtime.bigint();
   const globalStepBase = (epoch - 1) * steps;
   const ctx: EpochContext = {
-    model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph,
+    model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph, average,
     schedule: splits.schedule, stepBase: globalStepBase,
     onStepBoundary: async (done) => {
       if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
@@ -505,8 +522,23 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
     order.dispose();
   }
   const seconds = Number(process.hrtime.bigint() - epochStart) / 1e9;
-  const testEval = await evaluate(model, test, { chunkSize: options.evalChunkSize });
-  const validationEval = dataset.validation ? await evaluate(model, dataset.validation, { chunkSize: options.evalChunkSize }) : undefined;
+  // With a weight average, the epoch is evaluated and saved with it (src/train/ema.ts); the steps go on from the training weights.
+  average?.swapIn();
+  try {
+    return await evaluateAndRecord(run, splits, trainee, epoch, seconds);
+  } finally {
+    average?.swapIn();
+  }
+}
+
+/** The end of an epoch whose steps took `seconds`: the evaluations, the record and the run folder's checkpoint, of the model as it is. */
+async function evaluateAndRecord(run: Run, splits: RunSplits, trainee: Trainee, epoch: number, seconds: number): Promise<EvaluationResult> {
+  const { options, recorder, history, totals } = run;
+  const { model, optimizer } = trainee;
+  const { dataset, test, steps } = splits;
+  const globalStepBase = (epoch - 1) * steps;
+  const { testEval, validationEval, evaluationSeconds } = await evaluateEpoch(model, test, dataset.validation, options);
+  run.trainingSeconds += seconds + evaluationSeconds;
   const record: EpochRecord = {
     epoch,
     trainLoss: totals.lossSum / totals.seen,
@@ -518,6 +550,7 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
     imagesPerSecond: totals.seen / seconds,
     // The rate of the epoch's last step.
     learningRate: learningRateAt(splits.schedule, globalStepBase + steps - 1),
+    ...evaluationRecord(options, evaluationSeconds),
   };
   history.push(record);
   options.onProgress?.({ type: 'epoch', epoch, epochs: options.epochs, record });
@@ -564,7 +597,9 @@ async function runEpochs(run: Run, splits: RunSplits, trainee: Trainee): Promise
 /** The final evaluation, the run folder's last pictures, and the optimizer state kept beside the model. */
 async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval: EvaluationResult | undefined, started: number): Promise<TrainResult> {
   const { model, optimizer } = trainee;
-  const finalEval = lastEval ?? await evaluate(model, splits.test, { chunkSize: run.options.evalChunkSize });
+  // The model handed back holds the average, as every evaluation saw it.
+  trainee.average?.swapIn();
+  const finalEval = lastEval ?? await evaluate(model, splits.test, { chunkSize: run.options.evalChunkSize, tta: run.options.tta });
   if (run.recorder) await run.recorder.finish(model, run.history, finalEval, splits.dataset.classNames);
   recordOptimizerState(model, { settings: run.settings, state: optimizer.saveState() });
   return {
@@ -577,6 +612,7 @@ async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval
     runDir: run.options.runDir,
     seconds: (Date.now() - started) / 1000,
     cudaGraphReplays: trainee.stepGraph?.replays ?? 0,
+    trainingSeconds: run.trainingSeconds,
   };
 }
 
@@ -622,6 +658,7 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     throw err;
   } finally {
     run.stepGraph?.dispose();
+    run.average?.dispose();
     run.optimizer?.dispose();
     run.deviceData?.dispose();
     if (!keepModel) run.model?.dispose();
