@@ -2,6 +2,7 @@
 
 #include <torch/version.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -92,6 +93,11 @@ void UpdateAverage(const std::vector<at::Tensor>& averages, const std::vector<at
 #endif
 }
 
+double EffectiveDecay(double decay, bool warmup, int64_t update) {
+  if (!warmup) return decay;
+  return std::min(decay, (1.0 + static_cast<double>(update)) / (10.0 + static_cast<double>(update)));
+}
+
 WeightAverage ReadWeightAverage(const Napi::Value& value, const char* name) {
   WeightAverage average;
   if (value.IsUndefined() || value.IsNull()) return average;
@@ -102,6 +108,7 @@ WeightAverage ReadWeightAverage(const Napi::Value& value, const char* name) {
   CheckEmaPairs(average.averages, average.sources, "ema.averages");
   if (average.averages.empty()) throw OutOfRange("Expected at least one tensor for ema.averages");
   average.decay = CheckEmaDecay(ReadNumber(o.Get("decay"), "ema.decay"), "ema.decay");
+  average.warmup = OptionalBool(o, "warmup", true);
   average.every = OptionalInt(o, "every", 1, 1, INT64_C(1) << 31);
   average.firstStep = OptionalInt(o, "firstStep", 0, 0, INT64_C(1) << 53);
   return average;

@@ -17,10 +17,16 @@ namespace convscope {
 // batch counts) are copied. Without gradient tracking; the lists are checked by the caller.
 void UpdateAverage(const std::vector<at::Tensor>& averages, const std::vector<at::Tensor>& sources, double decay);
 
+// The decay of the run's update number `update` (1, 2, ...): `decay`, or with `warmup` at most
+// (1 + update) / (10 + update), as TensorFlow's ExponentialMovingAverage with num_updates, so that the
+// first updates do not hold on to the untrained starting weights. src/train/ema.ts has the same formula.
+double EffectiveDecay(double decay, bool warmup, int64_t update);
+
 // The average a native epoch segment keeps up to date; empty when the run keeps none.
 struct WeightAverage {
   std::vector<at::Tensor> averages, sources;
   double decay = 0;
+  bool warmup = true;
   int64_t every = 1;
   // The run's index of the segment's first step: `every` counts the run's steps, not the segment's.
   int64_t firstStep = 0;
@@ -28,11 +34,12 @@ struct WeightAverage {
   bool Active() const { return !averages.empty(); }
   // After the segment's step `step` (0-based) has updated the weights.
   void AfterStep(int64_t step) const {
-    if (Active() && (firstStep + step + 1) % every == 0) UpdateAverage(averages, sources, decay);
+    const int64_t runSteps = firstStep + step + 1;
+    if (Active() && runSteps % every == 0) UpdateAverage(averages, sources, EffectiveDecay(decay, warmup, runSteps / every));
   }
 };
 
-// A job's `ema` field ({ averages, sources, decay, every, firstStep }) or an inactive average when it
+// A job's `ema` field ({ averages, sources, decay, warmup, every, firstStep }) or an inactive average when it
 // is undefined; throws TypeMismatch / OutOfRange naming `name`.
 WeightAverage ReadWeightAverage(const Napi::Value& value, const char* name);
 

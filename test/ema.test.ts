@@ -56,13 +56,21 @@ describe('ema', () => {
     const one = await trainCnn({ ...common, mode, initialModel: w0model, epochs: 1 });
     const two = await trainCnn({ ...common, mode, initialModel: w0model, epochs: 2 });
     const decay = 0.6;
-    const averaged = await trainCnn({ ...common, mode, initialModel: w0model, epochs: 2, ema: { decay } });
-    expect(maxDiff(values(averaged.model), twoUpdates(decay, w0, values(one.model), values(two.model)))).toBeLessThan(1e-6);
+    const averaged = await trainCnn({ ...common, mode, initialModel: w0model, epochs: 2, ema: { decay, warmup: false } });
+    const values2 = values(two.model);
+    expect(maxDiff(values(averaged.model), twoUpdates(decay, w0, values(one.model), values2))).toBeLessThan(1e-6);
     expect(maxDiff(values(averaged.model), values(two.model))).toBeGreaterThan(1e-3);
     // The figures describe the returned model (the average), and the records say so.
     const again = await evaluate(averaged.model, { ...fashion().test, images: fashion().test.images.subarray(0, 100 * 784), labels: fashion().test.labels.subarray(0, 100), count: 100 });
     expect(averaged.testLoss).toBeCloseTo(again.loss, 6);
-    expect(averaged.history[1].evaluatedWith).toEqual({ ema: { decay, every: 1 } });
+    expect(averaged.history[1].evaluatedWith).toEqual({ ema: { decay, every: 1, warmup: false } });
+    // With the warm-up the two updates decay by min(d, 2/11) and min(d, 3/12).
+    const warm = await trainCnn({ ...common, mode, initialModel: w0model, epochs: 2, ema: { decay } });
+    const [d1, d2] = [2 / 11, 3 / 12];
+    const w1 = values(one.model);
+    const wantWarm = w0.map((w, i) => w.map((v, j) => d2 * (d1 * v + (1 - d1) * w1[i][j]) + (1 - d2) * values2[i][j]));
+    expect(maxDiff(values(warm.model), wantWarm)).toBeLessThan(1e-6);
+    warm.model.dispose();
     for (const m of [w0model, one.model, two.model, averaged.model]) m.dispose();
   });
 
@@ -71,7 +79,7 @@ describe('ema', () => {
     const w0 = values(w0model);
     const two = await trainCnn({ ...common, mode: 'script', initialModel: w0model, epochs: 2 });
     const decay = 0.3;
-    const averaged = await trainCnn({ ...common, mode: 'script', initialModel: w0model, epochs: 2, snapshotEvery: 1, ema: { decay, every: 2 } });
+    const averaged = await trainCnn({ ...common, mode: 'script', initialModel: w0model, epochs: 2, snapshotEvery: 1, ema: { decay, every: 2, warmup: false } });
     const w2 = values(two.model);
     const want = w0.map((w, i) => w.map((v, j) => decay * v + (1 - decay) * w2[i][j]));
     expect(maxDiff(values(averaged.model), want)).toBeLessThan(1e-6);
@@ -98,8 +106,9 @@ describe('ema', () => {
     expectError(() => resolveTrainOptions({ ema: { decay: 0 } }), 'RangeError', /for ema.decay but received 0/);
     expectError(() => resolveTrainOptions({ ema: { every: 0 } }), 'RangeError', /for ema.every but received 0/);
     expectError(() => resolveTrainOptions({ ema: { decay: '0.9' } as never }), 'TypeError', /for ema.decay but received "0.9"/);
-    expectError(() => resolveTrainOptions({ ema: { rate: 0.9 } as never }), 'TypeError', /Unknown option "rate" in ema; expected one of decay, every/);
-    expect(resolveTrainOptions({ ema: {} }).ema).toEqual({ decay: 0.99, every: 1 });
+    expectError(() => resolveTrainOptions({ ema: { rate: 0.9 } as never }), 'TypeError', /Unknown option "rate" in ema; expected one of decay, every, warmup/);
+    expect(resolveTrainOptions({ ema: {} }).ema).toEqual({ decay: 0.99, every: 1, warmup: true });
+    expectError(() => resolveTrainOptions({ ema: { warmup: 1 } as never }), 'TypeError', /Expected a boolean for ema.warmup but received 1/);
     expect(resolveTrainOptions({}).ema).toBeUndefined();
   });
 });

@@ -107,9 +107,10 @@ export interface EpochJob {
 
 /**
  * The weight average a native epoch keeps: `averages[i]` follows `sources[i]` (same shape, dtype and
- * device) after every `every` steps of the run; `firstStep` is the run's index of the segment's first step.
+ * device) after every `every` steps of the run, with the decay lowered on the first updates when
+ * `warmup` (native/ema.h); `firstStep` is the run's index of the segment's first step.
  */
-export interface NativeEmaJob { averages: NativeTensor[]; sources: NativeTensor[]; decay: number; every: number; firstStep: number }
+export interface NativeEmaJob { averages: NativeTensor[]; sources: NativeTensor[]; decay: number; warmup: boolean; every: number; firstStep: number }
 
 /** native/ema.h: in-place updates and swaps of tensor lists (each pair of the same shape, dtype and device). */
 export interface NativeEma {

@@ -5,7 +5,7 @@
 // eager path updates after its steps from here, the native epoch loop after each of its own.
 import { native, NativeEmaJob, NativeTensor } from '../core/native';
 import { CnnModel, stateCopy } from '../nn/model';
-import { checkInteger, checkKnownKeys, checkNumber, checkObject } from '../util/validate';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject } from '../util/validate';
 
 /** trainCnn's `ema` option. */
 export interface EmaOptions {
@@ -13,6 +13,12 @@ export interface EmaOptions {
   decay?: number;
   /** Optimizer steps between updates (default 1). */
   every?: number;
+  /**
+   * Lower the decay of the first updates to (1 + n) / (10 + n) at update n (default true), as
+   * TensorFlow's ExponentialMovingAverage does with num_updates: without it, a short run's average
+   * keeps a share of the untrained starting weights.
+   */
+  warmup?: boolean;
 }
 
 export type ResolvedEma = Required<EmaOptions>;
@@ -23,11 +29,17 @@ export const DEFAULT_EMA_DECAY = 0.99;
 export function checkEma(value: unknown, name: string): ResolvedEma | undefined {
   if (value === undefined) return undefined;
   const e = checkObject(value, name);
-  checkKnownKeys(e, name, ['decay', 'every']);
+  checkKnownKeys(e, name, ['decay', 'every', 'warmup']);
   return {
     decay: checkNumber(e.decay ?? DEFAULT_EMA_DECAY, `${name}.decay`, 0, 1, { exclusiveMin: true, exclusiveMax: true }),
     every: checkInteger(e.every ?? 1, `${name}.every`, 1, 1 << 30),
+    warmup: checkBoolean(e.warmup ?? true, `${name}.warmup`),
   };
+}
+
+/** The decay of update number `update` (1, 2, ...); native/ema.h's EffectiveDecay is the same formula. */
+export function effectiveDecay(settings: ResolvedEma, update: number): number {
+  return settings.warmup ? Math.min(settings.decay, (1 + update) / (10 + update)) : settings.decay;
 }
 
 /**
@@ -54,12 +66,14 @@ export class WeightAverage {
 
   /** The eager path, after the optimizer's step `runStep` (0-based, counted over the run). */
   afterStep(runStep: number): void {
-    if ((runStep + 1) % this.settings.every === 0) native().ema.update(this.averages, this.sources, this.settings.decay);
+    const steps = runStep + 1;
+    if (steps % this.settings.every === 0) native().ema.update(this.averages, this.sources, effectiveDecay(this.settings, steps / this.settings.every));
   }
 
   /** What the native epoch loop needs to update the average itself, for a segment starting at the run's step `firstStep`. */
   job(firstStep: number): NativeEmaJob {
-    return { averages: this.averages, sources: this.sources, decay: this.settings.decay, every: this.settings.every, firstStep };
+    const { decay, every, warmup } = this.settings;
+    return { averages: this.averages, sources: this.sources, decay, warmup, every, firstStep };
   }
 
   /** Exchanges the model's weights and the average (call again to undo). */
