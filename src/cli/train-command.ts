@@ -15,6 +15,11 @@ export function parseNumber(value: string): number {
   return n;
 }
 
+/** "128,256,512": a comma-separated list of integers. */
+export function parseIntegerList(value: string): number[] {
+  return value.split(',').map((part) => parseInteger(part.trim()));
+}
+
 /** A progress bar per epoch on a TTY; one line per epoch otherwise (logs, CI). */
 export function progressPrinter(): { onProgress: (e: TrainProgress) => void; stop: () => void } {
   const cliProgress = require('cli-progress') as typeof import('cli-progress');
@@ -57,6 +62,7 @@ export function addTrainCommand(program: Command): void {
     // No defaults below where a preset sets the value: trainCnn fills in the same defaults otherwise.
     .option('--epochs <n>', 'epochs (default 1)', parseInteger)
     .option('--batch-size <n>', 'batch size (default 128)', parseInteger)
+    .option('--batch-sizes <list>', 'progressive batch sizes: one per epoch, comma-separated, the last for later epochs (e.g. 128,256,512)', parseIntegerList)
     .option('--lr <x>', 'learning rate (default 0.001)', parseNumber)
     .option('--optimizer <name>', 'adam, adamw or sgd (default adam)')
     .option('--momentum <x>', 'SGD momentum', parseNumber)
@@ -127,6 +133,7 @@ export function addTrainCommand(program: Command): void {
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
         augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
         tta: flags.ttaShift !== undefined || flags.ttaFlip ? { shift: flags.ttaShift ?? 0, flip: flags.ttaFlip === true } : undefined,
+        batchSizes: flags.batchSizes,
         ema: flags.ema !== undefined || flags.emaEvery !== undefined ? { decay: flags.ema, every: flags.emaEvery } : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];

@@ -9,6 +9,7 @@ import { SCHEDULES, ScheduleKind } from './schedule';
 import { PresetName, presetOptions, PRESETS } from './presets';
 import { checkTta, ResolvedTta, TtaOptions } from './tta';
 import { checkEma, EmaOptions, ResolvedEma } from './ema';
+import { checkBatchSizes } from './batch-schedule';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -164,13 +165,21 @@ export interface TrainOptions {
   tta?: TtaOptions;
   /**
    * Keep an exponential moving average of the weights and batch-norm statistics (src/train/ema.ts),
-   * updated every `every` steps (default 1) with `decay` (default 0.99). Each epoch is evaluated with
+   * updated every `every` steps (default 1) with `decay` (default 0.99; lower on the first updates
+   * unless `warmup: false`). Each epoch is evaluated with
    * the average, and the model returned and the run folder's model.pt (and epoch-<n>.pt) hold it: the
    * weights the figures describe. resumeFrom continues training from those weights, the average
    * starting again from them; an aborted run's checkpoint holds the training weights. Default: none.
    * @example trainCnn({ epochs: 5, ema: { decay: 0.995 } })
    */
   ema?: EmaOptions;
+  /**
+   * Progressive batch sizes: the batch size of each epoch, the last one for every later epoch (e.g.
+   * small batches first, larger and faster ones later); replaces batchSize. The learning-rate
+   * schedule runs over the steps this gives (src/train/batch-schedule.ts). Default: batchSize throughout.
+   * @example trainCnn({ epochs: 4, batchSizes: [128, 256, 512] })
+   */
+  batchSizes?: number[];
 }
 
 export interface AugmentOptions {
@@ -180,7 +189,7 @@ export interface AugmentOptions {
 
 /** Options that stay optional once defaults are applied; every other option gets a value. */
 type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | 'onProgress' | 'signal' | 'runDir'
-  | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph' | 'preset' | 'evalChunkSize' | 'ema';
+  | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph' | 'preset' | 'evalChunkSize' | 'ema' | 'batchSizes';
 
 /** TrainOptions after validation, with every default filled in. */
 export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | 'augment' | 'tta' | 'ema'>>
@@ -190,7 +199,7 @@ const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
-  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'tta', 'ema',
+  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'tta', 'ema', 'batchSizes',
 ];
 
 /**
@@ -307,6 +316,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     preset: o.preset as PresetName | undefined,
     tta: checkTta(o.tta, 'tta'),
     ema: checkEma(o.ema, 'ema'),
+    batchSizes: checkBatchSizes(o.batchSizes, 'batchSizes'),
   };
 }
 

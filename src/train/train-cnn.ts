@@ -17,6 +17,7 @@ import { openResume, Resume } from './resume';
 import { RunRecorder } from './run-recorder';
 import { isScheduled, learningRateAt, learningRates, Schedule } from './schedule';
 import { WeightAverage } from './ema';
+import { epochBatchSize, epochStepBase, epochSteps, largestBatch, runSteps } from './batch-schedule';
 import { evaluateEpoch, evaluationRecord } from './epoch-evaluation';
 
 export interface TrainResult {
@@ -173,6 +174,8 @@ interface EpochContext {
   options: ResolvedTrainOptions;
   epoch: number;
   steps: number;
+  /** This epoch's batch size (TrainOptions.batchSizes can change it per epoch). */
+  batchSize: number;
   /** The step to start from: 0, or where an aborted run stopped when it is resumed. */
   firstStep: number;
   /** The epoch's running totals, updated in place: the caller reads them when an abort stops the epoch. */
@@ -222,7 +225,7 @@ const TRIM_EVERY_STEPS = 16;
 
 /** The eager path: every op of every step is issued from here. */
 async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
-  const { model, optimizer, data, order, options, epoch, steps, totals, syncEvery } = ctx;
+  const { model, optimizer, data, order, options, epoch, steps, totals, syncEvery, batchSize } = ctx;
   const weights = options.l1 > 0 ? model.weightTensors() : [];
   const { mean, std } = model.inputNorm;
   const scheduled = isScheduled(ctx.schedule);
@@ -237,7 +240,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
     if (!Number.isFinite(lossSum)) throw divergedError(model, epoch, pendingFrom, options.learningRate);
     totals.lossSum += lossSum;
     totals.correct += correct;
-    totals.seen += Math.min(data.count, step * options.batchSize) - Math.min(data.count, pendingFrom * options.batchSize);
+    totals.seen += Math.min(data.count, step * batchSize) - Math.min(data.count, pendingFrom * batchSize);
     pendingFrom = step;
   };
   try {
@@ -247,8 +250,8 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         if (pending) readBack(step);
         throw new TrainingAbortedError(epoch, step);
       }
-      const start = step * options.batchSize;
-      const end = Math.min(data.count, start + options.batchSize);
+      const start = step * batchSize;
+      const end = Math.min(data.count, start + batchSize);
       if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
       const outcome = tidy(() => {
         const [gathered, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
@@ -301,21 +304,21 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
 
 /** The scripted path: whole segments of the epoch run natively off the main thread. */
 async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<EpochTotals> {
-  const { model, optimizer, data, order, options, epoch, steps, totals } = ctx;
+  const { model, optimizer, data, order, options, epoch, steps, totals, batchSize } = ctx;
   const script = model.scriptModule!;
   const { mean, std } = model.inputNorm;
   for (let first = ctx.firstStep; first < steps; first += segmentSteps) {
     if (options.signal?.aborted) throw new TrainingAbortedError(epoch, first);
     const last = Math.min(steps, first + segmentSteps);
-    const rowsEnd = Math.min(data.count, last * options.batchSize);
-    const segment = native().ops.slice(order, 0, first * options.batchSize, rowsEnd);
+    const rowsEnd = Math.min(data.count, last * batchSize);
+    const segment = native().ops.slice(order, 0, first * batchSize, rowsEnd);
     const base = { ...totals };
     // A throwing onProgress must reject training as it does in eager mode: an exception thrown from
     // inside the addon's callback would be lost, so it is kept, the job cancelled, and thrown below.
     let callbackError: { error: unknown } | undefined;
     const job = native().trainEpoch({
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
-      batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
+      batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
       progressEvery: ctx.syncEvery, dropLast: options.dropLast, precision: options.precision,
       labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip,
       ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
@@ -350,8 +353,8 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
   return totals;
 }
 
-/** What the run trains: the split sizes and pixels fit the spec, and an epoch has at least one step (checked before any native work). */
-function checkTrainingData(train: LabelledImages, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): number {
+/** What the run trains: the split sizes and pixels fit the spec, and every epoch has at least one step (checked before any native work). */
+function checkTrainingData(train: LabelledImages, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): void {
   const [height, width] = spec.inputSize;
   // One name per class: the run folder, the confusion matrix and the report label classes by them.
   if (classNames.length !== spec.classes) {
@@ -365,12 +368,13 @@ function checkTrainingData(train: LabelledImages, splits: [string, LabelledImage
     const label = split.labels.findIndex((l) => l >= spec.classes);
     if (label >= 0) throw new RangeError(`Expected labels below ${spec.classes} (spec.classes) for ${name}.labels but ${name}.labels[${label}] is ${split.labels[label]}`);
   }
-  const steps = stepCount(train.count, options.batchSize, options.dropLast);
-  if (steps === 0) {
+  const largest = largestBatch(options, options.epochs);
+  if (stepCount(train.count, largest, options.dropLast) === 0) {
     // Otherwise every epoch would record a NaN loss and the run would fail late, at its checkpoint.
-    throw new RangeError(expected(`at most ${train.count} (the training images) with dropLast, so that an epoch has a step,`, 'batchSize', options.batchSize));
+    throw new RangeError(expected(`at most ${train.count} (the training images) with dropLast, so that an epoch has a step,`,
+      options.batchSizes ? 'batchSizes' : 'batchSize', options.batchSizes ?? options.batchSize));
   }
-  return steps;
+
 }
 
 /** The spec the run trains: the resumed checkpoint's, the initial model's, or the options'. */
@@ -420,13 +424,12 @@ interface Run {
   trainingSeconds: number;
 }
 
-/** The splits a run trains and tests on, and the steps of one epoch. */
+/** The splits a run trains and tests on (an epoch's steps: batch-schedule.ts). */
 interface RunSplits {
   dataset: InMemoryDataset;
   train: LabelledImages;
   test: LabelledImages;
-  steps: number;
-  /** The learning rate of every step of the run (steps x epochs). */
+  /** The learning rate of every step of the run (every epoch's steps). */
   schedule: Schedule;
 }
 
@@ -469,11 +472,11 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
   const test = takeImages(dataset.test, options.testLimit);
   const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
   const spec = runSpec(options, run.resume);
-  const steps = checkTrainingData(train, splits, spec, options, dataset.classNames);
+  checkTrainingData(train, splits, spec, options, dataset.classNames);
   // Before any model exists (and before the training split is uploaded): one that cannot fit is refused with its size.
   if (!run.resume && !options.initialModel) checkModelFits(planModel(spec), run.device, trainingFootprint(options.optimizer, options.momentum));
-  const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: steps * options.epochs, warmupSteps: options.warmupSteps };
-  return { dataset, train, test, steps, schedule };
+  const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: runSteps(options, train.count, options.epochs), warmupSteps: options.warmupSteps };
+  return { dataset, train, test, schedule };
 }
 
 /** The model (new, given or resumed), its optimizer and the uploaded training split; each is owned by the run as soon as it exists. */
@@ -492,7 +495,8 @@ function makeTrainee(run: Run, splits: RunSplits): Trainee {
 async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoch: number): Promise<EvaluationResult> {
   const { options, recorder, history } = run;
   const { model, optimizer, data, stepGraph, average } = trainee;
-  const { dataset, train, test, steps } = splits;
+  const { train } = splits;
+  const steps = epochSteps(options, train.count, epoch);
   const snapshotEvery = options.snapshotEvery ?? steps;
   const partial = epoch === run.firstEpoch ? run.resume?.partial : undefined;
   const totals = run.totals = partial ? { lossSum: partial.lossSum, correct: partial.correct, seen: partial.seen } : noTotals();
@@ -500,9 +504,9 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
   native().manualSeed(seed);
   const order = native().ops.randperm(train.count, seed);
   const epochStart = process.hrtime.bigint();
-  const globalStepBase = (epoch - 1) * steps;
+  const globalStepBase = epochStepBase(options, train.count, epoch);
   const ctx: EpochContext = {
-    model, optimizer, data, order, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph, average,
+    model, optimizer, data, order, options, epoch, steps, batchSize: epochBatchSize(options, epoch), firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph, average,
     schedule: splits.schedule, stepBase: globalStepBase,
     onStepBoundary: async (done) => {
       if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
@@ -535,8 +539,9 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
 async function evaluateAndRecord(run: Run, splits: RunSplits, trainee: Trainee, epoch: number, seconds: number): Promise<EvaluationResult> {
   const { options, recorder, history, totals } = run;
   const { model, optimizer } = trainee;
-  const { dataset, test, steps } = splits;
-  const globalStepBase = (epoch - 1) * steps;
+  const { dataset, test, train } = splits;
+  const steps = epochSteps(options, train.count, epoch);
+  const globalStepBase = epochStepBase(options, train.count, epoch);
   const { testEval, validationEval, evaluationSeconds } = await evaluateEpoch(model, test, dataset.validation, options);
   run.trainingSeconds += seconds + evaluationSeconds;
   const record: EpochRecord = {
