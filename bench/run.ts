@@ -13,6 +13,11 @@
 // round on 2 cores, integrated gradients' 64 path points per image dominating);
 // --explain-model FILE times a checkpoint of the tutorial network (default: the network seeded with 1).
 // It runs EXPLAIN_ROUNDS interleaved rounds unless --rounds is given.
+// time-to-accuracy (issue 33; only when named: it takes about an hour): each goal of the CPU column,
+// the speedrun preset against the same recipe in PyTorch, --seeds N (default 3), --goals ID,ID
+// (bench/time-to-accuracy.ts's CPU_GOALS), --preset NAME; for a smoke run --limit N, --test-limit N and
+// --epochs N (figures of a smoke run are no measurement), --no-pytorch. Also written to
+// bench/results/time-to-accuracy-<date>.json.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -25,12 +30,14 @@ import { IG_STEPS } from './explain-methods';
 import { median } from './stats';
 import { benchTrainingThroughput, DEFAULT_THROUGHPUT, REFERENCE, ThroughputRow, ThroughputSettings } from './training-throughput';
 import { BATCH_NORM_REFERENCE, benchBatchNormThroughput } from './batch-norm-throughput';
+import { benchTimeToAccuracy, DEFAULT_TIME_TO_ACCURACY, formatTimeToAccuracy } from './time-to-accuracy';
+import { PRESETS, PresetName } from '../src/train/presets';
 
 // On a shared machine noise only ever slows a run, so the best of the interleaved rounds is the
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
 const best = (values: number[]): number => Math.max(...values);
 
-const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model'];
+const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model', '--seeds', '--goals', '--preset', '--limit', '--test-limit', '--epochs'];
 
 // Each round is one timed pass of every contender over the split (about 30 minutes on 2 cores for the
 // 10,000 images), so the explanation section takes fewer rounds than the others unless --rounds says.
@@ -148,11 +155,36 @@ async function main(): Promise<void> {
     process.stdout.write('\n');
   }
 
+  if (only.includes('time-to-accuracy')) report.timeToAccuracy = timeToAccuracySection(args);
+
   const out = flagValue('--out') ?? path.join(__dirname, '..', '..', 'bench', 'results', 'latest.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
   const shown = path.relative(process.cwd(), path.resolve(out));
   process.stdout.write(`written to ${shown.startsWith('..') ? path.resolve(out) : shown}\n`);
+}
+
+/** Issue 33's section: runs, prints and writes its own JSON (a long run's figures kept apart from latest.json's). */
+function timeToAccuracySection(args: string[]): unknown {
+  const preset = flagValue('--preset') ?? DEFAULT_TIME_TO_ACCURACY.preset;
+  if (!(PRESETS as readonly string[]).includes(preset)) throw new Error(`--preset takes one of ${PRESETS.join(', ')}, not ${preset}`);
+  const optional = (flag: string) => (flagValue(flag) !== undefined ? positiveInteger(flag, 1) : undefined);
+  const settings = {
+    ...DEFAULT_TIME_TO_ACCURACY, preset: preset as PresetName, seeds: positiveInteger('--seeds', DEFAULT_TIME_TO_ACCURACY.seeds),
+    goals: flagValue('--goals')?.split(','), limit: optional('--limit'), testLimit: optional('--test-limit'), epochs: optional('--epochs'),
+    pytorch: !args.includes('--no-pytorch'),
+  };
+  const smoke = settings.limit !== undefined || settings.testLimit !== undefined || settings.epochs !== undefined;
+  process.stdout.write(`time to accuracy: the ${settings.preset} preset${settings.pytorch ? ' and the same recipe in PyTorch' : ''}, ${settings.seeds} seed(s) each, ` +
+    `final-epoch test accuracy, seconds of training + evaluation (no data loading or model building), ${settings.threads} threads${smoke ? ' (SMOKE RUN: limited data or epochs, not a measurement)' : ''}\n`);
+  const results = benchTimeToAccuracy(settings, (line) => process.stdout.write(line + '\n'));
+  process.stdout.write(formatTimeToAccuracy(results) + '\n\n');
+  const report = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores`, settings, smoke, results };
+  const file = path.join(__dirname, '..', '..', 'bench', 'results', `time-to-accuracy-${report.date.slice(0, 10)}${smoke ? '-smoke' : ''}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  process.stdout.write(`time to accuracy written to ${path.relative(process.cwd(), file)}\n\n`);
+  return report;
 }
 
 main().catch((err) => {
