@@ -58,7 +58,7 @@ export function addTrainCommand(program: Command): void {
     .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)')
     .option('--dataset <name>', 'fashion-mnist or mnist', 'fashion-mnist')
     .option('--data-dir <dir>', 'folder with the IDX files (else CONVSCOPE_DATA, cache, installed copies)')
-    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network) or fast (a batch-norm CNN, one-cycle, augmentation); flags given win')
+    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network), fast (a batch-norm CNN, one-cycle, augmentation) or speedrun (time to accuracy: a smaller one with a weight average and test-time flips on clothes); flags given win')
     // No defaults below where a preset sets the value: trainCnn fills in the same defaults otherwise.
     .option('--epochs <n>', 'epochs (default 1)', parseInteger)
     .option('--batch-size <n>', 'batch size (default 128)', parseInteger)
