@@ -30,6 +30,9 @@ describe('speedrun preset', () => {
     expect([clothes.augment.flip, clothes.tta.flip]).toEqual([true, true]);
     expect([digits.augment.flip, digits.tta.flip]).toEqual([false, false]);
     expect(resolveTrainOptions({ preset: 'speedrun', tta: { shift: 1 } }).tta).toEqual({ flip: false, shift: 1 });
+    // false turns a preset's trick off (undefined would keep it): what an ablation needs.
+    const without = resolveTrainOptions({ preset: 'speedrun', ema: false, tta: false });
+    expect([without.ema, without.tta]).toEqual([undefined, { flip: false, shift: 0 }]);
   });
 
   test('train --preset speedrun with --tta-shift, --ema, --ema-every and --batch-sizes records them, and the history says how it evaluated', () => {

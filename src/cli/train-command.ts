@@ -69,6 +69,7 @@ export function addTrainCommand(program: Command): void {
     .option('--nesterov', 'Nesterov momentum (SGD)')
     .option('--weight-decay <x>', 'L2 penalty (weight decay)', parseNumber)
     .option('--l1 <x>', 'L1 penalty on weights', parseNumber)
+    .option('--weight-decay-on <what>', 'all (default) or weights: no weight decay on biases and batch-norm scales and shifts')
     .option('--device <name>', 'cpu, cuda or auto', 'cpu')
     .option('--mode <name>', 'eager or script (default eager)')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', 'fp32')
@@ -81,6 +82,8 @@ export function addTrainCommand(program: Command): void {
     .option('--tta-shift <n>', 'test-time augmentation: also average over the image moved n pixels down-right and up-left', parseInteger)
     .option('--ema <decay>', 'evaluate and return a moving average of the weights, with this decay (e.g. 0.99)', parseNumber)
     .option('--ema-every <n>', 'steps between updates of the moving average (default 1)', parseInteger)
+    .option('--no-ema', 'no moving average of the weights (also over a preset\'s)')
+    .option('--no-tta', 'no test-time augmentation (also over a preset\'s)')
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -132,9 +135,9 @@ export function addTrainCommand(program: Command): void {
         cudaGraph: flags.cudaGraph === false ? false : undefined,
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
         augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
-        tta: flags.ttaShift !== undefined || flags.ttaFlip ? { shift: flags.ttaShift ?? 0, flip: flags.ttaFlip === true } : undefined,
-        batchSizes: flags.batchSizes,
-        ema: flags.ema !== undefined || flags.emaEvery !== undefined ? { decay: flags.ema, every: flags.emaEvery } : undefined,
+        tta: flags.tta === false ? false : flags.ttaShift !== undefined || flags.ttaFlip ? { shift: flags.ttaShift ?? 0, flip: flags.ttaFlip === true } : undefined,
+        batchSizes: flags.batchSizes, weightDecayOn: flags.weightDecayOn,
+        ema: flags.ema === false ? false : flags.ema !== undefined || flags.emaEvery !== undefined ? { decay: flags.ema, every: flags.emaEvery } : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).catch((err: unknown) => {

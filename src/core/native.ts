@@ -68,6 +68,8 @@ export interface OptimizerSettings {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
+  /** Parameters (some of the optimizer's) kept from weight decay: a second parameter group with decay 0. */
+  undecayed?: NativeTensor[];
 }
 
 export interface NativeScriptModel {

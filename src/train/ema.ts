@@ -25,9 +25,9 @@ export type ResolvedEma = Required<EmaOptions>;
 
 export const DEFAULT_EMA_DECAY = 0.99;
 
-/** `value` as EMA options (undefined: no average); throws TypeError/RangeError naming `name`. */
+/** `value` as EMA options (undefined or false: no average, false also over a preset's); throws TypeError/RangeError naming `name`. */
 export function checkEma(value: unknown, name: string): ResolvedEma | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === false) return undefined;
   const e = checkObject(value, name);
   checkKnownKeys(e, name, ['decay', 'every', 'warmup']);
   return {

@@ -10,6 +10,7 @@ import { PresetName, presetOptions, PRESETS } from './presets';
 import { checkTta, ResolvedTta, TtaOptions } from './tta';
 import { checkEma, EmaOptions, ResolvedEma } from './ema';
 import { checkBatchSizes } from './batch-schedule';
+import { WEIGHT_DECAY_ON, WeightDecayOn } from './weight-decay';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -160,20 +161,22 @@ export interface TrainOptions {
   /**
    * Test-time augmentation of every evaluation of the run (the test accuracy of each epoch and the
    * final one): the logits averaged over the image, its left-right mirror (`flip`) and copies moved
-   * by `shift` pixels down-right and up-left (src/train/tta.ts). Default none; the history records it.
+   * by `shift` pixels down-right and up-left (src/train/tta.ts). Default none (false: none, also
+   * over a preset's); the history records it.
    * @example trainCnn({ dataset: 'fashion-mnist', tta: { flip: true } })
    */
-  tta?: TtaOptions;
+  tta?: TtaOptions | false;
   /**
    * Keep an exponential moving average of the weights and batch-norm statistics (src/train/ema.ts),
    * updated every `every` steps (default 1) with `decay` (default 0.99; lower on the first updates
    * unless `warmup: false`). Each epoch is evaluated with
    * the average, and the model returned and the run folder's model.pt (and epoch-<n>.pt) hold it: the
    * weights the figures describe. resumeFrom continues training from those weights, the average
-   * starting again from them; an aborted run's checkpoint holds the training weights. Default: none.
+   * starting again from them; an aborted run's checkpoint holds the training weights. Default: none
+   * (false: none, also over a preset's).
    * @example trainCnn({ epochs: 5, ema: { decay: 0.995 } })
    */
-  ema?: EmaOptions;
+  ema?: EmaOptions | false;
   /**
    * Progressive batch sizes: the batch size of each epoch, the last one for every later epoch (e.g.
    * small batches first, larger and faster ones later); replaces batchSize. The learning-rate
@@ -181,6 +184,12 @@ export interface TrainOptions {
    * @example trainCnn({ epochs: 4, batchSizes: [128, 256, 512] })
    */
   batchSizes?: number[];
+  /**
+   * What weight decay reaches: 'all' parameters (default, PyTorch's way) or only the convolution and
+   * dense 'weights', not biases nor batch normalisation's scales and shifts (src/train/weight-decay.ts).
+   * @example trainCnn({ optimizer: 'adamw', weightDecay: 0.05, weightDecayOn: 'weights' })
+   */
+  weightDecayOn?: WeightDecayOn;
 }
 
 export interface AugmentOptions {
@@ -200,7 +209,7 @@ const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
-  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'tta', 'ema', 'batchSizes',
+  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'tta', 'ema', 'batchSizes', 'weightDecayOn',
 ];
 
 /**
@@ -318,6 +327,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     tta: checkTta(o.tta, 'tta'),
     ema: checkEma(o.ema, 'ema'),
     batchSizes: checkBatchSizes(o.batchSizes, 'batchSizes'),
+    weightDecayOn: checkOneOf(o.weightDecayOn ?? 'all', 'weightDecayOn', WEIGHT_DECAY_ON),
   };
 }
 

@@ -18,6 +18,7 @@ import { RunRecorder } from './run-recorder';
 import { isScheduled, learningRateAt, learningRates, Schedule } from './schedule';
 import { WeightAverage } from './ema';
 import { epochBatchSize, epochStepBase, epochSteps, largestBatch, runSteps } from './batch-schedule';
+import { undecayedParameters } from './weight-decay';
 import { evaluateEpoch, evaluationRecord } from './epoch-evaluation';
 
 export interface TrainResult {
@@ -482,7 +483,8 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
 /** The model (new, given or resumed), its optimizer and the uploaded training split; each is owned by the run as soon as it exists. */
 function makeTrainee(run: Run, splits: RunSplits): Trainee {
   const model = run.model ??= startingModel(run.options, run.device, splits.train);
-  const optimizer = run.optimizer = new (native().Optimizer)(model.parameterTensors(), run.settings);
+  // The settings stay free of tensors (checkpoints record them); the parameters kept from decay join here.
+  const optimizer = run.optimizer = new (native().Optimizer)(model.parameterTensors(), { ...run.settings, ...undecayedParameters(model, run.options.weightDecayOn) });
   if (run.resume?.optimizerState) optimizer.loadState(run.resume.optimizerState);
   const [height, width] = model.inputSize;
   const data = run.deviceData = uploadTrainingData(splits.train, height, width, run.device);

@@ -23,9 +23,9 @@ export const NO_TTA: ResolvedTta = { flip: false, shift: 0 };
 /** The largest shift: a view moved further shows too little of a 28 x 28 image to help. */
 export const MAX_TTA_SHIFT = 4;
 
-/** `value` as TTA options (undefined: none); throws TypeError/RangeError naming `name`. */
+/** `value` as TTA options (undefined or false: none, false also over a preset's); throws TypeError/RangeError naming `name`. */
 export function checkTta(value: unknown, name: string): ResolvedTta {
-  if (value === undefined) return NO_TTA;
+  if (value === undefined || value === false) return NO_TTA;
   const t = checkObject(value, name);
   checkKnownKeys(t, name, ['flip', 'shift']);
   return { flip: checkBoolean(t.flip ?? false, `${name}.flip`), shift: checkInteger(t.shift ?? 0, `${name}.shift`, 0, MAX_TTA_SHIFT) };
