@@ -122,10 +122,20 @@ def main():
     if kind not in ('adam', 'adamw'):
         raise SystemExit(f'the PyTorch recipe takes adam or adamw, not {kind}')
     make = torch.optim.AdamW if kind == 'adamw' else torch.optim.Adam
-    opt = make(model.parameters(), lr=recipe['learningRate'], weight_decay=recipe['weightDecay'])
-    n, batch = train_images.shape[0], recipe['batchSize']
-    steps_per_epoch = (n + batch - 1) // batch
-    total = steps_per_epoch * recipe['epochs']
+    if recipe['weightDecayOn'] == 'weights':
+        # Decay on convolution and dense weights only (the plan's 'penalised' ones), as convscope's weightDecayOn.
+        penalised = {p['name'] for p in recipe['plan']['parameters'] if p['penalised']}
+        named = list(model.named_parameters())
+        groups = [{'params': [p for n, p in named if n in penalised]},
+                  {'params': [p for n, p in named if n not in penalised], 'weight_decay': 0.0}]
+        opt = make(groups, lr=recipe['learningRate'], weight_decay=recipe['weightDecay'])
+    else:
+        opt = make(model.parameters(), lr=recipe['learningRate'], weight_decay=recipe['weightDecay'])
+    n = train_images.shape[0]
+    # Progressive batch sizes: one per epoch, the last one for later epochs (convscope's batchSizes).
+    batches = [recipe['batchSizes'][min(e, len(recipe['batchSizes']) - 1)] if recipe['batchSizes'] else recipe['batchSize']
+               for e in range(recipe['epochs'])]
+    total = sum((n + b - 1) // b for b in batches)
     schedule = None
     if recipe['schedule'] == 'one-cycle':
         rise = recipe['warmupSteps'] / total if recipe['warmupSteps'] > 0 else 0.3
@@ -141,7 +151,8 @@ def main():
         started = time.perf_counter()
         model.train()
         order = torch.randperm(n)
-        for s in range(steps_per_epoch):
+        batch = batches[epoch]
+        for s in range((n + batch - 1) // batch):
             rows = order[s * batch:(s + 1) * batch]
             x = augment(standardised(train_images[rows], mean, std), recipe['shift'], recipe['flip'], blank)
             loss = F.cross_entropy(model(x), train_labels[rows], label_smoothing=recipe['labelSmoothing'])

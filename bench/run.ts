@@ -16,7 +16,8 @@
 // time-to-accuracy (issue 33; only when named: it takes about an hour): each goal of the CPU column,
 // the speedrun preset against the same recipe in PyTorch, --seeds N (default 3), --goals ID,ID
 // (bench/time-to-accuracy.ts's CPU_GOALS), --preset NAME; for a smoke run --limit N, --test-limit N and
-// --epochs N (figures of a smoke run are no measurement), --no-pytorch. Also written to
+// --epochs N (figures of a smoke run are no measurement), --no-pytorch, --options JSON (trainCnn options
+// over the preset's on both sides: an ablation row, e.g. '{"ema":false}'). Also written to
 // bench/results/time-to-accuracy-<date>.json.
 import * as fs from 'fs';
 import * as os from 'os';
@@ -37,7 +38,7 @@ import { PRESETS, PresetName } from '../src/train/presets';
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
 const best = (values: number[]): number => Math.max(...values);
 
-const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model', '--seeds', '--goals', '--preset', '--limit', '--test-limit', '--epochs'];
+const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model', '--seeds', '--goals', '--preset', '--limit', '--test-limit', '--epochs', '--options'];
 
 // Each round is one timed pass of every contender over the split (about 30 minutes on 2 cores for the
 // 10,000 images), so the explanation section takes fewer rounds than the others unless --rounds says.
@@ -173,9 +174,10 @@ function timeToAccuracySection(args: string[]): unknown {
     ...DEFAULT_TIME_TO_ACCURACY, preset: preset as PresetName, seeds: positiveInteger('--seeds', DEFAULT_TIME_TO_ACCURACY.seeds),
     goals: flagValue('--goals')?.split(','), limit: optional('--limit'), testLimit: optional('--test-limit'), epochs: optional('--epochs'),
     pytorch: !args.includes('--no-pytorch'),
+    options: flagValue('--options') !== undefined ? JSON.parse(flagValue('--options')!) as Record<string, unknown> : undefined,
   };
   const smoke = settings.limit !== undefined || settings.testLimit !== undefined || settings.epochs !== undefined;
-  process.stdout.write(`time to accuracy: the ${settings.preset} preset${settings.pytorch ? ' and the same recipe in PyTorch' : ''}, ${settings.seeds} seed(s) each, ` +
+  process.stdout.write(`time to accuracy: the ${settings.preset} preset${settings.options ? ` with ${JSON.stringify(settings.options)}` : ''}${settings.pytorch ? ' and the same recipe in PyTorch' : ''}, ${settings.seeds} seed(s) each, ` +
     `final-epoch test accuracy, seconds of training + evaluation (no data loading or model building), ${settings.threads} threads${smoke ? ' (SMOKE RUN: limited data or epochs, not a measurement)' : ''}\n`);
   const results = benchTimeToAccuracy(settings, (line) => process.stdout.write(line + '\n'));
   process.stdout.write(formatTimeToAccuracy(results) + '\n\n');

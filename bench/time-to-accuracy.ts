@@ -50,6 +50,8 @@ export interface TimeToAccuracySettings {
   testLimit?: number;
   /** Epochs for every goal instead of the goal's own (a smoke run). */
   epochs?: number;
+  /** trainCnn options over the preset's, for both sides (an ablation row: `{ "ema": false }`). */
+  options?: Record<string, unknown>;
   /** Run the PyTorch recipe beside convscope (default true). */
   pytorch: boolean;
   threads: number;
@@ -108,10 +110,14 @@ function writeSplits(dir: string, dataset: Goal['dataset'], s: TimeToAccuracySet
 }
 
 /** The preset's recipe for a goal, as the PyTorch script reads it (the same values trainCnn resolves). */
-function recipeFile(dir: string, goal: Goal, epochs: number, preset: PresetName): string {
-  const o = resolveTrainOptions({ preset, dataset: goal.dataset, epochs });
+function recipeFile(dir: string, goal: Goal, epochs: number, preset: PresetName, options: Record<string, unknown> = {}): string {
+  const o = resolveTrainOptions({ preset, dataset: goal.dataset, epochs, ...options });
+  if (o.precision !== 'fp32' || o.l1 > 0 || o.mode !== 'script') {
+    throw new Error('the PyTorch recipe takes fp32 scripted runs without L1 (run with --no-pytorch for the others)');
+  }
   const recipe = {
-    plan: planModel(o.spec), epochs, batchSize: o.batchSize, learningRate: o.learningRate, weightDecay: o.weightDecay, optimizer: o.optimizer,
+    plan: planModel(o.spec), epochs, batchSize: o.batchSize, batchSizes: o.batchSizes ?? null, weightDecayOn: o.weightDecayOn,
+    learningRate: o.learningRate, weightDecay: o.weightDecay, optimizer: o.optimizer,
     schedule: o.schedule, warmupSteps: o.warmupSteps, labelSmoothing: o.labelSmoothing, shift: o.augment.shift, flip: o.augment.flip,
     tta: o.tta, ema: o.ema ?? null, evalChunkSize: o.evalChunkSize ?? 128, standardize: o.standardize,
   };
@@ -141,11 +147,13 @@ export function benchTimeToAccuracy(s: TimeToAccuracySettings, log: (line: strin
     for (const goal of goals) {
       const epochs = s.epochs ?? goal.epochs;
       if (s.pytorch && !splits.has(goal.dataset)) splits.set(goal.dataset, writeSplits(dir, goal.dataset, s));
-      const recipe = s.pytorch ? recipeFile(dir, goal, epochs, s.preset) : '';
+      // The options are checked here, once, before any run (and for the PyTorch side, turned into its recipe).
+      resolveTrainOptions({ preset: s.preset, dataset: goal.dataset, epochs, ...s.options });
+      const recipe = s.pytorch ? recipeFile(dir, goal, epochs, s.preset, s.options) : '';
       const ours: RunOutcome[] = [];
       const theirs: RunOutcome[] = [];
       for (let seed = 1; seed <= s.seeds; ++seed) {
-        const limits = s.limit || s.testLimit ? [String(s.limit ?? ''), String(s.testLimit ?? '')] : [];
+        const limits = [String(s.limit ?? ''), String(s.testLimit ?? ''), JSON.stringify(s.options ?? {})];
         ours.push(spawnJson(process.execPath, [worker, s.preset, goal.dataset, String(epochs), String(seed), ...limits], seed));
         log(`  ${goal.id} seed ${seed}: convscope ${describeRun(ours[ours.length - 1])}`);
         if (s.pytorch) {
