@@ -101,6 +101,18 @@ describe('ema', () => {
     for (const m of [eager.model, script.model, plain.model, saved]) m.dispose();
   });
 
+  test('resuming an ema run keeps the records of how its epochs were evaluated, and trains on from the saved average', async () => {
+    const runDir = path.join(tmp, 'resume');
+    const options = { dataset: fashion(), spec: BN_SPEC, limit: 128, batchSize: 64, testLimit: 50, ema: { decay: 0.9 }, tta: { flip: true } };
+    const first = await trainCnn({ ...options, runDir, pictures: false });
+    first.model.dispose();
+    const resumed = await trainCnn({ ...options, epochs: 2, resumeFrom: path.join(runDir, 'model.pt') });
+    expect(resumed.history[0]).toEqual(first.history[0]);
+    expect(resumed.history[0].evaluatedWith).toEqual({ tta: { flip: true, shift: 0 }, ema: { decay: 0.9, every: 1, warmup: true } });
+    expect(resumed.history[1].evaluatedWith).toEqual(resumed.history[0].evaluatedWith);
+    resumed.model.dispose();
+  });
+
   test('bad ema options are refused before any work, naming the option', () => {
     expectError(() => resolveTrainOptions({ ema: { decay: 1 } }), 'RangeError', /for ema.decay but received 1/);
     expectError(() => resolveTrainOptions({ ema: { decay: 0 } }), 'RangeError', /for ema.decay but received 0/);
