@@ -99,6 +99,23 @@ def evaluate(model, images, labels, mean, std, recipe):
     return correct / images.shape[0]
 
 
+@torch.no_grad()
+def whiten_first_convolution(model, plan, images, mean, std, settings):
+    """convscope's `whiten` (native/whitening.cc): the first filters become the whitening filters of the
+    first images' k x k patches, by decreasing variance, in pairs of opposite sign."""
+    conv = plan['conv'][0]
+    k = conv['kernelSize']
+    x = standardised(images[:settings['images']], mean, std).double()
+    patches = F.unfold(x, k).transpose(1, 2).reshape(-1, k * k)
+    values, vectors = torch.linalg.eigh(torch.cov(patches.t()))
+    values, vectors = values.flip(0), vectors.flip(1)
+    filters = (vectors.t() / (values + settings['eps']).sqrt().unsqueeze(1)).reshape(k * k, 1, k, k)
+    paired = torch.stack([filters, -filters], 1).reshape(2 * k * k, 1, k, k)
+    weight = getattr(model, conv['name']).weight
+    count = min(weight.shape[0], 2 * k * k)
+    weight[:count] = paired[:count].float()
+
+
 def main():
     p = argparse.ArgumentParser()
     for name in ['--recipe', '--train-images', '--train-labels', '--test-images', '--test-labels']:
@@ -118,6 +135,8 @@ def main():
     if not recipe['standardize']:
         mean, std = 0.0, 1.0
     model = PlanNet(recipe['plan'], channels_last=True)
+    if recipe.get('whiten'):
+        whiten_first_convolution(model, recipe['plan'], train_images, mean, std, recipe['whiten'])
     kind = recipe['optimizer']
     if kind not in ('adam', 'adamw'):
         raise SystemExit(f'the PyTorch recipe takes adam or adamw, not {kind}')

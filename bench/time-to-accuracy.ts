@@ -119,7 +119,7 @@ function recipeFile(dir: string, goal: Goal, epochs: number, preset: PresetName,
     plan: planModel(o.spec), epochs, batchSize: o.batchSize, batchSizes: o.batchSizes ?? null, weightDecayOn: o.weightDecayOn,
     learningRate: o.learningRate, weightDecay: o.weightDecay, optimizer: o.optimizer,
     schedule: o.schedule, warmupSteps: o.warmupSteps, labelSmoothing: o.labelSmoothing, shift: o.augment.shift, flip: o.augment.flip,
-    tta: o.tta, ema: o.ema ?? null, evalChunkSize: o.evalChunkSize ?? 128, standardize: o.standardize,
+    tta: o.tta, ema: o.ema ?? null, evalChunkSize: o.evalChunkSize ?? 128, standardize: o.standardize, whiten: o.whiten ?? null,
   };
   const file = path.join(dir, `${goal.id}-recipe.json`);
   fs.writeFileSync(file, JSON.stringify(recipe));

@@ -16,6 +16,7 @@
 #include "torch_compat.h"
 #include "trainer.h"
 #include "tta.h"
+#include "whitening.h"
 #ifdef CONVSCOPE_CUDA_SOURCES
 #include "cuda/cuda_runtime.h"
 #endif
@@ -54,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterPrecision(env, exports);
   RegisterEma(env, exports);
   RegisterTta(env, exports);
+  RegisterWhitening(env, exports);
 #ifdef CONVSCOPE_CUDA_SOURCES
   RegisterCuda(env, exports);
 #endif

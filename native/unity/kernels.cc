@@ -10,3 +10,4 @@
 #include "../train_step.cc"
 #include "../ema.cc"
 #include "../tta.cc"
+#include "../whitening.cc"

@@ -84,6 +84,7 @@ export function addTrainCommand(program: Command): void {
     .option('--ema-every <n>', 'steps between updates of the moving average (default 1)', parseInteger)
     .option('--no-ema', 'no moving average of the weights (also over a preset\'s)')
     .option('--no-tta', 'no test-time augmentation (also over a preset\'s)')
+    .option('--whiten', 'initialise the first convolution with the whitening filters of the training images\' patches')
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -136,7 +137,7 @@ export function addTrainCommand(program: Command): void {
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
         augment: flags.shift !== undefined || flags.flip ? { shift: flags.shift ?? 0, flip: flags.flip === true } : undefined,
         tta: flags.tta === false ? false : flags.ttaShift !== undefined || flags.ttaFlip ? { shift: flags.ttaShift ?? 0, flip: flags.ttaFlip === true } : undefined,
-        batchSizes: flags.batchSizes, weightDecayOn: flags.weightDecayOn,
+        batchSizes: flags.batchSizes, weightDecayOn: flags.weightDecayOn, whiten: flags.whiten,
         ema: flags.ema === false ? false : flags.ema !== undefined || flags.emaEvery !== undefined ? { decay: flags.ema, every: flags.emaEvery } : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];

@@ -122,6 +122,11 @@ export interface NativeEma {
   swap(a: NativeTensor[], b: NativeTensor[]): void;
 }
 
+/** native/whitening.h: patch-whitening filters of uint8 images [N, H, W], [2 k^2, 1, k, k]: v1..vK then -v1..-vK. */
+export interface NativeWhitening {
+  filters(images: NativeTensor, kernel: number, mean: number, std: number, eps: number): NativeTensor;
+}
+
 /** native/tta.h: test-time augmentation's views of a batch [N, C, H, W]. */
 export interface NativeTta {
   /** The batch mirrored left-right when `flip`, then moved dy pixels down and dx right, uncovered pixels set to padValue. */
@@ -231,6 +236,7 @@ export interface NativeAddon {
   ops: NativeOps;
   ema: NativeEma;
   tta: NativeTta;
+  whitening: NativeWhitening;
   torchInfo(): TorchInfo;
   cuda?: NativeCuda;
   setNumThreads(n: number): void;

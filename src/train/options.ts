@@ -11,6 +11,7 @@ import { checkTta, ResolvedTta, TtaOptions } from './tta';
 import { checkEma, EmaOptions, ResolvedEma } from './ema';
 import { checkBatchSizes } from './batch-schedule';
 import { WEIGHT_DECAY_ON, WeightDecayOn } from './weight-decay';
+import { checkWhiten, ResolvedWhiten, WhitenOptions } from './whitening';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -190,6 +191,14 @@ export interface TrainOptions {
    * @example trainCnn({ optimizer: 'adamw', weightDecay: 0.05, weightDecayOn: 'weights' })
    */
   weightDecayOn?: WeightDecayOn;
+  /**
+   * Patch-whitening initialisation of a new model's first convolution (src/train/whitening.ts): its
+   * first filters (up to 2 k^2) become the whitening filters of the training images' k x k patches, in
+   * pairs of opposite sign; they train on from there (not frozen). true for the defaults. Not with
+   * initialModel (whose weights are given); a resumed run keeps its checkpoint's weights. Default none.
+   * @example trainCnn({ preset: 'speedrun', whiten: true })
+   */
+  whiten?: boolean | WhitenOptions;
 }
 
 export interface AugmentOptions {
@@ -200,16 +209,18 @@ export interface AugmentOptions {
 /** Options that stay optional once defaults are applied; every other option gets a value. */
 type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | 'onProgress' | 'signal' | 'runDir'
   | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph' | 'preset' | 'evalChunkSize' | 'ema' | 'batchSizes';
+/** Options resolved to another type than they are given in. */
+type Reshaped = 'augment' | 'tta' | 'ema' | 'whiten';
 
 /** TrainOptions after validation, with every default filled in. */
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | 'augment' | 'tta' | 'ema'>>
-  & Pick<TrainOptions, Exclude<OptionalAfterResolve, 'ema'>> & { augment: Required<AugmentOptions>; tta: ResolvedTta; ema?: ResolvedEma };
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | Reshaped>>
+  & Pick<TrainOptions, Exclude<OptionalAfterResolve, 'ema'>> & { augment: Required<AugmentOptions>; tta: ResolvedTta; ema?: ResolvedEma; whiten?: ResolvedWhiten };
 
 const KNOWN = [
   'dataset', 'dataDir', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
-  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'tta', 'ema', 'batchSizes', 'weightDecayOn',
+  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'tta', 'ema', 'batchSizes', 'weightDecayOn', 'whiten',
 ];
 
 /**
@@ -278,6 +289,10 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   if (o.keepEpochCheckpoints === true && o.runDir === undefined) {
     throw new TypeError(expected('a runDir to keep epoch checkpoints in (keepEpochCheckpoints: true)', 'runDir', undefined));
   }
+  if (o.whiten !== undefined && o.whiten !== false && o.initialModel !== undefined) {
+    // Whitening initialises a new model; the given model's weights would be overwritten.
+    throw new TypeError(expected('either whiten or initialModel', 'whiten', o.whiten) + ' together with initialModel');
+  }
   if (o.cudaGraph === true && mode !== 'script') {
     // The eager path issues every op from JS; there is no native step to capture.
     throw new RangeError(expected("mode 'script' for cudaGraph: true (a CUDA graph holds the scripted step)", 'mode', mode));
@@ -328,6 +343,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     ema: checkEma(o.ema, 'ema'),
     batchSizes: checkBatchSizes(o.batchSizes, 'batchSizes'),
     weightDecayOn: checkOneOf(o.weightDecayOn ?? 'all', 'weightDecayOn', WEIGHT_DECAY_ON),
+    whiten: checkWhiten(o.whiten, 'whiten'),
   };
 }
 

@@ -19,6 +19,7 @@ import { isScheduled, learningRateAt, learningRates, Schedule } from './schedule
 import { WeightAverage } from './ema';
 import { epochBatchSize, epochStepBase, epochSteps, largestBatch, runSteps } from './batch-schedule';
 import { undecayedParameters } from './weight-decay';
+import { whitenFirstConvolution } from './whitening';
 import { evaluateEpoch, evaluationRecord } from './epoch-evaluation';
 
 export interface TrainResult {
@@ -387,7 +388,14 @@ function runSpec(options: ResolvedTrainOptions, resume: Resume | undefined): Req
 function startingModel(options: ResolvedTrainOptions, device: string, train: LabelledImages): CnnModel {
   if (options.initialModel) return options.initialModel.convert(options.mode).toDeviceOwned(device);
   const inputNorm = options.standardize ? datasetNorm(train) : NO_NORM;
-  return createModelFor(trainingFootprint(options.optimizer, options.momentum), options.spec, { mode: options.mode, device, seed: options.seed, inputNorm });
+  const model = createModelFor(trainingFootprint(options.optimizer, options.momentum), options.spec, { mode: options.mode, device, seed: options.seed, inputNorm });
+  try {
+    if (options.whiten) whitenFirstConvolution(model, train, options.whiten);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
 }
 
 /**
