@@ -109,9 +109,9 @@ function writeSplits(dir: string, dataset: Goal['dataset'], s: TimeToAccuracySet
   return files;
 }
 
-/** The preset's recipe for a goal, as the PyTorch script reads it (the same values trainCnn resolves). */
-function recipeFile(dir: string, goal: Goal, epochs: number, preset: PresetName, options: Record<string, unknown> = {}): string {
-  const o = resolveTrainOptions({ preset, dataset: goal.dataset, epochs, ...options });
+/** The preset's recipe (with `options` over it), as the PyTorch script reads it: the values trainCnn resolves. */
+export function pytorchRecipe(dataset: Goal['dataset'], epochs: number, preset: PresetName, options: Record<string, unknown> = {}): Record<string, unknown> {
+  const o = resolveTrainOptions({ preset, dataset, epochs, ...options });
   if (o.precision !== 'fp32' || o.l1 > 0 || o.mode !== 'script') {
     throw new Error('the PyTorch recipe takes fp32 scripted runs without L1 (run with --no-pytorch for the others)');
   }
@@ -121,8 +121,12 @@ function recipeFile(dir: string, goal: Goal, epochs: number, preset: PresetName,
     schedule: o.schedule, warmupSteps: o.warmupSteps, labelSmoothing: o.labelSmoothing, shift: o.augment.shift, flip: o.augment.flip,
     tta: o.tta, ema: o.ema ?? null, evalChunkSize: o.evalChunkSize ?? 128, standardize: o.standardize, whiten: o.whiten ?? null,
   };
+  return recipe;
+}
+
+function recipeFile(dir: string, goal: Goal, epochs: number, preset: PresetName, options: Record<string, unknown> = {}): string {
   const file = path.join(dir, `${goal.id}-recipe.json`);
-  fs.writeFileSync(file, JSON.stringify(recipe));
+  fs.writeFileSync(file, JSON.stringify(pytorchRecipe(goal.dataset, epochs, preset, options)));
   return file;
 }
 
