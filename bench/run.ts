@@ -15,8 +15,8 @@
 // It runs EXPLAIN_ROUNDS interleaved rounds unless --rounds is given.
 // time-to-accuracy (issue 33; only when named: it takes about an hour): each goal of the CPU column,
 // the speedrun preset against the same recipe in PyTorch, --seeds N (default 3), --goals ID,ID
-// (bench/time-to-accuracy.ts's CPU_GOALS), --preset NAME; for a smoke run --limit N, --test-limit N and
-// --epochs N (figures of a smoke run are no measurement), --no-pytorch, --options JSON (trainCnn options
+// (bench/time-to-accuracy.ts's CPU_GOALS), --preset NAME, --epochs N (every goal's epochs, for tuning);
+// for a smoke run --limit N and --test-limit N (figures of a smoke run are no measurement), --no-pytorch, --options JSON (trainCnn options
 // over the preset's on both sides: an ablation row, e.g. '{"ema":false}'). Also written to
 // bench/results/time-to-accuracy-<date>.json.
 import * as fs from 'fs';
@@ -176,7 +176,8 @@ function timeToAccuracySection(args: string[]): unknown {
     pytorch: !args.includes('--no-pytorch'),
     options: flagValue('--options') !== undefined ? JSON.parse(flagValue('--options')!) as Record<string, unknown> : undefined,
   };
-  const smoke = settings.limit !== undefined || settings.testLimit !== undefined || settings.epochs !== undefined;
+  // Fewer images is no measurement of a goal; other epochs are (each row says its epochs).
+  const smoke = settings.limit !== undefined || settings.testLimit !== undefined;
   process.stdout.write(`time to accuracy: the ${settings.preset} preset${settings.options ? ` with ${JSON.stringify(settings.options)}` : ''}${settings.pytorch ? ' and the same recipe in PyTorch' : ''}, ${settings.seeds} seed(s) each, ` +
     `final-epoch test accuracy, seconds of training + evaluation (no data loading or model building), ${settings.threads} threads${smoke ? ' (SMOKE RUN: limited data or epochs, not a measurement)' : ''}\n`);
   const results = benchTimeToAccuracy(settings, (line) => process.stdout.write(line + '\n'));
