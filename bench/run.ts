@@ -21,6 +21,12 @@
 // Optuna at the same budget (best validation accuracy, CPU time), and trials per hour with 1 and 2
 // workers. --tune-trials N, --tune-epochs N, --tune-limit N, --tune-test-limit N and --tune-seeds
 // 42,43 shrink it (a smoke run); their JSON goes to bench/results/tune-DATE.json unless --out says.
+// time-to-accuracy (issue 33; only when named: it takes about an hour): each goal of the CPU column,
+// the speedrun preset against the same recipe in PyTorch, --seeds N (default 3), --goals ID,ID
+// (bench/time-to-accuracy.ts's CPU_GOALS), --preset NAME, --epochs N (every goal's epochs, for tuning);
+// for a smoke run --limit N and --test-limit N (figures of a smoke run are no measurement), --no-pytorch, --options JSON (trainCnn options
+// over the preset's on both sides: an ablation row, e.g. '{"ema":false}'). Also written to
+// bench/results/time-to-accuracy-<date>.json.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -35,16 +41,18 @@ import { benchColourThroughput, benchTrainingThroughput, COLOUR_REFERENCE, DEFAU
 import { BATCH_NORM_REFERENCE, benchBatchNormThroughput } from './batch-norm-throughput';
 import { benchDistributed, DEFAULT_DISTRIBUTED, printDistributed } from './distributed';
 import { benchTuneCompare, benchTuneWorkers, COMPARE_SPACE, DEFAULT_TUNE_BENCH, summarize, TuneBenchSettings } from './tune-search';
+import { benchTimeToAccuracy, DEFAULT_TIME_TO_ACCURACY, formatTimeToAccuracy } from './time-to-accuracy';
+import { PRESETS, PresetName } from '../src/train/presets';
 
 // On a shared machine noise only ever slows a run, so the best of the interleaved rounds is the
 // steadiest estimate of what each contender can do (as timeit advises); the median is shown too.
 const best = (values: number[]): number => Math.max(...values);
 
 const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model', '--tune-trials', '--tune-epochs', '--tune-limit',
-  '--tune-test-limit', '--tune-seeds'];
+  '--tune-test-limit', '--tune-seeds', '--seeds', '--goals', '--preset', '--limit', '--test-limit', '--epochs', '--options'];
 
 /** Sections run only when named: they take the better part of an hour. */
-const OPT_IN = ['tune', 'tune-compare', 'tune-workers'];
+const OPT_IN = ['tune', 'tune-compare', 'tune-workers', 'time-to-accuracy'];
 
 // Each round is one timed pass of every contender over the split (about 30 minutes on 2 cores for the
 // 10,000 images), so the explanation section takes fewer rounds than the others unless --rounds says.
@@ -202,6 +210,8 @@ async function main(): Promise<void> {
     process.stdout.write('\n');
   }
 
+  if (only.includes('time-to-accuracy')) report.timeToAccuracy = timeToAccuracySection(args);
+
   const onlyTune = only.length > 0 && only.every((name) => OPT_IN.includes(name));
   const defaultOut = onlyTune ? `tune-${new Date().toISOString().slice(0, 10)}.json` : 'latest.json';
   const out = flagValue('--out') ?? path.join(__dirname, '..', '..', 'bench', 'results', defaultOut);
@@ -209,6 +219,31 @@ async function main(): Promise<void> {
   fs.writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
   const shown = path.relative(process.cwd(), path.resolve(out));
   process.stdout.write(`written to ${shown.startsWith('..') ? path.resolve(out) : shown}\n`);
+}
+
+/** Issue 33's section: runs, prints and writes its own JSON (a long run's figures kept apart from latest.json's). */
+function timeToAccuracySection(args: string[]): unknown {
+  const preset = flagValue('--preset') ?? DEFAULT_TIME_TO_ACCURACY.preset;
+  if (!(PRESETS as readonly string[]).includes(preset)) throw new Error(`--preset takes one of ${PRESETS.join(', ')}, not ${preset}`);
+  const optional = (flag: string) => (flagValue(flag) !== undefined ? positiveInteger(flag, 1) : undefined);
+  const settings = {
+    ...DEFAULT_TIME_TO_ACCURACY, preset: preset as PresetName, seeds: positiveInteger('--seeds', DEFAULT_TIME_TO_ACCURACY.seeds),
+    goals: flagValue('--goals')?.split(','), limit: optional('--limit'), testLimit: optional('--test-limit'), epochs: optional('--epochs'),
+    pytorch: !args.includes('--no-pytorch'),
+    options: flagValue('--options') !== undefined ? JSON.parse(flagValue('--options')!) as Record<string, unknown> : undefined,
+  };
+  // Fewer images is no measurement of a goal; other epochs are (each row says its epochs).
+  const smoke = settings.limit !== undefined || settings.testLimit !== undefined;
+  process.stdout.write(`time to accuracy: the ${settings.preset} preset${settings.options ? ` with ${JSON.stringify(settings.options)}` : ''}${settings.pytorch ? ' and the same recipe in PyTorch' : ''}, ${settings.seeds} seed(s) each, ` +
+    `final-epoch test accuracy, seconds of training + evaluation (no data loading or model building), ${settings.threads} threads${smoke ? ' (SMOKE RUN: limited data or epochs, not a measurement)' : ''}\n`);
+  const results = benchTimeToAccuracy(settings, (line) => process.stdout.write(line + '\n'));
+  process.stdout.write(formatTimeToAccuracy(results) + '\n\n');
+  const report = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores`, settings, smoke, results };
+  const file = path.join(__dirname, '..', '..', 'bench', 'results', `time-to-accuracy-${report.date.slice(0, 10)}${smoke ? '-smoke' : ''}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  process.stdout.write(`time to accuracy written to ${path.relative(process.cwd(), file)}\n\n`);
+  return report;
 }
 
 main().catch((err) => {

@@ -5,6 +5,7 @@
 #include "cpu_block_cache.h"
 #include "device.h"
 #include "distributed.h"
+#include "ema.h"
 #include "instance_data.h"
 #include "mkl_cpu_check.h"
 #include "ops.h"
@@ -15,6 +16,8 @@
 #include "tensor.h"
 #include "torch_compat.h"
 #include "trainer.h"
+#include "tta.h"
+#include "whitening.h"
 #ifdef CONVSCOPE_CUDA_SOURCES
 #include "cuda/cuda_runtime.h"
 #endif
@@ -52,6 +55,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterTrainer(env, exports);
   RegisterPrecision(env, exports);
   RegisterDistributed(env, exports);
+  RegisterEma(env, exports);
+  RegisterTta(env, exports);
+  RegisterWhitening(env, exports);
 #ifdef CONVSCOPE_CUDA_SOURCES
   RegisterCuda(env, exports);
 #endif

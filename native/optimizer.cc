@@ -1,5 +1,6 @@
 #include "optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -171,8 +172,49 @@ std::shared_ptr<torch::optim::Optimizer> OptimizerWrap::From(const Napi::Value& 
   return wrap->optimizer_;
 }
 
+namespace {
+
+// The parameters as groups: those not in `undecayed` (a JS array of Tensors, or undefined), then
+// those in it. One group when none is kept from decay.
+std::vector<torch::optim::OptimizerParamGroup> DecayGroups(const std::vector<at::Tensor>& params, const Napi::Value& undecayed) {
+  if (undecayed.IsUndefined() || undecayed.IsNull()) return {torch::optim::OptimizerParamGroup(params)};
+  if (!undecayed.IsArray()) throw TypeMismatch("Expected an array of Tensors for undecayed but received " + DescribeValue(undecayed));
+  auto list = undecayed.As<Napi::Array>();
+  std::vector<const void*> kept;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    const at::Tensor& t = TensorWrap::From(list.Get(i), Element("undecayed", i).c_str());
+    const bool known = std::any_of(params.begin(), params.end(), [&](const at::Tensor& p) { return p.unsafeGetTensorImpl() == t.unsafeGetTensorImpl(); });
+    if (!known) throw OutOfRange("Expected one of params for " + Element("undecayed", i));
+    kept.push_back(t.unsafeGetTensorImpl());
+  }
+  std::vector<at::Tensor> decayed, plain;
+  for (const auto& p : params) {
+    (std::find(kept.begin(), kept.end(), p.unsafeGetTensorImpl()) == kept.end() ? decayed : plain).push_back(p);
+  }
+  if (plain.empty()) return {torch::optim::OptimizerParamGroup(params)};
+  if (decayed.empty()) throw OutOfRange("Expected some parameters with weight decay: undecayed holds them all");
+  return {torch::optim::OptimizerParamGroup(decayed), torch::optim::OptimizerParamGroup(plain)};
+}
+
+// With two groups: the first gets `defaults` as they are (its weight decay), and `defaults` lose their
+// decay, so that the second group (which takes the defaults) has none. Not the other way round: recent
+// libtorch fills a group's options that equal a default-constructed Options' (a decay of 0) from the
+// optimizer's defaults, so an explicit 0 would be replaced by the decay.
+template <typename Options>
+std::vector<torch::optim::OptimizerParamGroup> DecayOnFirst(std::vector<torch::optim::OptimizerParamGroup> groups, Options& defaults) {
+  if (groups.size() > 1) {
+    groups[0].set_options(std::make_unique<Options>(defaults));
+    defaults.weight_decay(0.0);
+  }
+  return groups;
+}
+
+}  // namespace
+
 // new Optimizer(params: Tensor[], { kind: 'sgd' | 'adam' | 'adamw', learningRate, momentum, nesterov, weightDecay,
-// beta1, beta2, epsilon })
+// beta1, beta2, epsilon, undecayed })
+// `undecayed` (some of params) are kept from weight decay: they form a second parameter group whose
+// decay is 0 (batch normalisation's scales and shifts, biases). Without it, one group as before.
 OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OptimizerWrap>(info) {
   Guarded(info.Env(), [&] {
     if (!info[0].IsArray()) throw TypeMismatch("Expected an array of Tensors for params but received " + DescribeValue(info[0]));
@@ -185,18 +227,21 @@ OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     std::string kind = ReadString(options.Get("kind"), "kind");
     double lr = ReadNumber(options.Get("learningRate"), "learningRate");
     double weightDecay = OptionalNumber(options, "weightDecay", 0.0);
+    const std::vector<torch::optim::OptimizerParamGroup> groups = DecayGroups(params, options.Get("undecayed"));
     if (kind == "sgd") {
       auto opts = torch::optim::SGDOptions(lr)
                       .momentum(OptionalNumber(options, "momentum", 0.0))
                       .nesterov(OptionalBool(options, "nesterov", false))
                       .weight_decay(weightDecay);
-      optimizer_ = std::make_shared<torch::optim::SGD>(params, opts);
+      const auto grouped = DecayOnFirst(groups, opts);
+      optimizer_ = std::make_shared<torch::optim::SGD>(grouped, opts);
     } else if (kind == "adam" || kind == "adamw") {
       auto opts = torch::optim::AdamOptions(lr)
                       .betas({OptionalNumber(options, "beta1", 0.9), OptionalNumber(options, "beta2", 0.999)})
                       .eps(OptionalNumber(options, "epsilon", 1e-8))
                       .weight_decay(weightDecay);
-      auto adam = std::make_shared<LeanAdam>(params, opts);
+      const auto grouped = DecayOnFirst(groups, opts);
+      auto adam = std::make_shared<LeanAdam>(grouped, opts);
       adam->set_decoupled(kind == "adamw");
       optimizer_ = adam;
     } else {

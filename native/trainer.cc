@@ -13,6 +13,7 @@
 #include "batch.h"
 #include "args.h"
 #include "distributed.h"
+#include "ema.h"
 #include "errors.h"
 #include "optimizer.h"
 #include "script_model.h"
@@ -33,6 +34,7 @@ struct EpochJob {
   int64_t progressEvery = 1;
   bool dropLast = false;
   std::vector<double> learningRates;  // per step of the segment; empty: the optimizer's own
+  WeightAverage ema;  // updated after the steps it asks for (ema.h); inactive when the run keeps none
   // OpenMP's thread count is per calling thread: the worker thread must be told the main thread's
   // setting, or it starts as many threads as the host has cores and oversubscribes the CPU.
   int threads = 1;
@@ -188,6 +190,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
         outcome_.nonFiniteStep = step;
         break;
       }
+      job.ema.AfterStep(step);
       seen += end - start;
       outcome_.steps = step + 1;
       const bool last = step + 1 == steps;
@@ -275,6 +278,7 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
         if (!(lr >= 0.0) || !std::isfinite(lr)) throw OutOfRange("Expected finite learning rates >= 0 for learningRates");
       }
     }
+    job.ema = ReadWeightAverage(o.Get("ema"), "ema");
     Napi::Value list = o.Get("l1Params");
     if (list.IsArray()) {
       auto array = list.As<Napi::Array>();

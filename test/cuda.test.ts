@@ -61,6 +61,10 @@ describeCuda('CUDA', () => {
     ['Adam, cosine schedule after warm-up, label smoothing', { schedule: 'cosine', warmupSteps: 5, labelSmoothing: 0.1 }],
     ['AdamW', { optimizer: 'adamw', weightDecay: 0.05 }],
     ['Adam, augmentation (shifts and flips drawn inside the graph)', { augment: { shift: 2, flip: true } }],
+    // Issue 33's tricks: two parameter groups in the captured update, the weight average after each replay.
+    ['AdamW, no weight decay on biases (two parameter groups)', { optimizer: 'adamw', weightDecay: 0.05, weightDecayOn: 'weights' }],
+    ['SGD with momentum, weight decay on weights only', { optimizer: 'sgd', momentum: 0.9, learningRate: 0.05, weightDecay: 0.01, weightDecayOn: 'weights' }],
+    ['Adam, a weight average (after each replay, on the graph\'s stream) and TTA', { ema: { decay: 0.9 }, tta: { flip: true, shift: 1 } }],
   ] as const)(
     'graph and plain steps give the same weights within 1e-5 from the same weights and batches (%s, dropout on)', async (_name, optimizer) => {
       const start = createModel(smallSpec(), { mode: 'script', device: 'cuda', seed: 11 });

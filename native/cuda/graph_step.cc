@@ -51,25 +51,32 @@ Lane& LaneOf(c10::DeviceIndex device) {
 // device learning rate, once its momentum buffers exist (the warm-up steps make them).
 class CapturableUpdate {
  public:
+  // Parameter groups differ only in weight decay (the optimizer's `undecayed` group has none); they
+  // share the learning rate, which a schedule sets for all.
   explicit CapturableUpdate(std::shared_ptr<torch::optim::Optimizer> optimizer) : optimizer_(std::move(optimizer)) {
-    if (optimizer_->param_groups().size() != 1) throw std::runtime_error("the CUDA graph step takes an optimizer with one parameter group");
-    const auto& params = optimizer_->param_groups()[0].params();
     adam_ = dynamic_cast<torch::optim::Adam*>(optimizer_.get());
     sgd_ = dynamic_cast<torch::optim::SGD*>(optimizer_.get());
     if (!adam_ && !sgd_) throw std::runtime_error("the CUDA graph step takes Adam or SGD");
-    learningRate_ = torch::zeros({}, params.at(0).options().dtype(at::kFloat));
-    if (adam_) for (auto& p : params) steps_.push_back(torch::zeros({}, p.options().dtype(at::kFloat)));
+    const auto& first = optimizer_->param_groups().at(0).params();
+    learningRate_ = torch::zeros({}, first.at(0).options().dtype(at::kFloat));
+    for (const auto& group : optimizer_->param_groups()) {
+      if (adam_) for (auto& p : group.params()) steps_.push_back(torch::zeros({}, p.options().dtype(at::kFloat)));
+    }
   }
 
   // Outside the graph, before a segment: finds the optimizer's state (making what Adam's first step
   // would make, so its tensors exist before capture; loadState() may have replaced them since the
   // last segment) and copies the host's step counts and learning rate to the device.
   void Load() {
-    auto& group = optimizer_->param_groups().at(0);
-    params_ = group.params();
-    learningRate_.fill_(group.options().get_lr());
+    params_.clear();
+    groupEnds_.clear();
+    for (auto& group : optimizer_->param_groups()) {
+      params_.insert(params_.end(), group.params().begin(), group.params().end());
+      groupEnds_.push_back(params_.size());
+      if (adam_ && static_cast<torch::optim::AdamOptions&>(group.options()).amsgrad()) throw std::runtime_error("the CUDA graph step does not take AMSGrad");
+    }
+    learningRate_.fill_(optimizer_->param_groups().at(0).options().get_lr());
     if (!adam_) return;
-    if (static_cast<torch::optim::AdamOptions&>(group.options()).amsgrad()) throw std::runtime_error("the CUDA graph step does not take AMSGrad");
     expAvgs_.clear();
     expAvgSqs_.clear();
     states_.clear();
@@ -102,16 +109,24 @@ class CapturableUpdate {
       ApplySgd(grads);
       return;
     }
-    const auto& o = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().at(0).options());
     at::_foreach_add_(steps_, 1);
     const auto* lean = dynamic_cast<const LeanAdam*>(adam_);
-    if (lean && lean->decoupled()) {
-      at::_fused_adamw_(params_, grads, expAvgs_, expAvgSqs_, {}, steps_, learningRate_, std::get<0>(o.betas()),
-                        std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
-      return;
+    const bool decoupled = lean && lean->decoupled();
+    // One fused launch per parameter group (its own weight decay).
+    size_t begin = 0;
+    for (size_t g = 0; g < groupEnds_.size(); ++g) {
+      const size_t end = groupEnds_[g];
+      const auto& o = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().at(g).options());
+      const auto part = [&](const std::vector<at::Tensor>& all) { return std::vector<at::Tensor>(all.begin() + begin, all.begin() + end); };
+      if (decoupled) {
+        at::_fused_adamw_(part(params_), part(grads), part(expAvgs_), part(expAvgSqs_), {}, part(steps_), learningRate_, std::get<0>(o.betas()),
+                          std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      } else {
+        at::_fused_adam_(part(params_), part(grads), part(expAvgs_), part(expAvgSqs_), {}, part(steps_), learningRate_, std::get<0>(o.betas()),
+                         std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      }
+      begin = end;
     }
-    at::_fused_adam_(params_, grads, expAvgs_, expAvgSqs_, {}, steps_, learningRate_, std::get<0>(o.betas()),
-                     std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
   }
 
   // Outside the graph, after a segment: the device's step count back into libtorch's state.
@@ -133,6 +148,12 @@ class CapturableUpdate {
   // libtorch's SGD step (weight decay, momentum with dampening, Nesterov), with the device rate.
   void ApplySgd(const std::vector<at::Tensor>& grads) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(sgd_->param_groups().at(0).options());
+    // The groups' weight decay, per parameter (momentum, dampening and Nesterov are the same in every group).
+    std::vector<double> decays;
+    for (size_t g = 0, i = 0; g < groupEnds_.size(); ++g) {
+      const double decay = static_cast<const torch::optim::SGDOptions&>(sgd_->param_groups().at(g).options()).weight_decay();
+      for (; i < groupEnds_[g]; ++i) decays.push_back(decay);
+    }
     auto& state = sgd_->state();
     using Key = std::remove_reference_t<decltype(state)>::key_type;
     std::vector<torch::optim::SGDParamState*> buffers;
@@ -148,7 +169,7 @@ class CapturableUpdate {
       }
     }
     for (size_t i = 0; i < params_.size(); ++i) {
-      at::Tensor d = o.weight_decay() != 0 ? grads[i].add(params_[i], o.weight_decay()) : grads[i];
+      at::Tensor d = decays[i] != 0 ? grads[i].add(params_[i], decays[i]) : grads[i];
       if (o.momentum() != 0) {
         at::Tensor& buffer = buffers[i]->momentum_buffer();
         buffer.mul_(o.momentum()).add_(d, 1 - o.dampening());
@@ -162,6 +183,8 @@ class CapturableUpdate {
   torch::optim::Adam* adam_ = nullptr;
   torch::optim::SGD* sgd_ = nullptr;
   std::vector<at::Tensor> params_, expAvgs_, expAvgSqs_, steps_;
+  // Where each parameter group ends in params_ (and the lists beside it).
+  std::vector<size_t> groupEnds_;
   std::vector<torch::optim::AdamParamState*> states_;
   at::Tensor learningRate_;
 };

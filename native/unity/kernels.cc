@@ -8,3 +8,6 @@
 #include "../precision.cc"
 #include "../script_ops.cc"
 #include "../train_step.cc"
+#include "../ema.cc"
+#include "../tta.cc"
+#include "../whitening.cc"

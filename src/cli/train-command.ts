@@ -38,6 +38,11 @@ export function parseNumber(value: string): number {
   return n;
 }
 
+/** "128,256,512": a comma-separated list of integers. */
+export function parseIntegerList(value: string): number[] {
+  return value.split(',').map((part) => parseInteger(part.trim()));
+}
+
 /** A progress bar per epoch on a TTY; one line per epoch otherwise (logs, CI). */
 export function progressPrinter(): { onProgress: (e: TrainProgress) => void; stop: () => void } {
   const cliProgress = require('cli-progress') as typeof import('cli-progress');
@@ -75,17 +80,19 @@ export function addTrainCommand(program: Command): void {
     .command('train')
     .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)');
   addDataOptions(command, 'all', 'fashion-mnist')
-    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network), fast (a batch-norm CNN, one-cycle, augmentation) or cifar (a batch-norm CNN for 32x32 colour images, crop and flip augmentation); flags given win')
+    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network), fast (a batch-norm CNN, one-cycle, augmentation), cifar (a batch-norm CNN for 32x32 colour images, crop and flip augmentation) or speedrun (time to accuracy: a smaller one with a weight average and test-time flips on clothes); flags given win')
     .option('--spec <file>', 'the network as a CnnSpec in JSON (conv, dense, dropout, inputChannels, ...; unknown keys refused); --kernel-size and --filters change its first layer')
     // No defaults below where a preset sets the value: trainCnn fills in the same defaults otherwise.
     .option('--epochs <n>', 'epochs (default 1)', parseInteger)
     .option('--batch-size <n>', 'batch size (default 128)', parseInteger)
+    .option('--batch-sizes <list>', 'progressive batch sizes: one per epoch, comma-separated, the last for later epochs (e.g. 128,256,512)', parseIntegerList)
     .option('--lr <x>', 'learning rate (default 0.001)', parseNumber)
     .option('--optimizer <name>', 'adam, adamw or sgd (default adam)')
     .option('--momentum <x>', 'SGD momentum', parseNumber)
     .option('--nesterov', 'Nesterov momentum (SGD)')
     .option('--weight-decay <x>', 'L2 penalty (weight decay)', parseNumber)
     .option('--l1 <x>', 'L1 penalty on weights', parseNumber)
+    .option('--weight-decay-on <what>', 'all (default) or weights: no weight decay on biases and batch-norm scales and shifts')
     .option('--device <name>', 'cpu, cuda or auto', 'cpu')
     .option('--mode <name>', 'eager or script (default eager)')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', 'fp32')
@@ -95,6 +102,13 @@ export function addTrainCommand(program: Command): void {
     .option('--shift <n>', 'augmentation: shift training images by up to n pixels', parseInteger)
     .option('--flip', 'augmentation: mirror training images left-right at random')
     .option('--fill <how>', 'augmentation: what --shift pads with: zero (black, default) or mean (each channel\'s mean)')
+    .option('--tta-flip', 'test-time augmentation: average the logits of each test image and its mirror (clothes, not digits)')
+    .option('--tta-shift <n>', 'test-time augmentation: also average over the image moved n pixels down-right and up-left', parseInteger)
+    .option('--ema <decay>', 'evaluate and return a moving average of the weights, with this decay (e.g. 0.99)', parseNumber)
+    .option('--ema-every <n>', 'steps between updates of the moving average (default 1)', parseInteger)
+    .option('--no-ema', 'no moving average of the weights (also over a preset\'s)')
+    .option('--no-tta', 'no test-time augmentation (also over a preset\'s)')
+    .option('--whiten', 'initialise the first convolution with the whitening filters of the training images\' patches')
     .option('--limit <n>', 'train on the first n images', parseInteger)
     .option('--test-limit <n>', 'evaluate on the first n test images', parseInteger)
     .option('--validation <n>', 'hold out the last n training images', parseInteger)
@@ -163,6 +177,9 @@ export function addTrainCommand(program: Command): void {
         augment: flags.shift !== undefined || flags.flip || flags.fill !== undefined
           ? { shift: flags.shift ?? 0, flip: flags.flip === true, ...(flags.fill === undefined ? {} : { fill: flags.fill }) } : undefined,
         distributed,
+        tta: flags.tta === false ? false : flags.ttaShift !== undefined || flags.ttaFlip ? { shift: flags.ttaShift ?? 0, flip: flags.ttaFlip === true } : undefined,
+        batchSizes: flags.batchSizes, weightDecayOn: flags.weightDecayOn, whiten: flags.whiten,
+        ema: flags.ema === false ? false : flags.ema !== undefined || flags.emaEvery !== undefined ? { decay: flags.ema, every: flags.emaEvery } : undefined,
       };
       for (const key of Object.keys(options) as (keyof TrainOptions)[]) if (options[key] === undefined) delete options[key];
       const result = await trainCnn(options).catch((err: unknown) => {

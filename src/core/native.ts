@@ -68,6 +68,8 @@ export interface OptimizerSettings {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
+  /** Parameters (some of the optimizer's) kept from weight decay: a second parameter group with decay 0. */
+  undecayed?: NativeTensor[];
 }
 
 export interface NativeScriptModel {
@@ -105,6 +107,34 @@ export interface EpochJob {
   shift?: number;
   flip?: boolean;
   padValues?: number | number[];
+  /** A moving average of the weights updated after the steps it asks for (native/ema.h). */
+  ema?: NativeEmaJob;
+}
+
+/**
+ * The weight average a native epoch keeps: `averages[i]` follows `sources[i]` (same shape, dtype and
+ * device) after every `every` steps of the run, with the decay lowered on the first updates when
+ * `warmup` (native/ema.h); `firstStep` is the run's index of the segment's first step.
+ */
+export interface NativeEmaJob { averages: NativeTensor[]; sources: NativeTensor[]; decay: number; warmup: boolean; every: number; firstStep: number }
+
+/** native/ema.h: in-place updates and swaps of tensor lists (each pair of the same shape, dtype and device). */
+export interface NativeEma {
+  /** averages = decay * averages + (1 - decay) * sources (non-float tensors: copied). */
+  update(averages: NativeTensor[], sources: NativeTensor[], decay: number): void;
+  /** Exchanges the contents of a[i] and b[i]. */
+  swap(a: NativeTensor[], b: NativeTensor[]): void;
+}
+
+/** native/whitening.h: patch-whitening filters of uint8 images [N, H, W], [2 k^2, 1, k, k]: v1..vK then -v1..-vK. */
+export interface NativeWhitening {
+  filters(images: NativeTensor, kernel: number, mean: number, std: number, eps: number): NativeTensor;
+}
+
+/** native/tta.h: test-time augmentation's views of a batch [N, C, H, W]. */
+export interface NativeTta {
+  /** The batch mirrored left-right when `flip`, then moved dy pixels down and dx right, uncovered pixels set to padValue. */
+  view(x: NativeTensor, dy: number, dx: number, flip: boolean, padValue: number): NativeTensor;
 }
 
 export interface EpochProgress { step: number; steps: number; seen: number; loss: number; correct: number }
@@ -254,6 +284,9 @@ export interface NativeAddon {
   Optimizer: new (params: NativeTensor[], settings: OptimizerSettings) => NativeOptimizer;
   ScriptModel: new (options: { source: string; parameters: [string, NativeTensor][]; buffers?: [string, NativeTensor][] } | { bytes: Buffer }) => NativeScriptModel;
   ops: NativeOps;
+  ema: NativeEma;
+  tta: NativeTta;
+  whitening: NativeWhitening;
   torchInfo(): TorchInfo;
   cuda?: NativeCuda;
   setNumThreads(n: number): void;

@@ -7,6 +7,8 @@ import type { OptimizerSettings } from '../core/native';
 import { CheckpointError } from '../formats/checkpoint';
 import { checkBoolean, checkInteger, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
 import type { EpochRecord } from './options';
+import { checkTta } from './tta';
+import { checkEma } from './ema';
 
 export { CheckpointError };
 
@@ -32,7 +34,7 @@ export interface TrainingState {
 
 const OPTIMIZER_KINDS = ['adam', 'adamw', 'sgd'] as const;
 const RECORD_NUMBERS = ['trainLoss', 'trainAccuracy', 'testLoss', 'testAccuracy', 'seconds', 'imagesPerSecond', 'learningRate'] as const;
-const OPTIONAL_RECORD_NUMBERS = ['validationLoss', 'validationAccuracy'] as const;
+const OPTIONAL_RECORD_NUMBERS = ['validationLoss', 'validationAccuracy', 'evaluationSeconds'] as const;
 
 /** Runs a field's check and turns its TypeError/RangeError into a CheckpointError naming the file. */
 function field<T>(file: string, check: () => T): T {
@@ -57,6 +59,13 @@ function parseRecord(value: unknown, index: number): EpochRecord {
   const record = { epoch } as EpochRecord;
   for (const key of RECORD_NUMBERS) record[key] = anyNumber(r[key], `${name}.${key}`);
   for (const key of OPTIONAL_RECORD_NUMBERS) if (r[key] !== undefined) record[key] = anyNumber(r[key], `${name}.${key}`);
+  if (r.evaluatedWith !== undefined) {
+    // How the epoch was evaluated (TTA, the weight average): kept through a resume, checked as the options are.
+    const how = checkObject(r.evaluatedWith, `${name}.evaluatedWith`);
+    const tta = how.tta !== undefined ? checkTta(how.tta, `${name}.evaluatedWith.tta`) : undefined;
+    const ema = how.ema !== undefined ? checkEma(how.ema, `${name}.evaluatedWith.ema`) : undefined;
+    record.evaluatedWith = { ...(tta ? { tta } : {}), ...(ema ? { ema } : {}) };
+  }
   return record;
 }
 

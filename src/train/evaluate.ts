@@ -5,8 +5,8 @@ import { fromHost, noGrad, ops } from '../core/ops';
 import { Classifier, prepareImages } from '../nn/model';
 import { tidy } from '../core/tidy';
 import { checkFinitePixels, checkInferenceOptions, PredictOptions } from '../nn/model-options';
-import { withPrecision } from '../core/precision';
-import { checkInteger, checkNotShared, checkObject, expected } from '../util/validate';
+import { checkInteger, checkKnownKeys, checkNotShared, checkObject, expected } from '../util/validate';
+import { checkTta, TtaOptions, ttaLogits } from './tta';
 
 /**
  * Images and labels on the host: N x C x H x W images (channel-planar: image i is
@@ -58,8 +58,15 @@ export function takeImages(split: LabelledImages, limit: number | undefined): La
   return sliceImages(split, 0, limit);
 }
 
-/** Images per chunk (default 128 on the CPU, 1000 on a GPU) and the forward pass's precision (default 'fp32'). */
-export type EvaluateOptions = PredictOptions;
+/**
+ * Images per chunk (default 128 on the CPU, 1000 on a GPU), the forward pass's precision (default
+ * 'fp32') and test-time augmentation (default none: src/train/tta.ts).
+ * @example evaluate(model, dataset.test, { tta: { flip: true, shift: 1 } })
+ */
+export interface EvaluateOptions extends PredictOptions {
+  /** Average the logits over the image, its mirror (`flip`) and copies moved by `shift` pixels. */
+  tta?: TtaOptions;
+}
 
 export interface EvaluationResult {
   accuracy: number;
@@ -97,7 +104,11 @@ const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  */
 export async function evaluate(model: Classifier, split: LabelledImages, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const data = checkSplit(split, 'split');
-  const { chunkSize, precision } = checkInferenceOptions(options, model.device, 'evaluate');
+  const given = checkObject(options, 'options');
+  checkKnownKeys(given, 'evaluate options', ['chunkSize', 'precision', 'tta']);
+  const { tta: ttaOption, ...inference } = given;
+  const { chunkSize, precision } = checkInferenceOptions(inference, model.device, 'evaluate');
+  const tta = checkTta(ttaOption, 'tta');
   checkImagesFit(data, 'split', model.inputChannels, model.inputSize, "the model's");
   checkFinitePixels(data.images, 'split.images');
   const pixels = data.images.length / data.count;
@@ -129,8 +140,8 @@ export async function evaluate(model: Classifier, split: LabelledImages, options
         const x = prepareImages(data.images.subarray(start * pixels, end * pixels), end - start, model);
         // The chunk's labels are copied into libtorch memory next to its images.
         const y = ops().to(fromHost(data.labels.subarray(start, end), [end - start]), model.device, 'int64');
-        // The logits in the asked precision; the loss and the counts from them in float32.
-        const logits = ops().to(withPrecision(precision, model.device, () => model.logits(x)), null, 'float32');
+        // The logits in the asked precision (averaged over the TTA views); the loss and the counts from them in float32.
+        const logits = ttaLogits(model, x, tta, precision);
         return [ops().to(ops().crossEntropy(logits, y, 'sum'), null, 'float64'), ops().confusion(ops().argmax(logits, 1), y, classes)] as const;
       }));
       lossSum = accumulate(lossSum, chunkLoss);

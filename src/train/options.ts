@@ -9,6 +9,11 @@ import { checkSplit, LabelledImages } from './evaluate';
 import { SCHEDULES, ScheduleKind } from './schedule';
 import { PresetName, presetOptions, PRESETS } from './presets';
 import { datasetSourceType, resolveImageDatasetOptions, type LoadImageDatasetOptions } from '../data/load-image-dataset';
+import { checkTta, ResolvedTta, TtaOptions } from './tta';
+import { checkEma, EmaOptions, ResolvedEma } from './ema';
+import { checkBatchSizes } from './batch-schedule';
+import { WEIGHT_DECAY_ON, WeightDecayOn } from './weight-decay';
+import { checkWhiten, ResolvedWhiten, WhitenOptions } from './whitening';
 
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -52,9 +57,14 @@ export interface EpochRecord {
   testAccuracy: number;
   validationLoss?: number;
   validationAccuracy?: number;
+  /** Seconds of the epoch's training steps. */
   seconds: number;
+  /** Seconds of the epoch's evaluation (test split, and validation split if any). */
+  evaluationSeconds?: number;
   imagesPerSecond: number;
   learningRate: number;
+  /** How the test and validation figures were taken, when not from the plain model: TTA views, the weight average. */
+  evaluatedWith?: { tta?: ResolvedTta; ema?: ResolvedEma };
 }
 
 export interface EpochProgress {
@@ -169,8 +179,9 @@ export interface TrainOptions {
   augment?: AugmentOptions;
   /**
    * Start from a named recipe (src/train/presets.ts): 'tutorial' (the exercise's network and training)
-   * or 'fast' (a batch-norm CNN with AdamW, one-cycle, label smoothing and augmentation, scripted).
-   * Options given alongside it win over the preset's.
+   * 'fast' (a batch-norm CNN with AdamW, one-cycle, label smoothing and augmentation, scripted) or
+   * 'speedrun' (time to accuracy: a smaller batch-norm CNN with those tricks, a weight average and, on
+   * Fashion-MNIST, flip test-time augmentation). Options given alongside it win over the preset's.
    */
   preset?: PresetName;
   /**
@@ -181,6 +192,46 @@ export interface TrainOptions {
    * @example trainCnn({ distributed: true, batchSize: 64 }) // under torchrun --nproc-per-node 2
    */
   distributed?: boolean | DistributedOptions;
+  /**
+   * Test-time augmentation of every evaluation of the run (the test accuracy of each epoch and the
+   * final one): the logits averaged over the image, its left-right mirror (`flip`) and copies moved
+   * by `shift` pixels down-right and up-left (src/train/tta.ts). Default none (false: none, also
+   * over a preset's); the history records it.
+   * @example trainCnn({ dataset: 'fashion-mnist', tta: { flip: true } })
+   */
+  tta?: TtaOptions | false;
+  /**
+   * Keep an exponential moving average of the weights and batch-norm statistics (src/train/ema.ts),
+   * updated every `every` steps (default 1) with `decay` (default 0.99; lower on the first updates
+   * unless `warmup: false`). Each epoch is evaluated with
+   * the average, and the model returned and the run folder's model.pt (and epoch-<n>.pt) hold it: the
+   * weights the figures describe. resumeFrom continues training from those weights, the average
+   * starting again from them; an aborted run's checkpoint holds the training weights. Default: none
+   * (false: none, also over a preset's).
+   * @example trainCnn({ epochs: 5, ema: { decay: 0.995 } })
+   */
+  ema?: EmaOptions | false;
+  /**
+   * Progressive batch sizes: the batch size of each epoch, the last one for every later epoch (e.g.
+   * small batches first, larger and faster ones later); replaces batchSize. The learning-rate
+   * schedule runs over the steps this gives (src/train/batch-schedule.ts). Default: batchSize throughout.
+   * @example trainCnn({ epochs: 4, batchSizes: [128, 256, 512] })
+   */
+  batchSizes?: number[];
+  /**
+   * What weight decay reaches: 'all' parameters (default, PyTorch's way) or only the convolution and
+   * dense 'weights', not biases nor batch normalisation's scales and shifts (src/train/weight-decay.ts).
+   * @example trainCnn({ optimizer: 'adamw', weightDecay: 0.05, weightDecayOn: 'weights' })
+   */
+  weightDecayOn?: WeightDecayOn;
+  /**
+   * Patch-whitening initialisation of a new model's first convolution (src/train/whitening.ts): its
+   * first filters (up to 2 k^2) become the whitening filters of the training images' k x k patches, in
+   * pairs of opposite sign; they train on from there (not frozen). true for the defaults. Not with
+   * initialModel (whose weights are given); a resumed run keeps its checkpoint's weights. Default none.
+   * @example trainCnn({ preset: 'speedrun', whiten: true })
+   */
+  whiten?: boolean | WhitenOptions;
 }
 
 export interface AugmentOptions {
@@ -199,17 +250,19 @@ export const AUGMENT_FILLS = ['zero', 'mean'] as const;
 
 /** Options that stay optional once defaults are applied; every other option gets a value. */
 type OptionalAfterResolve = 'dataDir' | 'limit' | 'testLimit' | 'validation' | 'onProgress' | 'signal' | 'runDir'
-  | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph' | 'preset' | 'evalChunkSize';
+  | 'snapshotEvery' | 'resumeFrom' | 'initialModel' | 'cudaGraph' | 'preset' | 'evalChunkSize' | 'ema' | 'batchSizes';
+/** Options resolved to another type than they are given in. */
+type Reshaped = 'augment' | 'tta' | 'ema' | 'whiten' | 'distributed';
 
 /** TrainOptions after validation, with every default filled in. */
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | 'augment' | 'distributed'>> & Pick<TrainOptions, OptionalAfterResolve>
-  & { augment: Required<AugmentOptions>; distributed?: ResolvedDistributedOptions };
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, OptionalAfterResolve | Reshaped>>
+  & Pick<TrainOptions, Exclude<OptionalAfterResolve, 'ema'>> & { augment: Required<AugmentOptions>; tta: ResolvedTta; ema?: ResolvedEma; whiten?: ResolvedWhiten; distributed?: ResolvedDistributedOptions };
 
 const KNOWN = [
   'dataset', 'dataDir', 'data', 'spec', 'mode', 'epochs', 'batchSize', 'learningRate', 'optimizer', 'momentum', 'nesterov',
   'weightDecay', 'l1', 'device', 'seed', 'evalChunkSize', 'limit', 'testLimit', 'validation', 'standardize', 'dropLast',
   'onProgress', 'signal', 'runDir', 'snapshotEvery', 'resumeFrom', 'initialModel', 'pictures', 'precision', 'checkpointOnAbort', 'keepEpochCheckpoints',
-  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'distributed',
+  'cudaGraph', 'schedule', 'warmupSteps', 'labelSmoothing', 'augment', 'preset', 'distributed', 'tta', 'ema', 'batchSizes', 'weightDecayOn', 'whiten',
 ];
 
 /**
@@ -302,6 +355,10 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
   if (o.keepEpochCheckpoints === true && o.runDir === undefined) {
     throw new TypeError(expected('a runDir to keep epoch checkpoints in (keepEpochCheckpoints: true)', 'runDir', undefined));
   }
+  if (o.whiten !== undefined && o.whiten !== false && o.initialModel !== undefined) {
+    // Whitening initialises a new model; the given model's weights would be overwritten.
+    throw new TypeError(expected('either whiten or initialModel', 'whiten', o.whiten) + ' together with initialModel');
+  }
   if (o.cudaGraph === true && mode !== 'script') {
     // The eager path issues every op from JS; there is no native step to capture.
     throw new RangeError(expected("mode 'script' for cudaGraph: true (a CUDA graph holds the scripted step)", 'mode', mode));
@@ -350,6 +407,11 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     augment: checkAugment(o.augment),
     preset: o.preset as PresetName | undefined,
     distributed: checkDistributed(o.distributed),
+    tta: checkTta(o.tta, 'tta'),
+    ema: checkEma(o.ema, 'ema'),
+    batchSizes: checkBatchSizes(o.batchSizes, 'batchSizes'),
+    weightDecayOn: checkOneOf(o.weightDecayOn ?? 'all', 'weightDecayOn', WEIGHT_DECAY_ON),
+    whiten: checkWhiten(o.whiten, 'whiten'),
   };
 }
 

@@ -28,6 +28,11 @@ function checkResumable(file: string, loaded: LoadedCheckpoint, options: Resolve
   if (loaded.optimizerState && saved !== undefined && saved !== options.optimizer) {
     throw new RangeError(expected(`"${saved}" (the optimizer whose state ${file} holds)`, 'optimizer', options.optimizer));
   }
+  // The optimizer's state has one parameter group per decay setting: it only loads into the same groups.
+  const decayOn = meta.training?.options.weightDecayOn ?? 'all';
+  if (loaded.optimizerState && decayOn !== options.weightDecayOn) {
+    throw new RangeError(expected(`"${String(decayOn)}" (the weight decay scope of the optimizer state ${file} holds)`, 'weightDecayOn', options.weightDecayOn));
+  }
   const done = meta.training?.epoch ?? 0;
   if (options.epochs <= done) {
     throw new RangeError(expected(`more than ${done} epochs (${file} has done ${done})`, 'epochs', options.epochs));

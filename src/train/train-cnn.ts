@@ -19,6 +19,11 @@ import { augmentedBatch, augments, checkClassNames, checkSplitsFit, datasetNorm,
 import { openResume, Resume } from './resume';
 import { RunRecorder } from './run-recorder';
 import { isScheduled, learningRateAt, learningRates, Schedule } from './schedule';
+import { WeightAverage } from './ema';
+import { epochBatchSize, epochStepBase, epochSteps, largestBatch, runSteps } from './batch-schedule';
+import { undecayedParameters } from './weight-decay';
+import { whitenFirstConvolution } from './whitening';
+import { evaluateEpoch, evaluationRecord } from './epoch-evaluation';
 
 export interface TrainResult {
   model: CnnModel;
@@ -32,6 +37,11 @@ export interface TrainResult {
   seconds: number;
   /** Full batches run by replaying the scripted step's CUDA graph (0 without one; see TrainOptions.cudaGraph). */
   cudaGraphReplays: number;
+  /**
+   * Seconds of this call's training steps and evaluations (the history's seconds + evaluationSeconds):
+   * no data loading, model building or run-folder writing; what time-to-accuracy counts.
+   */
+  trainingSeconds: number;
 }
 
 /** Rejection of an aborted training: `name` is 'AbortError', as for fetch(). */
@@ -143,6 +153,8 @@ interface EpochContext {
   options: ResolvedTrainOptions;
   epoch: number;
   steps: number;
+  /** This epoch's batch size (TrainOptions.batchSizes can change it per epoch). */
+  batchSize: number;
   /** The step to start from: 0, or where an aborted run stopped when it is resumed. */
   firstStep: number;
   /** The epoch's running totals, updated in place: the caller reads them when an abort stops the epoch. */
@@ -151,6 +163,8 @@ interface EpochContext {
   syncEvery: number;
   /** The run's CUDA graph of the scripted step, if it has one. */
   stepGraph?: NativeStepGraph;
+  /** The run's moving average of the weights, if it keeps one (updated after each step it asks for). */
+  average?: WeightAverage;
   /** The learning rate of every step of the run; `stepBase` is this epoch's first step in it. */
   schedule: Schedule;
   stepBase: number;
@@ -180,7 +194,7 @@ const TRIM_EVERY_STEPS = 16;
 
 /** The eager path: every op of every step is issued from here. */
 async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
-  const { model, optimizer, order, options, epoch, steps, totals, syncEvery, rows, parallel } = ctx;
+  const { model, optimizer, order, options, epoch, steps, totals, syncEvery, rows, parallel, batchSize } = ctx;
   const data = { ...ctx.data, count: rows };
   const weights = options.l1 > 0 ? model.weightTensors() : [];
   const params = parallel ? model.parameterTensors() : [];
@@ -197,7 +211,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
     if (!Number.isFinite(lossSum)) throw divergedError(model, epoch, pendingFrom, options.learningRate);
     totals.lossSum += lossSum;
     totals.correct += correct;
-    totals.seen += Math.min(data.count, step * options.batchSize) - Math.min(data.count, pendingFrom * options.batchSize);
+    totals.seen += Math.min(data.count, step * batchSize) - Math.min(data.count, pendingFrom * batchSize);
     pendingFrom = step;
   };
   try {
@@ -207,8 +221,8 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         if (pending) readBack(step);
         throw new TrainingAbortedError(epoch, step);
       }
-      const start = step * options.batchSize;
-      const end = Math.min(data.count, start + options.batchSize);
+      const start = step * batchSize;
+      const end = Math.min(data.count, start + batchSize);
       if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
       // Forward and backward; the four tensors kept are freed after the update.
       const pass = tidy(() => {
@@ -233,9 +247,11 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
             // Stop before a non-finite loss corrupts the weights.
             if (!Number.isFinite(meanObjective ?? objective.item())) return null;
             optimizer.step();
+            ctx.average?.afterStep(ctx.stepBase + step);
             return { loss: loss.item(), correct: ops().countCorrect(logits, y) };
           }
           optimizer.step();
+          ctx.average?.afterStep(ctx.stepBase + step);
           const stats = native().ops.stepStats(logits, y, loss);
           const sum = pending ? native().ops.add(pending, stats) : stats;
           if (pending) { pending.dispose(); stats.dispose(); }
@@ -271,26 +287,27 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
 
 /** The scripted path: whole segments of the epoch run natively off the main thread. */
 async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<EpochTotals> {
-  const { model, optimizer, data, order, options, epoch, steps, totals, parallel } = ctx;
+  const { model, optimizer, data, order, options, epoch, steps, totals, parallel, batchSize } = ctx;
   const script = model.scriptModule!;
   const { mean, std } = model.inputNorm;
   for (let first = ctx.firstStep; first < steps; first += segmentSteps) {
     if (options.signal?.aborted) throw new TrainingAbortedError(epoch, first);
     const last = Math.min(steps, first + segmentSteps);
-    const rowsEnd = Math.min(ctx.rows, last * options.batchSize);
-    const segment = native().ops.slice(order, 0, first * options.batchSize, rowsEnd);
+    const rowsEnd = Math.min(ctx.rows, last * batchSize);
+    const segment = native().ops.slice(order, 0, first * batchSize, rowsEnd);
     const base = { ...totals };
     // A throwing onProgress must reject training as it does in eager mode: an exception thrown from
     // inside the addon's callback would be lost, so it is kept, the job cancelled, and thrown below.
     let callbackError: { error: unknown } | undefined;
     const job = native().trainEpoch({
       model: script, optimizer, images: data.images, labels: data.labels, order: segment,
-      batchSize: options.batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
+      batchSize, mean, std, l1: options.l1, l1Params: options.l1 > 0 ? model.weightTensors() : [],
       progressEvery: ctx.syncEvery, dropLast: options.dropLast, precision: options.precision,
       labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip, padValues: padValues(options, model.inputNorm),
       ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
       ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
       ...(parallel ? { group: parallel.nativeGroup } : {}),
+      ...(ctx.average ? { ema: ctx.average.job(ctx.stepBase + first) } : {}),
     }, (p) => {
       if (callbackError) return;
       try {
@@ -322,18 +339,19 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
   return totals;
 }
 
-/** What the run trains: the split sizes and pixels fit the spec, and an epoch has at least one step (checked before any native work). */
-function checkTrainingData(train: LabelledImages, rows: number, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): number {
+/** What the run trains: the split sizes and pixels fit the spec, and every epoch has at least one step (checked before any native work). */
+function checkTrainingData(train: LabelledImages, rows: number, splits: [string, LabelledImages | undefined][], spec: Required<CnnSpec>, options: ResolvedTrainOptions, classNames: string[]): void {
   checkClassNames(classNames, spec);
   const whose = options.resumeFrom !== undefined ? `the checkpoint ${options.resumeFrom}` : options.initialModel ? 'initialModel' : 'the spec';
   checkSplitsFit(splits, spec, whose);
-  const steps = stepCount(rows, options.batchSize, options.dropLast);
-  if (steps === 0) {
+  const largest = largestBatch(options, options.epochs);
+  if (stepCount(rows, largest, options.dropLast) === 0) {
     // Otherwise every epoch would record a NaN loss and the run would fail late, at its checkpoint.
     const what = rows === train.count ? `${rows} (the training images)` : `${rows} (this rank's share of the ${train.count} training images)`;
-    throw new RangeError(expected(`at most ${what} with dropLast, so that an epoch has a step,`, 'batchSize', options.batchSize));
+    throw new RangeError(expected(`at most ${what} with dropLast, so that an epoch has a step,`,
+      options.batchSizes ? 'batchSizes' : 'batchSize', options.batchSizes ?? options.batchSize));
   }
-  return steps;
+
 }
 
 /** The spec the run trains: the resumed checkpoint's, the initial model's, or the options'. */
@@ -345,7 +363,14 @@ function runSpec(options: ResolvedTrainOptions, resume: Resume | undefined, trai
 function startingModel(options: ResolvedTrainOptions, device: string, train: LabelledImages, spec: Required<CnnSpec>): CnnModel {
   if (options.initialModel) return options.initialModel.convert(options.mode).toDeviceOwned(device);
   const inputNorm = options.standardize ? datasetNorm(train) : NO_NORM;
-  return createModelFor(trainingFootprint(options.optimizer, options.momentum), spec, { mode: options.mode, device, seed: options.seed, inputNorm });
+  const model = createModelFor(trainingFootprint(options.optimizer, options.momentum), spec, { mode: options.mode, device, seed: options.seed, inputNorm });
+  try {
+    if (options.whiten) whitenFirstConvolution(model, train, options.whiten);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
 }
 
 /**
@@ -380,17 +405,19 @@ interface Run {
   stepGraph?: NativeStepGraph;
   /** A distributed run's rank (joined after the options are checked). */
   parallel?: DataParallel;
+  average?: WeightAverage;
+  /** Seconds of the epochs' steps and evaluations in this call (TrainResult.trainingSeconds). */
+  trainingSeconds: number;
 }
 
-/** The splits a run trains and tests on, and the steps of one epoch. */
+/** The splits a run trains and tests on (an epoch's steps: batch-schedule.ts). */
 interface RunSplits {
   dataset: InMemoryDataset;
   train: LabelledImages;
   test: LabelledImages;
   /** Training rows per epoch: the training images, or this rank's share of them. */
   rows: number;
-  steps: number;
-  /** The learning rate of every step of the run (steps x epochs). */
+  /** The learning rate of every step of the run (every epoch's steps). */
   schedule: Schedule;
   /** The spec the run trains (its input's channels and size from the data where the spec left them out). */
   spec: Required<CnnSpec>;
@@ -402,6 +429,7 @@ interface Trainee {
   optimizer: NativeOptimizer;
   data: DeviceData;
   stepGraph?: NativeStepGraph;
+  average?: WeightAverage;
 }
 
 const noTotals = (): EpochTotals => ({ lossSum: 0, correct: 0, seen: 0 });
@@ -429,7 +457,7 @@ function openRun(input: TrainOptions): Run {
   const firstEpoch = resume?.firstEpoch ?? 1;
   return {
     options, device, recorder, resume, settings: optimizerSettings(options), history: resume?.history ?? [],
-    firstEpoch, epoch: firstEpoch, totals: noTotals(), model: resume?.model, wantsStepGraph: stepGraph,
+    firstEpoch, epoch: firstEpoch, totals: noTotals(), model: resume?.model, wantsStepGraph: stepGraph, trainingSeconds: 0,
   };
 }
 
@@ -441,28 +469,31 @@ async function prepareSplits(run: Run): Promise<RunSplits> {
   const splits: [string, LabelledImages | undefined][] = [['dataset.train', train], ['dataset.test', test], ['dataset.validation', dataset.validation]];
   const spec = runSpec(options, run.resume, train, dataset.classNames);
   const rows = run.parallel?.rows(train.count) ?? train.count;
-  const steps = checkTrainingData(train, rows, splits, spec, options, dataset.classNames);
+  checkTrainingData(train, rows, splits, spec, options, dataset.classNames);
   // Before any model exists (and before the training split is uploaded): one that cannot fit is refused with its size.
   if (!run.resume && !options.initialModel) checkModelFits(planModel(spec), run.device, trainingFootprint(options.optimizer, options.momentum));
-  const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: steps * options.epochs, warmupSteps: options.warmupSteps };
-  return { dataset, train, test, rows, steps, schedule, spec };
+  const schedule: Schedule = { kind: options.schedule, learningRate: options.learningRate, totalSteps: runSteps(options, rows, options.epochs), warmupSteps: options.warmupSteps };
+  return { dataset, train, test, rows, schedule, spec };
 }
 
 /** The model (new, given or resumed), its optimizer and the uploaded training split; each is owned by the run as soon as it exists. */
 function makeTrainee(run: Run, splits: RunSplits): Trainee {
   const model = run.model ??= startingModel(run.options, run.device, splits.train, splits.spec);
-  const optimizer = run.optimizer = new (native().Optimizer)(model.parameterTensors(), run.settings);
+  // The settings stay free of tensors (checkpoints record them); the parameters kept from decay join here.
+  const optimizer = run.optimizer = new (native().Optimizer)(model.parameterTensors(), { ...run.settings, ...undecayedParameters(model, run.options.weightDecayOn) });
   if (run.resume?.optimizerState) optimizer.loadState(run.resume.optimizerState);
   const data = run.deviceData = uploadTrainingData(splits.train, model.inputChannels, model.inputSize, run.device);
   const stepGraph = run.stepGraph = run.wantsStepGraph ? new (native().cuda!.StepGraph)(run.device) : undefined;
-  return { model, optimizer, data, stepGraph };
+  const average = run.average = run.options.ema ? new WeightAverage(model, run.options.ema) : undefined;
+  return { model, optimizer, data, stepGraph, average };
 }
 
 /** One epoch: its steps on the model's path, the evaluation, the record and the run folder's checkpoint. */
 async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoch: number): Promise<EvaluationResult> {
   const { options, recorder, history } = run;
-  const { model, optimizer, data, stepGraph } = trainee;
-  const { dataset, train, test, steps } = splits;
+  const { model, optimizer, data, stepGraph, average } = trainee;
+  const { train } = splits;
+  const steps = epochSteps(options, splits.rows, epoch);
   const snapshotEvery = options.snapshotEvery ?? steps;
   const partial = epoch === run.firstEpoch ? run.resume?.partial : undefined;
   const totals = run.totals = partial ? { lossSum: partial.lossSum, correct: partial.correct, seen: partial.seen } : noTotals();
@@ -473,9 +504,9 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
   const order = run.parallel ? run.parallel.shardOrder(permutation) : permutation;
   if (order !== permutation) permutation.dispose();
   const epochStart = process.hrtime.bigint();
-  const globalStepBase = (epoch - 1) * steps;
+  const globalStepBase = epochStepBase(options, splits.rows, epoch);
   const ctx: EpochContext = {
-    model, optimizer, data, order, rows: splits.rows, parallel: run.parallel, options, epoch, steps, firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph,
+    model, optimizer, data, order, rows: splits.rows, parallel: run.parallel, options, epoch, steps, batchSize: epochBatchSize(options, epoch), firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph, average,
     schedule: splits.schedule, stepBase: globalStepBase,
     onStepBoundary: async (done) => {
       if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
@@ -495,9 +526,25 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
     order.dispose();
   }
   const seconds = Number(process.hrtime.bigint() - epochStart) / 1e9;
+  // With a weight average, the epoch is evaluated and saved with it (src/train/ema.ts); the steps go on from the training weights.
+  average?.swapIn();
+  try {
+    return await evaluateAndRecord(run, splits, trainee, epoch, seconds);
+  } finally {
+    average?.swapIn();
+  }
+}
+
+/** The end of an epoch whose steps took `seconds`: the evaluations, the record and the run folder's checkpoint, of the model as it is. */
+async function evaluateAndRecord(run: Run, splits: RunSplits, trainee: Trainee, epoch: number, seconds: number): Promise<EvaluationResult> {
+  const { options, recorder, history, totals } = run;
+  const { model, optimizer } = trainee;
+  const { dataset, test, rows } = splits;
+  const steps = epochSteps(options, rows, epoch);
+  const globalStepBase = epochStepBase(options, rows, epoch);
   const epochTotals = run.parallel ? await run.parallel.sumTotals(totals) : totals;
-  const testEval = await evaluateSplit(run, model, test);
-  const validationEval = dataset.validation ? await evaluateSplit(run, model, dataset.validation) : undefined;
+  const { testEval, validationEval, evaluationSeconds } = await evaluateEpoch((split) => evaluateSplit(run, model, split), test, dataset.validation);
+  run.trainingSeconds += seconds + evaluationSeconds;
   const record: EpochRecord = {
     epoch,
     trainLoss: epochTotals.lossSum / epochTotals.seen,
@@ -509,6 +556,7 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
     imagesPerSecond: epochTotals.seen / seconds,
     // The rate of the epoch's last step.
     learningRate: learningRateAt(splits.schedule, globalStepBase + steps - 1),
+    ...evaluationRecord(options, evaluationSeconds),
   };
   history.push(record);
   await options.onProgress?.({ type: 'epoch', epoch, epochs: options.epochs, record });
@@ -535,9 +583,10 @@ function modelState(model: CnnModel): NativeTensor[] {
  */
 async function evaluateSplit(run: Run, model: CnnModel, split: LabelledImages): Promise<EvaluationResult> {
   const chunkSize = run.options.evalChunkSize;
-  if (!run.parallel) return evaluate(model, split, { chunkSize });
+  const settings = { chunkSize, tta: run.options.tta };
+  if (!run.parallel) return evaluate(model, split, settings);
   const [from, to] = run.parallel.evaluationShard(split.count);
-  const part = to > from ? await evaluate(model, sliceImages(split, from, to), { chunkSize }) : undefined;
+  const part = to > from ? await evaluate(model, sliceImages(split, from, to), settings) : undefined;
   const sum = await run.parallel.sumEvaluation(part && { lossSum: part.loss * part.count, count: part.count, confusion: part.confusion }, model.classes);
   const correct = sum.confusion.reduce((n, row, t) => n + row[t], 0);
   return { accuracy: correct / sum.count, loss: sum.lossSum / sum.count, count: sum.count, chunkSize: part?.chunkSize ?? chunkSize ?? 0, confusion: sum.confusion };
@@ -574,6 +623,8 @@ async function runEpochs(run: Run, splits: RunSplits, trainee: Trainee): Promise
 /** The final evaluation, the run folder's last pictures, and the optimizer state kept beside the model. */
 async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval: EvaluationResult | undefined, started: number): Promise<TrainResult> {
   const { model, optimizer } = trainee;
+  // The model handed back holds the average, as every evaluation saw it.
+  trainee.average?.swapIn();
   const finalEval = lastEval ?? await evaluateSplit(run, model, splits.test);
   if (run.recorder) await run.recorder.finish(model, run.history, finalEval, splits.dataset.classNames);
   recordOptimizerState(model, { settings: run.settings, state: optimizer.saveState() });
@@ -587,6 +638,7 @@ async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval
     runDir: run.options.runDir,
     seconds: (Date.now() - started) / 1000,
     cudaGraphReplays: trainee.stepGraph?.replays ?? 0,
+    trainingSeconds: run.trainingSeconds,
   };
 }
 
@@ -635,6 +687,7 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     throw err;
   } finally {
     run.stepGraph?.dispose();
+    run.average?.dispose();
     run.optimizer?.dispose();
     run.deviceData?.dispose();
     if (!keepModel) run.model?.dispose();
