@@ -8,23 +8,15 @@
 import { writeFileSync } from 'fs';
 import { zipSync } from 'fflate';
 import { encodeNpy } from '../src/formats/npy';
+import { mulberry32 } from '../src/util/random';
 
 const SIDE = 32;
 /** Zero-luma chroma directions (BT.601): red-green and blue-yellow. */
 const AXES = [[0.587, -0.299, 0], [0.114 * 0.587, 0.114 * 0.299, -2 * 0.299 * 0.587].map((v) => v * 2.2)];
 const CLASS_NAMES = ['red-green horizontal', 'red-green vertical', 'blue-yellow horizontal', 'blue-yellow vertical'];
 
-/** mulberry32: the same images on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same numbers on every run. */
+const random = mulberry32;
 
 function gratings(count: number, seed: number): { images: Uint8Array; labels: Uint8Array } {
   const next = random(seed);

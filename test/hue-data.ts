@@ -1,6 +1,7 @@
 // Colour test data made in the tests: four classes told apart only by hue, at equal luminance (a
 // grey version of the same images carries no class information).
 import type { InMemoryDataset } from '../src/train/options';
+import { mulberry32 } from '../src/util/random';
 
 export const SIDE = 16;
 export const PLANE = SIDE * SIDE;
@@ -14,17 +15,8 @@ const C1 = [0.587, -0.299, 0].map((v) => v * 0.25);
 const C2 = [0.114 * 0.587, 0.114 * 0.299, -(0.299 * 0.587 * 2)].map((v) => v * 0.6);
 export const CHROMA = [C1, C1.map((v) => -v), C2, C2.map((v) => -v)];
 
-/** A deterministic generator (mulberry32), so the data is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same numbers on every run. */
+const random = mulberry32;
 
 export interface HueData { colour: Float32Array; grey: Float32Array; labels: Uint8Array; count: number }
 
