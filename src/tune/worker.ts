@@ -7,18 +7,10 @@ import type { Dimension } from './space';
 import { runTrial, TrialContext, TuneEvent, WorkerData } from './trial';
 import type { TuneBaseOptions } from './trial-options';
 
-export interface WorkerOptions {
-  helper: OptunaHelper;
-  base: TuneBaseOptions;
-  dimensions: Dimension[];
-  epochs: number;
-  trials: number;
-  pruning: boolean;
-  data: WorkerData;
+/** A worker's trial context but for its name (workerName()), and how often it polls. */
+export interface WorkerOptions extends Omit<TrialContext, 'worker'> {
   /** How often a worker with nothing to take looks again while other workers' trials run (ms; default 1000). */
   pollMs?: number;
-  signal?: AbortSignal;
-  onTrial?: (event: TuneEvent) => void;
 }
 
 /** How a worker names itself in the study: host:pid. */
@@ -47,10 +39,8 @@ function abortError(): Error {
  * number of trials this worker finished.
  */
 export async function runWorker(o: WorkerOptions): Promise<number> {
-  const ctx: TrialContext = {
-    helper: o.helper, base: o.base, dimensions: o.dimensions, epochs: o.epochs, trials: o.trials, pruning: o.pruning,
-    data: o.data, worker: workerName(), signal: o.signal, onTrial: o.onTrial,
-  };
+  const { pollMs: _pollMs, ...shared } = o;
+  const ctx: TrialContext = { ...shared, worker: workerName() };
   let ran = 0;
   for (;;) {
     if (o.signal?.aborted) throw abortError();
