@@ -104,17 +104,30 @@ export function paintValues(
   range: ValueRange,
   lut: Uint8Array,
 ): void {
+  paintCells(ctx, rect, rows, cols, scale, (cell, px, p) => {
+    const c = lutIndex(toUnit(values[offset + cell], range)) * 3;
+    px[p] = lut[c];
+    px[p + 1] = lut[c + 1];
+    px[p + 2] = lut[c + 2];
+  });
+}
+
+/**
+ * Fills `rect` with a rows x cols grid scaled by nearest neighbour: `write` sets the red, green and
+ * blue bytes at `px[p..p+2]` of the cell `row * cols + col` each pixel shows (alpha is opaque).
+ */
+function paintCells(
+  ctx: CanvasRenderingContext2D, rect: Rect, rows: number, cols: number, scale: number,
+  write: (cell: number, px: Uint8ClampedArray, p: number) => void,
+): void {
   const image = ctx.createImageData(rect.w, rect.h);
   const px = image.data;
   for (let y = 0; y < rect.h; y++) {
     const row = Math.min(rows - 1, Math.floor(y / scale));
     for (let x = 0; x < rect.w; x++) {
       const col = Math.min(cols - 1, Math.floor(x / scale));
-      const c = lutIndex(toUnit(values[offset + row * cols + col], range)) * 3;
       const p = (y * rect.w + x) * 4;
-      px[p] = lut[c];
-      px[p + 1] = lut[c + 1];
-      px[p + 2] = lut[c + 2];
+      write(row * cols + col, px, p);
       px[p + 3] = 255;
     }
   }
@@ -137,19 +150,9 @@ export function paintRgbValues(
   scale: number,
   range: ValueRange,
 ): void {
-  const image = ctx.createImageData(rect.w, rect.h);
-  const px = image.data;
-  for (let y = 0; y < rect.h; y++) {
-    const row = Math.min(rows - 1, Math.floor(y / scale));
-    for (let x = 0; x < rect.w; x++) {
-      const col = Math.min(cols - 1, Math.floor(x / scale));
-      const at = offset + row * cols + col;
-      const p = (y * rect.w + x) * 4;
-      for (let c = 0; c < 3; c++) px[p + c] = Math.round(255 * toUnit(values[at + c * plane], range));
-      px[p + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, rect.x, rect.y);
+  paintCells(ctx, rect, rows, cols, scale, (cell, px, p) => {
+    for (let c = 0; c < 3; c++) px[p + c] = Math.round(255 * toUnit(values[offset + cell + c * plane], range));
+  });
 }
 
 /**
