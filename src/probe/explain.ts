@@ -5,7 +5,7 @@
 import type { CnnModel } from '../nn/model';
 import { gradCam, hiresCam } from './grad-cam';
 import { gradientXInput } from './gradient-x-input';
-import { checkProbeImages as checkImages } from './images';
+import { checkProbeImages as checkImages, unitPixels } from './images';
 import { integratedGradients } from './integrated-gradients';
 import type { AttributionMethod, ImageBlock } from './method';
 import { occlusion } from './occlusion';
@@ -66,7 +66,6 @@ export async function explain(model: CnnModel, images: Uint8Array | Float32Array
   const { method, target, chunkSize, settings } = resolveExplainOptions(options, model, count);
   const [h, w] = model.inputSize;
   const pixels = h * w;
-  const scale = images instanceof Uint8Array ? 1 / 255 : 1;
   const attribution = METHOD_TABLE[method];
   const maps = new Float32Array(count * pixels);
   const targets = new Int32Array(count);
@@ -76,7 +75,7 @@ export async function explain(model: CnnModel, images: Uint8Array | Float32Array
   try {
     for (let first = 0; first < count; first += chunkSize) {
       const blockCount = Math.min(count, first + chunkSize) - first;
-      const blockPixels = Float32Array.from(images.subarray(first * pixels, (first + blockCount) * pixels), (v) => v * scale);
+      const blockPixels = unitPixels(images.subarray(first * pixels, (first + blockCount) * pixels));
       const logits = await runner.logits(blockCount, (row, into) => into.set(blockPixels.subarray(row * pixels, (row + 1) * pixels)));
       const predicted = argmaxRows(logits, blockCount, model.classes);
       const blockTargets = target === 'predicted' ? predicted : target.subarray(first, first + blockCount);

@@ -10,6 +10,7 @@
 // the mean of neighbouring heights, times the slice width).
 import { baselineImage } from './image-ops';
 import { imageSeed } from './method';
+import { unitPixels } from './images';
 import { ProbeRunner } from './runner';
 import { uniformSource } from './random';
 import type { CnnModel } from '../nn/model';
@@ -83,7 +84,7 @@ export function explainedImages(model: CnnModel, images: Uint8Array | Float32Arr
   }
   if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
   if (images.length !== count * n) throw new RangeError(expected(`the ${count} images explained (${count * n} values)`, 'images', images) + ` of ${images.length} values`);
-  return { h, w, n, count, pixels: Float32Array.from(images, (v) => (images instanceof Uint8Array ? v / 255 : v)) };
+  return { h, w, n, count, pixels: unitPixels(images) };
 }
 
 /** The softmax probability of class `target` in the row of `classes` logits at `offset` (also ROAD's). */

@@ -25,7 +25,9 @@ function weightedMapSum(maps: FeatureMaps, gradient: Float32Array, row: number, 
     }
     for (let p = 0; p < area; ++p) cam[p] += (averaged ? alpha : gradient[at + p]) * maps.values[at + p];
   }
-  return Float32Array.from(cam, (v) => Math.max(v, 0));
+  const out = new Float32Array(area);
+  for (let p = 0; p < area; ++p) out[p] = Math.max(cam[p], 0);
+  return out;
 }
 
 function camMethod(name: MethodName, averaged: boolean): AttributionMethod {

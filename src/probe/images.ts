@@ -28,3 +28,19 @@ export function checkProbeImages(images: unknown, model: CnnModel): number {
   checkFinitePixels(images, 'images');
   return images.length / (h * w);
 }
+
+/**
+ * Pixels in [0, 1] as float32: uint8 images divided by 255, float images copied. A plain loop:
+ * `Float32Array.from(images, mapFn)` calls its function per pixel and took a sixth of Grad-CAM's
+ * time on 10,000 images (profiled 2026-12-02).
+ */
+export function unitPixels(images: Uint8Array | Float32Array): Float32Array {
+  const out = new Float32Array(images.length);
+  if (images instanceof Float32Array) {
+    out.set(images);
+    return out;
+  }
+  const scale = 1 / 255;
+  for (let i = 0; i < images.length; ++i) out[i] = images[i] * scale;
+  return out;
+}
