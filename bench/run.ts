@@ -23,7 +23,7 @@
 // 42,43 shrink it (a smoke run); their JSON goes to bench/results/tune-DATE.json unless --out says.
 // time-to-accuracy (issue 33; only when named: it takes about an hour): each goal of the CPU column,
 // the speedrun preset against the same recipe in PyTorch, --seeds N (default 3), --goals ID,ID
-// (bench/time-to-accuracy.ts's CPU_GOALS), --preset NAME, --epochs N (every goal's epochs, for tuning);
+// (bench/time-to-accuracy.ts's CPU_GOALS, each with its preset and epochs), --preset NAME (one for all), --epochs N (every goal's epochs, for tuning);
 // for a smoke run --limit N and --test-limit N (figures of a smoke run are no measurement), --no-pytorch, --options JSON (trainCnn options
 // over the preset's on both sides: an ablation row, e.g. '{"ema":false}'). Also written to
 // bench/results/time-to-accuracy-<date>.json.
@@ -223,18 +223,18 @@ async function main(): Promise<void> {
 
 /** Issue 33's section: runs, prints and writes its own JSON (a long run's figures kept apart from latest.json's). */
 function timeToAccuracySection(args: string[]): unknown {
-  const preset = flagValue('--preset') ?? DEFAULT_TIME_TO_ACCURACY.preset;
-  if (!(PRESETS as readonly string[]).includes(preset)) throw new Error(`--preset takes one of ${PRESETS.join(', ')}, not ${preset}`);
+  const preset = flagValue('--preset');
+  if (preset !== undefined && !(PRESETS as readonly string[]).includes(preset)) throw new Error(`--preset takes one of ${PRESETS.join(', ')}, not ${preset}`);
   const optional = (flag: string) => (flagValue(flag) !== undefined ? positiveInteger(flag, 1) : undefined);
   const settings = {
-    ...DEFAULT_TIME_TO_ACCURACY, preset: preset as PresetName, seeds: positiveInteger('--seeds', DEFAULT_TIME_TO_ACCURACY.seeds),
+    ...DEFAULT_TIME_TO_ACCURACY, preset: preset as PresetName | undefined, seeds: positiveInteger('--seeds', DEFAULT_TIME_TO_ACCURACY.seeds),
     goals: flagValue('--goals')?.split(','), limit: optional('--limit'), testLimit: optional('--test-limit'), epochs: optional('--epochs'),
     pytorch: !args.includes('--no-pytorch'),
     options: flagValue('--options') !== undefined ? JSON.parse(flagValue('--options')!) as Record<string, unknown> : undefined,
   };
   // Fewer images is no measurement of a goal; other epochs are (each row says its epochs).
   const smoke = settings.limit !== undefined || settings.testLimit !== undefined;
-  process.stdout.write(`time to accuracy: the ${settings.preset} preset${settings.options ? ` with ${JSON.stringify(settings.options)}` : ''}${settings.pytorch ? ' and the same recipe in PyTorch' : ''}, ${settings.seeds} seed(s) each, ` +
+  process.stdout.write(`time to accuracy: ${settings.preset ? `the ${settings.preset} preset for every goal` : 'each goal\'s preset'}${settings.options ? ` with ${JSON.stringify(settings.options)}` : ''}${settings.pytorch ? ' and the same recipe in PyTorch' : ''}, ${settings.seeds} seed(s) each, ` +
     `final-epoch test accuracy, seconds of training + evaluation (no data loading or model building), ${settings.threads} threads${smoke ? ' (SMOKE RUN: limited data or epochs, not a measurement)' : ''}\n`);
   const results = benchTimeToAccuracy(settings, (line) => process.stdout.write(line + '\n'));
   process.stdout.write(formatTimeToAccuracy(results) + '\n\n');

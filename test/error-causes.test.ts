@@ -118,7 +118,7 @@ describe('a standard output that cannot be written (/dev/full) ends the command 
   const bad = spawnSync(process.execPath, [cli, 'train', '--epochs', 'x'], { encoding: 'utf8' });
   expect([bad.status, bad.stderr.split('\n')[0]]).toEqual([1, 'error: option \'--epochs <n>\' argument \'x\' is invalid. expected an integer but received "x"']);
   const preset = spawnSync(process.execPath, [cli, 'train', '--preset', 'bogus'], { encoding: 'utf8' });
-  expect([preset.status, preset.stderr]).toEqual([1, 'convscope: --preset: expected one of tutorial, fast, cifar, speedrun but received "bogus"\n']);
+  expect([preset.status, preset.stderr]).toEqual([1, 'convscope: --preset: expected one of tutorial, fast, cifar, speedrun, speedrun-wide but received "bogus"\n']);
   const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   expect([help.status, help.stdout.split('\n')[0]]).toEqual([0, 'Usage: convscope [options] [command]']);
 });

@@ -45,7 +45,7 @@ describe('presets', () => {
   });
 
   test('an unknown preset is refused before any work, naming the accepted ones', async () => {
-    expectError(() => resolveTrainOptions({ preset: 'fastest' }), 'RangeError', /Expected one of tutorial, fast, cifar, speedrun for preset but received "fastest"/);
+    expectError(() => resolveTrainOptions({ preset: 'fastest' }), 'RangeError', /Expected one of tutorial, fast, cifar, speedrun, speedrun-wide for preset but received "fastest"/);
     const err = await rejected(trainCnn({ preset: 'fastest' as never, dataset: fashion() }));
     expect(err.message).toMatch(/preset/);
   });
@@ -64,6 +64,6 @@ describe('presets', () => {
     expect([options.optimizer, options.schedule, options.mode, options.epochs]).toEqual([fast.optimizer, fast.schedule, fast.mode, 1]);
     const bad = spawnSync(process.execPath, [cli, 'train', '--preset', 'fastest'], { encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
-    expect(bad.stderr).toMatch(/--preset: expected one of tutorial, fast, cifar, speedrun but received "fastest"/);
+    expect(bad.stderr).toMatch(/--preset: expected one of tutorial, fast, cifar, speedrun, speedrun-wide but received "fastest"/);
   });
 });

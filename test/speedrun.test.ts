@@ -17,16 +17,25 @@ const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const withTorch = testWithPython(['torch']);
 
 describe('speedrun preset', () => {
-  test('a batch-norm CNN, scripted, AdamW one-cycle, label smoothing, a weight average; flips in training and TTA on clothes only', () => {
-    const clothes = resolveTrainOptions({ preset: 'speedrun' });
-    const digits = resolveTrainOptions({ preset: 'speedrun', dataset: 'mnist' });
+  test.each(['speedrun', 'speedrun-wide'] as const)('%s: a batch-norm CNN, eager, AdamW one-cycle, label smoothing, a weight average; flips in training and TTA on clothes only', (preset) => {
+    const clothes = resolveTrainOptions({ preset });
+    const digits = resolveTrainOptions({ preset, dataset: 'mnist' });
     for (const o of [clothes, digits]) {
-      expect([o.spec.batchNorm, o.mode, o.optimizer, o.schedule]).toEqual([true, 'script', 'adamw', 'one-cycle']);
+      expect([o.spec.batchNorm, o.mode, o.optimizer, o.schedule]).toEqual([true, 'eager', 'adamw', 'one-cycle']);
       expect(o.labelSmoothing).toBeGreaterThan(0);
       expect(o.ema?.decay).toBeGreaterThan(0.9);
     }
     expect([clothes.augment.flip, clothes.tta.flip]).toEqual([true, true]);
     expect([digits.augment.flip, digits.tta.flip]).toEqual([false, false]);
+  });
+
+  test('speedrun-wide is the wider network: more filters in every block than speedrun\'s', () => {
+    const [narrow, wide] = [resolveTrainOptions({ preset: 'speedrun' }), resolveTrainOptions({ preset: 'speedrun-wide' })];
+    expect(narrow.spec.conv.map((c) => c.filters)).toEqual([16, 32, 64]);
+    expect(wide.spec.conv.map((c) => c.filters)).toEqual([32, 64, 64]);
+  });
+
+  test('options given beside a speedrun preset win over its values', () => {
     expect(resolveTrainOptions({ preset: 'speedrun', tta: { shift: 1 } }).tta).toEqual({ flip: false, shift: 1 });
     // false turns a preset's trick off (undefined would keep it): what an ablation needs.
     const without = resolveTrainOptions({ preset: 'speedrun', ema: false, tta: false });
