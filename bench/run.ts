@@ -24,7 +24,7 @@
 // time-to-accuracy (issue 33; only when named: it takes about an hour): each goal of the CPU column,
 // the speedrun preset against the same recipe in PyTorch, --seeds N (default 3), --goals ID,ID
 // (bench/time-to-accuracy.ts's CPU_GOALS, each with its preset and epochs), --preset NAME (one for all), --epochs N (every goal's epochs, for tuning);
-// for a smoke run --limit N and --test-limit N (figures of a smoke run are no measurement), --no-pytorch, --options JSON (trainCnn options
+// for a smoke run --limit N and --test-limit N (figures of a smoke run are no measurement), --no-pytorch, --pytorch-seeds N (PyTorch on the first N seeds only), --options JSON (trainCnn options
 // over the preset's on both sides: an ablation row, e.g. '{"ema":false}'). Also written to
 // bench/results/time-to-accuracy-<date>.json.
 import * as fs from 'fs';
@@ -229,12 +229,12 @@ function timeToAccuracySection(args: string[]): unknown {
   const settings = {
     ...DEFAULT_TIME_TO_ACCURACY, preset: preset as PresetName | undefined, seeds: positiveInteger('--seeds', DEFAULT_TIME_TO_ACCURACY.seeds),
     goals: flagValue('--goals')?.split(','), limit: optional('--limit'), testLimit: optional('--test-limit'), epochs: optional('--epochs'),
-    pytorch: !args.includes('--no-pytorch'),
+    pytorch: !args.includes('--no-pytorch'), pytorchSeeds: optional('--pytorch-seeds'),
     options: flagValue('--options') !== undefined ? JSON.parse(flagValue('--options')!) as Record<string, unknown> : undefined,
   };
   // Fewer images is no measurement of a goal; other epochs are (each row says its epochs).
   const smoke = settings.limit !== undefined || settings.testLimit !== undefined;
-  process.stdout.write(`time to accuracy: ${settings.preset ? `the ${settings.preset} preset for every goal` : 'each goal\'s preset'}${settings.options ? ` with ${JSON.stringify(settings.options)}` : ''}${settings.pytorch ? ' and the same recipe in PyTorch' : ''}, ${settings.seeds} seed(s) each, ` +
+  process.stdout.write(`time to accuracy: ${settings.preset ? `the ${settings.preset} preset for every goal` : 'each goal\'s preset'}${settings.options ? ` with ${JSON.stringify(settings.options)}` : ''}${settings.pytorch ? ` and the same recipe in PyTorch (${Math.min(settings.pytorchSeeds ?? settings.seeds, settings.seeds)} seed(s))` : ''}, ${settings.seeds} seed(s) each, ` +
     `final-epoch test accuracy, seconds of training + evaluation (no data loading or model building), ${settings.threads} threads${smoke ? ' (SMOKE RUN: limited data or epochs, not a measurement)' : ''}\n`);
   const results = benchTimeToAccuracy(settings, (line) => process.stdout.write(line + '\n'));
   process.stdout.write(formatTimeToAccuracy(results) + '\n\n');

@@ -54,6 +54,11 @@ export interface TimeToAccuracySettings {
   options?: Record<string, unknown>;
   /** Run the PyTorch recipe beside convscope (default true). */
   pytorch: boolean;
+  /**
+   * Seeds the PyTorch recipe runs (the first ones, interleaved with convscope's; default all): the
+   * ratio of times needs fewer runs than the accuracy goal's mean, and the long goals' runs are minutes.
+   */
+  pytorchSeeds?: number;
   threads: number;
 }
 
@@ -164,7 +169,7 @@ export function benchTimeToAccuracy(s: TimeToAccuracySettings, log: (line: strin
         const limits = [String(s.limit ?? ''), String(s.testLimit ?? ''), JSON.stringify(s.options ?? {})];
         ours.push(spawnJson(process.execPath, [worker, preset, goal.dataset, String(epochs), String(seed), ...limits], seed));
         log(`  ${goal.id} seed ${seed}: convscope ${describeRun(ours[ours.length - 1])}`);
-        if (s.pytorch) {
+        if (s.pytorch && seed <= (s.pytorchSeeds ?? s.seeds)) {
           const f = splits.get(goal.dataset)!;
           theirs.push(spawnJson(projectPython(), [script, '--recipe', recipe, '--train-images', f['train-images'], '--train-labels', f['train-labels'],
             '--test-images', f['test-images'], '--test-labels', f['test-labels'], '--seed', String(seed), '--threads', String(s.threads)], seed));
