@@ -24,7 +24,7 @@
 // time-to-accuracy (issue 33; only when named: it takes about an hour): each goal of the CPU column,
 // the speedrun preset against the same recipe in PyTorch, --seeds N (default 3), --goals ID,ID
 // (bench/time-to-accuracy.ts's CPU_GOALS, each with its preset and epochs), --preset NAME (one for all), --epochs N (every goal's epochs, for tuning);
-// for a smoke run --limit N and --test-limit N (figures of a smoke run are no measurement), --no-pytorch, --pytorch-seeds N (PyTorch on the first N seeds only), --options JSON (trainCnn options
+// for a smoke run --limit N and --test-limit N (figures of a smoke run are no measurement), --no-pytorch, --pytorch-seeds N (PyTorch on the first N seeds only), --tag NAME (the JSON's file name: time-to-accuracy-DATE-NAME.json), --options JSON (trainCnn options
 // over the preset's on both sides: an ablation row, e.g. '{"ema":false}'). Also written to
 // bench/results/time-to-accuracy-<date>.json.
 import * as fs from 'fs';
@@ -210,7 +210,11 @@ async function main(): Promise<void> {
     process.stdout.write('\n');
   }
 
-  if (only.includes('time-to-accuracy')) report.timeToAccuracy = timeToAccuracySection(args);
+  if (only.includes('time-to-accuracy')) {
+    report.timeToAccuracy = timeToAccuracySection(args);
+    // Its own JSON is written: a run of it alone must not replace latest.json's recorded sections.
+    if (only.length === 1 && flagValue('--out') === undefined) return;
+  }
 
   const onlyTune = only.length > 0 && only.every((name) => OPT_IN.includes(name));
   const defaultOut = onlyTune ? `tune-${new Date().toISOString().slice(0, 10)}.json` : 'latest.json';
@@ -238,8 +242,11 @@ function timeToAccuracySection(args: string[]): unknown {
     `final-epoch test accuracy, seconds of training + evaluation (no data loading or model building), ${settings.threads} threads${smoke ? ' (SMOKE RUN: limited data or epochs, not a measurement)' : ''}\n`);
   const results = benchTimeToAccuracy(settings, (line) => process.stdout.write(line + '\n'));
   process.stdout.write(formatTimeToAccuracy(results) + '\n\n');
+  // --tag names the file of one of several runs on a day (a subset of goals, an ablation row).
+  const tag = flagValue('--tag');
+  if (tag !== undefined && !/^[\w.+-]+$/.test(tag)) throw new Error(`--tag takes letters, digits and . + - _, not ${tag}`);
   const report = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores`, settings, smoke, results };
-  const file = path.join(__dirname, '..', '..', 'bench', 'results', `time-to-accuracy-${report.date.slice(0, 10)}${smoke ? '-smoke' : ''}.json`);
+  const file = path.join(__dirname, '..', '..', 'bench', 'results', `time-to-accuracy-${report.date.slice(0, 10)}${tag ? `-${tag}` : ''}${smoke ? '-smoke' : ''}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(`time to accuracy written to ${path.relative(process.cwd(), file)}\n\n`);
