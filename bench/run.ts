@@ -49,7 +49,7 @@ import { PRESETS, PresetName } from '../src/train/presets';
 const best = (values: number[]): number => Math.max(...values);
 
 const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model', '--tune-trials', '--tune-epochs', '--tune-limit',
-  '--tune-test-limit', '--tune-seeds', '--seeds', '--goals', '--preset', '--limit', '--test-limit', '--epochs', '--options'];
+  '--tune-test-limit', '--tune-seeds', '--seeds', '--goals', '--preset', '--limit', '--test-limit', '--epochs', '--options', '--pytorch-seeds', '--tag'];
 
 /** Sections run only when named: they take the better part of an hour. */
 const OPT_IN = ['tune', 'tune-compare', 'tune-workers', 'time-to-accuracy'];
