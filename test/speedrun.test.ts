@@ -17,11 +17,11 @@ const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const withTorch = testWithPython(['torch']);
 
 describe('speedrun preset', () => {
-  test.each(['speedrun', 'speedrun-wide'] as const)('%s: a batch-norm CNN, eager, AdamW one-cycle, label smoothing, a weight average; flips in training and TTA on clothes only', (preset) => {
+  test.each([['speedrun', 'eager'], ['speedrun-wide', 'script']] as const)('%s: a batch-norm CNN, %s, AdamW one-cycle, label smoothing, a weight average; flips in training and TTA on clothes only', (preset, mode) => {
     const clothes = resolveTrainOptions({ preset });
     const digits = resolveTrainOptions({ preset, dataset: 'mnist' });
     for (const o of [clothes, digits]) {
-      expect([o.spec.batchNorm, o.mode, o.optimizer, o.schedule]).toEqual([true, 'eager', 'adamw', 'one-cycle']);
+      expect([o.spec.batchNorm, o.mode, o.optimizer, o.schedule]).toEqual([true, mode, 'adamw', 'one-cycle']);
       expect(o.labelSmoothing).toBeGreaterThan(0);
       expect(o.ema?.decay).toBeGreaterThan(0.9);
     }

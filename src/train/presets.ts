@@ -134,21 +134,24 @@ function speedrunOptions(dataset: string): PresetOptions {
   return {
     spec: { conv: [bnConv(16, true), bnConv(32, true), bnConv(64, true)], dense: [], dropout: 0, batchNorm: true, globalAvgPool: false },
     mode: 'eager',
-    epochs: dataset !== 'mnist' ? 8 : 1,
+    epochs: dataset !== 'mnist' ? 12 : 3,
     ...speedrunTraining(dataset),
   };
 }
 
 /**
- * 'speedrun-wide': for the longer goals (MNIST 99.7%, Fashion-MNIST): a 3x3 block of 32 filters with
- * pooling, then two 3x3 convolutions of 64 and one pooling, batch norm throughout, no hidden dense
- * layer (11 M multiply-adds an image), trained as 'speedrun'.
+ * 'speedrun-wide': for the longest goal (Fashion-MNIST 94.5% in 10 min): a 3x3 block of 32 filters
+ * with pooling, then two 3x3 convolutions of 64 and one pooling, batch norm throughout, no hidden
+ * dense layer (11 M multiply-adds an image), trained as 'speedrun' but scripted with batches of 128:
+ * for this network the scripted path is the faster one (a third of an epoch of Fashion-MNIST with its
+ * evaluation: 26 s scripted at 128, 28 s at 64, 38 s eager at 128 on 2 AMD EPYC cores, 2026-12-07).
  */
 function speedrunWideOptions(dataset: string): PresetOptions {
   return {
     spec: { conv: [bnConv(32, true), bnConv(64, false), bnConv(64, true)], dense: [], dropout: 0, batchNorm: true, globalAvgPool: false },
-    mode: 'eager',
-    epochs: dataset !== 'mnist' ? 5 : 7,
+    epochs: 8,
     ...speedrunTraining(dataset),
+    mode: 'script',
+    batchSize: 128,
   };
 }
