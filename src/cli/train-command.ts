@@ -80,7 +80,7 @@ export function addTrainCommand(program: Command): void {
     .command('train')
     .description('train a CNN (default: the TensorFlow-tutorial network on Fashion-MNIST, 1 epoch, CPU)');
   addDataOptions(command, 'all', 'fashion-mnist')
-    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network), fast (a batch-norm CNN, one-cycle, augmentation), cifar (a batch-norm CNN for 32x32 colour images, crop and flip augmentation) speedrun (time to accuracy: a small one, eager, with a weight average and test-time flips on clothes) or speedrun-wide (the same training, a wider network for the longer goals); flags given win')
+    .option('--preset <name>', 'start from a recipe: tutorial (the exercise\'s network), fast (a batch-norm CNN, one-cycle, augmentation), cifar (a batch-norm CNN for 32x32 colour images, crop and flip augmentation), speedrun (time to accuracy: a small one, eager, with a weight average and test-time flips on clothes) or speedrun-wide (the same training of a wider network, scripted, batches of 128: Fashion-MNIST\'s longest goal); flags given win')
     .option('--spec <file>', 'the network as a CnnSpec in JSON (conv, dense, dropout, inputChannels, ...; unknown keys refused); --kernel-size and --filters change its first layer')
     // No defaults below where a preset sets the value: trainCnn fills in the same defaults otherwise.
     .option('--epochs <n>', 'epochs (default 1)', parseInteger)

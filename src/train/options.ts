@@ -180,9 +180,9 @@ export interface TrainOptions {
   /**
    * Start from a named recipe (src/train/presets.ts): 'tutorial' (the exercise's network and training)
    * 'fast' (a batch-norm CNN with AdamW, one-cycle, label smoothing and augmentation, scripted) or
-   * 'speedrun' / 'speedrun-wide' (time to accuracy: a small / a wider batch-norm CNN, eager, with those
-   * tricks, a weight average and, on Fashion-MNIST, flip test-time augmentation). Options given
-   * alongside it win over the preset's.
+   * 'speedrun' / 'speedrun-wide' (time to accuracy: a small batch-norm CNN, eager / a wider one,
+   * scripted, with those tricks, a weight average and, on Fashion-MNIST, flip test-time augmentation;
+   * docs/recipes.md). Options given alongside it win over the preset's.
    */
   preset?: PresetName;
   /**

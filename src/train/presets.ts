@@ -149,7 +149,7 @@ function speedrunOptions(dataset: string): PresetOptions {
 function speedrunWideOptions(dataset: string): PresetOptions {
   return {
     spec: { conv: [bnConv(32, true), bnConv(64, false), bnConv(64, true)], dense: [], dropout: 0, batchNorm: true, globalAvgPool: false },
-    epochs: 8,
+    epochs: 16,
     ...speedrunTraining(dataset),
     mode: 'script',
     batchSize: 128,
