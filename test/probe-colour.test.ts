@@ -2,13 +2,13 @@
 // (a linear colour model with a per-channel standardisation), a model that looks only at red getting
 // no attribution in green or blue, the eager and the scripted path giving the same maps, the checks
 // removing whole pixels (all channels) in the order of the per-pixel map, feature visualisation of
-// a colour image, colour pictures, the CLI on a colour checkpoint, and images of the wrong channel
-// count refused before any native work. Small data made here; nothing downloads.
+// a colour image, colour pictures (and the report's section for a colour explanation), the CLI on a
+// colour checkpoint, and images of the wrong channel count refused before any native work. Small data made here; nothing downloads.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { zipSync } from 'fflate';
-import { createModel, explain } from '../src/index';
+import { buildReport, createModel, explain } from '../src/index';
 import type { CnnSpec, ExplainOptions, Explanation } from '../src/index';
 import { native } from '../src/core/native';
 import { fromHost, noGrad } from '../src/core/ops';
@@ -458,6 +458,11 @@ describe('colour pictures: overlays, dataset examples, the projector\'s sprite',
         expect(png.rgb(left.x + 2, left.y + 2)).toEqual([R, 0, 0]);
         expect(png.rgb(left.x + g.tileW - 2, left.y + 2)).toEqual([0, 0, R]);
       }
+      // The report's section for the folder: what it is, and the colour overlay.
+      const report = buildReport([], { out: path.join(tmp, 'report'), explanations: [dir] });
+      expect(fs.readFileSync(report.markdown, 'utf8')).toMatch(/## Explanation 1: explain\n\nFolder .*explain: attribution maps; method "integrated-gradients"/);
+      if (files.overlay) expect(report.assets.map((a) => path.basename(a))).toEqual(['overlay.png']);
+      expect(report.missing).toEqual([]);
       expect(() => writeExplanation(dir, e, { indices: [0, 1, 2, 3], pixels: vivid.subarray(0, 4 * N) }))
         .toThrow(/^Expected a Float32Array of 4 images of 3x12x12 in \[0, 1\] for source.pixels/);
     } finally {
