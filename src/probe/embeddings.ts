@@ -126,7 +126,8 @@ export function spriteGrid(count: number, imageSize: [number, number]): { side: 
 function renderSprite(images: Uint8Array | Float32Array, count: number, [h, w]: [number, number], channels: number): Buffer | null {
   const grid = spriteGrid(count, [h, w]);
   const plane = h * w;
-  const shown = displayImages(images, count, channels, plane);
+  // Grey and colour are drawn from the images as they are (no copy of a whole split); other counts as their channels' mean.
+  const shown = channels === 1 || channels === 3 ? { data: images, channels } : displayImages(images, count, channels, plane);
   const unit = images instanceof Uint8Array ? 1 : 255;
   // Grey repeats its one plane in red, green and blue.
   const planeOf = (k: number) => (shown.channels === 3 ? k * plane : 0);
