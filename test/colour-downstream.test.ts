@@ -68,14 +68,13 @@ describe('a colour run and what follows it', () => {
     expect(report.assets.some((a) => /activations-/.test(a))).toBe(true);
   });
 
-  test('probing refuses a colour model before any work, saying so', async () => {
+  test('probing explains the colour run\'s model: a map per channel ([n, 3, H, W]), the CAMs one per pixel', async () => {
     const { explain, loadModel } = require('../src/index') as typeof import('../src/index');
     const model = loadModel(path.join(runDir, 'model.pt'));
     try {
-      const err = await explain(model, DATA.test.images.subarray(0, 3 * PLANE)).then(() => undefined, (e: Error) => e);
-      expect(err?.name).toBe('RangeError');
-      expect(err?.message).toBe('Expected a 1-channel (grey) model for probing but the model takes 3-channel images: ' +
-        'probing does not handle colour models yet (training, evaluation, predict, mosaics and exports do)');
+      const images = DATA.test.images.subarray(0, 3 * 3 * PLANE);
+      expect((await explain(model, images, { method: 'integrated-gradients', steps: 8 })).shape).toEqual([3, 3, 16, 16]);
+      expect((await explain(model, images, { method: 'grad-cam' })).shape).toEqual([3, 1, 16, 16]);
     } finally {
       model.dispose();
     }

@@ -135,7 +135,7 @@ async function explainSummary(checkpoint: string, flags: ExplainFlags): Promise<
   const { name: datasetName, dataset } = await runDatasetFor(checkpoint, flags);
   const split = dataset[flags.split];
   const [start, end] = parseImageSlice(flags.images, split.count);
-  const pixels = split.height * split.width;
+  const pixels = split.channels * split.height * split.width;
   const model = loadModel(checkpoint, flags.mode ? { mode: flags.mode } : {});
   try {
     const summary = await attributionSummary(model, split.images.subarray(start * pixels, end * pixels), split.labels.subarray(start, end), options);
@@ -158,7 +158,7 @@ async function explainAcrossTraining(checkpoint: string, flags: ExplainFlags): P
   const { name: datasetName, dataset } = await runDatasetFor(path.join(runDir, 'model.pt'), flags);
   const split = dataset[flags.split];
   const [start, end] = parseImageSlice(flags.images, split.count);
-  const pixels = split.height * split.width;
+  const pixels = split.channels * split.height * split.width;
   if (options.target === 'label') options.labels = split.labels.subarray(start, end);
   const models: import('../nn/model').CnnModel[] = [];
   try {

@@ -93,6 +93,7 @@ async function splitImages(checkpoint: string, flags: { dataset?: string; dataDi
     name, classNames: dataset.classNames, start, end,
     images: split.images.subarray(start * pixels, end * pixels), labels: split.labels.subarray(start, end),
     size: [split.height, split.width] as [number, number],
+    channels: split.channels,
   };
 }
 
@@ -195,7 +196,7 @@ export function addProbeCommands(program: Command): void {
         const e = await embeddings(model, data.images, options);
         const out = flags.out ?? `embeddings-${e.layer}`;
         const files = writeProjector(out, e, {
-          images: data.images, imageSize: data.size, labels: data.labels, classNames: data.classNames,
+          images: data.images, imageSize: data.size, channels: data.channels, labels: data.labels, classNames: data.classNames,
           indices: Array.from({ length: e.count }, (_, i) => data.start + i),
         });
         for (const file of [files.tensors, files.metadata, files.sprite, files.config]) if (file) process.stdout.write(`${file}\n`);

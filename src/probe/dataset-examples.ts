@@ -5,7 +5,7 @@
 // Ties keep the earlier image, so the result does not depend on the chunking.
 import type { CnnModel } from '../nn/model';
 import { checkInteger, checkKnownKeys, checkObject, checkString, expected } from '../util/validate';
-import { checkProbeImages } from './images';
+import { checkProbeImages, imageGeometry } from './images';
 import { fieldCrop, layerShapes, type LayerShape, type ReceptiveField } from './layer-geometry';
 import { ProbeRunner } from './runner';
 
@@ -50,6 +50,8 @@ export interface DatasetExamples {
   field: ReceptiveField | null;
   /** How many images were searched. */
   searched: number;
+  /** The images' channels (the model's inputChannels): the crops are in colour for 3. */
+  imageChannels: number;
 }
 
 const DEFAULT_TOP = 9;
@@ -95,14 +97,13 @@ export async function datasetExamples(model: CnnModel, images: Uint8Array | Floa
   model.check('datasetExamples');
   const count = checkProbeImages(images, model);
   const { shape, channels, top, chunkSize } = resolve(model, options, count);
-  const [h, w] = model.inputSize;
-  const pixels = h * w;
+  const { channels: imageChannels, height: h, width: w, values } = imageGeometry(model);
   const scale = images instanceof Uint8Array ? 1 / 255 : 1;
   const lists: DatasetExample[][] = channels.map(() => []);
   const runner = new ProbeRunner(model, chunkSize);
   try {
     await runner.featureMaps(shape.name, count, (row, into) => {
-      for (let p = 0; p < pixels; ++p) into[p] = images[row * pixels + p] * scale;
+      for (let v = 0; v < values; ++v) into[v] = images[row * values + v] * scale;
     }, (start, maps) => {
       const area = maps.height * maps.width;
       const rows = maps.values.length / (maps.channels * area);
@@ -122,5 +123,5 @@ export async function datasetExamples(model: CnnModel, images: Uint8Array | Floa
   for (const list of lists) {
     for (const e of list) e.crop = field ? fieldCrop(field, e.y, e.x, [h, w]) : { y0: 0, y1: h, x0: 0, x1: w };
   }
-  return { layer: shape.name, channels, examples: lists, field, searched: count };
+  return { layer: shape.name, channels, examples: lists, field, searched: count, imageChannels };
 }

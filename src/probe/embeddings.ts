@@ -11,7 +11,7 @@ import type { CnnModel } from '../nn/model';
 import { writeFileAtomic } from '../util/fs-atomic';
 import { checkInteger, checkKnownKeys, checkObject, checkString, expected } from '../util/validate';
 import { createSurface, encodePng } from '../viz/draw';
-import { checkProbeImages } from './images';
+import { checkProbeImages, displayImages, imageGeometry, imageSizeText } from './images';
 import { layerShapes } from './layer-geometry';
 import { ProbeRunner } from './runner';
 
@@ -68,8 +68,7 @@ export async function embeddings(model: CnnModel, images: Uint8Array | Float32Ar
   const shape = shapes.find((s) => s.name === layer);
   if (!shape) throw new RangeError(expected(`one of ${shapes.map((s) => s.name).join(', ')}`, 'layer', layer));
   const chunkSize = o.chunkSize === undefined ? DEFAULT_CHUNK : checkInteger(o.chunkSize, 'chunkSize', 1, MAX_CHUNK);
-  const [h, w] = model.inputSize;
-  const pixels = h * w;
+  const { values: pixels } = imageGeometry(model);
   const scale = images instanceof Uint8Array ? 1 / 255 : 1;
   const dims = shape.channels * shape.height * shape.width;
   const vectors = new Float32Array(count * dims);
@@ -103,6 +102,8 @@ export interface ProjectorSource {
   /** The images embedded (uint8 or [0, 1] floats), for the sprite. */
   images: Uint8Array | Float32Array;
   imageSize: [number, number];
+  /** The images' channels (default 1): N x C x H x W, channel-planar; the sprite is in colour for 3. */
+  channels?: number;
   /** The images' true classes. */
   labels: ArrayLike<number>;
   classNames?: readonly string[];
@@ -121,19 +122,22 @@ export function spriteGrid(count: number, imageSize: [number, number]): { side: 
   return { side, width: side * imageSize[1], height: side * imageSize[0] };
 }
 
-/** The sprite PNG, or null without node-canvas. */
-function renderSprite(images: Uint8Array | Float32Array, count: number, [h, w]: [number, number]): Buffer | null {
+/** The sprite PNG (grey, or true colour for 3 channels; other counts: the channels' mean), or null without node-canvas. */
+function renderSprite(images: Uint8Array | Float32Array, count: number, [h, w]: [number, number], channels: number): Buffer | null {
   const grid = spriteGrid(count, [h, w]);
+  const plane = h * w;
+  // Grey and colour are drawn from the images as they are (no copy of a whole split); other counts as their channels' mean.
+  const shown = channels === 1 || channels === 3 ? { data: images, channels } : displayImages(images, count, channels, plane);
+  const unit = images instanceof Uint8Array ? 1 : 255;
+  // Grey repeats its one plane in red, green and blue.
+  const planeOf = (k: number) => (shown.channels === 3 ? k * plane : 0);
   try {
     const surface = createSurface(grid.width, grid.height, '#000000');
     const tile = surface.ctx.createImageData(w, h);
-    const scale = images instanceof Uint8Array ? 1 : 255;
     for (let i = 0; i < count; ++i) {
-      for (let p = 0; p < h * w; ++p) {
-        const v = Math.round(Math.min(255, Math.max(0, images[i * h * w + p] * scale)));
-        tile.data[4 * p] = v;
-        tile.data[4 * p + 1] = v;
-        tile.data[4 * p + 2] = v;
+      const at = i * shown.channels * plane;
+      for (let p = 0; p < plane; ++p) {
+        for (let k = 0; k < 3; ++k) tile.data[4 * p + k] = Math.round(Math.min(255, Math.max(0, shown.data[at + planeOf(k) + p] * unit)));
         tile.data[4 * p + 3] = 255;
       }
       surface.ctx.putImageData(tile, (i % grid.side) * w, Math.floor(i / grid.side) * h);
@@ -157,8 +161,9 @@ const quoted = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}
 export function writeProjector(dir: string, e: Embeddings, source: ProjectorSource): ProjectorFiles {
   checkString(dir, 'dir');
   const [h, w] = source.imageSize;
-  if (!(source.images instanceof Uint8Array || source.images instanceof Float32Array) || source.images.length !== e.count * h * w) {
-    throw new RangeError(expected(`${e.count} images of ${h}x${w} (one per vector)`, 'source.images', source.images));
+  const channels = source.channels ?? 1;
+  if (!(source.images instanceof Uint8Array || source.images instanceof Float32Array) || source.images.length !== e.count * channels * h * w) {
+    throw new RangeError(expected(`${e.count} images of ${imageSizeText(channels, h, w)} (one per vector)`, 'source.images', source.images));
   }
   if (!source.labels || source.labels.length !== e.count) throw new RangeError(expected(`${e.count} labels (one per vector)`, 'source.labels', source.labels));
   if (source.indices !== undefined && source.indices.length !== e.count) throw new RangeError(expected(`${e.count} indices (one per vector)`, 'source.indices', source.indices));
@@ -179,7 +184,7 @@ export function writeProjector(dir: string, e: Embeddings, source: ProjectorSour
   writeFileAtomic(files.metadata, meta.join('\n') + '\n');
   const grid = spriteGrid(e.count, [h, w]);
   if (grid.width <= MAX_SPRITE_SIDE && grid.height <= MAX_SPRITE_SIDE) {
-    const png = renderSprite(source.images, e.count, [h, w]);
+    const png = renderSprite(source.images, e.count, [h, w], channels);
     if (png) {
       files.sprite = path.join(dir, 'sprite.png');
       writeFileAtomic(files.sprite, png);

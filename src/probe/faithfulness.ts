@@ -8,13 +8,16 @@
 //
 // The area is the trapezoid rule over the fraction of pixels moved, x in [0, 1] (RISE's formula:
 // the mean of neighbouring heights, times the slice width).
+//
+// On a colour image a pixel is moved whole (all its channels), in the order of the per-pixel map
+// (explanationPixelMaps: the sum over the map's channels).
 import { baselineImage } from './image-ops';
 import { imageSeed } from './method';
-import { unitPixels } from './images';
+import { imageGeometry, imageSizeText, unitPixels } from './images';
 import { ProbeRunner } from './runner';
 import { uniformSource } from './random';
 import type { CnnModel } from '../nn/model';
-import type { Explanation } from './explain';
+import { explanationPixelMaps, mapSize, type Explanation } from './explain';
 import { BASELINES, type Baseline } from './options';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, expected } from '../util/validate';
 
@@ -71,20 +74,41 @@ function randomOrder(n: number, seed: number): Int32Array {
   return order;
 }
 
+/** The images explained, in [0, 1], with their geometry and the per-pixel maps that order their pixels. */
+export interface ExplainedImages {
+  channels: number;
+  h: number;
+  w: number;
+  /** Pixels per image (h * w). */
+  n: number;
+  /** Values per image (channels * n). */
+  values: number;
+  count: number;
+  /** count * values pixels in [0, 1]. */
+  pixels: Float32Array;
+  /** count * n: the per-pixel maps (explanationPixelMaps). */
+  order: Float32Array;
+}
+
 /**
- * The images an explanation explains, checked against its maps and the model's input size, as pixels
- * in [0, 1] (what deletion, insertion and ROAD all start from).
+ * The images an explanation explains, checked against its maps and the model's input size and
+ * channels, as pixels in [0, 1] (what deletion, insertion and ROAD all start from).
  */
-export function explainedImages(model: CnnModel, images: Uint8Array | Float32Array, explanation: Explanation): { h: number; w: number; n: number; count: number; pixels: Float32Array } {
-  const [h, w] = model.inputSize;
-  const n = h * w;
-  const [count, eh, ew] = explanation.shape;
-  if (eh !== h || ew !== w || explanation.maps.length !== count * n) {
-    throw new RangeError(`Expected maps of ${h}x${w} (the model's input size) for explanation but received shape [${explanation.shape}]`);
+export function explainedImages(model: CnnModel, images: Uint8Array | Float32Array, explanation: Explanation): ExplainedImages {
+  const { channels, height: h, width: w, plane: n, values } = imageGeometry(model);
+  const { count, height: eh, width: ew } = mapSize(explanation);
+  const mapChannels = explanation.mapChannels ?? 1;
+  const inputChannels = explanation.inputChannels ?? 1;
+  if (eh !== h || ew !== w || inputChannels !== channels || explanation.maps.length !== count * mapChannels * n) {
+    throw new RangeError(`Expected maps of ${imageSizeText(channels, h, w)} images (the model's input) for explanation but received shape [${explanation.shape}]` +
+      ` of ${inputChannels}-channel images`);
   }
   if (!(images instanceof Uint8Array) && !(images instanceof Float32Array)) throw new TypeError(expected('a Uint8Array or Float32Array of images', 'images', images));
-  if (images.length !== count * n) throw new RangeError(expected(`the ${count} images explained (${count * n} values)`, 'images', images) + ` of ${images.length} values`);
-  return { h, w, n, count, pixels: unitPixels(images) };
+  if (images.length !== count * values) {
+    const which = channels === 1 ? `the ${count} images` : `the ${count} ${imageSizeText(channels, h, w)} images`;
+    throw new RangeError(expected(`${which} explained (${count * values} values)`, 'images', images) + ` of ${images.length} values`);
+  }
+  return { channels, h, w, n, values, count, pixels: unitPixels(images), order: explanationPixelMaps({ ...explanation, mapChannels }) };
 }
 
 /** The softmax probability of class `target` in the row of `classes` logits at `offset` (also ROAD's). */
@@ -105,7 +129,7 @@ export async function faithfulness(model: CnnModel, images: Uint8Array | Float32
   model.check('faithfulness');
   const o = checkObject(options, 'options');
   checkKnownKeys(o, 'faithfulness options', ['steps', 'baseline', 'blurSigma', 'seed', 'chunkSize']);
-  const { h, w, n, count, pixels } = explainedImages(model, images, explanation);
+  const { channels, h, w, n, values, count, pixels, order: pixelMap } = explainedImages(model, images, explanation);
   const steps = o.steps === undefined ? DEFAULT_STEPS : checkInteger(o.steps, 'steps', 1, n);
   const baseline: Baseline = o.baseline === undefined ? 'black' : typeof o.baseline === 'number' ? checkNumber(o.baseline, 'baseline', 0, 1) : checkOneOf(o.baseline, 'baseline', BASELINES);
   const blurSigma = o.blurSigma === undefined ? 3 : checkNumber(o.blurSigma, 'blurSigma', 0, Math.max(h, w), { exclusiveMin: true });
@@ -117,8 +141,8 @@ export async function faithfulness(model: CnnModel, images: Uint8Array | Float32
   const runner = new ProbeRunner(model, chunkSize);
   const curves = new Float32Array(count * CURVES * points);
   try {
-    const orders = Array.from({ length: count }, (_, i) => [attributionOrder(explanation.maps.subarray(i * n, (i + 1) * n)), randomOrder(n, imageSeed(seed, i, 1))]);
-    const baselines = Array.from({ length: count }, (_, i) => baselineImage(pixels.subarray(i * n, (i + 1) * n), h, w, baseline, blurSigma, imageSeed(seed, i)));
+    const orders = Array.from({ length: count }, (_, i) => [attributionOrder(pixelMap.subarray(i * n, (i + 1) * n)), randomOrder(n, imageSeed(seed, i, 1))]);
+    const baselines = Array.from({ length: count }, (_, i) => baselineImage(pixels.subarray(i * values, (i + 1) * values), channels, h, w, baseline, blurSigma, imageSeed(seed, i)));
     // Row r: image, curve (deletion, insertion, random deletion, random insertion), step.
     const logits = await runner.logits(count * CURVES * points, (row, into) => {
       const step = row % points;
@@ -126,11 +150,13 @@ export async function faithfulness(model: CnnModel, images: Uint8Array | Float32
       const image = Math.floor(row / (points * CURVES));
       const order = orders[image][curve < 2 ? 0 : 1];
       const deleting = curve % 2 === 0;
-      const x = pixels.subarray(image * n, (image + 1) * n);
+      const x = pixels.subarray(image * values, (image + 1) * values);
       const b = baselines[image];
       into.set(deleting ? x : b);
       const moved = Math.round((step * n) / steps);
-      for (let k = 0; k < moved; ++k) into[order[k]] = deleting ? b[order[k]] : x[order[k]];
+      // A pixel moves with all its channels.
+      const from = deleting ? b : x;
+      for (let c = 0; c < channels; ++c) for (let k = 0; k < moved; ++k) into[c * n + order[k]] = from[c * n + order[k]];
     });
     for (let row = 0; row < count * CURVES * points; ++row) {
       const image = Math.floor(row / (points * CURVES));

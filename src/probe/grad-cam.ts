@@ -33,10 +33,11 @@ function weightedMapSum(maps: FeatureMaps, gradient: Float32Array, row: number, 
 function camMethod(name: MethodName, averaged: boolean): AttributionMethod {
   return {
     name,
+    perPixel: true,
     async attribute(runner, block, settings) {
-      const n = runner.pixels;
+      const n = runner.plane;
       const maps = new Float32Array(block.count * n);
-      await runner.layerGradients(settings.layer!, block.count, copyImage(block, n), (row) => block.targets[row], (start, features, gradient) => {
+      await runner.layerGradients(settings.layer!, block.count, copyImage(block, runner.values), (row) => block.targets[row], (start, features, gradient) => {
         const rows = features.values.length / (features.channels * features.height * features.width);
         for (let r = 0; r < rows; ++r) {
           const cam = weightedMapSum(features, gradient, r, averaged);

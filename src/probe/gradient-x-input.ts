@@ -4,8 +4,9 @@ import { AttributionMethod, copyImage } from './method';
 
 export const gradientXInput: AttributionMethod = {
   name: 'gradient-x-input',
+  perPixel: false,
   async attribute(runner, block) {
-    const n = runner.pixels;
+    const n = runner.values;
     const maps = new Float32Array(block.count * n);
     await runner.gradients(block.count, copyImage(block, n), (row) => block.targets[row], (row, gradient) => {
       for (let p = 0; p < n; ++p) maps[row * n + p] = gradient[p] * block.pixels[row * n + p];

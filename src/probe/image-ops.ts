@@ -1,5 +1,5 @@
-// Host-side image arithmetic of the probing methods: maps are small (one channel, a few hundred to
-// a few thousand pixels), so they are computed in JS memory, where every rule is visible and the
+// Host-side image arithmetic of the probing methods: maps are small (a few channels of a few hundred
+// to a few thousand pixels), so they are computed in JS memory, where every rule is visible and the
 // same on every device.
 import type { Baseline } from './options';
 import { uniformSource } from './random';
@@ -88,13 +88,19 @@ export function gaussianBlur(image: ArrayLike<number>, h: number, w: number, sig
 }
 
 /**
- * A baseline image for `image` (pixels in [0, 1]): a constant, the image blurred, or uniform noise
- * drawn from `noiseSeed` (the caller derives it from the image's index, so that an image gets the
- * same baseline whatever chunk it falls in).
+ * A baseline image for `image` (`channels` planes of h x w, pixels in [0, 1]): a constant, each
+ * channel blurred on its own, or uniform noise (one draw per value) drawn from `noiseSeed` (the
+ * caller derives it from the image's index, so that an image gets the same baseline whatever chunk
+ * it falls in).
  */
-export function baselineImage(image: Float32Array, h: number, w: number, baseline: Baseline, blurSigma: number, noiseSeed: number): Float32Array {
-  if (baseline === 'black') return new Float32Array(h * w);
-  if (typeof baseline === 'number') return new Float32Array(h * w).fill(baseline);
-  if (baseline === 'blur') return gaussianBlur(image, h, w, blurSigma);
-  return Float32Array.from({ length: h * w }, uniformSource(noiseSeed));
+export function baselineImage(image: Float32Array, channels: number, h: number, w: number, baseline: Baseline, blurSigma: number, noiseSeed: number): Float32Array {
+  const values = channels * h * w;
+  if (baseline === 'black') return new Float32Array(values);
+  if (typeof baseline === 'number') return new Float32Array(values).fill(baseline);
+  if (baseline === 'blur') {
+    const out = new Float32Array(values);
+    for (let c = 0; c < channels; ++c) out.set(gaussianBlur(image.subarray(c * h * w, (c + 1) * h * w), h, w, blurSigma), c * h * w);
+    return out;
+  }
+  return Float32Array.from({ length: values }, uniformSource(noiseSeed));
 }

@@ -11,13 +11,14 @@ import { AttributionMethod, imageSeed } from './method';
 
 export const integratedGradients: AttributionMethod = {
   name: 'integrated-gradients',
+  perPixel: false,
   async attribute(runner, block, settings) {
-    const n = runner.pixels;
+    const n = runner.values;
     const steps = settings.steps!;
     const baselines = new Float32Array(block.count * n);
     for (let i = 0; i < block.count; ++i) {
       const image = block.pixels.subarray(i * n, (i + 1) * n);
-      baselines.set(baselineImage(image, runner.height, runner.width, settings.baseline ?? 'black', settings.blurSigma ?? 0,
+      baselines.set(baselineImage(image, runner.channels, runner.height, runner.width, settings.baseline ?? 'black', settings.blurSigma ?? 0,
         imageSeed(settings.seed ?? 0, block.first + i)), i * n);
     }
     const gradientSum = new Float64Array(block.count * n);

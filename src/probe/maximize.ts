@@ -1,13 +1,15 @@
 // Feature visualisation (Erhan et al. 2009; Olah et al. 2017, "Feature Visualization"): the image
 // in [0, 1] that a unit responds to most, found by gradient ascent on the pixels from seeded noise.
-// Made for small grey images: the pixels are the parameters (no Fourier or colour
-// decorrelation, no upsampling to 224 px), and two regularisers keep the result readable at 28x28:
+// Made for small images: the pixels are the parameters (no Fourier or colour decorrelation, no
+// upsampling to 224 px), and two regularisers keep the result readable at 28x28 or 32x32:
 //   - jitter: before each step the image is shifted by a random (dy, dx) in [-jitter, jitter]
-//     (edges replicated); the gradient is mapped back through the shift's adjoint, so a pattern
-//     only survives if it works at every nearby position (no per-pixel adversarial noise);
+//     (edges replicated; every channel alike); the gradient is mapped back through the shift's
+//     adjoint, so a pattern only survives if it works at every nearby position (no per-pixel
+//     adversarial noise);
 //   - total variation: the ascended objective is f(x) - tvWeight * TV(x), TV(x) the sum over
-//     horizontally and vertically neighbouring pixels of their squared difference divided by the
-//     pixel count (a smooth penalty: its gradient is defined everywhere).
+//     horizontally and vertically neighbouring pixels of each channel of their squared difference
+//     divided by the value count (C * H * W; a smooth penalty: its gradient is defined everywhere).
+// A colour model's image has C channels, each a parameter plane (its own noise at the start).
 // After each step the pixels are clipped to [0, 1]. The noise and the shifts come from the seed
 // and the unit (not from its position in the request), so a unit's picture is the same whichever
 // units are asked with it, on every path. Objectives: one channel of a layer (its mean over
@@ -54,9 +56,12 @@ export interface MaximizeSettings {
 
 /** What {@link maximize} returns. */
 export interface Visualisation {
-  /** n * H * W pixels in [0, 1], one image per unit. */
+  /** n * C * H * W pixels in [0, 1], one image per unit (channel-planar). */
   images: Float32Array;
-  shape: [number, number, number];
+  /** [n, H, W] for a grey model, [n, C, H, W] for a C-channel one. */
+  shape: [number, number, number] | [number, number, number, number];
+  /** The images' channels (the model's inputChannels). */
+  channels: number;
   /** The layer (null: class logits) and, per image, its channel or class. */
   layer: string | null;
   units: number[];
@@ -124,26 +129,35 @@ function resolveOptions(input: unknown): MaximizeSettings {
   };
 }
 
-/** image shifted by (dy, dx): out[y][x] = image[clamp(y - dy)][clamp(x - dx)] (edges replicated). */
-export function shiftImage(image: Float32Array, h: number, w: number, dy: number, dx: number, out: Float32Array): void {
-  for (let y = 0; y < h; ++y) {
-    const sy = Math.min(h - 1, Math.max(0, y - dy));
-    for (let x = 0; x < w; ++x) out[y * w + x] = image[sy * w + Math.min(w - 1, Math.max(0, x - dx))];
+/** image (`channels` planes) shifted by (dy, dx): out[c][y][x] = image[c][clamp(y - dy)][clamp(x - dx)] (edges replicated). */
+export function shiftImage(image: Float32Array, h: number, w: number, dy: number, dx: number, out: Float32Array, channels = 1): void {
+  for (let c = 0; c < channels; ++c) {
+    const at = c * h * w;
+    for (let y = 0; y < h; ++y) {
+      const sy = Math.min(h - 1, Math.max(0, y - dy));
+      for (let x = 0; x < w; ++x) out[at + y * w + x] = image[at + sy * w + Math.min(w - 1, Math.max(0, x - dx))];
+    }
   }
 }
 
-/** The adjoint of shiftImage: each shifted pixel's gradient goes back to the source pixel it copied. */
-export function unshiftGradient(gradient: Float32Array, h: number, w: number, dy: number, dx: number, out: Float64Array): void {
+/** The adjoint of shiftImage: each shifted pixel's gradient goes back to the source pixel it copied (in its channel). */
+export function unshiftGradient(gradient: Float32Array, h: number, w: number, dy: number, dx: number, out: Float64Array, channels = 1): void {
   out.fill(0);
-  for (let y = 0; y < h; ++y) {
-    const sy = Math.min(h - 1, Math.max(0, y - dy));
-    for (let x = 0; x < w; ++x) out[sy * w + Math.min(w - 1, Math.max(0, x - dx))] += gradient[y * w + x];
+  for (let c = 0; c < channels; ++c) {
+    const at = c * h * w;
+    for (let y = 0; y < h; ++y) {
+      const sy = Math.min(h - 1, Math.max(0, y - dy));
+      for (let x = 0; x < w; ++x) out[at + sy * w + Math.min(w - 1, Math.max(0, x - dx))] += gradient[at + y * w + x];
+    }
   }
 }
 
-/** TV(x) = sum over neighbouring pairs of (a - b)^2, over the pixel count; `gradient` (if given) receives dTV/dx. */
-export function totalVariation(image: ArrayLike<number>, h: number, w: number, gradient?: Float64Array): number {
-  const n = h * w;
+/**
+ * TV(x) = sum over neighbouring pairs of each of the `channels` planes of (a - b)^2, over the value
+ * count (channels * h * w); `gradient` (if given) receives dTV/dx.
+ */
+export function totalVariation(image: ArrayLike<number>, h: number, w: number, gradient?: Float64Array, channels = 1): number {
+  const n = channels * h * w;
   let sum = 0;
   if (gradient) gradient.fill(0);
   const pair = (p: number, q: number) => {
@@ -154,10 +168,13 @@ export function totalVariation(image: ArrayLike<number>, h: number, w: number, g
       gradient[q] -= (2 * d) / n;
     }
   };
-  for (let y = 0; y < h; ++y) {
-    for (let x = 0; x < w; ++x) {
-      if (x + 1 < w) pair(y * w + x, y * w + x + 1);
-      if (y + 1 < h) pair(y * w + x, (y + 1) * w + x);
+  for (let c = 0; c < channels; ++c) {
+    const at = c * h * w;
+    for (let y = 0; y < h; ++y) {
+      for (let x = 0; x < w; ++x) {
+        if (x + 1 < w) pair(at + y * w + x, at + y * w + x + 1);
+        if (y + 1 < h) pair(at + y * w + x, at + (y + 1) * w + x);
+      }
     }
   }
   return sum / n;
@@ -174,14 +191,16 @@ const shiftFrom = (uniform: () => number, max: number) => Math.min(max, Math.flo
  * step is returned: check that it rose (`final` against `initial`).
  * @example
  * const v = await maximize(model, { layer: 'conv2.act', channel: [0, 1, 2, 3] }, { steps: 256 });
- * v.images; // 4 * 28 * 28 pixels in [0, 1]
+ * v.images; // 4 * 28 * 28 pixels in [0, 1] (4 * 3 * 32 * 32 for a colour model)
  */
 export async function maximize(model: CnnModel, objective: MaximizeObjective, options: MaximizeOptions = {}): Promise<Visualisation> {
   model.check('maximize');
   const { layer, units } = resolveObjective(objective, model);
   const settings = resolveOptions(options);
   const [h, w] = model.inputSize;
-  const pixels = h * w;
+  const channels = model.inputChannels;
+  // Values per image: every channel of every pixel is a parameter.
+  const pixels = channels * h * w;
   const count = units.length;
   const images = new Float32Array(count * pixels);
   const jitters = units.map((u) => uniformSource(imageSeed(settings.seed, u, JITTER_DRAW)));
@@ -211,12 +230,12 @@ export async function maximize(model: CnnModel, objective: MaximizeObjective, op
       }
       const t = step + 1;
       await run(
-        (row, into) => shiftImage(images.subarray(row * pixels, (row + 1) * pixels), h, w, shifts[2 * row], shifts[2 * row + 1], into),
+        (row, into) => shiftImage(images.subarray(row * pixels, (row + 1) * pixels), h, w, shifts[2 * row], shifts[2 * row + 1], into, channels),
         (row, gradient, value) => {
           trace[row * settings.steps + step] = value;
           const x = images.subarray(row * pixels, (row + 1) * pixels);
-          unshiftGradient(gradient, h, w, shifts[2 * row], shifts[2 * row + 1], back);
-          if (settings.tvWeight > 0) totalVariation(x, h, w, tvGradient);
+          unshiftGradient(gradient, h, w, shifts[2 * row], shifts[2 * row + 1], back, channels);
+          if (settings.tvWeight > 0) totalVariation(x, h, w, tvGradient, channels);
           for (let p = 0; p < pixels; ++p) {
             // Ascent on f - tvWeight * TV.
             const g = back[p] - (settings.tvWeight > 0 ? settings.tvWeight * tvGradient[p] : 0);
@@ -241,6 +260,7 @@ export async function maximize(model: CnnModel, objective: MaximizeObjective, op
   } finally {
     runner.dispose();
   }
-  const totalVariations = Float32Array.from({ length: count }, (_, i) => totalVariation(images.subarray(i * pixels, (i + 1) * pixels), h, w));
-  return { images, shape: [count, h, w], layer, units, trace, initial, final, totalVariation: totalVariations, settings };
+  const totalVariations = Float32Array.from({ length: count }, (_, i) => totalVariation(images.subarray(i * pixels, (i + 1) * pixels), h, w, undefined, channels));
+  const shape: Visualisation['shape'] = channels === 1 ? [count, h, w] : [count, channels, h, w];
+  return { images, shape, channels, layer, units, trace, initial, final, totalVariation: totalVariations, settings };
 }

@@ -1,12 +1,16 @@
 // The one shape every attribution method has (as Captum's `attribute`): a block of images with one
 // target each in, one map per image out (and, where the method has one, its completeness delta).
 // explain.ts picks the method by name; each method lives in its own file.
+//
+// A map has a value per input value (C x H x W, as Captum's input attributions: the gradient
+// methods) or one per pixel (H x W: occlusion, whose window covers every channel of a pixel, and
+// the CAMs, whose maps come from a layer's positions); `perPixel` says which.
 import type { MethodName, MethodSettings } from './options';
 import type { ProbeRunner } from './runner';
 
 /** Images explained together: pixels in [0, 1], their targets and their target logits. */
 export interface ImageBlock {
-  /** count * H * W pixels in [0, 1]. */
+  /** count * C * H * W values in [0, 1] (channel-planar). */
   pixels: Float32Array;
   /** Index of the block's first image among explain()'s images: noise is drawn per image index, so chunking does not change a map. */
   first: number;
@@ -18,7 +22,7 @@ export interface ImageBlock {
 }
 
 export interface Attribution {
-  /** count * H * W values. */
+  /** count * C * H * W values, or count * H * W for a perPixel method. */
   maps: Float32Array;
   /** Per image: sum of the map - (f(x) - f(baseline)); methods that promise completeness only. */
   deltas?: Float64Array;
@@ -26,14 +30,16 @@ export interface Attribution {
 
 export interface AttributionMethod {
   readonly name: MethodName;
+  /** One value per pixel (all its channels together) rather than one per input value. */
+  readonly perPixel: boolean;
   attribute(runner: ProbeRunner, block: ImageBlock, settings: MethodSettings): Promise<Attribution>;
 }
 
-/** A fill function (runner.ts) that copies image `image(row)` of the block. */
-export function copyImage(block: ImageBlock, pixels: number, image: (row: number) => number = (row) => row) {
+/** A fill function (runner.ts) that copies image `image(row)` of the block (`values` = C * H * W per image). */
+export function copyImage(block: ImageBlock, values: number, image: (row: number) => number = (row) => row) {
   return (row: number, into: Float32Array): void => {
     const i = image(row);
-    into.set(block.pixels.subarray(i * pixels, (i + 1) * pixels));
+    into.set(block.pixels.subarray(i * values, (i + 1) * values));
   };
 }
 

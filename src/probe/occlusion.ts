@@ -4,6 +4,10 @@
 // 0, stride, 2 stride, ...; where the stride does not reach the last row or column, one more window
 // is placed flush with that edge, so that every pixel is covered. A 1x1 window with baseline 0 on a
 // linear model gives w * x exactly.
+//
+// On a colour image the window covers every channel of its pixels (a pixel is removed whole, as a
+// Captum window of shape (C, h, w)), so the map has one value per pixel: on a linear model, a 1x1
+// window gives sum over channels of w_c * x_c (Captum repeats that value in each channel).
 import { baselineImage } from './image-ops';
 import { AttributionMethod, imageSeed } from './method';
 
@@ -17,25 +21,29 @@ export function windowStarts(size: number, window: number, stride: number): numb
 
 export const occlusion: AttributionMethod = {
   name: 'occlusion',
+  perPixel: true,
   async attribute(runner, block, settings) {
-    const { height: h, width: w } = runner;
-    const n = runner.pixels;
+    const { channels, height: h, width: w, values } = runner;
+    const n = runner.plane;
     const [wh, ww] = settings.window!;
     const [sh, sw] = settings.stride!;
     const windows = windowStarts(h, wh, sh).flatMap((y) => windowStarts(w, ww, sw).map((x) => [y, x] as const));
     const coverage = new Float32Array(n);
     for (const [y0, x0] of windows) for (let y = y0; y < y0 + wh; ++y) for (let x = x0; x < x0 + ww; ++x) coverage[y * w + x] += 1;
-    const baselines = new Float32Array(block.count * n);
+    const baselines = new Float32Array(block.count * values);
     for (let i = 0; i < block.count; ++i) {
-      baselines.set(baselineImage(block.pixels.subarray(i * n, (i + 1) * n), h, w, settings.baseline ?? 'black', settings.blurSigma ?? 0,
-        imageSeed(settings.seed ?? 0, block.first + i)), i * n);
+      baselines.set(baselineImage(block.pixels.subarray(i * values, (i + 1) * values), channels, h, w, settings.baseline ?? 'black', settings.blurSigma ?? 0,
+        imageSeed(settings.seed ?? 0, block.first + i)), i * values);
     }
     const per = windows.length;
     const logits = await runner.logits(block.count * per, (row, into) => {
-      const at = Math.floor(row / per) * n;
+      const at = Math.floor(row / per) * values;
       const [y0, x0] = windows[row % per];
-      into.set(block.pixels.subarray(at, at + n));
-      for (let y = y0; y < y0 + wh; ++y) for (let x = x0; x < x0 + ww; ++x) into[y * w + x] = baselines[at + y * w + x];
+      into.set(block.pixels.subarray(at, at + values));
+      for (let c = 0; c < channels; ++c) {
+        const plane = c * n;
+        for (let y = y0; y < y0 + wh; ++y) for (let x = x0; x < x0 + ww; ++x) into[plane + y * w + x] = baselines[at + plane + y * w + x];
+      }
     });
     const maps = new Float32Array(block.count * n);
     for (let row = 0; row < block.count * per; ++row) {

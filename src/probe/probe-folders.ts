@@ -11,11 +11,18 @@ import { renderFilterMosaic } from '../viz/mosaic';
 import type { MosaicOptions } from '../viz/mosaic-options';
 import type { DatasetExamples } from './dataset-examples';
 import type { Visualisation } from './maximize';
+import { displayImages } from './images';
 
-/** A PNG mosaic of n grey images [n, h, w], or null without node-canvas. */
-export function greyMosaic(images: Float32Array, shape: [number, number, number], options: MosaicOptions): Buffer | null {
+/**
+ * A PNG mosaic of n images of `channels` planes [n, channels, h, w] (grey for one channel, true
+ * colour for three, any other count as the mean of its channels), or null without node-canvas.
+ */
+export function imageMosaic(images: Float32Array, channels: number, shape: [number, number, number], options: MosaicOptions): Buffer | null {
+  const [n, h, w] = shape;
+  const shown = displayImages(images, n, channels, h * w);
   try {
-    return renderFilterMosaic({ data: images, shape: [shape[0], 1, shape[1], shape[2]] }, { colormap: 'gray', ...options });
+    return renderFilterMosaic({ data: shown.data, shape: [n, shown.channels, h, w] },
+      shown.channels === 1 ? { colormap: 'gray', ...options } : options);
   } catch (err) {
     if (!/needs node-canvas/.test((err as Error).message)) throw err;
     return null;
@@ -33,8 +40,8 @@ export function writePicture(file: string, png: Buffer | null): string | null {
 export interface VisualisationFiles { images: string; mosaic: string | null; json: string }
 
 /**
- * Writes a feature-visualisation folder: visualisations.npy (float32 [n, H, W], pixels in [0, 1]),
- * mosaic.png (one tile per unit, each stretched to its own range) and visualize.json (the layer,
+ * Writes a feature-visualisation folder: visualisations.npy (float32 [n, H, W], or [n, C, H, W] for
+ * a colour model, pixels in [0, 1]), mosaic.png (one tile per unit, each stretched to its own range, in colour for 3 channels) and visualize.json (the layer,
  * the units, the objective at the start, per step and at the end, the settings).
  * @example writeVisualisation('viz-conv2', await maximize(model, { layer: 'conv2.act', channel: [0, 1] }), { checkpoint })
  */
@@ -42,12 +49,14 @@ export function writeVisualisation(dir: string, v: Visualisation, about: Record<
   checkString(dir, 'dir');
   fs.mkdirSync(dir, { recursive: true });
   const [count] = v.shape;
+  const channels = v.channels ?? 1;
+  const [h, w] = v.shape.slice(-2);
   const files: VisualisationFiles = { images: path.join(dir, 'visualisations.npy'), mosaic: null, json: path.join(dir, 'visualize.json') };
   writeFileAtomic(files.images, encodeNpy({ data: v.images, shape: v.shape }));
   const what = v.layer === null ? 'class' : `${v.layer} channel`;
   const consecutive = v.units.every((u, i) => u === v.units[0] + i);
   const title = consecutive ? `${what} ${v.units[0]}${count > 1 ? `-${v.units[count - 1]}` : ''} (row-major)` : `${what}s: see visualize.json`;
-  files.mosaic = writePicture(path.join(dir, 'mosaic.png'), greyMosaic(v.images, v.shape, { normalize: 'filter', title, gutter: 2 }));
+  files.mosaic = writePicture(path.join(dir, 'mosaic.png'), imageMosaic(v.images, channels, [count, h, w], { normalize: 'filter', title, gutter: 2 }));
   const steps = v.settings.steps;
   const json = {
     objective: v.layer === null ? 'class logit (pre-softmax)' : 'channel mean over positions (a vector layer: the unit)',
@@ -56,6 +65,7 @@ export function writeVisualisation(dir: string, v: Visualisation, about: Record<
     settings: v.settings,
     ...about,
     shape: v.shape,
+    channels,
     initial: Array.from(v.initial),
     final: Array.from(v.final),
     totalVariation: Array.from(v.totalVariation),
@@ -78,19 +88,24 @@ function unitsText(units: readonly number[], what: string): string {
 /**
  * The receptive-field crops of dataset examples as tiles of the field's full size: each crop sits
  * where it falls in its field, and the part of the field outside the image (padding) stays 0.
+ * `channels` planes per image (the data is [n, channels, fh, fw]; `shape` is [n, fh, fw]).
  */
-export function cropTiles(ex: DatasetExamples, images: Uint8Array | Float32Array, imageSize: [number, number]): { data: Float32Array; shape: [number, number, number] } {
+export function cropTiles(ex: DatasetExamples, images: Uint8Array | Float32Array, imageSize: [number, number], channels = 1): { data: Float32Array; shape: [number, number, number] } {
   if (!ex.field) throw new RangeError(`Expected a layer with positions for receptive-field crops but ${ex.layer} comes after the flatten`);
   const [fh, fw] = ex.field.size;
   const [h, w] = imageSize;
   const scale = images instanceof Uint8Array ? 1 / 255 : 1;
   const all = ex.examples.flat();
-  const data = new Float32Array(all.length * fh * fw);
+  const data = new Float32Array(all.length * channels * fh * fw);
   all.forEach((e, t) => {
     const top = e.y * ex.field!.jump[0] + ex.field!.offset[0];
     const left = e.x * ex.field!.jump[1] + ex.field!.offset[1];
-    for (let y = e.crop.y0; y < e.crop.y1; ++y) {
-      for (let x = e.crop.x0; x < e.crop.x1; ++x) data[(t * fh + (y - top)) * fw + (x - left)] = images[e.index * h * w + y * w + x] * scale;
+    for (let c = 0; c < channels; ++c) {
+      const source = (e.index * channels + c) * h * w;
+      const tile = (t * channels + c) * fh * fw;
+      for (let y = e.crop.y0; y < e.crop.y1; ++y) {
+        for (let x = e.crop.x0; x < e.crop.x1; ++x) data[tile + (y - top) * fw + (x - left)] = images[source + y * w + x] * scale;
+      }
     }
   });
   return { data, shape: [all.length, fh, fw] };
@@ -109,17 +124,19 @@ export function writeDatasetExamples(dir: string, ex: DatasetExamples, images: U
   checkString(dir, 'dir');
   fs.mkdirSync(dir, { recursive: true });
   const [h, w] = imageSize;
+  const channels = ex.imageChannels ?? 1;
+  const values = channels * h * w;
   const top = ex.examples[0].length;
   const scale = images instanceof Uint8Array ? 1 / 255 : 1;
   const all = ex.examples.flat();
-  const whole = new Float32Array(all.length * h * w);
-  all.forEach((e, t) => { for (let p = 0; p < h * w; ++p) whole[t * h * w + p] = images[e.index * h * w + p] * scale; });
+  const whole = new Float32Array(all.length * values);
+  all.forEach((e, t) => { for (let v = 0; v < values; ++v) whole[t * values + v] = images[e.index * values + v] * scale; });
   const title = `${ex.layer} ${unitsText(ex.channels, 'channel')}: top ${top} images per row`;
   const files: DatasetExampleFiles = { examples: null, crops: null, json: path.join(dir, 'examples.json') };
-  files.examples = writePicture(path.join(dir, 'examples.png'), greyMosaic(whole, [all.length, h, w], { normalize: 'global', cols: top, title }));
+  files.examples = writePicture(path.join(dir, 'examples.png'), imageMosaic(whole, channels, [all.length, h, w], { normalize: 'global', cols: top, title }));
   if (ex.field) {
-    const crops = cropTiles(ex, images, imageSize);
-    files.crops = writePicture(path.join(dir, 'crops.png'), greyMosaic(crops.data, crops.shape, {
+    const crops = cropTiles(ex, images, imageSize, channels);
+    files.crops = writePicture(path.join(dir, 'crops.png'), imageMosaic(crops.data, channels, crops.shape, {
       normalize: 'global', cols: top, title: `${ex.layer}: receptive fields (${crops.shape[1]}x${crops.shape[2]})`,
     }));
   }

@@ -4,10 +4,11 @@
 // weights (and biases) drawn afresh, PyTorch's initialisation from `seed`. At each stage the same
 // images are explained for the same targets, and each map is compared with the trained model's by
 // Spearman's rank correlation of |attribution| (ties get their mean rank). A map whose correlation
-// stays near 1 as the layers go is showing the image, not the model.
+// stays near 1 as the layers go is showing the image, not the model. On a colour model the maps
+// compared are the per-pixel ones (explanationPixelMaps: the sum over the map's channels).
 import { CnnModel, createModel, modelFromParameters } from '../nn/model';
 import { checkInteger } from '../util/validate';
-import { explain } from './explain';
+import { explain, explanationPixelMaps, mapSize } from './explain';
 import type { ExplainOptions } from './options';
 
 /** One stage of the cascade: which layers were re-initialised, and the mean rank correlation with the trained model's maps. */
@@ -65,8 +66,9 @@ export async function randomisationCheck(model: CnnModel, images: Uint8Array | F
   seed = 0): Promise<RandomisationStage[]> {
   checkInteger(seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
   const original = await explain(model, images, options);
-  const [count, h, w] = original.shape;
+  const { count, height: h, width: w } = mapSize(original);
   const n = h * w;
+  const originalPixels = explanationPixelMaps(original);
   const targets = { ...options, target: original.targets };
   delete (targets as ExplainOptions).labels;
   const trained = model.parameters();
@@ -87,8 +89,9 @@ export async function randomisationCheck(model: CnnModel, images: Uint8Array | F
     const stage = modelFromParameters(model.spec, [...parameters, ...model.buffers()], { mode: model.mode, device: model.device, inputNorm: model.inputNorm });
     try {
       const e = await explain(stage, images, targets);
+      const stagePixels = explanationPixelMaps(e);
       const perImage = Float64Array.from({ length: count }, (_, i) => spearman(
-        original.maps.subarray(i * n, (i + 1) * n).map(Math.abs), e.maps.subarray(i * n, (i + 1) * n).map(Math.abs)));
+        originalPixels.subarray(i * n, (i + 1) * n).map(Math.abs), stagePixels.subarray(i * n, (i + 1) * n).map(Math.abs)));
       stages.push({ randomised: [...randomised], spearman: perImage.reduce((a, b) => a + b, 0) / count, perImage });
     } finally {
       stage.dispose();

@@ -13,6 +13,10 @@
 // and removing its bottom pixels does not. A map and its negation get opposite scores (the noise
 // field is drawn per image and fraction, the same for both orders), and a random order scores
 // about 0; the random order's score is returned beside the map's as the reference.
+//
+// On a colour image a removed pixel is removed in every channel (ranked by the per-pixel map, the
+// sum over the map's channels), each channel imputed from its own neighbours, each value with its
+// own noise.
 import type { CnnModel } from '../nn/model';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, expected } from '../util/validate';
 import type { Explanation } from './explain';
@@ -129,7 +133,7 @@ export async function road(model: CnnModel, images: Uint8Array | Float32Array, e
   model.check('road');
   const o = checkObject(options, 'options');
   checkKnownKeys(o, 'road options', ['fractions', 'noise', 'seed', 'chunkSize']);
-  const { h, w, n, count, pixels } = explainedImages(model, images, explanation);
+  const { channels, h, w, n, values, count, pixels, order: pixelMap } = explainedImages(model, images, explanation);
   const fractions = checkFractions(o.fractions);
   const noise = o.noise === undefined ? DEFAULT_NOISE : checkNumber(o.noise, 'noise', 0, 1);
   const seed = o.seed === undefined ? 0 : checkInteger(o.seed, 'seed', 0, 0xffffffff);
@@ -144,7 +148,7 @@ export async function road(model: CnnModel, images: Uint8Array | Float32Array, e
       const j = Math.floor(uniform() * (p + 1));
       [random[p], random[j]] = [random[j], random[p]];
     }
-    return [attributionOrder(explanation.maps.subarray(i * n, (i + 1) * n)), random];
+    return [attributionOrder(pixelMap.subarray(i * n, (i + 1) * n)), random];
   });
   // Rows: image, order (map, random), fraction, kind (MoRF, LeRF).
   const KINDS = 2;
@@ -161,12 +165,15 @@ export async function road(model: CnnModel, images: Uint8Array | Float32Array, e
       const k = Math.round(fractions[f] * n);
       const removed = new Uint8Array(n);
       for (let j = 0; j < k; ++j) removed[kind === 0 ? order[j] : order[n - 1 - j]] = 1;
-      const filled = imputeLinear(pixels.subarray(image * n, (image + 1) * n), removed, h, w);
       // One noise field per image and fraction, whichever pixels it lands on.
       const normal = normalSource(imageSeed(seed, image, 2 + f));
-      for (let p = 0; p < n; ++p) {
-        const e = normal();
-        into[p] = removed[p] ? filled[p] + noise * e : filled[p];
+      for (let c = 0; c < channels; ++c) {
+        const at = image * values + c * n;
+        const filled = imputeLinear(pixels.subarray(at, at + n), removed, h, w);
+        for (let p = 0; p < n; ++p) {
+          const e = normal();
+          into[c * n + p] = removed[p] ? filled[p] + noise * e : filled[p];
+        }
       }
     });
   } finally {

@@ -16,11 +16,12 @@ import { tidy, track } from '../core/tidy';
 import { buildLayers, type Layer } from '../nn/layers';
 import type { CnnModel } from '../nn/model';
 import { splitScriptSources } from '../nn/split-script';
-import { checkGreyModel } from './images';
+import { imageGeometry } from './images';
+import { isUniformNorm } from '../nn/model-options';
 
 const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Writes row `row`'s pixels (H * W values in [0, 1]) into `into`. */
+/** Writes row `row`'s image (C * H * W values in [0, 1], channel-planar) into `into`. */
 export type FillRow = (row: number, into: Float32Array) => void;
 
 /** A layer's feature maps for a batch: [rows, channels, height, width]. */
@@ -34,16 +35,18 @@ interface LayerCut {
 }
 
 export class ProbeRunner {
+  readonly channels: number;
   readonly height: number;
   readonly width: number;
-  readonly pixels: number;
+  /** Pixels per image, H * W (a pixel is all its channels). */
+  readonly plane: number;
+  /** Values per image, C * H * W: what a row of input, and of its gradient, holds. */
+  readonly values: number;
   readonly classes: number;
   private readonly cuts = new Map<string, LayerCut>();
 
   constructor(readonly model: CnnModel, readonly chunkSize: number) {
-    checkGreyModel(model, 'probing');
-    [this.height, this.width] = model.inputSize;
-    this.pixels = this.height * this.width;
+    ({ channels: this.channels, height: this.height, width: this.width, plane: this.plane, values: this.values } = imageGeometry(model));
     this.classes = model.classes;
   }
 
@@ -59,7 +62,7 @@ export class ProbeRunner {
 
   /**
    * For each row, the gradient of its target's logit with respect to its pixels; `use` receives the
-   * row's gradient (H * W values) and its logits.
+   * row's gradient (C * H * W values) and its logits.
    */
   async gradients(rows: number, fill: FillRow, targetOf: (row: number) => number,
     use: (row: number, gradient: Float32Array, logits: Float32Array) => void): Promise<void> {
@@ -76,7 +79,7 @@ export class ProbeRunner {
         return { gradient: valuesOf(this.gradOf(x), 'float32'), logits: valuesOf(out, 'float32') };
       });
       for (let r = 0; r < count; ++r) {
-        use(start + r, gradient.subarray(r * this.pixels, (r + 1) * this.pixels), logits.subarray(r * this.classes, (r + 1) * this.classes));
+        use(start + r, gradient.subarray(r * this.values, (r + 1) * this.values), logits.subarray(r * this.classes, (r + 1) * this.classes));
       }
     });
   }
@@ -117,7 +120,7 @@ export class ProbeRunner {
   /**
    * For each row, the gradient with respect to its pixels of one unit of a layer's output: the mean
    * over positions of channel `unitOf(row)` for a stack of feature maps [N, C, h, w], the unit
-   * itself for a vector layer [N, F]. `use` receives the row's gradient (H * W values) and the
+   * itself for a vector layer [N, F]. `use` receives the row's gradient (C * H * W values) and the
    * unit's value. What feature visualisation ascends.
    */
   async unitGradients(layer: string, rows: number, fill: FillRow, unitOf: (row: number) => number,
@@ -136,7 +139,7 @@ export class ProbeRunner {
         });
         return { gradient: valuesOf(this.gradOf(x), 'float32'), units: valuesOf(pooled, 'float32'), width: pooled.shape[1] };
       });
-      for (let r = 0; r < count; ++r) use(start + r, gradient.subarray(r * this.pixels, (r + 1) * this.pixels), units[r * width + unitOf(start + r)]);
+      for (let r = 0; r < count; ++r) use(start + r, gradient.subarray(r * this.values, (r + 1) * this.values), units[r * width + unitOf(start + r)]);
     });
   }
 
@@ -148,28 +151,26 @@ export class ProbeRunner {
 
   /** Runs `work` on batches of at most chunkSize rows, filled from `fill`; the event loop runs between batches. */
   private async batches(rows: number, fill: FillRow, work: (start: number, end: number, batch: Float32Array) => void): Promise<void> {
-    const buffer = new Float32Array(Math.min(rows, this.chunkSize) * this.pixels);
+    const buffer = new Float32Array(Math.min(rows, this.chunkSize) * this.values);
     for (let start = 0; start < rows; start += this.chunkSize) {
       const end = Math.min(rows, start + this.chunkSize);
-      for (let r = start; r < end; ++r) fill(r, buffer.subarray((r - start) * this.pixels, (r - start + 1) * this.pixels));
-      work(start, end, buffer.subarray(0, (end - start) * this.pixels));
+      for (let r = start; r < end; ++r) fill(r, buffer.subarray((r - start) * this.values, (r - start + 1) * this.values));
+      work(start, end, buffer.subarray(0, (end - start) * this.values));
       if (end < rows) await nextTick();
     }
   }
 
-  /** A batch [count, 1, H, W] of float32 pixels on the model's device, a leaf (the host values are copied once into libtorch memory). */
+  /** A batch [count, C, H, W] of float32 pixels on the model's device, a leaf (the host values are copied once into libtorch memory). */
   private input(batch: Float32Array, count: number): NativeTensor {
-    const host = fromHost(batch, [count, 1, this.height, this.width]);
+    const host = fromHost(batch, [count, this.channels, this.height, this.width]);
     return this.model.device === 'cpu' ? host : ops().detach(ops().to(host, this.model.device));
   }
 
-  /** Pixels in [0, 1] to what the network takes: (x - mean) / std, recorded by autograd. */
+  /** Pixels in [0, 1] to what the network takes: (x - mean[c]) / std[c], recorded by autograd (one mean and std, or one per channel). */
   private standardise(x: NativeTensor): NativeTensor {
     const norm = this.model.inputNorm;
-    // A grey model (checkGreyModel) has one mean and std.
-    const mean = typeof norm.mean === 'number' ? norm.mean : norm.mean[0];
-    const std = typeof norm.std === 'number' ? norm.std : norm.std[0];
-    return mean === 0 && std === 1 ? x : ops().affine(x, 1 / std, -mean / std);
+    if (isUniformNorm(norm)) return norm.mean === 0 && norm.std === 1 ? x : ops().affine(x, 1 / norm.std, -norm.mean / norm.std);
+    return ops().standardize(x, 1, norm.mean, norm.std);
   }
 
   /**

@@ -2,14 +2,17 @@
 // `samples` noisy copies x + N(0, sigma^2) of each image (sigma a fraction of the pixel range
 // [0, 1]; the copies are not clipped): SmoothGrad (Smilkov et al. 2017) averages their absolute
 // values, as Captum's NoiseTunnel over Saliency does; VarGrad (Adebayo et al. 2018) takes the
-// population variance of the signed gradients. The noise is drawn per image index from the seed.
+// population variance of the signed gradients. The noise is drawn per image index from the seed,
+// one draw per input value (every channel of a colour image gets its own noise). The map has a
+// value per input value, as Captum's Saliency (|gradient| per channel).
 import { AttributionMethod, copyImage, imageSeed } from './method';
 import { normalSource } from './random';
 
 export const saliency: AttributionMethod = {
   name: 'saliency',
+  perPixel: false,
   async attribute(runner, block, settings) {
-    const n = runner.pixels;
+    const n = runner.values;
     const maps = new Float32Array(block.count * n);
     if (settings.smoothing === 'none' || settings.smoothing === undefined) {
       await runner.gradients(block.count, copyImage(block, n), (row) => block.targets[row], (row, gradient) => {

@@ -2,7 +2,8 @@
 // input (bilinear, align_corners=False) and scaled to [0, 1] (min-max per map; a constant map masks
 // everything), masks the image; the target's softmax probability on the masked image, p_k, weighs
 // the map: ReLU(sum_k p_k A_k), resized to the input. These are the reference implementation's
-// weights (no baseline score subtracted). One forward pass per channel and image, batched.
+// weights (no baseline score subtracted). One forward pass per channel and image, batched. A
+// colour image is masked in every channel alike.
 import { upsampleBilinear } from './image-ops';
 import { AttributionMethod, copyImage } from './method';
 
@@ -27,13 +28,15 @@ function unitMask(map: Float32Array, inH: number, inW: number, outH: number, out
 
 export const scoreCam: AttributionMethod = {
   name: 'score-cam',
+  perPixel: true,
   async attribute(runner, block, settings) {
-    const n = runner.pixels;
+    const n = runner.plane;
+    const values = runner.values;
     let channels = 0;
     let fh = 0;
     let fw = 0;
     let activations = new Float32Array(0);
-    await runner.featureMaps(settings.layer!, block.count, copyImage(block, n), (start, maps) => {
+    await runner.featureMaps(settings.layer!, block.count, copyImage(block, values), (start, maps) => {
       if (start === 0) {
         ({ channels, height: fh, width: fw } = maps);
         activations = new Float32Array(block.count * channels * fh * fw);
@@ -44,7 +47,7 @@ export const scoreCam: AttributionMethod = {
     const logits = await runner.logits(block.count * channels, (row, into) => {
       const image = Math.floor(row / channels);
       const mask = unitMask(activations.subarray(row * area, (row + 1) * area), fh, fw, runner.height, runner.width);
-      for (let p = 0; p < n; ++p) into[p] = block.pixels[image * n + p] * mask[p];
+      for (let v = 0; v < values; ++v) into[v] = block.pixels[image * values + v] * mask[v % n];
     });
     const maps = new Float32Array(block.count * n);
     for (let i = 0; i < block.count; ++i) {

@@ -2,18 +2,20 @@
 // class, and of each cell of the confusion matrix (true label x prediction), with the mean image
 // beside each. explain() runs on blocks of the split and only the running sums are kept, so memory
 // is that of a block whatever the split's size. Where a class's images look (the diagonal) and
-// where the mistakes look (an off-diagonal cell) is what one image's map cannot show.
+// where the mistakes look (an off-diagonal cell) is what one image's map cannot show. On a colour
+// model the maps summed are the per-pixel ones (explanationPixelMaps: the sum over the map's
+// channels), and the mean images are in colour.
 import * as fs from 'fs';
 import * as path from 'path';
 import { encodeNpy } from '../formats/npy';
 import type { CnnModel } from '../nn/model';
 import { writeFileAtomic } from '../util/fs-atomic';
 import { checkInteger, checkString, expected } from '../util/validate';
-import { explain } from './explain';
-import { checkProbeImages } from './images';
+import { explain, explanationPixelMaps } from './explain';
+import { checkProbeImages, imageGeometry } from './images';
 import type { ExplainOptions, MethodName, MethodSettings } from './options';
 import { resolveExplainOptions } from './options';
-import { greyMosaic, writePicture } from './probe-folders';
+import { imageMosaic, writePicture } from './probe-folders';
 import { renderFilterMosaic } from '../viz/mosaic';
 
 /** Options of {@link attributionSummary}: explain()'s (target 'label' uses the labels given), and the block size. */
@@ -22,15 +24,17 @@ export type SummaryOptions = Omit<ExplainOptions, 'labels'> & {
   blockSize?: number;
 };
 
-/** What {@link attributionSummary} returns. Maps are [.., H, W], row-major; a cell without images is all 0. */
+/** What {@link attributionSummary} returns. Maps are [.., H, W] (per pixel), row-major; a cell without images is all 0. */
 export interface AttributionSummary {
   method: MethodName;
   settings: MethodSettings;
   classes: number;
   shape: [number, number];
-  /** classes * H * W: per true class, the mean |map| of its images. */
+  /** The images' channels (meanImage has this many planes per class). */
+  channels: number;
+  /** classes * H * W: per true class, the mean |per-pixel map| of its images. */
   perClass: Float32Array;
-  /** classes * H * W: per true class, the mean image (pixels in [0, 1]). */
+  /** classes * C * H * W: per true class, the mean image (pixels in [0, 1]). */
   meanImage: Float32Array;
   /** Images per class. */
   classCounts: Int32Array;
@@ -64,10 +68,9 @@ export async function attributionSummary(model: CnnModel, images: Uint8Array | F
   // Every explain() option (and the labels) checked once, on the whole split, before any native work.
   const resolved = resolveExplainOptions({ ...rest, labels }, model, count);
   const classes = model.classes;
-  const [h, w] = model.inputSize;
-  const pixels = h * w;
+  const { channels, height: h, width: w, plane: pixels, values } = imageGeometry(model);
   const perClass = new Float64Array(classes * pixels);
-  const meanImage = new Float64Array(classes * pixels);
+  const meanImage = new Float64Array(classes * values);
   const perCell = new Float64Array(classes * classes * pixels);
   const classCounts = new Int32Array(classes);
   const cellCounts = new Int32Array(classes * classes);
@@ -78,7 +81,8 @@ export async function attributionSummary(model: CnnModel, images: Uint8Array | F
     const end = Math.min(count, first + blockSize);
     const blockLabels = Int32Array.from({ length: end - first }, (_, i) => labels[first + i]);
     const blockTarget = typeof target === 'object' && target !== null ? Array.from(target as ArrayLike<number>).slice(first, end) : target;
-    const e = await explain(model, images.subarray(first * pixels, end * pixels), { ...rest, target: blockTarget, labels: blockLabels } as ExplainOptions);
+    const e = await explain(model, images.subarray(first * values, end * values), { ...rest, target: blockTarget, labels: blockLabels } as ExplainOptions);
+    const maps = explanationPixelMaps(e);
     for (let i = 0; i < end - first; ++i) {
       const label = blockLabels[i];
       const cell = label * classes + e.predictions[i];
@@ -86,22 +90,22 @@ export async function attributionSummary(model: CnnModel, images: Uint8Array | F
       cellCounts[cell] += 1;
       let total = 0;
       for (let p = 0; p < pixels; ++p) {
-        const a = Math.abs(e.maps[i * pixels + p]);
+        const a = Math.abs(maps[i * pixels + p]);
         total += a;
         perClass[label * pixels + p] += a;
         perCell[cell * pixels + p] += a;
-        meanImage[label * pixels + p] += images[(first + i) * pixels + p] * scale;
       }
+      for (let v = 0; v < values; ++v) meanImage[label * values + v] += images[(first + i) * values + v] * scale;
       classTotals[label] += total;
     }
   }
-  const mean = (sums: Float64Array, counts: Int32Array) => Float32Array.from(sums, (v, k) => {
-    const n = counts[Math.floor(k / pixels)];
+  const mean = (sums: Float64Array, counts: Int32Array, size = pixels) => Float32Array.from(sums, (v, k) => {
+    const n = counts[Math.floor(k / size)];
     return n > 0 ? v / n : 0;
   });
   return {
-    method: resolved.method, settings: resolved.settings, classes, shape: [h, w],
-    perClass: mean(perClass, classCounts), meanImage: mean(meanImage, classCounts), classCounts,
+    method: resolved.method, settings: resolved.settings, classes, shape: [h, w], channels,
+    perClass: mean(perClass, classCounts), meanImage: mean(meanImage, classCounts, values), classCounts,
     perCell: mean(perCell, cellCounts), cellCounts,
     classTotals: Float64Array.from(classTotals, (v, c) => (classCounts[c] > 0 ? v / classCounts[c] : 0)),
   };
@@ -122,7 +126,7 @@ function mapMosaic(maps: Float32Array, n: number, [h, w]: [number, number], opti
 
 /**
  * Writes a summary folder: per-class.npy (float32 [classes, H, W]), per-cell.npy (float32
- * [classes, classes, H, W]), classes.png (the mean image of each class above its mean |map|),
+ * [classes, classes, H, W]; per pixel for a colour model too), classes.png (the mean image of each class above its mean |map|),
  * confusion.png (a grid of the cells' mean |map|: rows the true label, columns the prediction, one
  * colour scale) and summary.json (the counts, the confusion matrix, per-class totals, the settings).
  * @example writeSummary('summary-saliency', await attributionSummary(model, test.images, test.labels), { classNames })
@@ -139,7 +143,7 @@ export function writeSummary(dir: string, s: AttributionSummary, about: Record<s
   writeFileAtomic(files.perCell, encodeNpy({ data: s.perCell, shape: [classes, classes, h, w] }));
   const names = classNames ? ` (${classNames.map((n, c) => `${c} ${n}`).join(', ')})` : '';
   // Top row: the classes' mean images; bottom row: their mean |map|, on one scale.
-  const images = greyMosaic(s.meanImage, [classes, h, w], { cols: classes, labels: true, title: `mean image per class` });
+  const images = imageMosaic(s.meanImage, s.channels ?? 1, [classes, h, w], { cols: classes, labels: true, title: `mean image per class` });
   const maps = mapMosaic(s.perClass, classes, shape, { cols: classes, labels: true, title: `${s.method}: mean |attribution| per class` });
   if (images && maps) {
     files.classes = writePicture(path.join(dir, 'classes.png'), stackPngs(images, maps));
@@ -150,6 +154,7 @@ export function writeSummary(dir: string, s: AttributionSummary, about: Record<s
     method: s.method,
     settings: s.settings,
     ...about,
+    channels: s.channels ?? 1,
     classNames: classNames ?? null,
     classCounts: Array.from(s.classCounts),
     confusion: Array.from({ length: classes }, (_, r) => Array.from(s.cellCounts.subarray(r * classes, (r + 1) * classes))),
