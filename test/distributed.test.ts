@@ -27,7 +27,9 @@ interface RankOutput {
   testAccuracy: number;
   testLoss: number;
   whole: { accuracy: number; loss: number };
-  live: { tensors: number; groups: number };
+  live: { tensors: number; groups: number; reducers: number };
+  /** TrainResult.distributed: absent in a single process. */
+  distributed?: { rank: number; worldSize: number; buckets: number; reducedSteps: number };
 }
 interface RankExit { rank: number; code: number | null; signal: string | null; stderr: string; seconds: number; out?: RankOutput }
 
@@ -65,8 +67,8 @@ function maxDiff(a: number[][], b: number[][]): number {
 function expectAllSucceeded(exits: RankExit[]): RankOutput[] {
   for (const e of exits) {
     expect({ rank: e.rank, stderr: e.stderr, code: e.code }).toEqual({ rank: e.rank, stderr: '', code: 0 });
-    // Every native object a rank made is freed (its model disposed at the end), the group too.
-    expect(e.out!.live).toEqual({ tensors: 0, groups: 0 });
+    // Every native object a rank made is freed (its model disposed at the end), the group and its Reducer too.
+    expect(e.out!.live).toEqual({ tensors: 0, groups: 0, reducers: 0 });
   }
   return exits.map((e) => e.out!);
 }
@@ -120,6 +122,10 @@ describe('data-parallel training over 127.0.0.1', () => {
     expect(figures(r1)).toEqual(figures(r0));
     expect(r0.history[0].trainLoss).toBeCloseTo(alone.history[0].trainLoss, 5);
     expect(r0.testAccuracy).toBeCloseTo(alone.testAccuracy, 10);
+    // DDP's Reducer averaged every step's gradients during backward (its end-of-backward callback ran
+    // 8 times on each rank), in one bucket: this model's 12,770 parameters (51 KB) fit DDP's first one of 1 MiB.
+    expect(alone.distributed).toBeUndefined();
+    for (const [rank, r] of [r0, r1].entries()) expect(r.distributed).toEqual({ rank, worldSize: 2, buckets: 1, reducedSteps: 8 });
   });
 
   test('3 ranks with an uneven split (1000 images: 334 each, 2 padded) stay in step; the sharded evaluation adds up to the whole split\'s', async () => {

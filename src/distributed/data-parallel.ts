@@ -1,7 +1,7 @@
 // One rank of a data-parallel run: its process group, its share of each epoch and of each
 // evaluation, and the collectives a training step and an epoch need. trainCnn calls it at a few
 // places (src/train/train-cnn.ts); everything about ranks lives here.
-import { native, NativeProcessGroup, NativeTensor, valuesOf } from '../core/native';
+import { native, NativeGradientReducer, NativeProcessGroup, NativeTensor, valuesOf } from '../core/native';
 import { rankDevice, rankEnvironment, RankEnvironment, ResolvedDistributedOptions, threadsPerRank } from './environment';
 import { evaluationShard, shardLength, shardOrder } from './sampler';
 
@@ -34,8 +34,17 @@ function deviceIndex(device: string): number {
   return index ? Number(index[1]) : 0;
 }
 
+/** What DDP's Reducer did in a run (TrainResult.distributed). */
+export interface ReducerReport {
+  /** The Reducer's buckets at the end (one until the first backward, then rebuilt in the order gradients came). */
+  buckets: number;
+  /** Steps whose gradients the Reducer averaged during backward. */
+  reducedSteps: number;
+}
+
 export class DataParallel {
   private group?: NativeProcessGroup;
+  private reducer?: NativeGradientReducer;
 
   private constructor(group: NativeProcessGroup, readonly env: RankEnvironment, readonly timeoutSeconds: number) {
     this.group = group;
@@ -98,9 +107,33 @@ export class DataParallel {
     await this.collective('broadcast', (g) => g.broadcast(tensors));
   }
 
-  /** Averages the parameters' gradients over the ranks; returns the mean objective (the same on every rank). */
-  averageGradients(params: NativeTensor[], objective: NativeTensor): Promise<number> {
-    return this.collective('gradient average', (g) => g.averageGradients(params, objective));
+  /**
+   * Makes the run's DDP Reducer over `params` (the model's parameters, after the broadcast): from
+   * then on each step's backward averages their gradients over the ranks, bucket by bucket.
+   */
+  attachReducer(params: NativeTensor[]): void {
+    this.reducer?.dispose();
+    this.reducer = new (native().distributed.GradientReducer)(this.nativeGroup, params);
+  }
+
+  /**
+   * The eager step's backward of `objective`, with the Reducer averaging the gradients during it;
+   * resolves to the mean objective (the same on every rank). It runs off the main thread because it
+   * waits for the last bucket's allreduce inside the Reducer's end-of-backward callback.
+   */
+  reducedBackward(objective: NativeTensor): Promise<number> {
+    return this.collective('gradient average', () => this.nativeReducer.backward(objective));
+  }
+
+  /** The Reducer, for the native epoch loop (whose backward it averages, off the main thread). */
+  get nativeReducer(): NativeGradientReducer {
+    if (!this.reducer) throw new DistributedError(`rank ${this.rank}: no Reducer is attached (attachReducer) or the group was left`);
+    return this.reducer;
+  }
+
+  /** What the Reducer did so far (zeros before attachReducer). */
+  get reducerReport(): ReducerReport {
+    return { buckets: this.reducer?.buckets ?? 0, reducedSteps: this.reducer?.steps ?? 0 };
   }
 
   /** An epoch's totals summed over the ranks. */
@@ -127,7 +160,7 @@ export class DataParallel {
     return { lossSum: sum[0], count: sum[1], confusion };
   }
 
-  /** The native group, for the native epoch loop (which averages gradients between backward and the step). */
+  /** The native group. */
   get nativeGroup(): NativeProcessGroup {
     if (!this.group) throw new DistributedError(`rank ${this.rank}: the group was used after it was left`);
     return this.group;
@@ -142,6 +175,8 @@ export class DataParallel {
 
   /** Leaves the group (idempotent). */
   dispose(): void {
+    this.reducer?.dispose();
+    this.reducer = undefined;
     this.group?.dispose();
     this.group = undefined;
   }

@@ -2,7 +2,7 @@
 // the eager or the scripted path, evaluates in chunks, and records the run.
 import { loadImageDataset } from '../data/load-image-dataset';
 import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
-import { DataParallel } from '../distributed/data-parallel';
+import { DataParallel, ReducerReport } from '../distributed/data-parallel';
 import { rankDevice, rankEnvironment } from '../distributed/environment';
 import { CnnModel, createModelFor, InputNorm, NO_NORM } from '../nn/model';
 import { checkModelFits, trainingFootprint } from '../nn/model-memory';
@@ -42,6 +42,8 @@ export interface TrainResult {
    * no data loading, model building or run-folder writing; what time-to-accuracy counts.
    */
   trainingSeconds: number;
+  /** A distributed run's rank and world size, and what DDP's Reducer did on this rank. */
+  distributed?: { rank: number; worldSize: number } & ReducerReport;
 }
 
 /** Rejection of an aborted training: `name` is 'AbortError', as for fetch(). */
@@ -197,7 +199,6 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
   const { model, optimizer, order, options, epoch, steps, totals, syncEvery, rows, parallel, batchSize } = ctx;
   const data = { ...ctx.data, count: rows };
   const weights = options.l1 > 0 ? model.weightTensors() : [];
-  const params = parallel ? model.parameterTensors() : [];
   const { mean, std } = model.inputNorm;
   const scheduled = isScheduled(ctx.schedule);
   // On a GPU, [loss sum, correct] accumulate on the device between read-backs.
@@ -224,7 +225,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
       const start = step * batchSize;
       const end = Math.min(data.count, start + batchSize);
       if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
-      // Forward and backward; the four tensors kept are freed after the update.
+      // Forward and (single process) backward; the four tensors kept are freed after the update.
       const pass = tidy(() => {
         const [gathered, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
         const x = augmentedBatch(gathered, options, model.inputNorm);
@@ -234,13 +235,14 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         });
         const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
         optimizer.zeroGrad();
-        objective.backward();
+        if (!parallel) objective.backward();
         return { logits, y, loss, objective };
       });
       let outcome: { loss: number; correct: number } | null;
       try {
-        // Distributed: every rank decides on the mean objective, so that all of them stop together.
-        const meanObjective = parallel ? await parallel.averageGradients(params, pass.objective) : undefined;
+        // Distributed: backward runs off the main thread, as it waits for the Reducer's last bucket
+        // (native/reducer.h), and every rank decides on the mean objective, so that all of them stop together.
+        const meanObjective = parallel ? await parallel.reducedBackward(pass.objective) : undefined;
         const { logits, y, loss, objective } = pass;
         outcome = tidy(() => {
           if (syncEvery === 1) {
@@ -306,7 +308,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip, padValues: padValues(options, model.inputNorm),
       ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
       ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
-      ...(parallel ? { group: parallel.nativeGroup } : {}),
+      ...(parallel ? { reducer: parallel.nativeReducer } : {}),
       ...(ctx.average ? { ema: ctx.average.job(ctx.stepBase + first) } : {}),
     }, (p) => {
       if (callbackError) return;
@@ -639,6 +641,7 @@ async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval
     seconds: (Date.now() - started) / 1000,
     cudaGraphReplays: trainee.stepGraph?.replays ?? 0,
     trainingSeconds: run.trainingSeconds,
+    ...(run.parallel ? { distributed: { rank: run.parallel.rank, worldSize: run.parallel.size, ...run.parallel.reducerReport } } : {}),
   };
 }
 
@@ -677,7 +680,10 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     const splits = await prepareSplits(run);
     const trainee = makeTrainee(run, splits);
     // Every rank starts from rank 0's weights and batch-norm statistics (a resumed run too).
-    if (run.parallel) await run.parallel.broadcast(modelState(trainee.model));
+    if (run.parallel) {
+      await run.parallel.broadcast(modelState(trainee.model));
+      run.parallel.attachReducer(trainee.model.parameterTensors());
+    }
     const lastEval = await runEpochs(run, splits, trainee);
     const result = await finishRun(run, splits, trainee, lastEval, started);
     keepModel = true;
