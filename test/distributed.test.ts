@@ -128,6 +128,16 @@ describe('data-parallel training over 127.0.0.1', () => {
     for (const [rank, r] of [r0, r1].entries()) expect(r.distributed).toEqual({ rank, worldSize: 2, buckets: 1, reducedSteps: 8 });
   });
 
+  test('a network of several buckets (1.6 MB of dense weights): the Reducer rebuilds them after the first step and 2 ranks still end as 1 process', async () => {
+    // 1568 x 256 dense weights: the first rebuilt bucket (the output layer's gradients and these,
+    // which arrive first) passes DDP's 1 MiB and closes; the convolution's go in the next.
+    const common = { spec: { conv: [{ filters: 8, kernelSize: 3, padding: 'same', pool: true }], dense: [256], dropout: 0 }, seed: 13, mode: 'eager', count: 512 };
+    const alone = single({ ...common, batchSize: 128 });
+    const outs = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 64, distributed: { timeout: 20 } })));
+    for (const o of outs) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
+    expect(outs.map((o) => o.distributed)).toEqual([0, 1].map((rank) => ({ rank, worldSize: 2, buckets: 2, reducedSteps: 4 })));
+  });
+
   test('3 ranks with an uneven split (1000 images: 334 each, 2 padded) stay in step; the sharded evaluation adds up to the whole split\'s', async () => {
     const outs = expectAllSucceeded(await ranks(3, () => ({ spec: SPEC, seed: 5, mode: 'script', count: 1000, batchSize: 50, epochs: 2, distributed: { timeout: 20 } })));
     for (const o of outs.slice(1)) expect(maxDiff(o.weights, outs[0].weights)).toBe(0);
