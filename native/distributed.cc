@@ -3,6 +3,7 @@
 #include "torch_compat.h"
 
 #if CONVSCOPE_HAS_C10D
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -38,10 +39,6 @@ constexpr const char* kStorePrefix = "convscope/";
 void WaitAll(std::vector<c10::intrusive_ptr<c10d::Work>>& works) {
   for (auto& work : works) work->wait();
 }
-
-}  // namespace
-
-namespace {
 
 // Broadcasts `tensors` from rank 0 in place (a contiguous copy where a tensor is not contiguous).
 void BroadcastFromRank0(Group& group, std::vector<at::Tensor>& tensors) {
@@ -81,6 +78,9 @@ struct GroupConfig {
   // rank connects to it as a client, under the agent's prefix.
   bool agentStore = false;
   std::string agentPrefix;
+  // Set for a FileStore rendezvous (torch's init_method='file://...'): the file every rank opens,
+  // on a file system they share; host and port are then unused.
+  std::string storeFile;
   // "gloo" (CPU tensors) or "nccl" (CUDA tensors on GPU `device`).
   std::string backend = "gloo";
   int device = 0;
@@ -96,6 +96,12 @@ std::vector<std::string> Backends() {
 }
 
 c10::intrusive_ptr<c10d::Store> OpenStore(const GroupConfig& config) {
+  if (!config.storeFile.empty()) {
+    // Every rank opens the file; the last of `size` to close it removes it.
+    auto store = c10::make_intrusive<c10d::FileStore>(config.storeFile, config.size);
+    store->setTimeout(config.timeout);
+    return store;
+  }
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(config.port);
   options.isServer = !config.agentStore && config.rank == 0;
@@ -321,8 +327,11 @@ GroupConfig ReadGroupConfig(const Napi::Value& value) {
   if (!value.IsObject()) throw TypeMismatch("Expected an object for config but received " + DescribeValue(value));
   auto o = value.As<Napi::Object>();
   GroupConfig config;
-  config.host = ReadString(o.Get("host"), "host");
-  config.port = static_cast<int>(ReadInt(o.Get("port"), "port", 1, 65535));
+  config.storeFile = OptionalString(o, "storeFile", "");
+  if (config.storeFile.empty()) {
+    config.host = ReadString(o.Get("host"), "host");
+    config.port = static_cast<int>(ReadInt(o.Get("port"), "port", 1, 65535));
+  }
   config.size = static_cast<int>(ReadInt(o.Get("size"), "size", 1, 1 << 20));
   config.rank = static_cast<int>(ReadInt(o.Get("rank"), "rank", 0, config.size - 1));
   config.timeout = std::chrono::milliseconds(ReadInt(o.Get("timeoutMs"), "timeoutMs", 1, INT64_C(1) << 40));
@@ -340,7 +349,7 @@ GroupConfig ReadGroupConfig(const Napi::Value& value) {
 }
 #endif
 
-// joinGroup({ host, port, rank, size, timeoutMs, agentStore?, agentPrefix?, backend?, device? }) -> Promise<ProcessGroup>
+// joinGroup({ host, port, rank, size, timeoutMs, agentStore?, agentPrefix?, storeFile?, backend?, device? }) -> Promise<ProcessGroup>
 Napi::Value JoinGroup(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
 #if CONVSCOPE_HAS_C10D

@@ -1,5 +1,5 @@
 // Data-parallel training on c10d, PyTorch's own distributed engine: a process group joined through
-// a TCPStore rendezvous (torchrun's), Gloo for CPU tensors
+// a TCPStore or FileStore rendezvous (torchrun's, or a shared file), Gloo for CPU tensors
 // (distributed_gloo.h), NCCL for CUDA tensors (cuda/distributed_nccl.h), and the collectives training
 // needs beside the gradients (which DDP's Reducer averages: reducer.h): broadcast from rank 0 and a
 // sum of a few numbers.

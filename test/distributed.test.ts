@@ -3,11 +3,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as url from 'url';
 import { spawn, spawnSync } from 'child_process';
 import { trainCnn } from '../src/train/train-cnn';
 import { loadCheckpoint } from '../src/train/checkpoint';
 import { evaluationShard, shardOrder } from '../src/distributed/sampler';
-import { rankEnvironment, threadsPerRank } from '../src/distributed/environment';
+import { rankEnvironment, storeFileOf, threadsPerRank } from '../src/distributed/environment';
 import { freePort, withoutFlag } from '../src/distributed/launcher';
 import { native } from '../src/core/native';
 import { rejected, testIfInstalled } from './helpers';
@@ -88,6 +89,11 @@ describe('the rank arithmetic (DistributedSampler\'s split, torchrun\'s environm
     expect(rankEnvironment(env)).toEqual({ rank: 1, worldSize: 2, localRank: 1, localWorldSize: 2, host: 'node7', port: 29500, agentStore: true, agentPrefix: '/worker/attempt_2' });
     expect(() => rankEnvironment({ ...env, RANK: '2' })).toThrow(/Expected an integer in \[0, 1\] for the environment variable RANK but received "2"/);
     expect(() => rankEnvironment({ ...env, MASTER_PORT: undefined })).toThrow(/MASTER_PORT.*torchrun/);
+    // A FileStore needs neither MASTER_ADDR nor MASTER_PORT.
+    expect(rankEnvironment({ RANK: '1', WORLD_SIZE: '2' }, 'file:///shared/rdzv')).toMatchObject({ rank: 1, worldSize: 2, host: '', port: 0 });
+    expect(storeFileOf('file:///shared/rdzv')).toBe('/shared/rdzv');
+    expect(storeFileOf('env://')).toBeUndefined();
+    expect(() => storeFileOf('file:///shared/')).toThrow(/Expected "env:\/\/" or a file URL .* for distributed.initMethod but received "file:\/\/\/shared\/"/);
     expect(threadsPerRank(2, 2)).toBe(1);
     expect(threadsPerRank(3, 2)).toBe(1);
     expect(threadsPerRank(2, 16)).toBe(8);
@@ -97,6 +103,10 @@ describe('the rank arithmetic (DistributedSampler\'s split, torchrun\'s environm
     const err = await rejected(trainCnn({ distributed: { timeout: -1 } }));
     expect(err.message).toMatch(/Expected .* for distributed.timeout but received -1/);
     expect((await rejected(trainCnn({ distributed: { ranks: 2 } as never }))).message).toMatch(/ranks/);
+    const badInit = await rejected(trainCnn({ distributed: { initMethod: 'tcp://10.0.0.1:23456' } }));
+    expect({ name: badInit.name, message: badInit.message }).toEqual({
+      name: 'RangeError', message: 'Expected "env://" or a file URL (file:///shared/path, an absolute path to a file) for distributed.initMethod but received "tcp://10.0.0.1:23456" of type string',
+    });
     const saved = process.env.WORLD_SIZE;
     delete process.env.WORLD_SIZE;
     try {
@@ -136,6 +146,18 @@ describe('data-parallel training over 127.0.0.1', () => {
     const outs = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 64, distributed: { timeout: 20 } })));
     for (const o of outs) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
     expect(outs.map((o) => o.distributed)).toEqual([0, 1].map((rank) => ({ rank, worldSize: 2, buckets: 2, reducedSteps: 4 })));
+  });
+
+  test('a FileStore rendezvous (initMethod file://): 2 ranks meet through a file, without MASTER_ADDR or MASTER_PORT, and train as 1 process', async () => {
+    const file = path.join(tmp, 'rendezvous');
+    const common = { spec: SPEC, seed: 11, mode: 'script', count: 256 };
+    const alone = single({ ...common, batchSize: 64 });
+    const distributed = { timeout: 20, initMethod: url.pathToFileURL(file).href };
+    const outs = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 32, distributed }), [0, 1], () => ({ MASTER_ADDR: '', MASTER_PORT: '' })));
+    for (const o of outs) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
+    expect(outs.map((o) => o.distributed!.reducedSteps)).toEqual([4, 4]);
+    // The last rank to close the store removes its file, so the next run starts from an empty one.
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   test('3 ranks with an uneven split (1000 images: 334 each, 2 padded) stay in step; the sharded evaluation adds up to the whole split\'s', async () => {
@@ -229,6 +251,18 @@ describe('launching ranks', () => {
     expect(runFolders(runs)).toHaveLength(1);
     expect(fs.existsSync(path.join(runs, runFolders(runs)[0], 'model.pt'))).toBe(true);
     expect(run.stdout.match(/test accuracy/gi) ?? []).toHaveLength(1);
+  });
+
+  test('--dist-init-method file://: the launcher\'s ranks meet through the file; a bad one is refused before any rank starts', () => {
+    const runs = path.join(tmp, 'launcher-file-store');
+    const file = path.join(tmp, 'launcher-rendezvous');
+    const run = spawnSync(process.execPath, [CLI, ...cliArgs(runs), '--nproc-per-node', '2', '--dist-init-method', url.pathToFileURL(file).href], { encoding: 'utf8', timeout: 120000 });
+    expect(run.status).toBe(0);
+    expect(runFolders(runs)).toHaveLength(1);
+    expect(fs.existsSync(file)).toBe(false);
+    const bad = spawnSync(process.execPath, [CLI, ...withoutFlag(cliArgs(runs), '--dist-timeout'), '--dist-init-method', 'file:///tmp/'], { encoding: 'utf8', timeout: 60000 });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--dist-init-method: only for distributed runs/);
   });
 
   test('the launcher stops the other ranks and exits with the failing rank\'s code', () => {

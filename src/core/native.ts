@@ -216,10 +216,13 @@ export interface NativeGradientReducer {
   dispose(): void;
 }
 
-/** How a rank joins a group: torchrun's MASTER_ADDR/MASTER_PORT, RANK, WORLD_SIZE, and its agent store. */
+/** How a rank joins a group: torchrun's MASTER_ADDR/MASTER_PORT, RANK, WORLD_SIZE, and its agent store; or a shared file. */
 export interface NativeGroupConfig {
-  host: string;
-  port: number;
+  /** The TCPStore's host and port (unused with `storeFile`). */
+  host?: string;
+  port?: number;
+  /** A FileStore rendezvous instead: the file every rank opens (torch's init_method='file://...'). */
+  storeFile?: string;
   rank: number;
   size: number;
   timeoutMs: number;

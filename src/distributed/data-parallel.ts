@@ -2,7 +2,7 @@
 // evaluation, and the collectives a training step and an epoch need. trainCnn calls it at a few
 // places (src/train/train-cnn.ts); everything about ranks lives here.
 import { native, NativeGradientReducer, NativeProcessGroup, NativeTensor, valuesOf } from '../core/native';
-import { rankDevice, rankEnvironment, RankEnvironment, ResolvedDistributedOptions, threadsPerRank } from './environment';
+import { rankDevice, rankEnvironment, RankEnvironment, ResolvedDistributedOptions, storeFileOf, threadsPerRank } from './environment';
 import { evaluationShard, shardLength, shardOrder } from './sampler';
 
 /** A collective or the rendezvous failed: a peer stopped, never came, or the timeout passed. */
@@ -55,7 +55,8 @@ export class DataParallel {
    * every peer; sets this rank's threads to the cores divided by the local ranks.
    */
   static async join(options: ResolvedDistributedOptions, device = 'cpu', env: NodeJS.ProcessEnv = process.env): Promise<DataParallel> {
-    const rankEnv = rankEnvironment(env);
+    const rankEnv = rankEnvironment(env, options.initMethod);
+    const storeFile = storeFileOf(options.initMethod);
     const addon = native();
     if (!addon.distributed?.available) {
       throw new DistributedError(`distributed training needs the libtorch 2.x build of convscope; this addon is built against libtorch ${addon.torchInfo().version}`);
@@ -66,11 +67,13 @@ export class DataParallel {
         'NCCL is compiled into CUDA builds that find nccl.h (the nvidia-nccl wheel beside the CUDA PyTorch)');
     }
     addon.setNumThreads(threadsPerRank(rankEnv.localWorldSize));
-    const where = `rank ${rankEnv.rank} of ${rankEnv.worldSize} (store ${rankEnv.host}:${rankEnv.port}${rankEnv.agentStore ? ", torchrun's agent store" : ''})`;
+    const store = storeFile ? `file store ${storeFile}` : `store ${rankEnv.host}:${rankEnv.port}${rankEnv.agentStore ? ", torchrun's agent store" : ''}`;
+    const where = `rank ${rankEnv.rank} of ${rankEnv.worldSize} (${store})`;
     let group: NativeProcessGroup;
     try {
       group = await addon.distributed.joinGroup({
-        host: rankEnv.host, port: rankEnv.port, rank: rankEnv.rank, size: rankEnv.worldSize, timeoutMs: Math.round(options.timeout * 1000),
+        ...(storeFile ? { storeFile } : { host: rankEnv.host, port: rankEnv.port }),
+        rank: rankEnv.rank, size: rankEnv.worldSize, timeoutMs: Math.round(options.timeout * 1000),
         agentStore: rankEnv.agentStore, agentPrefix: rankEnv.agentPrefix, backend, device: deviceIndex(device),
       });
     } catch (err) {

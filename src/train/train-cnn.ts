@@ -440,7 +440,7 @@ const noTotals = (): EpochTotals => ({ lossSum: 0, correct: 0, seen: 0 });
 function openRun(input: TrainOptions): Run {
   const options = resolveTrainOptions(input);
   // A distributed run's environment is checked here, before anything is written; its rank 0 alone writes.
-  const rank = options.distributed ? rankEnvironment() : undefined;
+  const rank = options.distributed ? rankEnvironment(process.env, options.distributed.initMethod) : undefined;
   const device = rank ? rankDevice(resolveDevice(options.device), rank.localRank) : resolveDevice(options.device);
   if (rank && device !== 'cpu' && !native().distributed.backends.includes('nccl')) {
     // CUDA tensors are averaged by NCCL; Gloo would take them through the host.
