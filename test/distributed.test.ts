@@ -7,7 +7,7 @@ import * as url from 'url';
 import { spawn, spawnSync } from 'child_process';
 import { trainCnn } from '../src/train/train-cnn';
 import { loadCheckpoint } from '../src/train/checkpoint';
-import { evaluationShard, shardOrder } from '../src/distributed/sampler';
+import { evaluationShard, resumedOrder, shardOrder } from '../src/distributed/sampler';
 import { rankEnvironment, storeFileOf, threadsPerRank } from '../src/distributed/environment';
 import { freePort, withoutFlag } from '../src/distributed/launcher';
 import { native } from '../src/core/native';
@@ -79,6 +79,15 @@ describe('the rank arithmetic (DistributedSampler\'s split, torchrun\'s environm
     const order = BigInt64Array.from([5n, 3n, 0n, 1n, 4n]);
     expect([0, 1, 2].map((r) => Array.from(shardOrder(order, r, 3)))).toEqual([[5n, 1n], [3n, 4n], [0n, 5n]]);
     expect([0, 1].map((r) => Array.from(shardOrder(order, r, 2)))).toEqual([[5n, 0n, 4n], [3n, 1n, 5n]]);
+  });
+  test('a resume at a global sample: the images not yet seen, split between the ranks, ending where the epoch ends', () => {
+    const permutation = BigInt64Array.from([5n, 3n, 0n, 1n, 4n, 2n, 7n, 6n]);
+    // 2 of 8 done; 3 ranks of batch 1 (3 steps an epoch): 6 left, 2 each, from step 1; rows before it unread.
+    expect(resumedOrder(permutation, 2, 1, 3, 1, 3, false)).toEqual({ firstStep: 1, order: BigInt64Array.from([0n, 1n, 7n]) });
+    expect(resumedOrder(permutation, 2, 0, 1, 4, 2, false)).toEqual({ firstStep: 0, order: BigInt64Array.from([0n, 1n, 4n, 2n, 7n, 6n]) });
+    expect(resumedOrder(permutation, 2, 0, 1, 4, 2, true)).toEqual({ firstStep: 1, order: BigInt64Array.from([0n, 0n, 0n, 0n, 0n, 1n, 4n, 2n, 7n, 6n]) });
+    // Everything seen: the epoch has no step left.
+    expect(resumedOrder(permutation, 8, 0, 2, 2, 2, false).firstStep).toBe(2);
   });
   test('the evaluation shards cover the split once, in order', () => {
     expect([0, 1, 2].map((r) => evaluationShard(101, r, 3))).toEqual([[0, 33], [33, 67], [67, 101]]);
@@ -188,6 +197,32 @@ describe('data-parallel training over 127.0.0.1', () => {
       expect(o.history.map((h) => h.testAccuracy)).toHaveLength(2);
       expect(maxDiff(o.weights, resumed[0].weights)).toBe(0);
     }
+  });
+
+  test('a mid-epoch abort checkpoint of 2 ranks continues at its global sample on 2 ranks, on 4, and in 1 process', async () => {
+    const runDir = path.join(tmp, 'aborted');
+    // 512 images: 256 per rank, 8 steps of 32 an epoch; both ranks abort after step 3 (as Ctrl-C
+    // from the terminal): 192 images of the epoch's permutation done.
+    const options = { spec: SPEC, seed: 9, mode: 'eager', count: 512, epochs: 2, pictures: false, distributed: { timeout: 20 } };
+    const aborted = await ranks(2, () => ({ ...options, batchSize: 32, runDir, abortAt: [1, 3] }));
+    for (const e of aborted) expect({ code: e.code, stderr: e.stderr }).toEqual({ code: 1, stderr: 'AbortError: training was aborted at epoch 1, step 3\n' });
+    const checkpoint = path.join(runDir, 'model.pt');
+    const loaded = loadCheckpoint(checkpoint);
+    expect(loaded.meta.training?.partial).toMatchObject({ step: 3, samples: 192, worldSize: 2, seen: 192 });
+    loaded.model.dispose();
+    const resume = { ...options, resumeFrom: checkpoint };
+    // The same 2 ranks: epoch 1's last 5 steps, then epoch 2's 8, each averaged by the Reducer.
+    const same = expectAllSucceeded(await ranks(2, () => ({ ...resume, batchSize: 32 })));
+    expect(same.map((o) => o.distributed!.reducedSteps)).toEqual([13, 13]);
+    // 4 ranks of 32 continue with the 320 images left (80 each: steps of 128 images, 128 and 64), as
+    // 1 process at batch 128 does from the same checkpoint (both end epoch 1 at its step 4), with its weights.
+    const four = expectAllSucceeded(await ranks(4, () => ({ ...resume, batchSize: 32 })));
+    const alone = single({ ...resume, distributed: undefined, batchSize: 128 });
+    for (const o of four) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
+    expect(four.map((o) => o.distributed!.reducedSteps)).toEqual([7, 7, 7, 7]);
+    // Epoch 1's training figures cover its 512 images: the 192 before the abort (the checkpoint's) and the 320 after.
+    expect(four[0].history).toHaveLength(2);
+    expect(four[0].history[0].trainLoss).toBeCloseTo(alone.history[0].trainLoss, 5);
   });
 
   test('a peer that never comes: the rank that came fails with a clear error after the timeout, not forever', async () => {
