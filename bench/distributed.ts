@@ -2,8 +2,9 @@
 // local ranks (c10d, Gloo over 127.0.0.1), the same global batch (strong scaling: 2 ranks at half the
 // batch each) and the same batch per rank (weak scaling), interleaved rounds; images/s over the whole
 // group (every rank's images, rank 0's epoch time, training only). The communication per step is
-// computed: every step averages the gradients (4 bytes per parameter, plus the loss) with one
-// allreduce, which a ring moves as 2 (n - 1) / n of the buffer out of every rank.
+// computed: every step averages the gradients (4 bytes per parameter) in DDP's Reducer's buckets
+// (their count reported by the ranks), plus one small allreduce of the loss; a ring moves 2 (n - 1) / n
+// of each buffer out of every rank.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -14,19 +15,23 @@ export interface DistributedSettings { rounds: number; steps: number; batchSize:
 export const DEFAULT_DISTRIBUTED: DistributedSettings = { rounds: 3, steps: 100, batchSize: 128, mode: 'script' };
 
 export interface DistributedRow { name: string; ranks: number; batchPerRank: number; imagesPerSecond: number[] }
-export interface DistributedReport { settings: DistributedSettings; rows: DistributedRow[]; parameters: number; gradientBytesPerStep: number; ringBytesSentPerRankPerStep: number }
+export interface DistributedReport {
+  settings: DistributedSettings; rows: DistributedRow[]; parameters: number; gradientBytesPerStep: number; ringBytesSentPerRankPerStep: number;
+  /** The Reducer's buckets after its rebuild (a 2-rank run's; 0 when none ran). */
+  reducerBuckets: number;
+}
 
 const WORKER = path.join(__dirname, 'distributed-worker.js');
 
 /** One measurement: `ranks` ranks (0: a single process, no group) at `batchPerRank`, `steps` steps. */
-async function measure(ranks: number, batchPerRank: number, s: DistributedSettings): Promise<{ imagesPerSecond: number; parameters: number }> {
+async function measure(ranks: number, batchPerRank: number, s: DistributedSettings): Promise<{ imagesPerSecond: number; parameters: number; buckets?: number }> {
   const out = path.join(os.tmpdir(), `convscope-bench-distributed-${process.pid}.json`);
   const limit = s.steps * batchPerRank * Math.max(1, ranks);
   const env = { ...process.env, BENCH_OUT: out, BENCH_DISTRIBUTED: JSON.stringify({ limit, batchSize: batchPerRank, mode: s.mode, distributed: ranks > 0 }) };
   // The single process is started the same way; without `distributed` it ignores the rank variables.
   const { code } = await launchLocalRanks({ ranks: Math.max(1, ranks), command: [process.execPath, WORKER], env });
   if (code !== 0) throw new Error(`the ${ranks}-rank run failed (exit code ${code})`);
-  const result = JSON.parse(fs.readFileSync(out, 'utf8')) as { imagesPerSecond: number; parameters: number };
+  const result = JSON.parse(fs.readFileSync(out, 'utf8')) as { imagesPerSecond: number; parameters: number; buckets?: number };
   fs.rmSync(out, { force: true });
   return result;
 }
@@ -40,15 +45,17 @@ export async function benchDistributed(s: DistributedSettings): Promise<Distribu
     { name: `2 ranks, ${s.batchSize} each`, ranks: 2, batchPerRank: s.batchSize, imagesPerSecond: [] },
   ];
   let parameters = 0;
+  let reducerBuckets = 0;
   for (let round = 0; round < s.rounds; ++round) {
     for (const row of rows) {
       const r = await measure(row.ranks, row.batchPerRank, s);
       row.imagesPerSecond.push(r.imagesPerSecond);
       parameters = r.parameters;
+      if (row.ranks === 2 && r.buckets !== undefined) reducerBuckets = r.buckets;
     }
   }
-  const gradientBytesPerStep = 4 * (parameters + 1);
-  return { settings: s, rows, parameters, gradientBytesPerStep, ringBytesSentPerRankPerStep: gradientBytesPerStep * 2 * (2 - 1) / 2 };
+  const gradientBytesPerStep = 4 * parameters;
+  return { settings: s, rows, parameters, gradientBytesPerStep, ringBytesSentPerRankPerStep: gradientBytesPerStep * 2 * (2 - 1) / 2, reducerBuckets };
 }
 
 export function printDistributed(r: DistributedReport, write: (line: string) => void): void {
@@ -58,6 +65,7 @@ export function printDistributed(r: DistributedReport, write: (line: string) => 
     const m = median(row.imagesPerSecond);
     write(`  ${row.name.padEnd(36)} ${m.toFixed(0).padStart(8)} images/s  ${(m / base).toFixed(2)}x  (rounds: ${row.imagesPerSecond.map((v) => v.toFixed(0)).join(', ')})\n`);
   }
-  write(`  communication per step: ${r.parameters} parameters -> ${(r.gradientBytesPerStep / 1024).toFixed(1)} KiB of gradients allreduced; ` +
+  write(`  communication per step: ${r.parameters} parameters -> ${(r.gradientBytesPerStep / 1024).toFixed(1)} KiB of gradients allreduced ` +
+    `in ${r.reducerBuckets} Reducer bucket(s); ` +
     `with 2 ranks a ring sends ${(r.ringBytesSentPerRankPerStep / 1024).toFixed(1)} KiB out of each rank per step\n\n`);
 }

@@ -3,6 +3,7 @@
 #include "torch_compat.h"
 
 #if CONVSCOPE_HAS_C10D
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -23,29 +24,14 @@
 #include "args.h"
 #include "errors.h"
 #include "instance_data.h"
+#include "reducer.h"
 #include "tensor.h"
 
 namespace convscope {
 
 #if CONVSCOPE_HAS_C10D
 
-class Group {
- public:
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::Backend> backend;
-  int rank = 0, size = 1;
-  std::string backendName;
-  // Where the group's collectives want their tensors: the CPU for Gloo, the rank's GPU for NCCL.
-  at::Device device = at::kCPU;
-  // Collectives must be issued in the same order on every rank: one caller at a time per group.
-  std::mutex order;
-};
-
 namespace {
-
-// DDP's default bucket size: big enough that the per-message cost is amortised, small enough that
-// the first buckets are on the wire while the last ones are still being flattened.
-constexpr int64_t kBucketBytes = int64_t{25} << 20;
 
 // Where a run's keys live in the store: torchrun's agent store holds the agent's own keys too.
 constexpr const char* kStorePrefix = "convscope/";
@@ -53,65 +39,6 @@ constexpr const char* kStorePrefix = "convscope/";
 void WaitAll(std::vector<c10::intrusive_ptr<c10d::Work>>& works) {
   for (auto& work : works) work->wait();
 }
-
-}  // namespace
-
-at::Tensor AverageGradients(Group& group, const std::vector<at::Tensor>& params, const at::Tensor& objective) {
-  std::lock_guard<std::mutex> lock(group.order);
-  // One flat piece per parameter (zeros where backward left no gradient), then the objective.
-  std::vector<at::Tensor> pieces;
-  pieces.reserve(params.size() + 1);
-  for (const auto& p : params) {
-    const at::Tensor& grad = p.grad();
-    pieces.push_back(grad.defined() ? grad.reshape({-1}) : at::zeros({p.numel()}, p.options()));
-  }
-  const at::TensorOptions last = pieces.empty() ? objective.options() : pieces.back().options();
-  pieces.push_back(objective.detach().reshape({-1}).to(last));
-  // Buckets of consecutive pieces of one dtype and device, each flattened into one tensor (a copy:
-  // one message per bucket instead of one per parameter) and all of them reduced at once.
-  struct Bucket {
-    size_t first, end;
-    at::Tensor flat;
-  };
-  std::vector<Bucket> buckets;
-  size_t first = 0;
-  int64_t bytes = 0;
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    bytes += pieces[i].nbytes();
-    const bool end = i + 1 == pieces.size() || bytes >= kBucketBytes || pieces[i + 1].scalar_type() != pieces[i].scalar_type() ||
-                     pieces[i + 1].device() != pieces[i].device();
-    if (!end) continue;
-    buckets.push_back({first, i + 1, at::cat(at::TensorList(pieces).slice(first, i + 1 - first))});
-    first = i + 1;
-    bytes = 0;
-  }
-  std::vector<c10::intrusive_ptr<c10d::Work>> works;
-  for (auto& bucket : buckets) {
-    std::vector<at::Tensor> one{bucket.flat};
-    works.push_back(group.backend->allreduce(one));
-  }
-  WaitAll(works);
-  at::Tensor mean;
-  for (auto& bucket : buckets) {
-    bucket.flat.div_(group.size);
-    int64_t offset = 0;
-    for (size_t i = bucket.first; i < bucket.end; ++i) {
-      const int64_t n = pieces[i].numel();
-      at::Tensor part = bucket.flat.narrow(0, offset, n);
-      offset += n;
-      // The averaged gradient is a view into its bucket (no copy back), as DDP's gradient_as_bucket_view.
-      if (i < params.size()) {
-        at::Tensor p = params[i];
-        p.mutable_grad() = part.view(p.sizes());
-      } else {
-        mean = part;
-      }
-    }
-  }
-  return mean;
-}
-
-namespace {
 
 // Broadcasts `tensors` from rank 0 in place (a contiguous copy where a tensor is not contiguous).
 void BroadcastFromRank0(Group& group, std::vector<at::Tensor>& tensors) {
@@ -151,6 +78,9 @@ struct GroupConfig {
   // rank connects to it as a client, under the agent's prefix.
   bool agentStore = false;
   std::string agentPrefix;
+  // Set for a FileStore rendezvous (torch's init_method='file://...'): the file every rank opens,
+  // on a file system they share; host and port are then unused.
+  std::string storeFile;
   // "gloo" (CPU tensors) or "nccl" (CUDA tensors on GPU `device`).
   std::string backend = "gloo";
   int device = 0;
@@ -165,7 +95,13 @@ std::vector<std::string> Backends() {
 #endif
 }
 
-std::shared_ptr<Group> Join(const GroupConfig& config) {
+c10::intrusive_ptr<c10d::Store> OpenStore(const GroupConfig& config) {
+  if (!config.storeFile.empty()) {
+    // Every rank opens the file; the last of `size` to close it removes it.
+    auto store = c10::make_intrusive<c10d::FileStore>(config.storeFile, config.size);
+    store->setTimeout(config.timeout);
+    return store;
+  }
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(config.port);
   options.isServer = !config.agentStore && config.rank == 0;
@@ -176,36 +112,35 @@ std::shared_ptr<Group> Join(const GroupConfig& config) {
   options.useLibUV = false;
   c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(config.host, options);
   if (config.agentStore) store = c10::make_intrusive<c10d::PrefixStore>(config.agentPrefix, store);
-  store = c10::make_intrusive<c10d::PrefixStore>(kStorePrefix, store);
+  return store;
+}
+
+std::shared_ptr<Group> Join(const GroupConfig& config) {
+  c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::PrefixStore>(kStorePrefix, OpenStore(config));
   auto group = std::make_shared<Group>();
   group->store = store;
   group->rank = config.rank;
   group->size = config.size;
   group->backendName = config.backend;
+  // The process group DDP's Reducer takes: the backend registered for its device type, as
+  // torch.distributed's new_group does it.
+  group->processGroup = c10::make_intrusive<c10d::ProcessGroup>(store, config.rank, config.size);
 #ifdef CONVSCOPE_NCCL
   if (config.backend == "nccl") {
     group->device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(config.device));
     group->backend = ConnectNccl(store, config.rank, config.size, config.timeout, config.device);
+    group->processGroup->setDefaultBackend(c10d::ProcessGroup::BackendType::NCCL);
+    group->processGroup->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, group->backend);
     return group;
   }
 #endif
   group->backend = ConnectGloo(store, config.rank, config.size, config.timeout);
+  group->processGroup->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
+  group->processGroup->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, group->backend);
   return group;
 }
 
 }  // namespace
-
-#else  // libtorch 1.13: distributed training is compiled out.
-
-class Group {
- public:
-  int rank = 0, size = 1;
-  std::string backendName;
-};
-
-at::Tensor AverageGradients(Group&, const std::vector<at::Tensor>&, const at::Tensor&) {
-  throw OutOfRange("distributed training needs the libtorch 2.x build of convscope");
-}
 
 #endif
 
@@ -227,7 +162,6 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       InstanceAccessor<&ProcessGroupWrap::Backend>("backend"),
       InstanceMethod<&ProcessGroupWrap::SumOverRanksJs>("sumOverRanks"),
       InstanceMethod<&ProcessGroupWrap::BroadcastJs>("broadcast"),
-      InstanceMethod<&ProcessGroupWrap::AverageGradientsJs>("averageGradients"),
       InstanceMethod<&ProcessGroupWrap::Dispose>("dispose"),
     });
   }
@@ -280,7 +214,6 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
 
   Napi::Value SumOverRanksJs(const Napi::CallbackInfo& info);
   Napi::Value BroadcastJs(const Napi::CallbackInfo& info);
-  Napi::Value AverageGradientsJs(const Napi::CallbackInfo& info);
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     Release();
@@ -327,11 +260,16 @@ class CollectiveWorker : public Napi::AsyncWorker {
   std::optional<ErrorDescription> failure_;
 };
 
-Napi::Value Queue(CollectiveWorker* worker) {
+}  // namespace
+
+Napi::Value QueueCollective(Napi::Env env, const char* name, std::function<void()> work, std::function<Napi::Value(Napi::Env)> finish) {
+  auto* worker = new CollectiveWorker(env, name, std::move(work), std::move(finish));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
 }
+
+namespace {
 
 std::vector<at::Tensor> ReadTensors(const Napi::Value& value, const char* name) {
   if (!value.IsArray()) throw TypeMismatch(std::string("Expected an array of Tensors for ") + name + " but received " + DescribeValue(value));
@@ -353,14 +291,13 @@ Napi::Value ProcessGroupWrap::SumOverRanksJs(const Napi::CallbackInfo& info) {
     // Copied: the worker thread must not read a JS-owned buffer.
     auto values = std::make_shared<std::vector<double>>(array.Data(), array.Data() + array.ElementLength());
 #if CONVSCOPE_HAS_C10D
-    auto* worker = new CollectiveWorker(info.Env(), "convscope.sumOverRanks", [group, values] { *values = SumOverRanks(*group, *values); },
-                                        [values](Napi::Env env) -> Napi::Value {
-                                          auto out = Napi::Float64Array::New(env, values->size());
-                                          // The sums copied back into JS memory.
-                                          std::copy(values->begin(), values->end(), out.Data());
-                                          return out;
-                                        });
-    return Queue(worker);
+    return QueueCollective(info.Env(), "convscope.sumOverRanks", [group, values] { *values = SumOverRanks(*group, *values); },
+                           [values](Napi::Env env) -> Napi::Value {
+                             auto out = Napi::Float64Array::New(env, values->size());
+                             // The sums copied back into JS memory.
+                             std::copy(values->begin(), values->end(), out.Data());
+                             return out;
+                           });
 #else
     throw OutOfRange(kNeedsLibtorch2);
 #endif
@@ -375,30 +312,13 @@ Napi::Value ProcessGroupWrap::BroadcastJs(const Napi::CallbackInfo& info) {
     auto tensors = std::make_shared<std::vector<at::Tensor>>(ReadTensors(info[0], "tensors"));
 #if CONVSCOPE_HAS_C10D
     at::NoGradGuard noGrad;  // the copy back into a parameter is not part of any graph
-    auto* worker = new CollectiveWorker(info.Env(), "convscope.broadcast", [group, tensors] {
+    return QueueCollective(info.Env(), "convscope.broadcast", [group, tensors] {
       at::NoGradGuard noGradHere;
       BroadcastFromRank0(*group, *tensors);
     }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
-    return Queue(worker);
 #else
     throw OutOfRange(kNeedsLibtorch2);
 #endif
-  });
-}
-
-// averageGradients(params: Tensor[], objective: Tensor) -> Promise<number>: the mean objective.
-Napi::Value ProcessGroupWrap::AverageGradientsJs(const Napi::CallbackInfo& info) {
-  return Guarded(info.Env(), [&]() -> Napi::Value {
-    auto group = group_;
-    Checked("averageGradients");
-    auto params = std::make_shared<std::vector<at::Tensor>>(ReadTensors(info[0], "params"));
-    at::Tensor objective = TensorWrap::From(info[1], "objective");
-    if (objective.numel() != 1) throw OutOfRange("Expected a one-element tensor for objective");
-    auto mean = std::make_shared<double>(0.0);
-    auto* worker = new CollectiveWorker(info.Env(), "convscope.averageGradients", [group, params, objective, mean] {
-      *mean = AverageGradients(*group, *params, objective).item<double>();
-    }, [mean](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *mean); });
-    return Queue(worker);
   });
 }
 
@@ -407,8 +327,11 @@ GroupConfig ReadGroupConfig(const Napi::Value& value) {
   if (!value.IsObject()) throw TypeMismatch("Expected an object for config but received " + DescribeValue(value));
   auto o = value.As<Napi::Object>();
   GroupConfig config;
-  config.host = ReadString(o.Get("host"), "host");
-  config.port = static_cast<int>(ReadInt(o.Get("port"), "port", 1, 65535));
+  config.storeFile = OptionalString(o, "storeFile", "");
+  if (config.storeFile.empty()) {
+    config.host = ReadString(o.Get("host"), "host");
+    config.port = static_cast<int>(ReadInt(o.Get("port"), "port", 1, 65535));
+  }
   config.size = static_cast<int>(ReadInt(o.Get("size"), "size", 1, 1 << 20));
   config.rank = static_cast<int>(ReadInt(o.Get("rank"), "rank", 0, config.size - 1));
   config.timeout = std::chrono::milliseconds(ReadInt(o.Get("timeoutMs"), "timeoutMs", 1, INT64_C(1) << 40));
@@ -426,18 +349,17 @@ GroupConfig ReadGroupConfig(const Napi::Value& value) {
 }
 #endif
 
-// joinGroup({ host, port, rank, size, timeoutMs, agentStore?, agentPrefix?, backend? }) -> Promise<ProcessGroup>
+// joinGroup({ host, port, rank, size, timeoutMs, agentStore?, agentPrefix?, storeFile?, backend?, device? }) -> Promise<ProcessGroup>
 Napi::Value JoinGroup(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
 #if CONVSCOPE_HAS_C10D
     GroupConfig config = ReadGroupConfig(info[0]);
     auto joined = std::make_shared<std::shared_ptr<Group>>();
-    auto* worker = new CollectiveWorker(info.Env(), "convscope.joinGroup", [config, joined] { *joined = Join(config); },
-                                        [joined](Napi::Env env) -> Napi::Value {
-                                          auto external = Napi::External<std::shared_ptr<Group>>::New(env, joined.get());
-                                          return GetInstanceData(env).processGroupConstructor.New({external});
-                                        });
-    return Queue(worker);
+    return QueueCollective(info.Env(), "convscope.joinGroup", [config, joined] { *joined = Join(config); },
+                           [joined](Napi::Env env) -> Napi::Value {
+                             auto external = Napi::External<std::shared_ptr<Group>>::New(env, joined.get());
+                             return GetInstanceData(env).processGroupConstructor.New({external});
+                           });
 #else
     throw OutOfRange(kNeedsLibtorch2);
 #endif
@@ -465,6 +387,7 @@ void RegisterDistributed(Napi::Env env, Napi::Object exports) {
   distributed.Set("ProcessGroup", constructor);
   distributed.Set("joinGroup", Napi::Function::New(env, JoinGroup, "joinGroup"));
   distributed.Set("liveGroups", Napi::Function::New(env, LiveGroups, "liveGroups"));
+  RegisterReducer(env, distributed);
   exports.Set("distributed", distributed);
 }
 

@@ -1,29 +1,50 @@
 // Data-parallel training on c10d, PyTorch's own distributed engine: a process group joined through
-// a TCPStore rendezvous (torchrun's), Gloo for CPU tensors (distributed_gloo.h), and the collectives
-// training needs: broadcast from rank 0, a sum of a few numbers, and the bucketed gradient average
-// the native epoch loop (trainer.cc) and the eager path both run between backward and the optimizer.
+// a TCPStore or FileStore rendezvous (torchrun's, or a shared file), Gloo for CPU tensors
+// (distributed_gloo.h), NCCL for CUDA tensors (cuda/distributed_nccl.h), and the collectives training
+// needs beside the gradients (which DDP's Reducer averages: reducer.h): broadcast from rank 0 and a
+// sum of a few numbers.
 #pragma once
 
 #include <napi.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
-#include <vector>
+#include <mutex>
+#include <string>
+
+#include "torch_compat.h"
+
+#if CONVSCOPE_HAS_C10D
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#endif
 
 namespace convscope {
 
-// A joined process group (defined in distributed.cc; opaque to the other sources).
-class Group;
+// A joined process group. Shared by the JS object that holds it and by the work in flight on it.
+class Group {
+ public:
+#if CONVSCOPE_HAS_C10D
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> backend;
+  // The backend as a c10d::ProcessGroup: what DDP's Reducer issues its bucket allreduces on.
+  c10::intrusive_ptr<c10d::ProcessGroup> processGroup;
+  // Where the group's collectives want their tensors: the CPU for Gloo, the rank's GPU for NCCL.
+  at::Device device = at::kCPU;
+#endif
+  int rank = 0, size = 1;
+  std::string backendName;
+  // Collectives must be issued in the same order on every rank: one caller at a time per group.
+  std::mutex order;
+};
 
 // The group held by a ProcessGroup object; throws naming `name` when it is not one, or is disposed.
 std::shared_ptr<Group> GroupFrom(const Napi::Value& value, const char* name);
 
-// Averages the gradients of `params` over the group's ranks, bucket by bucket (about 25 MiB each, as
-// DDP's buckets; all of them in flight at once), and `objective` with them. Returns the mean objective,
-// a one-element tensor on its device, identical on every rank, so that every rank takes the same
-// decision about a non-finite loss. A missing gradient counts as zeros. Blocks until done: call it
-// off the JS thread. Throws when a peer fails or the group's timeout passes.
-at::Tensor AverageGradients(Group& group, const std::vector<at::Tensor>& params, const at::Tensor& objective);
+// Runs `work` (blocking: a collective, a rendezvous, a backward pass that waits for its buckets) on a
+// libuv worker thread; the returned promise settles on the main thread with `finish`'s value, or
+// rejects with the failure as its JS error class.
+Napi::Value QueueCollective(Napi::Env env, const char* name, std::function<void()> work, std::function<Napi::Value(Napi::Env)> finish);
 
 void RegisterDistributed(Napi::Env env, Napi::Object exports);
 

@@ -17,6 +17,8 @@ struct InstanceData {
   Napi::FunctionReference scriptModelConstructor;
   // distributed.cc: joinGroup makes its ProcessGroup objects with it.
   Napi::FunctionReference processGroupConstructor;
+  // reducer.cc: ReducerFrom checks its objects against it.
+  Napi::FunctionReference gradientReducerConstructor;
   // Set only in builds with the CUDA sources (cuda/graph_step.cc).
   Napi::FunctionReference stepGraphConstructor;
 };

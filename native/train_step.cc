@@ -15,7 +15,7 @@ double CheckLabelSmoothing(double value) {
   return value;
 }
 
-StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows) {
+StepTensors Forward(StepInputs& inputs, const at::Tensor& rows) {
   Batch batch = GatherBatch(inputs.images, inputs.labels, rows, inputs.mean, inputs.std);
   if (inputs.shift > 0 || inputs.flip) batch.x = AugmentBatch(batch.x, inputs.shift, inputs.flip, inputs.padValues);
   StepTensors out;
@@ -25,8 +25,13 @@ StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows) {
     out.loss = at::cross_entropy_loss(out.logits, batch.y, {}, at::Reduction::Mean, -100, inputs.labelSmoothing);
   }
   out.objective = inputs.l1 > 0 ? out.loss + SumOfAbs(inputs.l1Params) * inputs.l1 : out.loss;
-  out.objective.backward();
   out.labels = batch.y;
+  return out;
+}
+
+StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows) {
+  StepTensors out = Forward(inputs, rows);
+  out.objective.backward();
   return out;
 }
 

@@ -33,7 +33,12 @@ struct StepTensors {
 // `value` when it is a label smoothing (in [0, 1)); else throws OutOfRange naming it.
 double CheckLabelSmoothing(double value);
 
-// Gradients are written, not accumulated, only when the caller cleared them first (ClearGradients).
+// Up to the objective, without backward (a data-parallel step runs its backward through the
+// Reducer: reducer.h).
+StepTensors Forward(StepInputs& inputs, const at::Tensor& rows);
+
+// Forward, then backward. Gradients are written, not accumulated, only when the caller cleared them
+// first (ClearGradients).
 StepTensors ForwardBackward(StepInputs& inputs, const at::Tensor& rows);
 
 // Runs the steps of one segment of an epoch: plainly (trainer.cc) or by replaying a captured CUDA

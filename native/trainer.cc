@@ -12,10 +12,10 @@
 
 #include "batch.h"
 #include "args.h"
-#include "distributed.h"
 #include "ema.h"
 #include "errors.h"
 #include "optimizer.h"
+#include "reducer.h"
 #include "script_model.h"
 #include "tensor.h"
 #include "train_step.h"
@@ -38,8 +38,8 @@ struct EpochJob {
   // OpenMP's thread count is per calling thread: the worker thread must be told the main thread's
   // setting, or it starts as many threads as the host has cores and oversubscribes the CPU.
   int threads = 1;
-  // Set in a data-parallel run: gradients are averaged over its ranks between backward and the step.
-  std::shared_ptr<Group> group;
+  // Set in a data-parallel run: DDP's Reducer averages the gradients over the ranks during backward.
+  std::shared_ptr<GradientReducer> reducer;
 #ifdef CONVSCOPE_CUDA_SOURCES
   // Set when the step is to be replayed from a CUDA graph (cuda/graph_step.h).
   std::shared_ptr<GraphedStep> graph;
@@ -55,19 +55,15 @@ struct EpochJob {
 // Each step issued op by op; the optimizer's own step() updates the weights.
 class PlainSteps : public StepRunner {
  public:
-  PlainSteps(StepInputs& inputs, std::shared_ptr<torch::optim::Optimizer> optimizer, std::shared_ptr<Group> group)
-      : inputs_(inputs), optimizer_(std::move(optimizer)), group_(std::move(group)), onCpu_(inputs.images.device().is_cpu()),
-        stats_(torch::zeros({2}, inputs.images.options().dtype(at::kDouble))) {
-    if (group_) {
-      for (const auto& g : optimizer_->param_groups()) params_.insert(params_.end(), g.params().begin(), g.params().end());
-    }
-  }
+  PlainSteps(StepInputs& inputs, std::shared_ptr<torch::optim::Optimizer> optimizer, std::shared_ptr<GradientReducer> reducer)
+      : inputs_(inputs), optimizer_(std::move(optimizer)), reducer_(std::move(reducer)), onCpu_(inputs.images.device().is_cpu()),
+        stats_(torch::zeros({2}, inputs.images.options().dtype(at::kDouble))) {}
 
   bool Step(const at::Tensor& rows) override {
     ClearGradients(*optimizer_);
-    const StepTensors t = ForwardBackward(inputs_, rows);
+    const StepTensors t = reducer_ ? Forward(inputs_, rows) : ForwardBackward(inputs_, rows);
     // In a data-parallel run every rank decides on the mean objective, so that all of them stop together.
-    const at::Tensor objective = group_ ? AverageGradients(*group_, params_, t.objective) : t.objective;
+    const at::Tensor objective = reducer_ ? ReducedBackward(*reducer_, t.objective) : t.objective;
     // On the CPU reading the loss costs nothing; stop before a non-finite loss corrupts the weights.
     if (onCpu_ && !std::isfinite(objective.item<double>())) return false;
     optimizer_->step();
@@ -82,8 +78,7 @@ class PlainSteps : public StepRunner {
  private:
   StepInputs& inputs_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
-  std::shared_ptr<Group> group_;
-  std::vector<at::Tensor> params_;  // the optimizer's, in order: the gradient buckets' layout
+  std::shared_ptr<GradientReducer> reducer_;
   bool onCpu_;
   // [loss sum, correct] stays on the device: reading it back each step would synchronise the GPU.
   at::Tensor stats_;
@@ -162,7 +157,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
 #ifdef CONVSCOPE_CUDA_SOURCES
     if (job_.graph) return OpenGraphedSegment(job_.graph, job_.inputs, job_.optimizer, job_.batchSize);
 #endif
-    return std::make_unique<PlainSteps>(job_.inputs, job_.optimizer, job_.group);
+    return std::make_unique<PlainSteps>(job_.inputs, job_.optimizer, job_.reducer);
   }
 
   void RunEpoch(const ExecutionProgress& progress) {
@@ -294,12 +289,12 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
       throw OutOfRange("Expected no graph: this build of convscope has no CUDA sources (torchInfo().cudaSources is false)");
 #endif
     }
-    Napi::Value group = o.Get("group");
-    if (!group.IsUndefined() && !group.IsNull()) {
-      job.group = GroupFrom(group, "group");
+    Napi::Value reducer = o.Get("reducer");
+    if (!reducer.IsUndefined() && !reducer.IsNull()) {
+      job.reducer = ReducerFrom(reducer, "reducer");
 #ifdef CONVSCOPE_CUDA_SOURCES
-      // A captured step would replay without the allreduce (or capture it, which NCCL allows only with care).
-      if (job.graph) throw OutOfRange("Expected no graph with group: a data-parallel run does not replay a CUDA graph (cudaGraph: false)");
+      // A replayed graph runs no autograd hooks, so the Reducer would never see its gradients.
+      if (job.graph) throw OutOfRange("Expected no graph with reducer: a data-parallel run does not replay a CUDA graph (cudaGraph: false)");
 #endif
     }
     Napi::Function onProgress = info[1].IsFunction() ? info[1].As<Napi::Function>() : Napi::Function();

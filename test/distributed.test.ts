@@ -3,11 +3,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as url from 'url';
 import { spawn, spawnSync } from 'child_process';
 import { trainCnn } from '../src/train/train-cnn';
 import { loadCheckpoint } from '../src/train/checkpoint';
-import { evaluationShard, shardOrder } from '../src/distributed/sampler';
-import { rankEnvironment, threadsPerRank } from '../src/distributed/environment';
+import { evaluationShard, resumedOrder, shardOrder } from '../src/distributed/sampler';
+import { rankEnvironment, storeFileOf, threadsPerRank } from '../src/distributed/environment';
 import { freePort, withoutFlag } from '../src/distributed/launcher';
 import { native } from '../src/core/native';
 import { rejected, testIfInstalled } from './helpers';
@@ -27,7 +28,9 @@ interface RankOutput {
   testAccuracy: number;
   testLoss: number;
   whole: { accuracy: number; loss: number };
-  live: { tensors: number; groups: number };
+  live: { tensors: number; groups: number; reducers: number };
+  /** TrainResult.distributed: absent in a single process. */
+  distributed?: { rank: number; worldSize: number; buckets: number; reducedSteps: number };
 }
 interface RankExit { rank: number; code: number | null; signal: string | null; stderr: string; seconds: number; out?: RankOutput }
 
@@ -65,8 +68,8 @@ function maxDiff(a: number[][], b: number[][]): number {
 function expectAllSucceeded(exits: RankExit[]): RankOutput[] {
   for (const e of exits) {
     expect({ rank: e.rank, stderr: e.stderr, code: e.code }).toEqual({ rank: e.rank, stderr: '', code: 0 });
-    // Every native object a rank made is freed (its model disposed at the end), the group too.
-    expect(e.out!.live).toEqual({ tensors: 0, groups: 0 });
+    // Every native object a rank made is freed (its model disposed at the end), the group and its Reducer too.
+    expect(e.out!.live).toEqual({ tensors: 0, groups: 0, reducers: 0 });
   }
   return exits.map((e) => e.out!);
 }
@@ -77,6 +80,15 @@ describe('the rank arithmetic (DistributedSampler\'s split, torchrun\'s environm
     expect([0, 1, 2].map((r) => Array.from(shardOrder(order, r, 3)))).toEqual([[5n, 1n], [3n, 4n], [0n, 5n]]);
     expect([0, 1].map((r) => Array.from(shardOrder(order, r, 2)))).toEqual([[5n, 0n, 4n], [3n, 1n, 5n]]);
   });
+  test('a resume at a global sample: the images not yet seen, split between the ranks, ending where the epoch ends', () => {
+    const permutation = BigInt64Array.from([5n, 3n, 0n, 1n, 4n, 2n, 7n, 6n]);
+    // 2 of 8 done; 3 ranks of batch 1 (3 steps an epoch): 6 left, 2 each, from step 1; rows before it unread.
+    expect(resumedOrder(permutation, 2, 1, 3, 1, 3, false)).toEqual({ firstStep: 1, order: BigInt64Array.from([0n, 1n, 7n]) });
+    expect(resumedOrder(permutation, 2, 0, 1, 4, 2, false)).toEqual({ firstStep: 0, order: BigInt64Array.from([0n, 1n, 4n, 2n, 7n, 6n]) });
+    expect(resumedOrder(permutation, 2, 0, 1, 4, 2, true)).toEqual({ firstStep: 1, order: BigInt64Array.from([0n, 0n, 0n, 0n, 0n, 1n, 4n, 2n, 7n, 6n]) });
+    // Everything seen: the epoch has no step left.
+    expect(resumedOrder(permutation, 8, 0, 2, 2, 2, false).firstStep).toBe(2);
+  });
   test('the evaluation shards cover the split once, in order', () => {
     expect([0, 1, 2].map((r) => evaluationShard(101, r, 3))).toEqual([[0, 33], [33, 67], [67, 101]]);
     expect(evaluationShard(1, 1, 2)).toEqual([0, 1]);
@@ -86,6 +98,11 @@ describe('the rank arithmetic (DistributedSampler\'s split, torchrun\'s environm
     expect(rankEnvironment(env)).toEqual({ rank: 1, worldSize: 2, localRank: 1, localWorldSize: 2, host: 'node7', port: 29500, agentStore: true, agentPrefix: '/worker/attempt_2' });
     expect(() => rankEnvironment({ ...env, RANK: '2' })).toThrow(/Expected an integer in \[0, 1\] for the environment variable RANK but received "2"/);
     expect(() => rankEnvironment({ ...env, MASTER_PORT: undefined })).toThrow(/MASTER_PORT.*torchrun/);
+    // A FileStore needs neither MASTER_ADDR nor MASTER_PORT.
+    expect(rankEnvironment({ RANK: '1', WORLD_SIZE: '2' }, 'file:///shared/rdzv')).toMatchObject({ rank: 1, worldSize: 2, host: '', port: 0 });
+    expect(storeFileOf('file:///shared/rdzv')).toBe('/shared/rdzv');
+    expect(storeFileOf('env://')).toBeUndefined();
+    expect(() => storeFileOf('file:///shared/')).toThrow(/Expected "env:\/\/" or a file URL .* for distributed.initMethod but received "file:\/\/\/shared\/"/);
     expect(threadsPerRank(2, 2)).toBe(1);
     expect(threadsPerRank(3, 2)).toBe(1);
     expect(threadsPerRank(2, 16)).toBe(8);
@@ -95,6 +112,10 @@ describe('the rank arithmetic (DistributedSampler\'s split, torchrun\'s environm
     const err = await rejected(trainCnn({ distributed: { timeout: -1 } }));
     expect(err.message).toMatch(/Expected .* for distributed.timeout but received -1/);
     expect((await rejected(trainCnn({ distributed: { ranks: 2 } as never }))).message).toMatch(/ranks/);
+    const badInit = await rejected(trainCnn({ distributed: { initMethod: 'tcp://10.0.0.1:23456' } }));
+    expect({ name: badInit.name, message: badInit.message }).toEqual({
+      name: 'RangeError', message: 'Expected "env://" or a file URL (file:///shared/path, an absolute path to a file) for distributed.initMethod but received "tcp://10.0.0.1:23456" of type string',
+    });
     const saved = process.env.WORLD_SIZE;
     delete process.env.WORLD_SIZE;
     try {
@@ -120,6 +141,32 @@ describe('data-parallel training over 127.0.0.1', () => {
     expect(figures(r1)).toEqual(figures(r0));
     expect(r0.history[0].trainLoss).toBeCloseTo(alone.history[0].trainLoss, 5);
     expect(r0.testAccuracy).toBeCloseTo(alone.testAccuracy, 10);
+    // DDP's Reducer averaged every step's gradients during backward (its end-of-backward callback ran
+    // 8 times on each rank), in one bucket: this model's 12,770 parameters (51 KB) fit DDP's first one of 1 MiB.
+    expect(alone.distributed).toBeUndefined();
+    for (const [rank, r] of [r0, r1].entries()) expect(r.distributed).toEqual({ rank, worldSize: 2, buckets: 1, reducedSteps: 8 });
+  });
+
+  test('a network of several buckets (1.6 MB of dense weights): the Reducer rebuilds them after the first step and 2 ranks still end as 1 process', async () => {
+    // 1568 x 256 dense weights: the first rebuilt bucket (the output layer's gradients and these,
+    // which arrive first) passes DDP's 1 MiB and closes; the convolution's go in the next.
+    const common = { spec: { conv: [{ filters: 8, kernelSize: 3, padding: 'same', pool: true }], dense: [256], dropout: 0 }, seed: 13, mode: 'eager', count: 512 };
+    const alone = single({ ...common, batchSize: 128 });
+    const outs = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 64, distributed: { timeout: 20 } })));
+    for (const o of outs) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
+    expect(outs.map((o) => o.distributed)).toEqual([0, 1].map((rank) => ({ rank, worldSize: 2, buckets: 2, reducedSteps: 4 })));
+  });
+
+  test('a FileStore rendezvous (initMethod file://): 2 ranks meet through a file, without MASTER_ADDR or MASTER_PORT, and train as 1 process', async () => {
+    const file = path.join(tmp, 'rendezvous');
+    const common = { spec: SPEC, seed: 11, mode: 'script', count: 256 };
+    const alone = single({ ...common, batchSize: 64 });
+    const distributed = { timeout: 20, initMethod: url.pathToFileURL(file).href };
+    const outs = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 32, distributed }), [0, 1], () => ({ MASTER_ADDR: '', MASTER_PORT: '' })));
+    for (const o of outs) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
+    expect(outs.map((o) => o.distributed!.reducedSteps)).toEqual([4, 4]);
+    // The last rank to close the store removes its file, so the next run starts from an empty one.
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   test('3 ranks with an uneven split (1000 images: 334 each, 2 padded) stay in step; the sharded evaluation adds up to the whole split\'s', async () => {
@@ -150,6 +197,32 @@ describe('data-parallel training over 127.0.0.1', () => {
       expect(o.history.map((h) => h.testAccuracy)).toHaveLength(2);
       expect(maxDiff(o.weights, resumed[0].weights)).toBe(0);
     }
+  });
+
+  test('a mid-epoch abort checkpoint of 2 ranks continues at its global sample on 2 ranks, on 4, and in 1 process', async () => {
+    const runDir = path.join(tmp, 'aborted');
+    // 512 images: 256 per rank, 8 steps of 32 an epoch; both ranks abort after step 3 (as Ctrl-C
+    // from the terminal): 192 images of the epoch's permutation done.
+    const options = { spec: SPEC, seed: 9, mode: 'eager', count: 512, epochs: 2, pictures: false, distributed: { timeout: 20 } };
+    const aborted = await ranks(2, () => ({ ...options, batchSize: 32, runDir, abortAt: [1, 3] }));
+    for (const e of aborted) expect({ code: e.code, stderr: e.stderr }).toEqual({ code: 1, stderr: 'AbortError: training was aborted at epoch 1, step 3\n' });
+    const checkpoint = path.join(runDir, 'model.pt');
+    const loaded = loadCheckpoint(checkpoint);
+    expect(loaded.meta.training?.partial).toMatchObject({ step: 3, samples: 192, worldSize: 2, seen: 192 });
+    loaded.model.dispose();
+    const resume = { ...options, resumeFrom: checkpoint };
+    // The same 2 ranks: epoch 1's last 5 steps, then epoch 2's 8, each averaged by the Reducer.
+    const same = expectAllSucceeded(await ranks(2, () => ({ ...resume, batchSize: 32 })));
+    expect(same.map((o) => o.distributed!.reducedSteps)).toEqual([13, 13]);
+    // 4 ranks of 32 continue with the 320 images left (80 each: steps of 128 images, 128 and 64), as
+    // 1 process at batch 128 does from the same checkpoint (both end epoch 1 at its step 4), with its weights.
+    const four = expectAllSucceeded(await ranks(4, () => ({ ...resume, batchSize: 32 })));
+    const alone = single({ ...resume, distributed: undefined, batchSize: 128 });
+    for (const o of four) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
+    expect(four.map((o) => o.distributed!.reducedSteps)).toEqual([7, 7, 7, 7]);
+    // Epoch 1's training figures cover its 512 images: the 192 before the abort (the checkpoint's) and the 320 after.
+    expect(four[0].history).toHaveLength(2);
+    expect(four[0].history[0].trainLoss).toBeCloseTo(alone.history[0].trainLoss, 5);
   });
 
   test('a peer that never comes: the rank that came fails with a clear error after the timeout, not forever', async () => {
@@ -213,6 +286,18 @@ describe('launching ranks', () => {
     expect(runFolders(runs)).toHaveLength(1);
     expect(fs.existsSync(path.join(runs, runFolders(runs)[0], 'model.pt'))).toBe(true);
     expect(run.stdout.match(/test accuracy/gi) ?? []).toHaveLength(1);
+  });
+
+  test('--dist-init-method file://: the launcher\'s ranks meet through the file; a bad one is refused before any rank starts', () => {
+    const runs = path.join(tmp, 'launcher-file-store');
+    const file = path.join(tmp, 'launcher-rendezvous');
+    const run = spawnSync(process.execPath, [CLI, ...cliArgs(runs), '--nproc-per-node', '2', '--dist-init-method', url.pathToFileURL(file).href], { encoding: 'utf8', timeout: 120000 });
+    expect(run.status).toBe(0);
+    expect(runFolders(runs)).toHaveLength(1);
+    expect(fs.existsSync(file)).toBe(false);
+    const bad = spawnSync(process.execPath, [CLI, ...withoutFlag(cliArgs(runs), '--dist-timeout'), '--dist-init-method', 'file:///tmp/'], { encoding: 'utf8', timeout: 60000 });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--dist-init-method: only for distributed runs/);
   });
 
   test('the launcher stops the other ranks and exits with the failing rank\'s code', () => {

@@ -65,6 +65,8 @@ describe('crafted checkpoint metadata is refused, naming the field, before any t
     ['no optimizer settings for the state', (m) => { delete m.optimizer; }, /has an optimizer state \(convscope\.optimizer\) but no optimizer settings/],
     ['mode unknown', (m) => { m.mode = 'fast'; }, /Expected one of eager, script for mode but received "fast"/],
     ['partial step zero', (m) => { m.training.partial = { step: 0, lossSum: 1, correct: 1, seen: 64 }; }, /for training\.partial\.step but received 0/],
+    ['partial world size zero', (m) => { m.training.partial = { step: 1, lossSum: 1, correct: 1, seen: 64, worldSize: 0 }; }, /for training\.partial\.worldSize but received 0/],
+    ['partial samples a string', (m) => { m.training.partial = { step: 1, lossSum: 1, correct: 1, seen: 64, samples: '64' }; }, /for training\.partial\.samples but received "64"/],
   ];
 
   test.each(cases)('%s: loadCheckpoint refuses it', async (name, edit, message) => {

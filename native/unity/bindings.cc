@@ -11,6 +11,7 @@
 #include "../distributed.cc"
 #include "../ops.cc"
 #include "../optimizer.cc"
+#include "../reducer.cc"
 #include "../script_model.cc"
 #include "../tensor.cc"
 #include "../trainer.cc"

@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { claimRunFolder, removeIfEmpty, runFolderName } from '../train/run-recorder';
 import type { TrainOptions, TrainProgress } from '../train/options';
-import { DEFAULT_DIST_TIMEOUT_SECONDS, DistributedOptions, inGroupEnvironment, rankEnvironment } from '../distributed/environment';
+import { DEFAULT_DIST_TIMEOUT_SECONDS, DistributedOptions, ENV_INIT_METHOD, inGroupEnvironment, rankEnvironment, storeFileOf } from '../distributed/environment';
 import { launchLocalRanks, withoutFlag } from '../distributed/launcher';
 
 /** --nproc-per-node: this command line again, once per rank, without the flag; the exit code of the group. */
@@ -17,12 +17,20 @@ async function launchRanks(ranks: number): Promise<number> {
 }
 
 /** The run's distributed options: a group when torchrun's environment (or the launcher's) describes one. */
-function distributedFlags(timeout: number | undefined): DistributedOptions | undefined {
+function distributedFlags(timeout: number | undefined, initMethod: string | undefined): Required<DistributedOptions> | undefined {
   if (!inGroupEnvironment()) {
     if (timeout !== undefined) throw new InvalidArgumentError('--dist-timeout: only for distributed runs (under torchrun or with --nproc-per-node)');
+    if (initMethod !== undefined) throw new InvalidArgumentError('--dist-init-method: only for distributed runs (under torchrun or with --nproc-per-node)');
     return undefined;
   }
-  return { timeout: timeout ?? DEFAULT_DIST_TIMEOUT_SECONDS };
+  if (initMethod !== undefined) {
+    try {
+      storeFileOf(initMethod, '--dist-init-method');
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  }
+  return { timeout: timeout ?? DEFAULT_DIST_TIMEOUT_SECONDS, initMethod: initMethod ?? ENV_INIT_METHOD };
 }
 import { addDataOptions, dataOptionsOf, datasetForRun } from './data-options';
 
@@ -125,15 +133,16 @@ export function addTrainCommand(program: Command): void {
     .option('--keep-epoch-checkpoints', 'also keep each epoch\'s weights as epoch-<n>.pt (for convscope explain --across-training)')
     .option('--nproc-per-node <n>', 'data-parallel training: start n ranks on this machine (batch size per rank; see README "More than one process")', parseInteger)
     .option('--dist-timeout <s>', 'distributed runs: seconds a rank waits for its peers before failing (default 300)', parseNumber)
+    .option('--dist-init-method <url>', 'distributed runs: how the ranks meet, as torch\'s init_method: env:// (MASTER_ADDR:MASTER_PORT, the default) or file:///shared/path (a file every rank sees)')
     .option('--no-cuda-graph', 'scripted CUDA runs: issue every step\'s kernels instead of replaying one captured CUDA graph')
     .action(async (flags) => {
       if (flags.nprocPerNode !== undefined) {
         process.exitCode = await launchRanks(flags.nprocPerNode);
         return;
       }
-      const distributed = distributedFlags(flags.distTimeout);
+      const distributed = distributedFlags(flags.distTimeout, flags.distInitMethod);
       // In a distributed run rank 0 alone claims the run folder and prints.
-      const writes = !distributed || rankEnvironment().rank === 0;
+      const writes = !distributed || rankEnvironment(process.env, distributed.initMethod).rank === 0;
             const { trainCnn, presetOptions, PRESETS, readSpecFile } = require('../index') as typeof import('../index');
       const { formatSummary } = require('./summary') as typeof import('./summary');
       if (flags.preset !== undefined && !(PRESETS as readonly string[]).includes(flags.preset)) {

@@ -88,8 +88,8 @@ export interface EpochJob {
   labels: NativeTensor;
   order: NativeTensor;
   batchSize: number;
-  /** A data-parallel run's group: gradients are averaged over its ranks between backward and each step. */
-  group?: NativeProcessGroup;
+  /** A data-parallel run's Reducer: it averages the gradients over the ranks during each step's backward. */
+  reducer?: NativeGradientReducer;
   /** Standardisation: one number, or one per channel. */
   mean?: number | number[];
   std?: number | number[];
@@ -199,15 +199,30 @@ export interface NativeProcessGroup {
   sumOverRanks(values: Float64Array): Promise<Float64Array>;
   /** Rank 0's values of `tensors`, written in place on every rank. */
   broadcast(tensors: NativeTensor[]): Promise<void>;
-  /** Averages the gradients of `params` over the ranks (bucketed allreduce); resolves to the mean of `objective`. */
-  averageGradients(params: NativeTensor[], objective: NativeTensor): Promise<number>;
   dispose(): void;
 }
 
-/** How a rank joins a group: torchrun's MASTER_ADDR/MASTER_PORT, RANK, WORLD_SIZE, and its agent store. */
+/**
+ * c10d's DDP Reducer over one run's parameters (native/reducer.h): their gradients are averaged over
+ * the group in buckets during backward, each bucket's allreduce overlapping the rest of backward.
+ */
+export interface NativeGradientReducer {
+  /** The Reducer's buckets now: one until the first backward, then as it rebuilt them in the order gradients came. */
+  readonly buckets: number;
+  /** Backward passes whose gradients the Reducer averaged (its end-of-backward callback ran). */
+  readonly steps: number;
+  /** The eager step's backward of `objective`, off the main thread, with the Reducer averaging; resolves to the objective's mean over the ranks. */
+  backward(objective: NativeTensor): Promise<number>;
+  dispose(): void;
+}
+
+/** How a rank joins a group: torchrun's MASTER_ADDR/MASTER_PORT, RANK, WORLD_SIZE, and its agent store; or a shared file. */
 export interface NativeGroupConfig {
-  host: string;
-  port: number;
+  /** The TCPStore's host and port (unused with `storeFile`). */
+  host?: string;
+  port?: number;
+  /** A FileStore rendezvous instead: the file every rank opens (torch's init_method='file://...'). */
+  storeFile?: string;
   rank: number;
   size: number;
   timeoutMs: number;
@@ -228,6 +243,10 @@ export interface NativeDistributed {
   joinGroup(config: NativeGroupConfig): Promise<NativeProcessGroup>;
   /** ProcessGroups alive (not yet disposed). */
   liveGroups(): number;
+  /** DDP's Reducer over `params` (those that require gradients), averaging over `group`. */
+  GradientReducer: new (group: NativeProcessGroup, params: NativeTensor[]) => NativeGradientReducer;
+  /** GradientReducers alive (not yet disposed). */
+  liveReducers(): number;
 }
 
 export interface NativeOps {

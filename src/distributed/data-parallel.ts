@@ -1,8 +1,8 @@
 // One rank of a data-parallel run: its process group, its share of each epoch and of each
 // evaluation, and the collectives a training step and an epoch need. trainCnn calls it at a few
 // places (src/train/train-cnn.ts); everything about ranks lives here.
-import { native, NativeProcessGroup, NativeTensor, valuesOf } from '../core/native';
-import { rankDevice, rankEnvironment, RankEnvironment, ResolvedDistributedOptions, threadsPerRank } from './environment';
+import { native, NativeGradientReducer, NativeProcessGroup, NativeTensor, valuesOf } from '../core/native';
+import { rankDevice, rankEnvironment, RankEnvironment, ResolvedDistributedOptions, storeFileOf, threadsPerRank } from './environment';
 import { evaluationShard, shardLength, shardOrder } from './sampler';
 
 /** A collective or the rendezvous failed: a peer stopped, never came, or the timeout passed. */
@@ -34,8 +34,17 @@ function deviceIndex(device: string): number {
   return index ? Number(index[1]) : 0;
 }
 
+/** What DDP's Reducer did in a run (TrainResult.distributed). */
+export interface ReducerReport {
+  /** The Reducer's buckets at the end (one until the first backward, then rebuilt in the order gradients came). */
+  buckets: number;
+  /** Steps whose gradients the Reducer averaged during backward. */
+  reducedSteps: number;
+}
+
 export class DataParallel {
   private group?: NativeProcessGroup;
+  private reducer?: NativeGradientReducer;
 
   private constructor(group: NativeProcessGroup, readonly env: RankEnvironment, readonly timeoutSeconds: number) {
     this.group = group;
@@ -46,7 +55,8 @@ export class DataParallel {
    * every peer; sets this rank's threads to the cores divided by the local ranks.
    */
   static async join(options: ResolvedDistributedOptions, device = 'cpu', env: NodeJS.ProcessEnv = process.env): Promise<DataParallel> {
-    const rankEnv = rankEnvironment(env);
+    const rankEnv = rankEnvironment(env, options.initMethod);
+    const storeFile = storeFileOf(options.initMethod);
     const addon = native();
     if (!addon.distributed?.available) {
       throw new DistributedError(`distributed training needs the libtorch 2.x build of convscope; this addon is built against libtorch ${addon.torchInfo().version}`);
@@ -57,11 +67,13 @@ export class DataParallel {
         'NCCL is compiled into CUDA builds that find nccl.h (the nvidia-nccl wheel beside the CUDA PyTorch)');
     }
     addon.setNumThreads(threadsPerRank(rankEnv.localWorldSize));
-    const where = `rank ${rankEnv.rank} of ${rankEnv.worldSize} (store ${rankEnv.host}:${rankEnv.port}${rankEnv.agentStore ? ", torchrun's agent store" : ''})`;
+    const store = storeFile ? `file store ${storeFile}` : `store ${rankEnv.host}:${rankEnv.port}${rankEnv.agentStore ? ", torchrun's agent store" : ''}`;
+    const where = `rank ${rankEnv.rank} of ${rankEnv.worldSize} (${store})`;
     let group: NativeProcessGroup;
     try {
       group = await addon.distributed.joinGroup({
-        host: rankEnv.host, port: rankEnv.port, rank: rankEnv.rank, size: rankEnv.worldSize, timeoutMs: Math.round(options.timeout * 1000),
+        ...(storeFile ? { storeFile } : { host: rankEnv.host, port: rankEnv.port }),
+        rank: rankEnv.rank, size: rankEnv.worldSize, timeoutMs: Math.round(options.timeout * 1000),
         agentStore: rankEnv.agentStore, agentPrefix: rankEnv.agentPrefix, backend, device: deviceIndex(device),
       });
     } catch (err) {
@@ -98,9 +110,33 @@ export class DataParallel {
     await this.collective('broadcast', (g) => g.broadcast(tensors));
   }
 
-  /** Averages the parameters' gradients over the ranks; returns the mean objective (the same on every rank). */
-  averageGradients(params: NativeTensor[], objective: NativeTensor): Promise<number> {
-    return this.collective('gradient average', (g) => g.averageGradients(params, objective));
+  /**
+   * Makes the run's DDP Reducer over `params` (the model's parameters, after the broadcast): from
+   * then on each step's backward averages their gradients over the ranks, bucket by bucket.
+   */
+  attachReducer(params: NativeTensor[]): void {
+    this.reducer?.dispose();
+    this.reducer = new (native().distributed.GradientReducer)(this.nativeGroup, params);
+  }
+
+  /**
+   * The eager step's backward of `objective`, with the Reducer averaging the gradients during it;
+   * resolves to the mean objective (the same on every rank). It runs off the main thread because it
+   * waits for the last bucket's allreduce inside the Reducer's end-of-backward callback.
+   */
+  reducedBackward(objective: NativeTensor): Promise<number> {
+    return this.collective('gradient average', () => this.nativeReducer.backward(objective));
+  }
+
+  /** The Reducer, for the native epoch loop (whose backward it averages, off the main thread). */
+  get nativeReducer(): NativeGradientReducer {
+    if (!this.reducer) throw new DistributedError(`rank ${this.rank}: no Reducer is attached (attachReducer) or the group was left`);
+    return this.reducer;
+  }
+
+  /** What the Reducer did so far (zeros before attachReducer). */
+  get reducerReport(): ReducerReport {
+    return { buckets: this.reducer?.buckets ?? 0, reducedSteps: this.reducer?.steps ?? 0 };
   }
 
   /** An epoch's totals summed over the ranks. */
@@ -127,7 +163,7 @@ export class DataParallel {
     return { lossSum: sum[0], count: sum[1], confusion };
   }
 
-  /** The native group, for the native epoch loop (which averages gradients between backward and the step). */
+  /** The native group. */
   get nativeGroup(): NativeProcessGroup {
     if (!this.group) throw new DistributedError(`rank ${this.rank}: the group was used after it was left`);
     return this.group;
@@ -142,6 +178,8 @@ export class DataParallel {
 
   /** Leaves the group (idempotent). */
   dispose(): void {
+    this.reducer?.dispose();
+    this.reducer = undefined;
     this.group?.dispose();
     this.group = undefined;
   }

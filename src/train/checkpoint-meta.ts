@@ -12,12 +12,23 @@ import { checkEma } from './ema';
 
 export { CheckpointError };
 
-/** Where an epoch stopped when an abort wrote the checkpoint: steps done and the totals so far. */
+/**
+ * Where an epoch stopped when an abort wrote the checkpoint: steps done and the totals so far. The
+ * totals are the whole group's (a single process's own): rank 0's scaled by the number of ranks.
+ */
 export interface PartialEpoch {
+  /** Steps of each rank's share of the epoch (a single process's steps). */
   step: number;
   lossSum: number;
   correct: number;
   seen: number;
+  /**
+   * Images of the epoch's permutation done, over all ranks (global samples): where any number of
+   * ranks continues. Absent in checkpoints written before it was recorded: they continue at `step`.
+   */
+  samples?: number;
+  /** The ranks of the run that wrote it (1 for a single process); absent in older checkpoints. */
+  worldSize?: number;
 }
 
 /** Where training stood when a checkpoint was written; enough to resume. */
@@ -78,6 +89,8 @@ function parsePartial(value: unknown): PartialEpoch {
     seen,
     lossSum: checkNumber(p.lossSum, 'training.partial.lossSum', 0),
     correct: checkInteger(p.correct, 'training.partial.correct', 0, seen),
+    ...(p.samples === undefined ? {} : { samples: checkInteger(p.samples, 'training.partial.samples', 1) }),
+    ...(p.worldSize === undefined ? {} : { worldSize: checkInteger(p.worldSize, 'training.partial.worldSize', 1, 1 << 20) }),
   };
 }
 

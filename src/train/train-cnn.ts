@@ -2,8 +2,9 @@
 // the eager or the scripted path, evaluates in chunks, and records the run.
 import { loadImageDataset } from '../data/load-image-dataset';
 import { native, NativeOptimizer, NativeStepGraph, NativeTensor, OptimizerSettings, valuesOf } from '../core/native';
-import { DataParallel } from '../distributed/data-parallel';
+import { DataParallel, ReducerReport } from '../distributed/data-parallel';
 import { rankDevice, rankEnvironment } from '../distributed/environment';
+import { resumedOrder } from '../distributed/sampler';
 import { CnnModel, createModelFor, InputNorm, NO_NORM } from '../nn/model';
 import { checkModelFits, trainingFootprint } from '../nn/model-memory';
 import { ops } from '../core/ops';
@@ -12,7 +13,7 @@ import { withPrecision } from '../core/precision';
 import { recordOptimizerState } from '../nn/optimizer-state';
 import { CnnSpec, planModel } from '../nn/spec';
 import { expected } from '../util/validate';
-import type { TrainingState } from './checkpoint';
+import type { PartialEpoch, TrainingState } from './checkpoint';
 import { evaluate, EvaluationResult, LabelledImages, sliceImages, takeImages } from './evaluate';
 import { EpochRecord, InMemoryDataset, recordableOptions, ResolvedTrainOptions, resolveTrainOptions, TrainOptions } from './options';
 import { augmentedBatch, augments, checkClassNames, checkSplitsFit, datasetNorm, DeviceData, padValues, specForData, uploadTrainingData } from './training-data';
@@ -42,6 +43,8 @@ export interface TrainResult {
    * no data loading, model building or run-folder writing; what time-to-accuracy counts.
    */
   trainingSeconds: number;
+  /** A distributed run's rank and world size, and what DDP's Reducer did on this rank. */
+  distributed?: { rank: number; worldSize: number } & ReducerReport;
 }
 
 /** Rejection of an aborted training: `name` is 'AbortError', as for fetch(). */
@@ -197,7 +200,6 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
   const { model, optimizer, order, options, epoch, steps, totals, syncEvery, rows, parallel, batchSize } = ctx;
   const data = { ...ctx.data, count: rows };
   const weights = options.l1 > 0 ? model.weightTensors() : [];
-  const params = parallel ? model.parameterTensors() : [];
   const { mean, std } = model.inputNorm;
   const scheduled = isScheduled(ctx.schedule);
   // On a GPU, [loss sum, correct] accumulate on the device between read-backs.
@@ -224,7 +226,7 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
       const start = step * batchSize;
       const end = Math.min(data.count, start + batchSize);
       if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
-      // Forward and backward; the four tensors kept are freed after the update.
+      // Forward and (single process) backward; the four tensors kept are freed after the update.
       const pass = tidy(() => {
         const [gathered, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
         const x = augmentedBatch(gathered, options, model.inputNorm);
@@ -234,13 +236,14 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
         });
         const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
         optimizer.zeroGrad();
-        objective.backward();
+        if (!parallel) objective.backward();
         return { logits, y, loss, objective };
       });
       let outcome: { loss: number; correct: number } | null;
       try {
-        // Distributed: every rank decides on the mean objective, so that all of them stop together.
-        const meanObjective = parallel ? await parallel.averageGradients(params, pass.objective) : undefined;
+        // Distributed: backward runs off the main thread, as it waits for the Reducer's last bucket
+        // (native/reducer.h), and every rank decides on the mean objective, so that all of them stop together.
+        const meanObjective = parallel ? await parallel.reducedBackward(pass.objective) : undefined;
         const { logits, y, loss, objective } = pass;
         outcome = tidy(() => {
           if (syncEvery === 1) {
@@ -306,7 +309,7 @@ async function runScriptEpoch(ctx: EpochContext, segmentSteps: number): Promise<
       labelSmoothing: options.labelSmoothing, shift: options.augment.shift, flip: options.augment.flip, padValues: padValues(options, model.inputNorm),
       ...(isScheduled(ctx.schedule) ? { learningRates: learningRates(ctx.schedule, ctx.stepBase + first, ctx.stepBase + last) } : {}),
       ...(ctx.stepGraph ? { graph: ctx.stepGraph } : {}),
-      ...(parallel ? { group: parallel.nativeGroup } : {}),
+      ...(parallel ? { reducer: parallel.nativeReducer } : {}),
       ...(ctx.average ? { ema: ctx.average.job(ctx.stepBase + first) } : {}),
     }, (p) => {
       if (callbackError) return;
@@ -395,6 +398,11 @@ interface Run {
   settings: OptimizerSettings;
   history: EpochRecord[];
   firstEpoch: number;
+  /**
+   * Where the epoch under way started in global samples (images of its permutation, over all ranks)
+   * and at which step: an abort's checkpoint counts its position from it.
+   */
+  epochOrigin: { samples: number; step: number };
   /** The epoch under way and its running totals: an abort's checkpoint reads them. */
   epoch: number;
   totals: EpochTotals;
@@ -438,7 +446,7 @@ const noTotals = (): EpochTotals => ({ lossSum: 0, correct: 0, seen: 0 });
 function openRun(input: TrainOptions): Run {
   const options = resolveTrainOptions(input);
   // A distributed run's environment is checked here, before anything is written; its rank 0 alone writes.
-  const rank = options.distributed ? rankEnvironment() : undefined;
+  const rank = options.distributed ? rankEnvironment(process.env, options.distributed.initMethod) : undefined;
   const device = rank ? rankDevice(resolveDevice(options.device), rank.localRank) : resolveDevice(options.device);
   if (rank && device !== 'cpu' && !native().distributed.backends.includes('nccl')) {
     // CUDA tensors are averaged by NCCL; Gloo would take them through the host.
@@ -457,7 +465,7 @@ function openRun(input: TrainOptions): Run {
   const firstEpoch = resume?.firstEpoch ?? 1;
   return {
     options, device, recorder, resume, settings: optimizerSettings(options), history: resume?.history ?? [],
-    firstEpoch, epoch: firstEpoch, totals: noTotals(), model: resume?.model, wantsStepGraph: stepGraph, trainingSeconds: 0,
+    firstEpoch, epoch: firstEpoch, epochOrigin: { samples: 0, step: 0 }, totals: noTotals(), model: resume?.model, wantsStepGraph: stepGraph, trainingSeconds: 0,
   };
 }
 
@@ -488,6 +496,47 @@ function makeTrainee(run: Run, splits: RunSplits): Trainee {
   return { model, optimizer, data, stepGraph, average };
 }
 
+/** Where an epoch starts: its first step, this rank's order and rows, the totals so far, the global samples done. */
+interface EpochStart { firstStep: number; order: NativeTensor; rows: number; totals: EpochTotals; samples: number }
+
+/**
+ * This rank's start of an epoch: at step 0 of its share of the permutation, or where an abort's
+ * checkpoint stopped. A checkpoint's position is in global samples, so a run of another number of
+ * ranks (or another batch size) continues with the images not yet seen, split between its ranks
+ * (sampler.ts's resumedOrder), and ends the epoch at its own epoch's last step; with the same ranks
+ * and batch it continues at the same step of the same shares. The totals so far are the group's:
+ * each rank takes an equal part of them, which the epoch's sum over the ranks adds up again.
+ */
+function startOfEpoch(run: Run, partial: PartialEpoch | undefined, permutation: NativeTensor, batchSize: number, steps: number): EpochStart {
+  const { parallel } = run;
+  const world = parallel?.size ?? 1;
+  const share = (n: number) => (partial?.worldSize === undefined ? n : n / world);
+  const totals = partial ? { lossSum: share(partial.lossSum), correct: share(partial.correct), seen: share(partial.seen) } : noTotals();
+  const samplesAt = (step: number) => step * batchSize * world;
+  if (partial?.samples !== undefined && partial.samples !== samplesAt(partial.step)) {
+    const resumed = resumedOrder(valuesOf(permutation, 'int64'), partial.samples, parallel?.rank ?? 0, world, batchSize, steps, run.options.dropLast);
+    // The resumed share, copied into a libtorch tensor (a few hundred KB per epoch at most).
+    const host = new (native().Tensor)(resumed.order, [resumed.order.length]);
+    const order = permutation.device === 'cpu' ? host : native().ops.to(host, permutation.device);
+    if (order !== host) host.dispose();
+    return { firstStep: resumed.firstStep, order, rows: resumed.order.length, totals, samples: partial.samples };
+  }
+  const order = parallel ? parallel.shardOrder(permutation) : permutation;
+  const firstStep = partial?.step ?? 0;
+  return { firstStep, order, rows: parallel?.rows(permutation.shape[0]) ?? permutation.shape[0], totals, samples: samplesAt(firstStep) };
+}
+
+/**
+ * An abort's position for its checkpoint: the step, the global samples done, the ranks, and the
+ * group's totals (rank 0's, which every rank's resembles, times the ranks; rounded to whole images).
+ */
+function partialEpoch(run: Run, step: number): PartialEpoch {
+  const world = run.parallel?.size ?? 1;
+  const samples = run.epochOrigin.samples + (step - run.epochOrigin.step) * epochBatchSize(run.options, run.epoch) * world;
+  const { lossSum, correct, seen } = run.totals;
+  return { step, samples, worldSize: world, lossSum: lossSum * world, correct: Math.round(correct * world), seen: Math.round(seen * world) };
+}
+
 /** One epoch: its steps on the model's path, the evaluation, the record and the run folder's checkpoint. */
 async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoch: number): Promise<EvaluationResult> {
   const { options, recorder, history } = run;
@@ -495,18 +544,21 @@ async function trainOneEpoch(run: Run, splits: RunSplits, trainee: Trainee, epoc
   const { train } = splits;
   const steps = epochSteps(options, splits.rows, epoch);
   const snapshotEvery = options.snapshotEvery ?? steps;
+  const batchSize = epochBatchSize(options, epoch);
   const partial = epoch === run.firstEpoch ? run.resume?.partial : undefined;
-  const totals = run.totals = partial ? { lossSum: partial.lossSum, correct: partial.correct, seen: partial.seen } : noTotals();
   const seed = epochSeed(options.seed, epoch);
   // Each rank its own dropout masks and augmentation; the same permutation, split between the ranks.
   native().manualSeed(run.parallel ? seed + run.parallel.rank : seed);
   const permutation = native().ops.randperm(train.count, seed);
-  const order = run.parallel ? run.parallel.shardOrder(permutation) : permutation;
+  const start = startOfEpoch(run, partial, permutation, batchSize, steps);
+  run.totals = start.totals;
+  run.epochOrigin = { samples: start.samples, step: start.firstStep };
+  const { totals, order, rows } = start;
   if (order !== permutation) permutation.dispose();
   const epochStart = process.hrtime.bigint();
   const globalStepBase = epochStepBase(options, splits.rows, epoch);
   const ctx: EpochContext = {
-    model, optimizer, data, order, rows: splits.rows, parallel: run.parallel, options, epoch, steps, batchSize: epochBatchSize(options, epoch), firstStep: partial?.step ?? 0, totals, syncEvery: syncEveryFor(run.device), stepGraph, average,
+    model, optimizer, data, order, rows, parallel: run.parallel, options, epoch, steps, batchSize, firstStep: start.firstStep, totals, syncEvery: syncEveryFor(run.device), stepGraph, average,
     schedule: splits.schedule, stepBase: globalStepBase,
     onStepBoundary: async (done) => {
       if (recorder && done % snapshotEvery === 0 && done < steps) await recorder.snapshot(model, globalStepBase + done);
@@ -639,6 +691,7 @@ async function finishRun(run: Run, splits: RunSplits, trainee: Trainee, lastEval
     seconds: (Date.now() - started) / 1000,
     cudaGraphReplays: trainee.stepGraph?.replays ?? 0,
     trainingSeconds: run.trainingSeconds,
+    ...(run.parallel ? { distributed: { rank: run.parallel.rank, worldSize: run.parallel.size, ...run.parallel.reducerReport } } : {}),
   };
 }
 
@@ -650,7 +703,7 @@ function stopRun(run: Run, err: unknown): boolean {
   const { model, optimizer, recorder, options } = run;
   if (err instanceof TrainingAbortedError && recorder && options.checkpointOnAbort && model && optimizer && err.step > 0) {
     writeAbortCheckpoint(recorder, model, { native: optimizer, settings: run.settings }, {
-      epoch: run.epoch - 1, seed: options.seed, history: run.history, options: recordableOptions(options), partial: { step: err.step, ...run.totals },
+      epoch: run.epoch - 1, seed: options.seed, history: run.history, options: recordableOptions(options), partial: partialEpoch(run, err.step),
     });
   }
   if (model && (err instanceof TrainingAbortedError || err instanceof TrainingDivergedError)) {
@@ -677,7 +730,10 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     const splits = await prepareSplits(run);
     const trainee = makeTrainee(run, splits);
     // Every rank starts from rank 0's weights and batch-norm statistics (a resumed run too).
-    if (run.parallel) await run.parallel.broadcast(modelState(trainee.model));
+    if (run.parallel) {
+      await run.parallel.broadcast(modelState(trainee.model));
+      run.parallel.attachReducer(trainee.model.parameterTensors());
+    }
     const lastEval = await runEpochs(run, splits, trainee);
     const result = await finishRun(run, splits, trainee, lastEval, started);
     keepModel = true;
