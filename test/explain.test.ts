@@ -17,6 +17,7 @@ import { normalSource } from '../src/probe/random';
 import { featureMapLayers as featureMapLayersOf } from '../src/probe/options';
 import { fashion, FASHION_INPUT_NORM, specVariants } from './fixtures';
 import { PYTHON, testWithPython, settledLiveTensors } from './helpers';
+import { leakFree, maxAbs, maxAbsDiff, spread } from './probe-helpers';
 import { spawnSync } from 'child_process';
 
 const H = 28;
@@ -38,32 +39,6 @@ function linearModel(weights: Float32Array, mode: 'eager' | 'script' = 'eager', 
     { name: 'fc1.weight', shape: [2, N], values: weights },
     { name: 'fc1.bias', shape: [2], values: new Float32Array([0.25, -0.5]) },
   ], { mode, inputNorm });
-}
-
-/** A deterministic spread of values in [lo, hi). */
-function spread(count: number, seed: number, lo = 0, hi = 1): Float32Array {
-  return Float32Array.from({ length: count }, (_, i) => lo + (hi - lo) * ((((Math.sin(i * 12.9898 + seed * 78.233) * 43758.5453) % 1) + 1) % 1));
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-/** Runs `fn` and checks that it leaves as many native tensors alive as before. */
-async function leakFree<T>(fn: () => Promise<T>): Promise<T> {
-  const before = await settledLiveTensors();
-  const result = await fn();
-  expect(native().liveTensors()).toBe(before);
-  return result;
 }
 
 describe('closed forms on a linear model', () => {

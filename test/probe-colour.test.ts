@@ -29,38 +29,13 @@ import { cropTiles, writeDatasetExamples, writeVisualisation } from '../src/prob
 import { writeExplanation } from '../src/probe/folder';
 import { overlayGeometry } from '../src/probe/render';
 import { featureMapLayers } from '../src/probe/options';
+import { leakFree, maxAbs, maxAbsDiff, spread } from './probe-helpers';
 import { settledLiveTensors } from './helpers';
 import { decodePng } from './png-pixels';
 
 const C = 3;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-probe-colour-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** A deterministic spread of values in [lo, hi). */
-function spread(count: number, seed: number, lo = 0, hi = 1): Float32Array {
-  return Float32Array.from({ length: count }, (_, i) => lo + (hi - lo) * ((((Math.sin(i * 12.9898 + seed * 78.233) * 43758.5453) % 1) + 1) % 1));
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-/** Runs `fn` and checks that it leaves as many native tensors alive as before. */
-async function leakFree<T>(fn: () => Promise<T>): Promise<T> {
-  const before = await settledLiveTensors();
-  const result = await fn();
-  expect(native().liveTensors()).toBe(before);
-  return result;
-}
 
 /** Whether a picture has saturated pixels (some pixel whose channels differ by more than `by`). */
 function hasColour(png: Buffer, by = 40): boolean {
