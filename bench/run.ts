@@ -7,7 +7,9 @@
 // prediction of the test split), explain (saliency, integrated gradients and Grad-CAM over the test
 // split against the same in PyTorch), eval-memory (all when none is named); distributed (1 and 2
 // local ranks against one process: data-parallel scaling; only when named, as it starts processes
-// of its own; --rounds and --steps shorten it too). --only keeps the reference and
+// of its own; --rounds and --steps shorten it too; --device cuda gives each rank the GPU of its
+// LOCAL_RANK, --ranks 2,4,8 the group sizes, --batch-size N the batch per rank and the global batch of
+// the strong-scaling rows). --only keeps the reference and
 // the training, inference and explanation rows whose name matches; --peers adds Keras and tfjs-node
 // (scripts/setup-peers.sh) to the training and inference rounds; --rounds and --steps shorten a run (a
 // smoke run, not a measurement: --steps N also makes inference take N chunks, not the whole split);
@@ -49,7 +51,8 @@ import { PRESETS, PresetName } from '../src/train/presets';
 const best = (values: number[]): number => Math.max(...values);
 
 const VALUED_FLAGS = ['--only', '--rounds', '--steps', '--out', '--explain-limit', '--explain-model', '--tune-trials', '--tune-epochs', '--tune-limit',
-  '--tune-test-limit', '--tune-seeds', '--seeds', '--goals', '--preset', '--limit', '--test-limit', '--epochs', '--options', '--pytorch-seeds', '--tag'];
+  '--tune-test-limit', '--tune-seeds', '--seeds', '--goals', '--preset', '--limit', '--test-limit', '--epochs', '--options', '--pytorch-seeds', '--tag',
+  '--device', '--ranks', '--batch-size'];
 
 /** Sections run only when named: they take the better part of an hour. */
 const OPT_IN = ['tune', 'tune-compare', 'tune-workers', 'time-to-accuracy'];
@@ -180,7 +183,13 @@ async function main(): Promise<void> {
   }
 
   if (only.includes('distributed')) {
-    const r = await benchDistributed({ ...DEFAULT_DISTRIBUTED, rounds: positiveInteger('--rounds', DEFAULT_DISTRIBUTED.rounds), steps: positiveInteger('--steps', DEFAULT_DISTRIBUTED.steps) });
+    const device = flagValue('--device') ?? DEFAULT_DISTRIBUTED.device;
+    if (device !== 'cpu' && device !== 'cuda') throw new Error(`--device takes cpu or cuda, not ${device}`);
+    const ranks = flagValue('--ranks')?.split(',').map(Number) ?? DEFAULT_DISTRIBUTED.ranks;
+    const r = await benchDistributed({
+      ...DEFAULT_DISTRIBUTED, rounds: positiveInteger('--rounds', DEFAULT_DISTRIBUTED.rounds), steps: positiveInteger('--steps', DEFAULT_DISTRIBUTED.steps),
+      batchSize: positiveInteger('--batch-size', DEFAULT_DISTRIBUTED.batchSize), device, ranks,
+    });
     report.distributed = r;
     printDistributed(r, (line) => process.stdout.write(line));
   }
