@@ -8,6 +8,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <string>
@@ -91,13 +92,96 @@ std::unique_ptr<ObservedReducer> MakeReducer(const std::vector<at::Tensor>& para
 class GradientReducer {
  public:
   GradientReducer(std::shared_ptr<Group> group, const std::vector<at::Tensor>& params)
-      : group(std::move(group)), reducer(MakeReducer(TrainedParameters(params), *this->group)) {}
+      : group(std::move(group)), params(params), reducer(MakeReducer(TrainedParameters(params), *this->group)) {}
 
   std::shared_ptr<Group> group;
+  std::vector<at::Tensor> params;
   std::unique_ptr<ObservedReducer> reducer;
-  // Backward passes whose gradients the Reducer averaged (its callback ran): what tests read.
+  // Backward passes whose gradients the Reducer averaged (its callback ran), or BucketedAverage
+  // did beside a CUDA graph: what tests read.
   std::atomic<int64_t> steps{0};
+  // BucketedAverage's buckets, once one was made (its layout, not the Reducer's, is then the run's).
+  std::atomic<int64_t> besideGraphBuckets{0};
 };
+
+struct BucketedAverage::State {
+  std::shared_ptr<GradientReducer> reducer;
+  std::vector<at::Tensor> params;  // those averaged, in bucket order
+  std::vector<at::Tensor> buckets;
+  std::vector<size_t> bucketEnds;  // where each bucket's parameters end in `params`
+};
+
+BucketedAverage::BucketedAverage(std::shared_ptr<GradientReducer> reducer, const std::vector<at::Tensor>& params)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.reducer = std::move(reducer);
+  s.params = TrainedParameters(params);
+  std::reverse(s.params.begin(), s.params.end());
+  const at::ScalarType dtype = s.params.front().scalar_type();
+  int64_t filled = 0;
+  const int64_t cap = static_cast<int64_t>(c10d::kDefaultBucketBytesCap);
+  auto close = [&](size_t end) {
+    s.buckets.push_back(torch::zeros({filled}, s.params.front().options()));
+    s.bucketEnds.push_back(end);
+    filled = 0;
+  };
+  for (size_t i = 0; i < s.params.size(); ++i) {
+    const at::Tensor& p = s.params[i];
+    if (p.scalar_type() != dtype || p.device() != s.params.front().device()) {
+      throw OutOfRange("Expected every trained parameter of one dtype and device to average them beside the CUDA graph");
+    }
+    const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
+    if (filled > 0 && (filled * static_cast<int64_t>(p.element_size()) + bytes) > cap) close(i);
+    filled += p.numel();
+  }
+  close(s.params.size());
+  s.reducer->besideGraphBuckets.store(static_cast<int64_t>(s.buckets.size()));
+}
+
+BucketedAverage::~BucketedAverage() = default;
+
+void BucketedAverage::Pack() {
+  State& s = *state_;
+  for (size_t b = 0, i = 0; b < s.buckets.size(); ++b) {
+    for (int64_t offset = 0; i < s.bucketEnds[b]; ++i) {
+      const at::Tensor& grad = s.params[i].grad();
+      if (!grad.defined()) throw std::runtime_error("a trained parameter got no gradient this step, so it cannot be averaged over the ranks");
+      const int64_t n = grad.numel();
+      s.buckets[b].narrow(0, offset, n).view(grad.sizes()).copy_(grad);
+      offset += n;
+    }
+  }
+}
+
+void BucketedAverage::Allreduce() {
+  State& s = *state_;
+  Group& group = *s.reducer->group;
+  std::lock_guard<std::mutex> lock(group.order);
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  for (auto& bucket : s.buckets) {
+    std::vector<at::Tensor> tensors{bucket};
+    works.push_back(group.processGroup->allreduce(tensors));
+  }
+  for (auto& work : works) work->wait();
+  s.reducer->steps.fetch_add(1);
+}
+
+void BucketedAverage::Unpack() {
+  State& s = *state_;
+  const double size = static_cast<double>(s.reducer->group->size);
+  for (size_t b = 0, i = 0; b < s.buckets.size(); ++b) {
+    s.buckets[b].div_(size);
+    for (int64_t offset = 0; i < s.bucketEnds[b]; ++i) {
+      at::Tensor grad = s.params[i].mutable_grad();
+      const int64_t n = grad.numel();
+      grad.copy_(s.buckets[b].narrow(0, offset, n).view(grad.sizes()));
+      offset += n;
+    }
+  }
+}
+
+size_t BucketedAverage::buckets() const { return state_->buckets.size(); }
+const GradientReducer* BucketedAverage::reducer() const { return state_->reducer.get(); }
 
 at::Tensor ReducedBackward(GradientReducer& r, const at::Tensor& objective) {
   Group& group = *r.group;
@@ -136,6 +220,17 @@ at::Tensor ReducedBackward(GradientReducer&, const at::Tensor&) {
   throw OutOfRange("distributed training needs the libtorch 2.x build of convscope");
 }
 
+struct BucketedAverage::State {};
+BucketedAverage::BucketedAverage(std::shared_ptr<GradientReducer>, const std::vector<at::Tensor>&) {
+  throw OutOfRange("distributed training needs the libtorch 2.x build of convscope");
+}
+BucketedAverage::~BucketedAverage() = default;
+void BucketedAverage::Pack() {}
+void BucketedAverage::Allreduce() {}
+void BucketedAverage::Unpack() {}
+size_t BucketedAverage::buckets() const { return 0; }
+const GradientReducer* BucketedAverage::reducer() const { return nullptr; }
+
 #endif
 
 namespace {
@@ -150,6 +245,7 @@ class GradientReducerWrap : public Napi::ObjectWrap<GradientReducerWrap> {
       InstanceAccessor<&GradientReducerWrap::Buckets>("buckets"),
       InstanceAccessor<&GradientReducerWrap::Steps>("steps"),
       InstanceMethod<&GradientReducerWrap::Backward>("backward"),
+      InstanceMethod<&GradientReducerWrap::AverageBesideGraph>("averageBesideGraph"),
       InstanceMethod<&GradientReducerWrap::Dispose>("dispose"),
     });
   }
@@ -200,7 +296,9 @@ class GradientReducerWrap : public Napi::ObjectWrap<GradientReducerWrap> {
   Napi::Value Buckets(const Napi::CallbackInfo& info) {
     return Guarded(info.Env(), [&] {
 #if CONVSCOPE_HAS_C10D
-      return Napi::Number::New(info.Env(), static_cast<double>(Checked("buckets").reducer->BucketCount()));
+      GradientReducer& r = Checked("buckets");
+      const int64_t beside = r.besideGraphBuckets.load();
+      return Napi::Number::New(info.Env(), static_cast<double>(beside > 0 ? static_cast<size_t>(beside) : r.reducer->BucketCount()));
 #else
       return Napi::Number::New(info.Env(), 0);
 #endif
@@ -230,6 +328,26 @@ class GradientReducerWrap : public Napi::ObjectWrap<GradientReducerWrap> {
         at::set_num_threads(threads);
         *mean = ReducedBackward(*reducer, objective).item<double>();
       }, [mean](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *mean); });
+    });
+  }
+
+  // averageBesideGraph() -> Promise<void>: the gradients the parameters hold now averaged over the
+  // group as the CUDA graph step averages them (BucketedAverage), off the JS thread. What proves
+  // that path's buckets on a CPU, where no graph runs.
+  Napi::Value AverageBesideGraph(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      auto reducer = reducer_;
+      Checked("averageBesideGraph");
+#if CONVSCOPE_HAS_C10D
+      auto average = std::make_shared<BucketedAverage>(reducer, reducer->params);
+      return QueueCollective(info.Env(), "convscope.averageBesideGraph", [average] {
+        average->Pack();
+        average->Allreduce();
+        average->Unpack();
+      }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+#else
+      return info.Env().Undefined();
+#endif
     });
   }
 

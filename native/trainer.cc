@@ -155,7 +155,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
  private:
   std::unique_ptr<StepRunner> OpenSteps() {
 #ifdef CONVSCOPE_CUDA_SOURCES
-    if (job_.graph) return OpenGraphedSegment(job_.graph, job_.inputs, job_.optimizer, job_.batchSize);
+    if (job_.graph) return OpenGraphedSegment(job_.graph, job_.inputs, job_.optimizer, job_.batchSize, job_.reducer);
 #endif
     return std::make_unique<PlainSteps>(job_.inputs, job_.optimizer, job_.reducer);
   }
@@ -291,11 +291,8 @@ Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     }
     Napi::Value reducer = o.Get("reducer");
     if (!reducer.IsUndefined() && !reducer.IsNull()) {
+      // With a graph the gradients are averaged beside it over the reducer's group (graph_step.h).
       job.reducer = ReducerFrom(reducer, "reducer");
-#ifdef CONVSCOPE_CUDA_SOURCES
-      // A replayed graph runs no autograd hooks, so the Reducer would never see its gradients.
-      if (job.graph) throw OutOfRange("Expected no graph with reducer: a data-parallel run does not replay a CUDA graph (cudaGraph: false)");
-#endif
     }
     Napi::Function onProgress = info[1].IsFunction() ? info[1].As<Napi::Function>() : Napi::Function();
     auto cancel = std::make_shared<std::atomic<bool>>(false);

@@ -15,6 +15,7 @@ import { rejected, testIfInstalled } from './helpers';
 
 const root = path.join(__dirname, '..');
 const RANK_SCRIPT = path.join(__dirname, 'fixtures', 'distributed-rank.js');
+const AVERAGE_SCRIPT = path.join(__dirname, 'fixtures', 'distributed-average-rank.js');
 const CLI = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const TORCHRUN = path.join(root, '.venv', 'bin', 'torchrun');
 /** No dropout and no augmentation: 2 ranks at batch 64 then compute exactly what 1 process at batch 128 does. */
@@ -32,7 +33,7 @@ interface RankOutput {
   /** TrainResult.distributed: absent in a single process. */
   distributed?: { rank: number; worldSize: number; buckets: number; reducedSteps: number };
 }
-interface RankExit { rank: number; code: number | null; signal: string | null; stderr: string; seconds: number; out?: RankOutput }
+interface RankExit { rank: number; code: number | null; signal: string | null; stderr: string; seconds: number; out?: RankOutput; file: string }
 
 let outputs = 0;
 const single = (options: Record<string, unknown>): RankOutput => {
@@ -44,17 +45,17 @@ const single = (options: Record<string, unknown>): RankOutput => {
 
 /** Starts `world` ranks (or only those in `started`) with torchrun's variables; resolves when all have exited. */
 async function ranks(world: number, options: (rank: number) => Record<string, unknown>, started = [...Array(world).keys()],
-  extraEnv: (rank: number) => NodeJS.ProcessEnv = () => ({}), port?: number): Promise<RankExit[]> {
+  extraEnv: (rank: number) => NodeJS.ProcessEnv = () => ({}), port?: number, script = RANK_SCRIPT): Promise<RankExit[]> {
   port ??= await freePort();
   const begin = Date.now();
   return Promise.all(started.map((rank) => new Promise<RankExit>((resolve) => {
     const out = path.join(tmp, `rank-${++outputs}.json`);
     const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), TEST_OPTIONS: JSON.stringify(options(rank)), TEST_OUT: out, ...extraEnv(rank) };
-    const child = spawn(process.execPath, [RANK_SCRIPT], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     child.on('close', (code, signal) => resolve({
-      rank, code, signal, stderr, seconds: (Date.now() - begin) / 1000, out: fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, 'utf8')) : undefined,
+      rank, code, signal, stderr, file: out, seconds: (Date.now() - begin) / 1000, out: fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, 'utf8')) : undefined,
     }));
   })));
 }
@@ -155,6 +156,30 @@ describe('data-parallel training over 127.0.0.1', () => {
     const outs = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 64, distributed: { timeout: 20 } })));
     for (const o of outs) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
     expect(outs.map((o) => o.distributed)).toEqual([0, 1].map((rank) => ({ rank, worldSize: 2, buckets: 2, reducedSteps: 4 })));
+  });
+
+  test('the averaging beside the CUDA graph (flat buckets of at most 25 MiB, one allreduce each): each rank ends with the mean of the ranks\' gradients', async () => {
+    // Backward order is the reverse of these: [10, 16] and [8, 1, 3, 3] share a bucket, the 6.6
+    // million weights (26.4 MB, over DDP's cap) take one of their own, and [10] the last.
+    const shapes = [[10], [6_600_000], [8, 1, 3, 3], [10, 16]];
+    const exits = await ranks(2, () => ({ shapes }), undefined, undefined, undefined, AVERAGE_SCRIPT);
+    const outs = expectAllSucceeded(exits) as unknown as { buckets: number; reducedSteps: number }[];
+    expect(outs.map((o) => ({ buckets: o.buckets, reducedSteps: o.reducedSteps }))).toEqual([{ buckets: 3, reducedSteps: 1 }, { buckets: 3, reducedSteps: 1 }]);
+    const read = (file: string) => { const b = fs.readFileSync(file); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); };
+    const files = exits.map((e) => e.file);
+    const [local0, local1] = files.map((f) => read(`${f}.local`));
+    const averaged = files.map((f) => read(`${f}.averaged`));
+    expect(local0.length).toBe(10 + 6_600_000 + 72 + 160);
+    // The ranks' own gradients differ (else the test would prove nothing); the averages are their mean, everywhere.
+    let differing = 0;
+    let worst = 0;
+    for (let i = 0; i < local0.length; ++i) {
+      if (local0[i] !== local1[i]) ++differing;
+      const mean = (local0[i] + local1[i]) / 2;
+      worst = Math.max(worst, Math.abs(averaged[0][i] - mean), Math.abs(averaged[1][i] - mean));
+    }
+    expect(differing).toBeGreaterThan(local0.length / 4);
+    expect(worst).toBe(0);
   });
 
   test('a FileStore rendezvous (initMethod file://): 2 ranks meet through a file, without MASTER_ADDR or MASTER_PORT, and train as 1 process', async () => {

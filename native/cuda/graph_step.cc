@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -194,6 +195,7 @@ class CapturableUpdate {
 struct CaptureKey {
   std::vector<const void*> addresses;
   const void* optimizer = nullptr;
+  const void* reducer = nullptr;
   int64_t batchSize = 0;
   ChannelValues mean, std, padValues;
   double l1 = 0, labelSmoothing = 0;
@@ -201,7 +203,7 @@ struct CaptureKey {
   bool bf16 = false, flip = false;
 
   bool operator==(const CaptureKey& o) const {
-    return addresses == o.addresses && optimizer == o.optimizer && batchSize == o.batchSize && mean == o.mean &&
+    return addresses == o.addresses && optimizer == o.optimizer && reducer == o.reducer && batchSize == o.batchSize && mean == o.mean &&
            std == o.std && padValues == o.padValues && l1 == o.l1 && labelSmoothing == o.labelSmoothing && shift == o.shift && bf16 == o.bf16 &&
            flip == o.flip;
   }
@@ -221,12 +223,21 @@ class GraphedStep {
   bool captured() const { return graph_ != nullptr; }
 
   // On the side stream, before a segment: keeps the graph if it still fits, else drops it.
-  void Prepare(StepInputs& inputs, const std::shared_ptr<torch::optim::Optimizer>& optimizer, int64_t batchSize) {
+  void Prepare(StepInputs& inputs, const std::shared_ptr<torch::optim::Optimizer>& optimizer, int64_t batchSize,
+               const std::shared_ptr<GradientReducer>& reducer) {
     if (!update_ || !update_->Updates(*optimizer)) update_.emplace(optimizer);
     update_->Load();
     CaptureKey key = KeyFor(inputs, optimizer, batchSize);
+    key.reducer = reducer.get();
     if (!(key == key_)) {
       graph_.reset();
+      updateGraph_.reset();
+      average_.reset();
+      if (reducer) {
+        std::vector<at::Tensor> params;
+        for (const auto& group : optimizer->param_groups()) params.insert(params.end(), group.params().begin(), group.params().end());
+        average_ = std::make_unique<BucketedAverage>(reducer, params);
+      }
       warmups_ = 0;
       key_ = std::move(key);
       const auto options = inputs.images.options();
@@ -247,6 +258,10 @@ class GraphedStep {
     rows_.copy_(rows, /*non_blocking=*/true);
     if (!graph_) Capture(inputs, optimizer);
     graph_->replay();
+    if (average_) {
+      average_->Allreduce();
+      updateGraph_->replay();
+    }
     ++replays_;
   }
 
@@ -278,17 +293,42 @@ class GraphedStep {
     return key;
   }
 
-  // The step the graph holds, run directly: warm-ups, odd-sized batches, and the capture itself.
+  // The step the graph holds, run directly: warm-ups and odd-sized batches.
   void PlainStep(StepInputs& inputs, torch::optim::Optimizer& optimizer, const at::Tensor& rows) {
-    ClearGradients(optimizer);
-    const StepTensors t = ForwardBackward(inputs, rows);
-    update_->Apply();
-    stats_.add_(BatchStats(t.logits, t.labels, t.loss));
+    Backward(inputs, optimizer, rows);
+    if (average_) average_->Allreduce();
+    Update();
   }
 
+  // Up to the gradients (packed into the average's buckets in a data-parallel run).
+  void Backward(StepInputs& inputs, torch::optim::Optimizer& optimizer, const at::Tensor& rows) {
+    ClearGradients(optimizer);
+    const StepTensors t = ForwardBackward(inputs, rows);
+    stats_.add_(BatchStats(t.logits, t.labels, t.loss));
+    if (average_) average_->Pack();
+  }
+
+  // The averaged gradients back into place (a data-parallel run), then the optimizer's update.
+  void Update() {
+    if (average_) average_->Unpack();
+    update_->Apply();
+  }
+
+  // One graph of the whole step; in a data-parallel run two, backward's and the update's, whose
+  // replays the gradients' allreduce goes between (it cannot be captured: Gloo's is host work, and
+  // NCCL's in a graph needs settings this path does not rely on).
   void Capture(StepInputs& inputs, torch::optim::Optimizer& optimizer) {
     // Gradients are cleared, so the captured backward writes them instead of adding into last step's.
     ClearGradients(optimizer);
+    auto graph = CaptureOf(optimizer, [&] {
+      Backward(inputs, optimizer, rows_);
+      if (!average_) Update();
+    });
+    if (average_) updateGraph_ = CaptureOf(optimizer, [&] { Update(); });
+    graph_ = std::move(graph);
+  }
+
+  std::unique_ptr<at::cuda::CUDAGraph> CaptureOf(torch::optim::Optimizer& optimizer, const std::function<void()>& work) {
     // Autocast's cast cache would keep tensors made during capture beyond it (PyTorch asks for
     // cache_enabled=False when capturing for the same reason).
     const bool castCache = at::autocast::is_autocast_cache_enabled();
@@ -298,7 +338,7 @@ class GraphedStep {
       // A private memory pool and global capture mode, as torch.cuda.graph does. The default CUDA
       // generator registers itself, so dropout draws new masks at every replay.
       graph->capture_begin();
-      PlainStep(inputs, optimizer, rows_);
+      work();
       graph->capture_end();
     } catch (...) {
       at::autocast::set_autocast_cache_enabled(castCache);
@@ -315,7 +355,7 @@ class GraphedStep {
                                "); train with cudaGraph: false to run the step without a graph");
     }
     at::autocast::set_autocast_cache_enabled(castCache);
-    graph_ = std::move(graph);
+    return graph;
   }
 
   Lane& lane_;
@@ -323,6 +363,9 @@ class GraphedStep {
   CaptureKey key_;
   at::Tensor rows_, stats_;
   std::unique_ptr<at::cuda::CUDAGraph> graph_;
+  // A data-parallel run's: the update's graph, replayed after the gradients' allreduce.
+  std::unique_ptr<at::cuda::CUDAGraph> updateGraph_;
+  std::unique_ptr<BucketedAverage> average_;
   int warmups_ = 0;
   int64_t replays_ = 0;
 };
@@ -335,11 +378,11 @@ namespace {
 class GraphedSegment : public StepRunner {
  public:
   GraphedSegment(std::shared_ptr<GraphedStep> graph, StepInputs& inputs, std::shared_ptr<torch::optim::Optimizer> optimizer,
-                 int64_t batchSize)
+                 int64_t batchSize, const std::shared_ptr<GradientReducer>& reducer)
       : graph_(std::move(graph)), inputs_(inputs), optimizer_(std::move(optimizer)), hold_(graph_->lane().mutex),
         guard_(*graph_->lane().stream) {
     c10::cuda::getDefaultCUDAStream(graph_->lane().stream->device_index()).synchronize();
-    graph_->Prepare(inputs_, optimizer_, batchSize);
+    graph_->Prepare(inputs_, optimizer_, batchSize, reducer);
   }
 
   bool Step(const at::Tensor& rows) override {
@@ -404,9 +447,10 @@ Napi::Value LiveGraphs(const Napi::CallbackInfo& info) {
 }  // namespace
 
 std::unique_ptr<StepRunner> OpenGraphedSegment(std::shared_ptr<GraphedStep> graph, StepInputs& inputs,
-                                               std::shared_ptr<torch::optim::Optimizer> optimizer, int64_t batchSize) {
+                                               std::shared_ptr<torch::optim::Optimizer> optimizer, int64_t batchSize,
+                                               std::shared_ptr<GradientReducer> reducer) {
   if (!inputs.images.is_cuda()) throw OutOfRange("Expected training data on a CUDA device for the CUDA graph step");
-  return std::make_unique<GraphedSegment>(std::move(graph), inputs, std::move(optimizer), batchSize);
+  return std::make_unique<GraphedSegment>(std::move(graph), inputs, std::move(optimizer), batchSize, reducer);
 }
 
 int64_t LiveGraphCount() { return liveGraphs.load(); }

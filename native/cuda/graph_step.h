@@ -17,6 +17,7 @@
 
 #include <memory>
 
+#include "../reducer.h"
 #include "../train_step.h"
 
 namespace convscope {
@@ -24,8 +25,12 @@ namespace convscope {
 class GraphedStep;
 
 // The StepRunner for one segment of an epoch on `graph`. Must be destroyed on the thread that made it.
+// With `reducer` (a data-parallel run) the step is captured as two graphs, backward's and the
+// update's, and the gradients are averaged over the reducer's group between their replays
+// (BucketedAverage, reducer.h): beside the graph, as the Reducer's hooks do not run in a replay.
 std::unique_ptr<StepRunner> OpenGraphedSegment(std::shared_ptr<GraphedStep> graph, StepInputs& inputs,
-                                               std::shared_ptr<torch::optim::Optimizer> optimizer, int64_t batchSize);
+                                               std::shared_ptr<torch::optim::Optimizer> optimizer, int64_t batchSize,
+                                               std::shared_ptr<GradientReducer> reducer = nullptr);
 
 // The GraphedStep behind a JS StepGraph; throws a TypeMismatch naming `name` for anything else.
 std::shared_ptr<GraphedStep> GraphedStepFrom(const Napi::Value& value, const char* name);

@@ -134,6 +134,7 @@ export function addTrainCommand(program: Command): void {
     .option('--nproc-per-node <n>', 'data-parallel training: start n ranks on this machine (batch size per rank; see README "More than one process")', parseInteger)
     .option('--dist-timeout <s>', 'distributed runs: seconds a rank waits for its peers before failing (default 300)', parseNumber)
     .option('--dist-init-method <url>', 'distributed runs: how the ranks meet, as torch\'s init_method: env:// (MASTER_ADDR:MASTER_PORT, the default) or file:///shared/path (a file every rank sees)')
+    .option('--cuda-graph', 'scripted CUDA runs: replay the step from a CUDA graph where that is not the default (a distributed run: the gradients averaged beside it)')
     .option('--no-cuda-graph', 'scripted CUDA runs: issue every step\'s kernels instead of replaying one captured CUDA graph')
     .action(async (flags) => {
       if (flags.nprocPerNode !== undefined) {
@@ -181,7 +182,7 @@ export function addTrainCommand(program: Command): void {
         standardize: flags.standardize, snapshotEvery: flags.snapshotEvery, resumeFrom: flags.resume,
         pictures: flags.pictures, precision: flags.precision, keepEpochCheckpoints: flags.keepEpochCheckpoints, runDir, onProgress: printer.onProgress, signal: controller.signal,
         // Left to trainCnn's default (on for scripted CUDA runs) unless switched off.
-        cudaGraph: flags.cudaGraph === false ? false : undefined,
+        cudaGraph: typeof flags.cudaGraph === 'boolean' ? flags.cudaGraph : undefined,
         schedule: flags.schedule, warmupSteps: flags.warmupSteps, labelSmoothing: flags.labelSmoothing,
         augment: flags.shift !== undefined || flags.flip || flags.fill !== undefined
           ? { shift: flags.shift ?? 0, flip: flags.flip === true, ...(flags.fill === undefined ? {} : { fill: flags.fill }) } : undefined,

@@ -213,6 +213,11 @@ export interface NativeGradientReducer {
   readonly steps: number;
   /** The eager step's backward of `objective`, off the main thread, with the Reducer averaging; resolves to the objective's mean over the ranks. */
   backward(objective: NativeTensor): Promise<number>;
+  /**
+   * The gradients the parameters hold now averaged over the group as the CUDA graph step averages
+   * them beside its graphs (flat buckets of at most 25 MiB, one allreduce each), off the main thread.
+   */
+  averageBesideGraph(): Promise<void>;
   dispose(): void;
 }
 

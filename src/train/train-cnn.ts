@@ -102,16 +102,18 @@ function resolveDevice(device: ResolvedTrainOptions['device']): string {
 
 /**
  * Whether the run's scripted step is replayed from a CUDA graph: by default on CUDA in script mode
- * where the addon has the CUDA sources; `cudaGraph: true` where that is impossible is an error.
+ * where the addon has the CUDA sources; `cudaGraph: true` where that is impossible is an error. A
+ * data-parallel run replays one only when asked (`cudaGraph: true`): its gradients are then averaged
+ * beside the graph, between the replays of backward's graph and the update's (graph_step.h), a path
+ * compiled by the CUDA compile check but not yet run on GPUs, so not the default.
  */
 function wantsStepGraph(options: ResolvedTrainOptions, device: string): boolean {
-  // A data-parallel step averages gradients between backward and the update: no captured graph holds it.
-  const possible = options.mode === 'script' && device.startsWith('cuda') && native().cuda?.StepGraph !== undefined && !options.distributed;
+  const possible = options.mode === 'script' && device.startsWith('cuda') && native().cuda?.StepGraph !== undefined;
   if (options.cudaGraph === true && !possible) {
-    const why = options.distributed ? 'a distributed run does not replay a CUDA graph (its gradients are averaged between backward and the step)'
-      : !device.startsWith('cuda') ? `the run's device is ${device}` : 'this build of the addon has no CUDA sources (torchInfo().cudaSources is false)';
+    const why = !device.startsWith('cuda') ? `the run's device is ${device}` : 'this build of the addon has no CUDA sources (torchInfo().cudaSources is false)';
     throw new RangeError(expected('a scripted run on a CUDA device for cudaGraph: true', 'cudaGraph', true) + `, but ${why}`);
   }
+  if (options.distributed) return possible && options.cudaGraph === true;
   return possible && options.cudaGraph !== false;
 }
 
