@@ -98,21 +98,33 @@ describe('a study shared through PostgreSQL', () => {
       trials: 8, epochs: 2, pruner: 'none', retrain: false, dataset: 'fashion-mnist', limit: 1200, validation: 400, testLimit: 200,
     });
     let joiner: ReturnType<typeof spawn> | undefined;
-    let joinerOut = '';
+    // The joiner writes straight into files, not through pipes that this (blocked) event loop reads.
+    const outFile = path.join(tmp, 'joiner.out');
+    const errFile = path.join(tmp, 'joiner.err');
+    const read = (file: string): string => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
     const joined = new Promise<number | null>((resolve) => {
       const onTrial: TuneOptions['onTrial'] = (e) => {
-        // The study exists once the first trial starts: the other worker joins then.
+        // The study exists once the first trial starts: the other worker joins then. This worker
+        // then waits, inside its first trial, until the joiner has started one of its own: a joiner
+        // slow to start (a loaded CI machine) would otherwise find all 8 trials taken. The trial's
+        // heartbeat runs in the Optuna helper's thread, so the wait does not make it look dead.
         if (e.type !== 'trial-start' || joiner) return;
+        const out = fs.openSync(outFile, 'w');
+        const err = fs.openSync(errFile, 'w');
         joiner = spawn(process.execPath, [cli, 'tune', '--worker', '--storage', url, '--study', 'joined', '--threads', '1', '--heartbeat', '1'],
-          { stdio: ['ignore', 'pipe', 'pipe'] });
-        joiner.stdout!.on('data', (d) => { joinerOut += String(d); });
-        joiner.stderr!.on('data', (d) => { joinerOut += String(d); });
+          { stdio: ['ignore', out, err] });
+        fs.closeSync(out);
+        fs.closeSync(err);
         joiner.on('exit', (code) => resolve(code));
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        const deadline = Date.now() + 120000;
+        while (Date.now() < deadline && !/^trial \d+:/m.test(read(errFile))) Atomics.wait(pause, 0, 0, 200);
       };
       options.onTrial = onTrial;
     });
     const r = await tune(options);
     expect(await joined).toBe(0);
+    const joinerOut = read(outFile) + read(errFile);
     expect(joinerOut).toMatch(/tune --worker: joined study "joined" in postgresql:\/\/postgres@127\.0\.0\.1:\d+\/convscope \(8 trials in its budget\)/);
     const ran = Number(/this worker finished (\d+) trial\(s\)/.exec(joinerOut)![1]);
     expect(ran).toBeGreaterThanOrEqual(1);
