@@ -25,6 +25,7 @@
 #include "errors.h"
 #include "instance_data.h"
 #include "reducer.h"
+#include "sync_batch_norm.h"
 #include "tensor.h"
 
 namespace convscope {
@@ -162,6 +163,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
       InstanceAccessor<&ProcessGroupWrap::Backend>("backend"),
       InstanceMethod<&ProcessGroupWrap::SumOverRanksJs>("sumOverRanks"),
       InstanceMethod<&ProcessGroupWrap::BroadcastJs>("broadcast"),
+      InstanceMethod<&ProcessGroupWrap::SyncBatchNorm>("syncBatchNorm"),
       InstanceMethod<&ProcessGroupWrap::Dispose>("dispose"),
     });
   }
@@ -192,6 +194,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
  private:
   void Release() {
     if (group_) {
+      StopSyncingOver(group_.get());
       group_.reset();
       liveGroups.fetch_sub(1);
     }
@@ -214,6 +217,20 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
 
   Napi::Value SumOverRanksJs(const Napi::CallbackInfo& info);
   Napi::Value BroadcastJs(const Napi::CallbackInfo& info);
+
+  // syncBatchNorm(on): from now on, training batch norms in this process normalise with the whole
+  // group's statistics (on) or their own rank's (off; also when the group is left).
+  Napi::Value SyncBatchNorm(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&] {
+      Checked("syncBatchNorm");
+      if (ReadBool(info[0], "on")) {
+        SyncBatchNormOver(group_);
+      } else {
+        StopSyncingOver(group_.get());
+      }
+      return info.Env().Undefined();
+    });
+  }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     Release();

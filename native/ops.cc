@@ -9,6 +9,7 @@
 #include "conv2d.h"
 #include "errors.h"
 #include "pool_activation.h"
+#include "sync_batch_norm.h"
 #include "tensor.h"
 #include "torch_compat.h"
 
@@ -139,9 +140,10 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
 }
 
 // batchNorm(x, weight, bias, runningMean, runningVar, numBatchesTracked, training, momentum, eps):
-// PyTorch's BatchNorm1d/2d forward. In training it normalises with the batch's statistics and updates
-// the running ones in place (libtorch does, inside at::batch_norm), and counts the batch as
-// nn.BatchNorm's forward does; in evaluation it uses the running statistics.
+// PyTorch's BatchNorm1d/2d forward. In training it normalises with the batch's statistics (the whole
+// group's while a data-parallel run syncs batch norms: sync_batch_norm.h) and updates the running
+// ones in place, and counts the batch as nn.BatchNorm's forward does; in evaluation it uses the
+// running statistics.
 Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
     at::Tensor x = Arg(info, 0, "input");
@@ -157,8 +159,8 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
     if (runningMean.dim() != 1 || runningMean.size(0) != x.size(1) || runningVar.sizes() != runningMean.sizes()) {
       throw OutOfRange("Expected running statistics of " + std::to_string(x.size(1)) + " channels for batchNorm");
     }
-    at::Tensor y = at::batch_norm(x, OptionalArg(info, 1, "weight"), OptionalArg(info, 2, "bias"), runningMean, runningVar,
-                                  training, momentum, eps, /*cudnn_enabled=*/true);
+    at::Tensor y = BatchNormForward(x, OptionalArg(info, 1, "weight"), OptionalArg(info, 2, "bias"), runningMean, runningVar,
+                                    training, momentum, eps);
     if (training && counter) {
       at::NoGradGuard no_grad;
       counter->add_(1);

@@ -6,6 +6,7 @@
 
 #include "conv2d.h"
 #include "pool_activation.h"
+#include "sync_batch_norm.h"
 
 namespace convscope {
 
@@ -19,6 +20,8 @@ void RegisterScriptOps() {
     library = new torch::Library(torch::Library::DEF, "convscope", c10::nullopt, __FILE__, __LINE__);
     library->def("max_pool2x2_act(Tensor x, float negative_slope) -> Tensor", &MaxPool2x2Activation);
     library->def("conv2d(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] padding) -> Tensor", &Conv2d);
+    library->def("batch_norm(Tensor x, Tensor? weight, Tensor? bias, Tensor(a!) running_mean, Tensor(b!) running_var, "
+                 "bool training, float momentum, float eps) -> Tensor", &BatchNormForward);
   });
 }
 

@@ -25,7 +25,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-nccl-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 interface RankOutput {
-  weights: number[][]; live: { tensors: number; groups: number; reducers: number }; cudaGraphReplays: number;
+  weights: number[][]; buffers: number[][]; live: { tensors: number; groups: number; reducers: number }; cudaGraphReplays: number;
   distributed?: { buckets: number; reducedSteps: number };
 }
 let outputs = 0;
@@ -37,7 +37,7 @@ async function run(world: number, options: Record<string, unknown>): Promise<Ran
     const out = path.join(tmp, `out-${++outputs}.json`);
     const group = world > 0 ? { RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) } : {};
     const child = spawn(process.execPath, [RANK_SCRIPT], {
-      env: { ...process.env, ...group, TEST_OPTIONS: JSON.stringify({ ...options, ...(world > 0 ? { distributed: { timeout: 60 } } : {}) }), TEST_OUT: out },
+      env: { ...process.env, ...group, TEST_OPTIONS: JSON.stringify({ ...options, distributed: world > 0 ? { timeout: 60, ...(options.distributed as object) } : undefined }), TEST_OUT: out },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -68,6 +68,16 @@ function maxDiff(a: number[][], b: number[][]): number {
       const [r0, r1] = await run(2, { ...common, batchSize: 64 });
       expect(maxDiff(r0.weights, alone.weights)).toBeLessThan(1e-4);
       expect(maxDiff(r1.weights, r0.weights)).toBe(0);
+    });
+
+  (twoGpus ? test.each(['eager', 'script'] as const) : test.skip.each(['eager', 'script'] as const))(
+    '%s, batch norms synced over NCCL: 2 ranks at batch 64 end with the weights and running statistics of 1 process at batch 128 (to 1e-4)', async (mode) => {
+      const common = { spec: { ...SPEC, batchNorm: true }, seed: 5, mode, count: 1024, device: 'cuda', cudaGraph: false };
+      const [alone] = await run(0, { ...common, batchSize: 128 });
+      const [r0, r1] = await run(2, { ...common, batchSize: 64, distributed: { syncBatchNorm: true } });
+      expect(maxDiff(r0.weights, alone.weights)).toBeLessThan(1e-4);
+      expect(maxDiff(r0.buffers, alone.buffers)).toBeLessThan(1e-4);
+      expect(maxDiff(r1.buffers, r0.buffers)).toBe(0);
     });
 
   // 1024 images at 128: 8 full batches, the first 3 plain (the graph's warm-up), the other 5 replays.

@@ -25,13 +25,14 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 interface RankOutput {
   weights: number[][];
+  buffers: number[][];
   history: { trainLoss: number; testAccuracy: number; testLoss: number }[];
   testAccuracy: number;
   testLoss: number;
   whole: { accuracy: number; loss: number };
   live: { tensors: number; groups: number; reducers: number };
   /** TrainResult.distributed: absent in a single process. */
-  distributed?: { rank: number; worldSize: number; buckets: number; reducedSteps: number };
+  distributed?: { rank: number; worldSize: number; buckets: number; reducedSteps: number; syncBatchNorm: boolean };
 }
 interface RankExit { rank: number; code: number | null; signal: string | null; stderr: string; seconds: number; out?: RankOutput; file: string }
 
@@ -113,6 +114,9 @@ describe('the rank arithmetic (DistributedSampler\'s split, torchrun\'s environm
     const err = await rejected(trainCnn({ distributed: { timeout: -1 } }));
     expect(err.message).toMatch(/Expected .* for distributed.timeout but received -1/);
     expect((await rejected(trainCnn({ distributed: { ranks: 2 } as never }))).message).toMatch(/ranks/);
+    expect((await rejected(trainCnn({ distributed: { syncBatchNorm: 'yes' as never } }))).message).toBe('Expected a boolean for distributed.syncBatchNorm but received "yes" of type string');
+    const graphed = await rejected(trainCnn({ mode: 'script', cudaGraph: true, distributed: { syncBatchNorm: true } }));
+    expect(graphed.message).toMatch(/^Expected cudaGraph left unset or false with distributed.syncBatchNorm .* but received true/);
     const badInit = await rejected(trainCnn({ distributed: { initMethod: 'tcp://10.0.0.1:23456' } }));
     expect({ name: badInit.name, message: badInit.message }).toEqual({
       name: 'RangeError', message: 'Expected "env://" or a file URL (file:///shared/path, an absolute path to a file) for distributed.initMethod but received "tcp://10.0.0.1:23456" of type string',
@@ -145,7 +149,7 @@ describe('data-parallel training over 127.0.0.1', () => {
     // DDP's Reducer averaged every step's gradients during backward (its end-of-backward callback ran
     // 8 times on each rank), in one bucket: this model's 12,770 parameters (51 KB) fit DDP's first one of 1 MiB.
     expect(alone.distributed).toBeUndefined();
-    for (const [rank, r] of [r0, r1].entries()) expect(r.distributed).toEqual({ rank, worldSize: 2, buckets: 1, reducedSteps: 8 });
+    for (const [rank, r] of [r0, r1].entries()) expect(r.distributed).toEqual({ rank, worldSize: 2, buckets: 1, reducedSteps: 8, syncBatchNorm: false });
   });
 
   test('a network of several buckets (1.6 MB of dense weights): the Reducer rebuilds them after the first step and 2 ranks still end as 1 process', async () => {
@@ -155,7 +159,26 @@ describe('data-parallel training over 127.0.0.1', () => {
     const alone = single({ ...common, batchSize: 128 });
     const outs = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 64, distributed: { timeout: 20 } })));
     for (const o of outs) expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
-    expect(outs.map((o) => o.distributed)).toEqual([0, 1].map((rank) => ({ rank, worldSize: 2, buckets: 2, reducedSteps: 4 })));
+    expect(outs.map((o) => o.distributed)).toEqual([0, 1].map((rank) => ({ rank, worldSize: 2, buckets: 2, reducedSteps: 4, syncBatchNorm: false })));
+  });
+
+  test.each(['eager', 'script'] as const)('%s, batch norms synced (SyncBatchNorm): 2 ranks at batch 64 end with the weights and running statistics of 1 process at batch 128; each rank\'s own statistics do not', async (mode) => {
+    // A batch norm after the convolution and after the dense layer: [N, C, H, W] and [N, C].
+    const common = { spec: { ...SPEC, batchNorm: true }, seed: 5, mode, count: 1024 };
+    const alone = single({ ...common, batchSize: 128 });
+    const synced = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 64, distributed: { timeout: 20, syncBatchNorm: true } })));
+    for (const o of synced) {
+      expect(maxDiff(o.weights, alone.weights)).toBeLessThan(1e-4);
+      // The running means and (unbiased, over the 128 images) variances, and the batch counts.
+      expect(maxDiff(o.buffers, alone.buffers)).toBeLessThan(1e-4);
+    }
+    expect(maxDiff(synced[1].weights, synced[0].weights)).toBe(0);
+    expect(maxDiff(synced[1].buffers, synced[0].buffers)).toBe(0);
+    expect(synced.map((o) => o.distributed!.syncBatchNorm)).toEqual([true, true]);
+    // Without the sync every rank normalises its own 64 images: the statistics, and so the weights, differ.
+    const own = expectAllSucceeded(await ranks(2, () => ({ ...common, batchSize: 64, distributed: { timeout: 20 } })));
+    expect(maxDiff(own[0].buffers, alone.buffers)).toBeGreaterThan(1e-3);
+    expect(maxDiff(own[0].weights, alone.weights)).toBeGreaterThan(1e-4);
   });
 
   test('the averaging beside the CUDA graph (flat buckets of at most 25 MiB, one allreduce each): each rank ends with the mean of the ranks\' gradients', async () => {
@@ -222,6 +245,16 @@ describe('data-parallel training over 127.0.0.1', () => {
       expect(o.history.map((h) => h.testAccuracy)).toHaveLength(2);
       expect(maxDiff(o.weights, resumed[0].weights)).toBe(0);
     }
+  });
+
+  test.each([['eager', 'batch-norm statistics sum'], ['script', 'epoch']] as const)('%s, batch norms synced: a killed rank makes the other fail in its %s with a clear error within the timeout', async (mode, what) => {
+    // Eager, the forward's sums run on the main thread: they too must fail, not hang.
+    const options = { spec: { ...SPEC, batchNorm: true }, seed: 7, mode, count: 512, batchSize: 32, distributed: { timeout: 5, syncBatchNorm: true } };
+    const [rank0, rank1] = await ranks(2, (rank) => ({ ...options, ...(rank === 1 ? { dieAt: [1, 3] } : {}) }));
+    expect(rank1.signal).toBe('SIGKILL');
+    expect(rank0.code).toBe(1);
+    expect(rank0.stderr).toMatch(new RegExp(`^DistributedError: rank 0 of 2: the ${what} failed \\(a peer stopped, or did not answer within 5 s\\)`));
+    expect(rank0.seconds).toBeLessThan(20);
   });
 
   test('a mid-epoch abort checkpoint of 2 ranks continues at its global sample on 2 ranks, on 4, and in 1 process', async () => {
@@ -306,11 +339,18 @@ describe('launching ranks', () => {
 
   test('convscope train --nproc-per-node 2: both ranks exit 0, rank 0 alone writes a run folder and prints the summary', () => {
     const runs = path.join(tmp, 'launcher-runs');
-    const run = spawnSync(process.execPath, [CLI, ...cliArgs(runs), '--nproc-per-node', '2'], { encoding: 'utf8', timeout: 120000 });
+    // A batch-norm network, its batch norms synced: the flag reaches every rank through the launcher.
+    const spec = path.join(tmp, 'launcher-spec.json');
+    fs.writeFileSync(spec, JSON.stringify({ ...SPEC, batchNorm: true }));
+    const run = spawnSync(process.execPath, [CLI, ...cliArgs(runs), '--spec', spec, '--sync-batch-norm', '--nproc-per-node', '2'], { encoding: 'utf8', timeout: 120000 });
     expect(run.status).toBe(0);
     expect(runFolders(runs)).toHaveLength(1);
     expect(fs.existsSync(path.join(runs, runFolders(runs)[0], 'model.pt'))).toBe(true);
     expect(run.stdout.match(/test accuracy/gi) ?? []).toHaveLength(1);
+    expect(run.stdout).toMatch(/^data-parallel: 2 ranks, the gradients of 4 step\(s\) averaged by DDP's Reducer \(1 bucket\(s\)\); batch norms synced over the ranks$/m);
+    const alone = spawnSync(process.execPath, [CLI, ...withoutFlag(cliArgs(runs), '--dist-timeout'), '--sync-batch-norm'], { encoding: 'utf8', timeout: 60000 });
+    expect(alone.status).not.toBe(0);
+    expect(alone.stderr).toMatch(/--sync-batch-norm: only for distributed runs/);
   });
 
   test('--dist-init-method file://: the launcher\'s ranks meet through the file; a bad one is refused before any rank starts', () => {

@@ -7,6 +7,7 @@
 #include "../pool_activation.cc"
 #include "../precision.cc"
 #include "../script_ops.cc"
+#include "../sync_batch_norm.cc"
 #include "../train_step.cc"
 #include "../ema.cc"
 #include "../tta.cc"

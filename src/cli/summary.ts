@@ -20,6 +20,11 @@ export function formatSummary(result: TrainResult): string {
       (100 * r.testAccuracy).toFixed(2) + '%', r.seconds.toFixed(1), Math.round(r.imagesPerSecond)]);
   }
   const lines = [table.toString(), `final test accuracy: ${(100 * result.testAccuracy).toFixed(2)}%`];
+  const d = result.distributed;
+  if (d) {
+    lines.push(`data-parallel: ${d.worldSize} ranks, the gradients of ${d.reducedSteps} step(s) averaged by DDP's Reducer (${d.buckets} bucket(s))` +
+      (d.syncBatchNorm ? '; batch norms synced over the ranks' : ''));
+  }
   if (result.runDir) lines.push(`run folder: ${result.runDir} (${folderContents(result.runDir)})`);
   return lines.join('\n');
 }

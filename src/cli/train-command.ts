@@ -17,10 +17,11 @@ async function launchRanks(ranks: number): Promise<number> {
 }
 
 /** The run's distributed options: a group when torchrun's environment (or the launcher's) describes one. */
-function distributedFlags(timeout: number | undefined, initMethod: string | undefined): Required<DistributedOptions> | undefined {
+function distributedFlags(timeout: number | undefined, initMethod: string | undefined, syncBatchNorm: boolean | undefined): Required<DistributedOptions> | undefined {
   if (!inGroupEnvironment()) {
     if (timeout !== undefined) throw new InvalidArgumentError('--dist-timeout: only for distributed runs (under torchrun or with --nproc-per-node)');
     if (initMethod !== undefined) throw new InvalidArgumentError('--dist-init-method: only for distributed runs (under torchrun or with --nproc-per-node)');
+    if (syncBatchNorm !== undefined) throw new InvalidArgumentError('--sync-batch-norm: only for distributed runs (under torchrun or with --nproc-per-node)');
     return undefined;
   }
   if (initMethod !== undefined) {
@@ -30,7 +31,7 @@ function distributedFlags(timeout: number | undefined, initMethod: string | unde
       throw new InvalidArgumentError((err as Error).message);
     }
   }
-  return { timeout: timeout ?? DEFAULT_DIST_TIMEOUT_SECONDS, initMethod: initMethod ?? ENV_INIT_METHOD };
+  return { timeout: timeout ?? DEFAULT_DIST_TIMEOUT_SECONDS, initMethod: initMethod ?? ENV_INIT_METHOD, syncBatchNorm: syncBatchNorm ?? false };
 }
 import { addDataOptions, dataOptionsOf, datasetForRun } from './data-options';
 
@@ -134,6 +135,7 @@ export function addTrainCommand(program: Command): void {
     .option('--nproc-per-node <n>', 'data-parallel training: start n ranks on this machine (batch size per rank; see README "More than one process")', parseInteger)
     .option('--dist-timeout <s>', 'distributed runs: seconds a rank waits for its peers before failing (default 300)', parseNumber)
     .option('--dist-init-method <url>', 'distributed runs: how the ranks meet, as torch\'s init_method: env:// (MASTER_ADDR:MASTER_PORT, the default) or file:///shared/path (a file every rank sees)')
+    .option('--sync-batch-norm', 'distributed runs: batch norms use the statistics of every rank\'s images together (SyncBatchNorm), not their own rank\'s')
     .option('--cuda-graph', 'scripted CUDA runs: replay the step from a CUDA graph where that is not the default (a distributed run: the gradients averaged beside it)')
     .option('--no-cuda-graph', 'scripted CUDA runs: issue every step\'s kernels instead of replaying one captured CUDA graph')
     .action(async (flags) => {
@@ -141,7 +143,7 @@ export function addTrainCommand(program: Command): void {
         process.exitCode = await launchRanks(flags.nprocPerNode);
         return;
       }
-      const distributed = distributedFlags(flags.distTimeout, flags.distInitMethod);
+      const distributed = distributedFlags(flags.distTimeout, flags.distInitMethod, flags.syncBatchNorm);
       // In a distributed run rank 0 alone claims the run folder and prints.
       const writes = !distributed || rankEnvironment(process.env, distributed.initMethod).rank === 0;
             const { trainCnn, presetOptions, PRESETS, readSpecFile } = require('../index') as typeof import('../index');

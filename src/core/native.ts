@@ -199,6 +199,8 @@ export interface NativeProcessGroup {
   sumOverRanks(values: Float64Array): Promise<Float64Array>;
   /** Rank 0's values of `tensors`, written in place on every rank. */
   broadcast(tensors: NativeTensor[]): Promise<void>;
+  /** From now on, training batch norms in this process use the whole group's statistics (SyncBatchNorm), or their own rank's (false; also once the group is left). */
+  syncBatchNorm(on: boolean): void;
   dispose(): void;
 }
 

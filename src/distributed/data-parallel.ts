@@ -40,10 +40,13 @@ export interface ReducerReport {
   buckets: number;
   /** Steps whose gradients the Reducer averaged during backward. */
   reducedSteps: number;
+  /** Whether the batch norms used the whole group's statistics (distributed.syncBatchNorm). */
+  syncBatchNorm: boolean;
 }
 
 export class DataParallel {
   private group?: NativeProcessGroup;
+  private syncingBatchNorm = false;
   private reducer?: NativeGradientReducer;
 
   private constructor(group: NativeProcessGroup, readonly env: RankEnvironment, readonly timeoutSeconds: number) {
@@ -120,6 +123,19 @@ export class DataParallel {
   }
 
   /**
+   * From now on the batch norms of every training forward in this process normalise with the whole
+   * group's statistics (PyTorch's SyncBatchNorm, native/sync_batch_norm.h), on both paths, until
+   * the group is left. Every rank must ask for it, before the first step.
+   */
+  syncBatchNorm(): void {
+    this.nativeGroup.syncBatchNorm(true);
+    this.syncingBatchNorm = true;
+  }
+
+  /** Whether training batch norms use the whole group's statistics (syncBatchNorm()). */
+  get syncsBatchNorm(): boolean { return this.syncingBatchNorm; }
+
+  /**
    * The eager step's backward of `objective`, with the Reducer averaging the gradients during it;
    * resolves to the mean objective (the same on every rank). It runs off the main thread because it
    * waits for the last bucket's allreduce inside the Reducer's end-of-backward callback.
@@ -136,7 +152,7 @@ export class DataParallel {
 
   /** What the Reducer did so far (zeros before attachReducer). */
   get reducerReport(): ReducerReport {
-    return { buckets: this.reducer?.buckets ?? 0, reducedSteps: this.reducer?.steps ?? 0 };
+    return { buckets: this.reducer?.buckets ?? 0, reducedSteps: this.reducer?.steps ?? 0, syncBatchNorm: this.syncingBatchNorm };
   }
 
   /** An epoch's totals summed over the ranks. */

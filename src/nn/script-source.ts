@@ -110,7 +110,7 @@ export function scriptSource(plan: ModelPlan, exported?: { mean: number | number
       lines.push(`    x = torch.constant_pad_nd(x, [${left}, ${right}, ${top}, ${bottom}], 0.0)`);
       lines.push(`    x = ${conv2d}(x, self.${c.name}.weight, ${bias}, ${stride}, [0, 0])`);
     }
-    if (c.batchNorm) lines.push(...batchNormLines(c.batchNorm));
+    if (c.batchNorm) lines.push(...batchNormLines(c.batchNorm, !exported));
     const activation = `    x = ${SCRIPT_ACTIVATION[c.activation]}`;
     if (!c.pool) lines.push(activation);
     else if (COMMUTES_WITH_MAX_POOL.has(c.activation) && !exported) {
@@ -123,7 +123,7 @@ export function scriptSource(plan: ModelPlan, exported?: { mean: number | number
   lines.push(plan.globalAvgPool ? '    x = torch.mean(x, [2, 3])' : '    x = torch.flatten(x, 1)');
   for (const d of plan.dense) {
     lines.push(`    x = torch.linear(x, self.${d.name}.weight, ${d.bias ? `self.${d.name}.bias` : 'None'})`);
-    if (d.batchNorm) lines.push(...batchNormLines(d.batchNorm));
+    if (d.batchNorm) lines.push(...batchNormLines(d.batchNorm, !exported));
     if (d.activation) lines.push(`    x = ${SCRIPT_ACTIVATION[d.activation]}`);
     if (d.dropout > 0) lines.push(`    x = torch.dropout(x, ${d.dropout}, self.training)`);
   }
@@ -136,15 +136,18 @@ export function scriptSource(plan: ModelPlan, exported?: { mean: number | number
 
 /**
  * nn.BatchNorm's forward: torch.batch_norm updates the running statistics in place when training,
- * and the module counts the batch (num_batches_tracked), as PyTorch's does.
+ * and the module counts the batch (num_batches_tracked), as PyTorch's does. The training form calls
+ * convscope.batch_norm, the same but for a data-parallel run that syncs batch norms
+ * (native/sync_batch_norm.h), as the eager path's batchNorm does.
  */
-export function batchNormLines(name: string): string[] {
+export function batchNormLines(name: string, training = false): string[] {
   const m = `self.${name}`;
+  const args = `x, ${m}.weight, ${m}.bias, ${m}.running_mean, ${m}.running_var, self.training, ` +
+    `${numberLiteral(BATCH_NORM_MOMENTUM)}, ${numberLiteral(BATCH_NORM_EPS)}`;
   return [
     '    if self.training:',
     `        ${m}.num_batches_tracked.add_(1)`,
-    `    x = torch.batch_norm(x, ${m}.weight, ${m}.bias, ${m}.running_mean, ${m}.running_var, self.training, ` +
-      `${numberLiteral(BATCH_NORM_MOMENTUM)}, ${numberLiteral(BATCH_NORM_EPS)}, True)`,
+    training ? `    x = convscope.batch_norm(${args})` : `    x = torch.batch_norm(${args}, True)`,
   ];
 }
 

@@ -364,6 +364,11 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     // The eager path issues every op from JS; there is no native step to capture.
     throw new RangeError(expected("mode 'script' for cudaGraph: true (a CUDA graph holds the scripted step)", 'mode', mode));
   }
+  const distributed = checkDistributed(o.distributed);
+  if (o.cudaGraph === true && distributed?.syncBatchNorm) {
+    // A graph replays its collectives only where the averaging sits beside it; synced batch norms sum inside forward.
+    throw new RangeError(expected('cudaGraph left unset or false with distributed.syncBatchNorm (batch norms sync inside the step, which a CUDA graph cannot hold)', 'cudaGraph', true));
+  }
   return {
     dataset,
     dataDir: optional(o.dataDir, (v) => checkString(v, 'dataDir')),
@@ -407,7 +412,7 @@ export function resolveTrainOptions(input: unknown = {}): ResolvedTrainOptions {
     labelSmoothing: checkNumber(o.labelSmoothing ?? 0, 'labelSmoothing', 0, 1, { exclusiveMax: true }),
     augment: checkAugment(o.augment),
     preset: o.preset as PresetName | undefined,
-    distributed: checkDistributed(o.distributed),
+    distributed,
     tta: checkTta(o.tta, 'tta'),
     ema: checkEma(o.ema, 'ema'),
     batchSizes: checkBatchSizes(o.batchSizes, 'batchSizes'),

@@ -229,18 +229,24 @@ async function runEagerEpoch(ctx: EpochContext): Promise<EpochTotals> {
       const end = Math.min(data.count, start + batchSize);
       if (scheduled) optimizer.setLearningRate(learningRateAt(ctx.schedule, ctx.stepBase + step));
       // Forward and (single process) backward; the four tensors kept are freed after the update.
-      const pass = tidy(() => {
-        const [gathered, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
-        const x = augmentedBatch(gathered, options, model.inputNorm);
-        const { logits, loss } = withPrecision(options.precision, model.device, () => {
-          const out = model.forward(x, { training: true });
-          return { logits: out, loss: ops().crossEntropy(out, y, 'mean', options.labelSmoothing) };
+      // With synced batch norms the forward sums statistics over the group (on the main thread).
+      let pass: { logits: NativeTensor; y: NativeTensor; loss: NativeTensor; objective: NativeTensor };
+      try {
+        pass = tidy(() => {
+          const [gathered, y] = ops().gatherBatch(data.images, data.labels, order, start, end, mean, std);
+          const x = augmentedBatch(gathered, options, model.inputNorm);
+          const { logits, loss } = withPrecision(options.precision, model.device, () => {
+            const out = model.forward(x, { training: true });
+            return { logits: out, loss: ops().crossEntropy(out, y, 'mean', options.labelSmoothing) };
+          });
+          const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
+          optimizer.zeroGrad();
+          if (!parallel) objective.backward();
+          return { logits, y, loss, objective };
         });
-        const objective = options.l1 > 0 ? ops().add(loss, ops().mulScalar(ops().sumAbs(weights), options.l1)) : loss;
-        optimizer.zeroGrad();
-        if (!parallel) objective.backward();
-        return { logits, y, loss, objective };
-      });
+      } catch (err) {
+        throw parallel?.syncsBatchNorm ? parallel.explain(err, 'batch-norm statistics sum') : err;
+      }
       let outcome: { loss: number; correct: number } | null;
       try {
         // Distributed: backward runs off the main thread, as it waits for the Reducer's last bucket
@@ -735,6 +741,7 @@ export async function trainCnn(input: TrainOptions = {}): Promise<TrainResult> {
     if (run.parallel) {
       await run.parallel.broadcast(modelState(trainee.model));
       run.parallel.attachReducer(trainee.model.parameterTensors());
+      if (run.options.distributed!.syncBatchNorm) run.parallel.syncBatchNorm();
     }
     const lastEval = await runEpochs(run, splits, trainee);
     const result = await finishRun(run, splits, trainee, lastEval, started);

@@ -1,0 +1,144 @@
+#include "sync_batch_norm.h"
+
+#include <torch/autograd.h>
+
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "distributed.h"
+#include "torch_compat.h"
+
+namespace convscope {
+
+namespace {
+
+std::mutex syncGroupMutex;
+std::shared_ptr<Group> syncGroup;
+
+std::shared_ptr<Group> CurrentSyncGroup() {
+  std::lock_guard<std::mutex> lock(syncGroupMutex);
+  return syncGroup;
+}
+
+#if CONVSCOPE_HAS_C10D
+
+// The sum over the ranks of a small 1-D tensor (a few numbers a channel), on the group's device for
+// the collective (NCCL reduces GPU tensors only) and back on `t`'s.
+at::Tensor SumOverGroup(Group& group, const at::Tensor& t) {
+  at::Tensor sent = t.to(group.device, /*non_blocking=*/false, /*copy=*/true).contiguous();
+  std::vector<at::Tensor> one{sent};
+  group.backend->allreduce(one)->wait();
+  return sent.to(t.device());
+}
+
+// The dimensions a channel's statistics run over, and the shape that broadcasts a [C] tensor
+// against the input: [N, C] (after a dense layer) or [N, C, H, W] (after a convolution).
+std::vector<int64_t> StatisticDims(const at::Tensor& x) {
+  return x.dim() == 2 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 2, 3};
+}
+std::vector<int64_t> ChannelShape(const at::Tensor& x) {
+  return x.dim() == 2 ? std::vector<int64_t>{1, x.size(1)} : std::vector<int64_t>{1, x.size(1), 1, 1};
+}
+
+// PyTorch's SyncBatchNorm on c10d: the statistics in two passes over the group (the mean, then the
+// centred squares: no cancellation, as the one-pass E[x^2] - E[x]^2 would have), and in backward one
+// sum of the two per-channel terms. The weight's and bias's gradients stay local: the Reducer
+// averages them with the others. Reduced precision (bf16, fp16) is computed in float32.
+struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, at::Tensor runningMean, at::Tensor runningVar, double momentum, double eps) {
+    std::shared_ptr<Group> group = CurrentSyncGroup();
+    if (!group) throw std::runtime_error("SyncBatchNorm: the group was left during the forward pass");
+    const bool reduced = x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble;
+    const at::Tensor xf = reduced ? x.to(at::kFloat) : x;
+    const auto dims = StatisticDims(x);
+    const auto shape = ChannelShape(x);
+    const int64_t channels = x.size(1);
+    const auto wide = xf.options().dtype(at::kDouble);
+    const double localCount = static_cast<double>(x.numel() / channels);
+    at::Tensor sums = SumOverGroup(*group, at::cat({xf.sum(dims).to(at::kDouble), at::full({1}, localCount, wide)}));
+    const double count = sums[channels].item<double>();
+    if (count < 2) {
+      throw std::invalid_argument("Expected more than 1 value per channel when training a batch norm, got " +
+                                  std::to_string(static_cast<int64_t>(count)) + " over the group");
+    }
+    const at::Tensor mean = (sums.slice(0, 0, channels) / count).to(xf.scalar_type());
+    const at::Tensor centred = xf - mean.view(shape);
+    const at::Tensor var = (SumOverGroup(*group, centred.square().sum(dims).to(at::kDouble)) / count).to(xf.scalar_type());
+    const at::Tensor invstd = (var + eps).rsqrt();
+    const at::Tensor xhat = centred * invstd.view(shape);
+    at::Tensor y = xhat;
+    if (weight.defined()) y = y * weight.view(shape);
+    if (bias.defined()) y = y + bias.view(shape);
+    // The running statistics, as nn.BatchNorm keeps them: the variance unbiased over the global batch.
+    runningMean.mul_(1 - momentum).add_(mean.to(runningMean.scalar_type()), momentum);
+    runningVar.mul_(1 - momentum).add_((var * (count / (count - 1))).to(runningVar.scalar_type()), momentum);
+    ctx->save_for_backward(weight.defined() ? torch::autograd::variable_list{xhat, invstd, weight} : torch::autograd::variable_list{xhat, invstd});
+    ctx->saved_data["count"] = count;
+    ctx->saved_data["dtype"] = static_cast<int64_t>(x.scalar_type());
+    ctx->saved_data["bias"] = bias.defined();
+    return reduced ? y.to(x.scalar_type()) : y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    // Backward runs inside the Reducer's backward (ReducedBackward), which holds the group's order:
+    // the sum below is issued in the same place of every rank's backward, and must not lock again.
+    std::shared_ptr<Group> group = CurrentSyncGroup();
+    if (!group) throw std::runtime_error("SyncBatchNorm: the group was left before the backward pass");
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& xhat = saved[0];
+    const at::Tensor& invstd = saved[1];
+    const at::Tensor weight = saved.size() > 2 ? saved[2] : at::Tensor();
+    const double count = ctx->saved_data["count"].toDouble();
+    const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt());
+    const auto dims = StatisticDims(xhat);
+    const auto shape = ChannelShape(xhat);
+    const int64_t channels = xhat.size(1);
+    const at::Tensor dy = grads[0].defined() ? grads[0].to(xhat.scalar_type()) : at::zeros_like(xhat);
+    const at::Tensor sumDy = dy.sum(dims);
+    const at::Tensor sumDyXhat = (dy * xhat).sum(dims);
+    const at::Tensor both = SumOverGroup(*group, at::cat({sumDy, sumDyXhat}).to(at::kDouble)).to(xhat.scalar_type());
+    const at::Tensor meanDy = both.slice(0, 0, channels) / count;
+    const at::Tensor meanDyXhat = both.slice(0, channels, 2 * channels) / count;
+    const at::Tensor scale = weight.defined() ? invstd * weight.to(invstd.scalar_type()) : invstd;
+    at::Tensor gradX = (dy - meanDy.view(shape) - xhat * meanDyXhat.view(shape)) * scale.view(shape);
+    const at::Tensor gradWeight = weight.defined() ? sumDyXhat.to(weight.scalar_type()) : at::Tensor();
+    const at::Tensor gradBias = ctx->saved_data["bias"].toBool() ? sumDy : at::Tensor();
+    return {gradX.to(dtype), gradWeight, gradBias, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+#endif
+
+}  // namespace
+
+at::Tensor BatchNormForward(const at::Tensor& x, const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias,
+                            at::Tensor& runningMean, at::Tensor& runningVar, bool training, double momentum, double eps) {
+#if CONVSCOPE_HAS_C10D
+  if (training) {
+    if (std::shared_ptr<Group> group = CurrentSyncGroup(); group && group->size > 1) {
+      // The forward's two sums are collectives like any other: one caller at a time on the group.
+      std::lock_guard<std::mutex> lock(group->order);
+      return SyncBatchNormFunction::apply(x, weight.value_or(at::Tensor()), bias.value_or(at::Tensor()), runningMean,
+                                          runningVar, momentum, eps);
+    }
+  }
+#endif
+  return at::batch_norm(x, weight, bias, runningMean, runningVar, training, momentum, eps, /*cudnn_enabled=*/true);
+}
+
+void SyncBatchNormOver(std::shared_ptr<Group> group) {
+  std::lock_guard<std::mutex> lock(syncGroupMutex);
+  syncGroup = std::move(group);
+}
+
+void StopSyncingOver(const Group* group) {
+  std::lock_guard<std::mutex> lock(syncGroupMutex);
+  if (syncGroup.get() == group) syncGroup.reset();
+}
+
+bool SyncingBatchNorm() { return CurrentSyncGroup() != nullptr; }
+
+}  // namespace convscope
