@@ -9,7 +9,7 @@
 // local ranks against one process: data-parallel scaling; only when named, as it starts processes
 // of its own; --rounds and --steps shorten it too; --device cuda gives each rank the GPU of its
 // LOCAL_RANK, --ranks 2,4,8 the group sizes, --batch-size N the batch per rank and the global batch of
-// the strong-scaling rows). --only keeps the reference and
+// the strong-scaling rows, --batch-norm a batch-norm network and rows with its batch norms synced). --only keeps the reference and
 // the training, inference and explanation rows whose name matches; --peers adds Keras and tfjs-node
 // (scripts/setup-peers.sh) to the training and inference rounds; --rounds and --steps shorten a run (a
 // smoke run, not a measurement: --steps N also makes inference take N chunks, not the whole split);
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     const ranks = flagValue('--ranks')?.split(',').map(Number) ?? DEFAULT_DISTRIBUTED.ranks;
     const r = await benchDistributed({
       ...DEFAULT_DISTRIBUTED, rounds: positiveInteger('--rounds', DEFAULT_DISTRIBUTED.rounds), steps: positiveInteger('--steps', DEFAULT_DISTRIBUTED.steps),
-      batchSize: positiveInteger('--batch-size', DEFAULT_DISTRIBUTED.batchSize), device, ranks,
+      batchSize: positiveInteger('--batch-size', DEFAULT_DISTRIBUTED.batchSize), device, ranks, batchNorm: args.includes('--batch-norm'),
     });
     report.distributed = r;
     printDistributed(r, (line) => process.stdout.write(line));
