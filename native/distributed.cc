@@ -62,11 +62,7 @@ void BroadcastFromRank0(Group& group, std::vector<at::Tensor>& tensors) {
 // The sum over the ranks of a few numbers (epoch totals, evaluation counts).
 std::vector<double> SumOverRanks(Group& group, const std::vector<double>& values) {
   std::lock_guard<std::mutex> lock(group.order);
-  // A copy into a tensor the collective can own (on the group's device: NCCL reduces GPU tensors only).
-  at::Tensor t = torch::tensor(values, torch::kDouble).to(group.device);
-  std::vector<at::Tensor> one{t};
-  group.backend->allreduce(one)->wait();
-  t = t.to(at::kCPU);
+  const at::Tensor t = SumOverGroup(group, torch::tensor(values, torch::kDouble));
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
@@ -142,6 +138,14 @@ std::shared_ptr<Group> Join(const GroupConfig& config) {
 }
 
 }  // namespace
+
+at::Tensor SumOverGroup(Group& group, const at::Tensor& t) {
+  // A copy the collective can own, on the group's device.
+  at::Tensor sent = t.to(group.device, /*non_blocking=*/false, /*copy=*/true).contiguous();
+  std::vector<at::Tensor> one{sent};
+  group.backend->allreduce(one)->wait();
+  return sent.to(t.device());
+}
 
 #endif
 

@@ -38,6 +38,13 @@ class Group {
   std::mutex order;
 };
 
+#if CONVSCOPE_HAS_C10D
+// The sum over the ranks of a small tensor (a few numbers), made on the group's device for the
+// collective (NCCL reduces GPU tensors only) and returned on `t`'s. Blocking. The caller keeps the
+// group's order: it holds `order`, or runs inside work that does (a backward the Reducer runs).
+at::Tensor SumOverGroup(Group& group, const at::Tensor& t);
+#endif
+
 // The group held by a ProcessGroup object; throws naming `name` when it is not one, or is disposed.
 std::shared_ptr<Group> GroupFrom(const Napi::Value& value, const char* name);
 

@@ -24,15 +24,6 @@ std::shared_ptr<Group> CurrentSyncGroup() {
 
 #if CONVSCOPE_HAS_C10D
 
-// The sum over the ranks of a small 1-D tensor (a few numbers a channel), on the group's device for
-// the collective (NCCL reduces GPU tensors only) and back on `t`'s.
-at::Tensor SumOverGroup(Group& group, const at::Tensor& t) {
-  at::Tensor sent = t.to(group.device, /*non_blocking=*/false, /*copy=*/true).contiguous();
-  std::vector<at::Tensor> one{sent};
-  group.backend->allreduce(one)->wait();
-  return sent.to(t.device());
-}
-
 // The dimensions a channel's statistics run over, and the shape that broadcasts a [C] tensor
 // against the input: [N, C] (after a dense layer) or [N, C, H, W] (after a convolution).
 std::vector<int64_t> StatisticDims(const at::Tensor& x) {

@@ -25,7 +25,7 @@ export interface DistributedOptions {
   /**
    * Batch norms normalise with the whole global batch's statistics, every rank's images together, as
    * PyTorch's SyncBatchNorm does (default false: each rank its own, as DistributedDataParallel alone).
-   * Costs two small collectives per batch-norm layer in forward and one in backward; not with a CUDA graph.
+   * Costs one small collective per batch-norm layer in forward and one in backward; not with a CUDA graph.
    * @example trainCnn({ distributed: { syncBatchNorm: true } })
    */
   syncBatchNorm?: boolean;
